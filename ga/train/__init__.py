@@ -1,0 +1,5 @@
+"""Training the generator (SPEC §2): one DeepSpeed loop (loop.py) with pluggable objectives (objective.py)."""
+from ga.train.config import TrainConfig
+from ga.train.objective import Objective, PretrainObjective
+
+__all__ = ["TrainConfig", "Objective", "PretrainObjective"]

@@ -1,0 +1,142 @@
+"""What the training loop optimizes, as a part plugged into it: how examples become a batch, how the loss splits
+into named parts, and which controlled variants of a held-out batch validation scores.
+
+Pretraining (SPEC §2.1) is `PretrainObjective`; instruction tuning later supplies its own objective to the same loop.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Protocol, Sequence
+
+import torch
+
+# Keys of a batch that the GenerativeAdapter forward takes; everything else in a batch is bookkeeping.
+MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "labels", "adapter_prefix")
+# window_part value of a window whose tokens count towards no reported part.
+NO_PART = -1
+
+
+class Objective(Protocol):
+    """A training objective for `ga.train.loop.train`.
+
+    part_names:          names of the loss parts reported separately (index = value in a batch's `window_part`).
+    collate:             examples (dicts of (S, L) / (S,) tensors) -> batch dict of (B, S, L) / (B, S) tensors with
+                         at least MODEL_INPUT_KEYS and `window_part` (B, S): the part each window's tokens count to.
+    validation_variants: a held-out batch and a donor batch (other held-out sequences, same shapes) -> named batches:
+                         each variant's metrics are the per-part perplexities over all its batches.
+    """
+
+    part_names: tuple[str, ...]
+
+    def collate(self, examples: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]: ...
+
+    def validation_variants(self, batch: dict[str, torch.Tensor],
+                            donor: dict[str, torch.Tensor]) -> list[tuple[str, dict[str, torch.Tensor]]]: ...
+
+
+def stack_examples(examples: Sequence[Mapping[str, torch.Tensor]], keys: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Stack per-example tensors into a batch, with an error naming the key whose shapes disagree."""
+    if not examples:
+        raise ValueError("cannot build a batch from zero examples")
+    batch = {}
+    for key in keys:
+        try:
+            batch[key] = torch.stack([torch.as_tensor(example[key]) for example in examples])
+        except KeyError as err:
+            raise KeyError(f"example is missing {key!r}; it has {sorted(examples[0])}") from err
+        except RuntimeError as err:
+            shapes = [tuple(torch.as_tensor(example[key]).shape) for example in examples]
+            raise ValueError(f"examples disagree on the shape of {key!r}: {shapes}") from err
+    return batch
+
+
+def part_sums(window_losses: torch.Tensor, window_token_counts: torch.Tensor, window_part: torch.Tensor,
+              n_parts: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-weighted NLL sums and token counts per part, float64 (n_parts,) each, from per-window mean losses.
+
+    Windows without labelled tokens contribute nothing (their mean loss may be undefined).
+    """
+    counts = window_token_counts.to(torch.float64)
+    nll = torch.where(counts > 0, window_losses.detach().to(torch.float64) * counts, torch.zeros_like(counts))
+    sums = torch.zeros(n_parts, dtype=torch.float64, device=nll.device)
+    tokens = torch.zeros(n_parts, dtype=torch.float64, device=nll.device)
+    for part in range(n_parts):
+        mask = window_part.to(nll.device) == part
+        sums[part] = nll[mask].sum()
+        tokens[part] = counts[mask].sum()
+    return sums, tokens
+
+
+class PretrainObjective:
+    """Reconstruction + completion pretraining (SPEC §2.1).
+
+    Each example holds `n_completion` completion windows (the sequence's own text, window i adapted by windows
+    0..i-1) followed by reconstruction windows (spans copied from earlier windows, adapted by the windows they were
+    copied from). The loss is the causal LM loss over all labelled tokens; it is reported split into `completion`
+    and `reconstruction`.
+    """
+
+    part_names = ("completion", "reconstruction")
+
+    def __init__(self, n_completion: int):
+        if n_completion < 1:
+            raise ValueError(f"n_completion must be >= 1, got {n_completion}")
+        self.n_completion = n_completion
+
+    def window_part(self, batch_size: int, n_windows: int) -> torch.Tensor:
+        if n_windows <= self.n_completion:
+            raise ValueError(f"examples have {n_windows} windows; pretraining needs more than the "
+                             f"{self.n_completion} completion windows (the rest are reconstruction windows)")
+        part = torch.full((batch_size, n_windows), self.part_names.index("reconstruction"), dtype=torch.long)
+        part[:, : self.n_completion] = self.part_names.index("completion")
+        return part
+
+    def collate(self, examples: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        batch = stack_examples(examples, MODEL_INPUT_KEYS)
+        batch_size, n_windows = batch["input_ids"].shape[:2]
+        if batch["adapter_prefix"].shape != (batch_size, n_windows):
+            raise ValueError(f"adapter_prefix has shape {tuple(batch['adapter_prefix'].shape)}, expected "
+                             f"{(batch_size, n_windows)} (one prefix length per window)")
+        batch["window_part"] = self.window_part(batch_size, n_windows)
+        return batch
+
+    def validation_variants(self, batch: dict[str, torch.Tensor],
+                            donor: dict[str, torch.Tensor]) -> list[tuple[str, dict[str, torch.Tensor]]]:
+        """Three ways to score the same targets (the paper's Table 2 metrics plus two controls).
+
+        own:   each window adapted by its own sequence's earlier windows, as in training.
+        none:  no adapter at all (every adapter prefix 0): the base model alone.
+        other: the adapter comes from a *different* sequence (the donor's completion windows) while the scored tokens
+               stay the same. Reconstruction: the donor's completion windows replace ours in front of our
+               reconstruction windows (same prefixes, so window n+j is adapted by donor windows 0..j). Completion: a
+               second batch puts the donor's completion windows in front of ours and gives our window i the prefix
+               i, so it is adapted by donor windows 0..i-1 exactly where training used our own windows 0..i-1.
+        The gap between `other` and `none` is domain adaptation; the gap between `own` and `other` is real use
+        of the context.
+        """
+        n = self.n_completion
+        completion = self.part_names.index("completion")
+        reconstruction = self.part_names.index("reconstruction")
+        batch_size, n_windows = batch["input_ids"].shape[:2]
+        if n_windows != 2 * n:
+            raise ValueError(f"the other-context control needs n completion + n reconstruction windows; "
+                             f"got {n_windows} windows with n_completion={n}")
+
+        none = dict(batch, adapter_prefix=torch.zeros_like(batch["adapter_prefix"]))
+
+        other_recon = {key: value.clone() for key, value in batch.items()}
+        for key in ("input_ids", "attention_mask"):
+            other_recon[key][:, :n] = donor[key][:, :n]
+        other_recon["labels"][:, :n] = -100
+        other_recon["window_part"][:, :n] = NO_PART
+        other_recon["window_part"][:, n:] = reconstruction
+
+        other_completion = {}
+        for key in ("input_ids", "attention_mask", "labels"):
+            other_completion[key] = torch.cat([donor[key][:, :n], batch[key][:, :n]], dim=1)
+        other_completion["labels"][:, :n] = -100
+        own_prefix = batch["adapter_prefix"][:, :n]
+        other_completion["adapter_prefix"] = torch.cat([own_prefix, own_prefix], dim=1)
+        other_completion["window_part"] = torch.cat(
+            [torch.full((batch_size, n), NO_PART, dtype=torch.long),
+             torch.full((batch_size, n), completion, dtype=torch.long)], dim=1)
+        return [("own", batch), ("none", none), ("other", other_recon), ("other", other_completion)]
