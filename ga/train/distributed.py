@@ -54,6 +54,9 @@ def init_distributed() -> Dist:
         if "RANK" in os.environ:
             dist.init_process_group(backend)
         else:
+            # DeepSpeed reads the launcher's variables even for one process; state them for a plain `ga pretrain`.
+            for name, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
+                os.environ.setdefault(name, value)
             dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
     deepspeed.init_distributed(dist_backend=backend)
     device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")

@@ -215,7 +215,8 @@ def train(model, objective: Objective, train_set: Sequence, val_set: Sequence, c
         print(f"[train] parameters: trainable (generator) {trainable:,}; frozen (base model) {frozen:,}; "
               f"processes {dist_info.world_size} on {dist_info.device}", flush=True)
     if cfg.gradient_checkpointing:
-        model.base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # Non-reentrant: reentrant checkpointing with frozen inputs silently yields no generator gradients.
+        model.base_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model.train()
 
     bf16 = use_bf16(cfg)
