@@ -1,0 +1,1 @@
+"""Support code for the Snakemake pipeline: config validation and the run report."""
