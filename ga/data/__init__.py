@@ -1,0 +1,7 @@
+"""Data stages of the pipeline (SPEC §2.1, §4).
+
+- `ga.data.sources`: the document source registry (embedded, local, slimpajama) and the documents stage
+- `ga.data.entities`: seeded fictional entities with facts (shared with the knowledge-QA data)
+- `ga.data.pretrain`: tokenize + pack + window into pretraining examples; `load_examples` / `iter_batches`
+- `ga.data.contracts`: pandera contracts of every boundary; `DataError`
+"""

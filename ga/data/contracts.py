@@ -1,0 +1,235 @@
+"""pandera (polars API) contracts for every boundary of the data stages.
+
+- raw documents (what every source materialises): doc_id, source, text [, metadata]
+- tokenized documents: doc_id, source, input_ids (BOS + tokens + EOS)
+- pretraining examples: the window layout of SPEC §2.1 (see `ga.data.pretrain` for the exact layout)
+- manifests: their per-source and per-shard tables
+
+`validate` turns pandera's failure table into a `DataError` that names the file, the row and the column.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+IGNORE_INDEX = -100
+"""Label value for tokens without loss (Hugging Face / PyTorch cross-entropy convention)."""
+
+MAX_REPORTED_FAILURES = 5
+"""How many failing cells a DataError lists before summarising the rest."""
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, the row (0-based within the file) and the column."""
+
+    def __init__(self, file: str, row: int | str | None, column: str | None, problem: str):
+        self.file, self.row, self.column, self.problem = str(file), row, column, problem
+        super().__init__(f"{self.file}: row {row if row is not None else '?'}, column {column!r}: {problem}")
+
+
+def _non_blank(data: pa.PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(pl.col(data.key).str.strip_chars().str.len_chars() > 0)
+
+
+def _non_empty_string_column(**kw) -> pa.Column:
+    return pa.Column(pl.Utf8, nullable=False, checks=pa.Check(_non_blank, name="non_empty_string"), **kw)
+
+
+RAW_DOCUMENTS = pa.DataFrameSchema(
+    {
+        "doc_id": _non_empty_string_column(unique=True),
+        "source": _non_empty_string_column(),
+        "text": _non_empty_string_column(),
+        "metadata": pa.Column(pl.Utf8, nullable=True, required=False),
+    },
+    strict=True,
+    name="raw_documents",
+)
+"""Common schema of every source's documents. `metadata` is an optional JSON object serialised as a string."""
+
+RAW_DOCUMENT_COLUMNS = ("doc_id", "source", "text", "metadata")
+
+
+def tokenized_documents_schema(vocab_size: int, bos_id: int | None, eos_id: int | None) -> pa.DataFrameSchema:
+    """Tokenized documents: ids in [0, vocab_size), at least one token besides BOS/EOS, framed by BOS/EOS."""
+    ids = pl.col("input_ids")
+    specials = int(bos_id is not None) + int(eos_id is not None)
+    checks = [
+        pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.len() > specials), name="has_tokens"),
+        pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.min() >= 0), name="ids_non_negative"),
+        pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.max() < vocab_size), name="ids_below_vocab_size"),
+    ]
+    if bos_id is not None:
+        checks.append(pa.Check(lambda d: d.lazyframe.select(ids.list.first() == bos_id), name="starts_with_bos"))
+    if eos_id is not None:
+        checks.append(pa.Check(lambda d: d.lazyframe.select(ids.list.last() == eos_id), name="ends_with_eos"))
+    return pa.DataFrameSchema(
+        {
+            "doc_id": _non_empty_string_column(unique=True),
+            "source": _non_empty_string_column(),
+            "input_ids": pa.Column(pl.List(pl.Int32), nullable=False, checks=checks),
+        },
+        strict=True,
+        name="tokenized_documents",
+    )
+
+
+@dataclass(frozen=True)
+class WindowLayout:
+    """Shape of one pretraining example (SPEC §2.1).
+
+    completion windows 0..n-1 are the sequence's own windows (adapter prefix i); reconstruction windows
+    n..n+m-1: window n+j copies a span of the first j+1 windows (adapter prefix j+1).
+    """
+
+    window: int
+    completion_windows: int
+    reconstruction_windows: int
+
+    def __post_init__(self):
+        if self.window < 2:
+            raise ValueError(f"window must be >= 2 tokens, got {self.window}")
+        if self.completion_windows < 1:
+            raise ValueError(f"completion_windows must be >= 1, got {self.completion_windows}")
+        if not 0 <= self.reconstruction_windows <= self.completion_windows:
+            raise ValueError(
+                f"reconstruction_windows must be in [0, completion_windows={self.completion_windows}], "
+                f"got {self.reconstruction_windows}"
+            )
+
+    @property
+    def seq_len(self) -> int:
+        return self.window * self.completion_windows
+
+    @property
+    def num_windows(self) -> int:
+        return self.completion_windows + self.reconstruction_windows
+
+    @property
+    def adapter_prefix(self) -> list[int]:
+        return list(range(self.completion_windows)) + list(range(1, self.reconstruction_windows + 1))
+
+
+def examples_schema(layout: WindowLayout, vocab_size: int) -> pa.DataFrameSchema:
+    """Training examples: shapes, id range, labels/mask consistency, prefixes and copied spans match the layout."""
+    L, n, m = layout.window, layout.completion_windows, layout.reconstruction_windows
+    flat = layout.num_windows * L
+    expected_prefix = pl.lit(pl.Series([layout.adapter_prefix], dtype=pl.List(pl.Int32)))
+
+    def length_is(size):
+        return pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.len() == size), name=f"length_{size}")
+
+    def labels_consistent(data: pa.PolarsData) -> pl.LazyFrame:
+        # labels are either ignored or equal to the input id of a real (unmasked) token; padding is never labelled
+        per_token = (
+            data.lazyframe.select("input_ids", "labels", "attention_mask")
+            .with_row_index("_row")
+            .explode(["input_ids", "labels", "attention_mask"])
+        )
+        lab, ids, mask = pl.col("labels"), pl.col("input_ids"), pl.col("attention_mask")
+        token_ok = ((lab == IGNORE_INDEX) | ((lab == ids) & (mask == 1))) & ((mask == 1) | (lab == IGNORE_INDEX))
+        return (
+            per_token.group_by("_row", maintain_order=True)
+            .agg(token_ok.all().alias("labels_consistent"))
+            .sort("_row")
+            .select("labels_consistent")
+        )
+
+    def completion_windows_full(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("attention_mask").list.slice(0, n * L).list.sum() == n * L)
+
+    def spans_consistent(data: pa.PolarsData) -> pl.LazyFrame:
+        ok = pl.lit(True)
+        ids, mask = pl.col("input_ids"), pl.col("attention_mask")
+        for j in range(m):
+            start, length = pl.col("span_start").list.get(j), pl.col("span_length").list.get(j)
+            window_start = (n + j) * L
+            ok = (
+                ok
+                & (start >= 0)
+                & (start < (j + 1) * L)
+                & (length == pl.min_horizontal(pl.lit(L), (j + 1) * L - start))
+                & (mask.list.slice(window_start, L).list.sum() == length)
+                & (mask.list.slice(window_start, length).list.min() == 1)
+                & (ids.list.slice(window_start, length) == ids.list.slice(start, length))
+            )
+        return data.lazyframe.select(ok.alias("spans_consistent"))
+
+    id_checks = [
+        length_is(flat),
+        pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.min() >= 0), name="ids_non_negative"),
+        pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.max() < vocab_size), name="ids_below_vocab_size"),
+    ]
+    return pa.DataFrameSchema(
+        {
+            "example_id": pa.Column(pl.Int64, unique=True, checks=pa.Check.ge(0)),
+            "input_ids": pa.Column(pl.List(pl.Int32), checks=id_checks),
+            "labels": pa.Column(pl.List(pl.Int32), checks=[length_is(flat)]),
+            "attention_mask": pa.Column(
+                pl.List(pl.Int8),
+                checks=[
+                    length_is(flat),
+                    pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.eval(pl.element().is_in([0, 1])).list.all()), name="binary"),
+                ],
+            ),
+            "adapter_prefix": pa.Column(
+                pl.List(pl.Int32),
+                checks=pa.Check(lambda d: d.lazyframe.select(pl.col(d.key) == expected_prefix), name="matches_layout"),
+            ),
+            "span_start": pa.Column(pl.List(pl.Int32), checks=[length_is(m)]),
+            "span_length": pa.Column(pl.List(pl.Int32), checks=[length_is(m)]),
+        },
+        checks=[
+            pa.Check(labels_consistent, name="labels_consistent_with_ids_and_mask"),
+            pa.Check(completion_windows_full, name="completion_windows_full"),
+            pa.Check(spans_consistent, name="reconstruction_spans_copied_from_prefix"),
+        ],
+        strict=True,
+        name="pretrain_examples",
+    )
+
+
+MANIFEST_SOURCES = pa.DataFrameSchema(
+    {
+        "source": _non_empty_string_column(unique=True),
+        "documents": pa.Column(pl.Int64, checks=pa.Check.ge(1)),
+        "tokens": pa.Column(pl.Int64, checks=pa.Check.ge(1)),
+    },
+    strict=True,
+    name="manifest_sources",
+)
+"""Per-source document and token counts (tokens include BOS/EOS)."""
+
+MANIFEST_SHARDS = pa.DataFrameSchema(
+    {
+        "file": _non_empty_string_column(unique=True),
+        "rows": pa.Column(pl.Int64, checks=pa.Check.ge(1)),
+        "sha256": pa.Column(pl.Utf8, checks=pa.Check.str_matches(r"^[0-9a-f]{64}$")),
+    },
+    strict=True,
+    name="manifest_shards",
+)
+
+
+def validate(schema: pa.DataFrameSchema, df: pl.DataFrame, file: str, row_offset: int = 0) -> pl.DataFrame:
+    """Validate `df` (rows `row_offset`.. of `file`) or raise a DataError naming file, row and column."""
+    try:
+        return schema.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+        first = cases.row(0, named=True)
+        row = first.get("index")
+        row = row + row_offset if row is not None else None
+        column = first.get("column")
+        problem = f"{first['check']} failed on {str(first['failure_case'])[:200]!r} ({schema.name})"
+        if len(cases) > 1:
+            others = [
+                f"row {c['index'] + row_offset if c['index'] is not None else '?'}/{c['column']}: {c['check']}"
+                for c in cases.slice(1, MAX_REPORTED_FAILURES).iter_rows(named=True)
+            ]
+            problem += f"; also {len(cases) - 1} more: " + ", ".join(others)
+        raise DataError(file, row, column, problem) from None
+    except pa.errors.SchemaError as err:  # raised for whole-frame problems pandera cannot collect lazily
+        raise DataError(file, None, getattr(err, "column_name", None), str(err)) from None
