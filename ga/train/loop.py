@@ -47,7 +47,9 @@ def deepspeed_config(cfg: TrainConfig, use_bf16: bool, world_size: int) -> dict:
         "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
         "gradient_accumulation_steps": cfg.grad_accum_steps,
         "train_batch_size": cfg.micro_batch_size * cfg.grad_accum_steps * world_size,
-        "gradient_clipping": float(cfg.grad_clip),
+        # Stage 0 hands p.grad to the plain torch optimizer: the loop clips there itself, so that it can also drop
+        # the gradients of a non-finite step (DeepSpeed's own fp32 clipping fails when no parameter has one).
+        "gradient_clipping": float(cfg.grad_clip) if stage != 0 else 0.0,
         # check_grad_overflow: a non-finite gradient skips the step under bf16 too (fp32 ZeRO always checks).
         "bf16": {"enabled": use_bf16, "check_grad_overflow": True},
     })
@@ -296,31 +298,37 @@ def train(model, objective: Objective, train_set: Sequence, val_set: Sequence, c
         nonfinite = 0.0
         for micro in range(cfg.grad_accum_steps):
             batch = objective.collate([train_set[i] for i in order.micro_batch(step, micro, cfg, dist_info)])
-            out = engine(**model_inputs(batch, dist_info.device))
-            loss = out.loss
+            try:
+                out = engine(**model_inputs(batch, dist_info.device))
+                loss = out.loss
+            except torch.linalg.LinAlgError:
+                # The SVD normalization refuses a non-finite context state: a non-finite step like a NaN loss.
+                out = None
+                loss = torch.stack([p.sum() for p in generator_params]).sum() * float("nan")
             if not torch.isfinite(loss):
                 nonfinite = 1.0
-                # Poison the gradients so the step is skipped whatever the ZeRO stage (overflow check below).
+                # Poison every gradient so the step is skipped whatever the ZeRO stage (overflow check below);
+                # the backward still runs so that every process takes part in the gradient reduction.
                 loss = loss * float("nan")
             engine.backward(loss)
-            nll, tokens = part_sums(out.window_losses, out.window_token_counts, batch["window_part"], n_parts)
-            sums[0] += nll.cpu()
-            sums[1] += tokens.cpu()
-            counts = out.window_token_counts.detach().to(torch.float64)
-            total[0] += torch.where(counts > 0, out.window_losses.detach().to(torch.float64) * counts,
-                                    torch.zeros_like(counts)).sum().cpu()
-            total[1] += counts.sum().cpu()
             total[2] += batch["attention_mask"].sum()
+            if out is not None:
+                nll, tokens = part_sums(out.window_losses, out.window_token_counts, batch["window_part"],
+                                        n_parts)
+                sums[0] += nll.cpu()
+                sums[1] += tokens.cpu()
+                counts = out.window_token_counts.detach().to(torch.float64)
+                total[0] += torch.where(counts > 0, out.window_losses.detach().to(torch.float64) * counts,
+                                        torch.zeros_like(counts)).sum().cpu()
+                total[1] += counts.sum().cpu()
             if micro < cfg.grad_accum_steps - 1:
                 engine.step()  # DeepSpeed counts micro-steps; it only updates at the accumulation boundary
         grad_norm = None
         if zero_stage == 0:
             # Stage 0 hands the plain torch optimizer the averaged p.grad: check it ourselves, and skip a bad step
             # by dropping the gradients (AdamW leaves parameters without a gradient untouched).
-            grads = [p.grad for p in generator_params if p.grad is not None]
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])) \
-                if grads else torch.tensor(0.0)
-            grad_norm = float(norm)
+            max_norm = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(generator_params, max_norm))
             if not math.isfinite(grad_norm):
                 nonfinite = 1.0
             if dist_info.max(nonfinite):

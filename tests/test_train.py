@@ -1,0 +1,241 @@
+"""Training loop on a real DeepSpeed engine (CPU, gloo): ZeRO 0 and 2, generator-only checkpoints, frozen base model,
+loss decrease on the smoke config, non-finite step skipping, the pretraining objective's validation controls."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+import ga
+from ga.train import PretrainObjective, TrainConfig
+from ga.train.checkpoint import completed_checkpoints
+from ga.train.loop import train, validate
+from ga.train.objective import MODEL_INPUT_KEYS, NO_PART, part_sums
+from tiny_models import VOCAB, tiny_base
+from train_support import synthetic_pretrain_set
+
+REPO = Path(__file__).resolve().parents[1]
+N_COMPLETION, WINDOW = 2, 16
+
+
+def tiny_gam(seed: int = 0) -> ga.GenerativeAdapter:
+    torch.manual_seed(seed)
+    return ga.GenerativeAdapter(tiny_base("llama", seed=seed),
+                                ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=16, window=WINDOW))
+
+
+def tiny_config(stage: int, **overrides) -> TrainConfig:
+    values = dict(steps=4, micro_batch_size=2, grad_accum_steps=2, lr=1e-2, warmup_steps=1, checkpoint_every=2,
+                  eval_every=2, num_threads=1, gradient_checkpointing=True,
+                  deepspeed_config=str(REPO / f"resources/deepspeed/zero{stage}.json"))
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return synthetic_pretrain_set(24, N_COMPLETION, WINDOW, VOCAB, seed=0)
+
+
+def read_metrics(state_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (state_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", [0, 2])
+def test_engine_trains_only_the_generator(stage, examples, tmp_path):
+    model = tiny_gam()
+    base_before = {k: v.clone() for k, v in model.base_model.state_dict().items()}
+    generator_before = {k: v.clone() for k, v in model.generators.state_dict().items()}
+    result = train(model, PretrainObjective(N_COMPLETION), examples[:20], examples[20:], tiny_config(stage), tmp_path,
+                   seed=0)
+
+    assert result["zero_stage"] == stage and result["step"] == 4 and result["skipped_steps"] == 0
+    assert result["trainable_parameters"] == sum(p.numel() for p in model.generator_parameters())
+    # no gradient reaches the base model, and its weights are untouched; the generator moved
+    for name, param in model.base_model.named_parameters():
+        assert not param.requires_grad and param.grad is None, name
+    for key, value in model.base_model.state_dict().items():
+        assert torch.equal(value, base_before[key]), key
+    moved = [k for k, v in model.generators.state_dict().items() if not torch.equal(v, generator_before[k])]
+    assert moved, "no generator parameter changed"
+
+    rows = read_metrics(tmp_path)
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
+    for row in train_rows:
+        for key in ("loss", "completion_loss", "reconstruction_loss", "lr", "grad_norm", "tokens_per_s",
+                    "step_time_s", "mem_gib"):
+            assert row[key] is not None and math.isfinite(row[key]), (key, row)
+    assert [r["step"] for r in rows if r["kind"] == "val"] == [2, 4]
+    for variant in ("own", "none", "other"):
+        for part in ("completion", "reconstruction"):
+            assert math.isfinite(result[f"{variant}_{part}_ppl"])
+
+    # checkpoints: generator weights only (safetensors), equal to the trained generator
+    steps = [step for step, _ in completed_checkpoints(tmp_path)]
+    assert steps == [2, 4]
+    weights = load_file(str(tmp_path / "checkpoints" / "step-00000004" / "generator.safetensors"))
+    generator_names = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert set(weights) == generator_names and all(n.startswith("generators.") for n in weights)
+    for name, param in model.named_parameters():
+        if name in weights:
+            assert torch.equal(weights[name], param.detach().float()), name
+    engine_files = list((tmp_path / "checkpoints" / "step-00000004" / "deepspeed").rglob("*model_states.pt"))
+    assert engine_files
+    module_state = torch.load(engine_files[0], map_location="cpu", weights_only=False)["module"]
+    assert set(module_state) <= generator_names, "the engine checkpoint holds base model weights"
+
+
+@pytest.mark.slow
+def test_zero_stages_agree(examples, tmp_path):
+    """ZeRO-2's partitioned optimizer computes the same update as the plain optimizer (one process)."""
+    results = {}
+    for stage in (0, 2):
+        model = tiny_gam()
+        train(model, PretrainObjective(N_COMPLETION), examples[:20], examples[20:], tiny_config(stage, eval_every=0),
+              tmp_path / f"zero{stage}", seed=0)
+        results[stage] = {k: v.clone() for k, v in model.generators.state_dict().items()}
+    for key in results[0]:
+        torch.testing.assert_close(results[2][key], results[0][key], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_loss_decreases_on_smoke_config(tmp_path):
+    """The smoke config's model, adapter and pretraining settings lower the loss of the examples they train on."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    data_section = config.get("pretrain_data", {})
+    n_completion = data_section.get("completion_windows", 2)
+    window = data_section.get("window", config["adapter"]["window"])
+    cfg = TrainConfig.from_dict(config["pretrain"])
+    cfg.deepspeed_config = str(REPO / cfg.deepspeed_config)
+    torch.manual_seed(config["seed"])
+    base = LlamaForCausalLM(LlamaConfig(**config["base_model"]["random_config"]))
+    model = ga.GenerativeAdapter(base, ga.GenerativeAdapterConfig.from_dict(config["adapter"]))
+    examples = synthetic_pretrain_set(12, n_completion, window, base.config.vocab_size, seed=0)
+    objective = PretrainObjective(n_completion)
+    trained_on = objective.collate(examples[:8])
+
+    def loss() -> float:
+        model.eval()
+        with torch.no_grad():
+            return float(model(**{k: trained_on[k] for k in MODEL_INPUT_KEYS}).loss)
+
+    before = loss()
+    train(model, objective, examples[:8], examples[8:], cfg, tmp_path, seed=config["seed"])
+    after = loss()
+    rows = [r for r in read_metrics(tmp_path) if r["kind"] == "train"]
+    assert len(rows) == cfg.steps
+    assert after < before - 1e-3, (before, after)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", [0, 2])
+@pytest.mark.parametrize("poisoned", ["layers__1__self_attn__o_proj.B", "layers__0__self_attn__o_proj.A2"])
+def test_non_finite_steps_are_skipped_then_stop_the_run(stage, poisoned, examples, tmp_path):
+    """A NaN in the last layer's output side gives a NaN loss; in the first layer's key projection, a NaN context
+    state that the SVD refuses. Both skip the step (counted) and too many stop the run."""
+    model = tiny_gam()
+    with torch.no_grad():
+        dict(model.named_parameters())[f"generators.model__{poisoned}"].fill_(float("nan"))
+    with pytest.raises(RuntimeError, match="max_skipped_steps=2"):
+        train(model, PretrainObjective(N_COMPLETION), examples[:20], examples[20:],
+              tiny_config(stage, steps=6, max_skipped_steps=2, eval_every=0), tmp_path, seed=0)
+    rows = read_metrics(tmp_path)
+    assert [(r["step"], r["skipped"], r["skipped_total"]) for r in rows] == [(1, True, 1), (2, True, 2)]
+
+
+@pytest.mark.slow
+def test_changed_config_starts_afresh(examples, tmp_path, capsys):
+    cfg = tiny_config(0, eval_every=0)
+    train(tiny_gam(), PretrainObjective(N_COMPLETION), examples[:20], examples[20:], cfg, tmp_path, seed=0,
+          fingerprint={"lr": 1})
+    capsys.readouterr()
+    train(tiny_gam(), PretrainObjective(N_COMPLETION), examples[:20], examples[20:], cfg, tmp_path, seed=0,
+          fingerprint={"lr": 2})
+    out = capsys.readouterr().out
+    assert "different configuration; starting afresh" in out and "resumed" not in out
+    assert [r["step"] for r in read_metrics(tmp_path) if r["kind"] == "train"] == [1, 2, 3, 4]
+
+
+def test_validation_variants_keep_targets_and_swap_the_adapter_source(examples):
+    objective = PretrainObjective(N_COMPLETION)
+    batch, donor = objective.collate(examples[:2]), objective.collate(examples[2:4])
+    variants = objective.validation_variants(batch, donor)
+    assert [name for name, _ in variants] == ["own", "none", "other", "other"]
+    n = N_COMPLETION
+    none, other_recon, other_completion = variants[1][1], variants[2][1], variants[3][1]
+    assert torch.equal(none["adapter_prefix"], torch.zeros_like(batch["adapter_prefix"]))
+    assert torch.equal(none["labels"], batch["labels"])
+    # reconstruction: same targets, same prefixes, donor text in the adapter's source windows, which score nothing
+    assert torch.equal(other_recon["input_ids"][:, n:], batch["input_ids"][:, n:])
+    assert torch.equal(other_recon["labels"][:, n:], batch["labels"][:, n:])
+    assert torch.equal(other_recon["adapter_prefix"], batch["adapter_prefix"])
+    assert torch.equal(other_recon["input_ids"][:, :n], donor["input_ids"][:, :n])
+    assert (other_recon["labels"][:, :n] == -100).all() and (other_recon["window_part"][:, :n] == NO_PART).all()
+    # completion: our completion windows scored, each adapted by as many donor windows as in training
+    assert torch.equal(other_completion["input_ids"][:, n:], batch["input_ids"][:, :n])
+    assert torch.equal(other_completion["labels"][:, n:], batch["labels"][:, :n])
+    assert torch.equal(other_completion["input_ids"][:, :n], donor["input_ids"][:, :n])
+    assert torch.equal(other_completion["adapter_prefix"][:, n:], batch["adapter_prefix"][:, :n])
+    assert (other_completion["window_part"][:, n:] == 0).all()
+    assert not torch.equal(batch["input_ids"][:, :n], donor["input_ids"][:, :n])
+
+
+def test_other_context_control_with_itself_as_donor_equals_own(examples):
+    """With a sequence as its own donor the control must reproduce the own-context losses exactly."""
+    model = tiny_gam()
+    with torch.no_grad():  # a non-zero delta, so the adapter matters
+        for generator in model.generators.values():
+            for param in generator.parameters():
+                if param.ndim == 2 and not param.any():
+                    param.normal_(std=0.5)
+    model.eval()
+    objective = PretrainObjective(N_COMPLETION)
+    batch = objective.collate(examples[:2])
+    totals = {}
+    with torch.no_grad():
+        for name, variant in objective.validation_variants(batch, batch):
+            out = model(**{k: variant[k] for k in MODEL_INPUT_KEYS})
+            nll, tokens = part_sums(out.window_losses, out.window_token_counts, variant["window_part"], 2)
+            acc = totals.setdefault(name, torch.zeros(2, 2, dtype=torch.float64))
+            acc[0] += nll
+            acc[1] += tokens
+    torch.testing.assert_close(totals["other"], totals["own"], atol=1e-5, rtol=1e-6)
+    assert not torch.allclose(totals["none"][0], totals["own"][0]), "the adapter had no effect"
+
+
+def test_lr_schedule():
+    cfg = TrainConfig(steps=10, warmup_steps=2, lr=1.0, min_lr_ratio=0.1, decay="cosine")
+    factors = [cfg.lr_factor(s) for s in range(10)]
+    assert factors[0] < factors[1] < factors[2] == 1.0
+    assert all(a >= b for a, b in zip(factors[2:], factors[3:]))
+    assert factors[-1] >= 0.1
+    assert TrainConfig(steps=10, warmup_steps=0, decay="linear", min_lr_ratio=0.0).lr_factor(10) == 0.0
+
+
+@pytest.mark.parametrize("bad, match", [({"steps": 0}, "pretrain.steps"), ({"decay": "step"}, "pretrain.decay"),
+                                        ({"resources": {"gpu": 1}}, "pretrain.resources"),
+                                        ({"learning_rate": 1}, "unknown key")])
+def test_config_errors_name_the_key(bad, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.from_dict({"steps": 1, **bad})
+
+
+def test_deepspeed_config_must_not_set_owned_keys(tmp_path):
+    from ga.train.loop import deepspeed_config
+
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps({"zero_optimization": {"stage": 2}, "gradient_clipping": 5.0}))
+    with pytest.raises(ValueError, match="gradient_clipping"):
+        deepspeed_config(TrainConfig(deepspeed_config=str(path)), use_bf16=False, world_size=1)
+    ds = deepspeed_config(TrainConfig(deepspeed_config=str(REPO / "resources/deepspeed/zero2.json"),
+                                      micro_batch_size=3, grad_accum_steps=2), use_bf16=False, world_size=4)
+    assert ds["train_batch_size"] == 24 and ds["zero_optimization"]["stage"] == 2
