@@ -9,10 +9,10 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pandera.polars as pa
 import polars as pl
+
+from ga.data.settings import WindowLayout
 
 IGNORE_INDEX = -100
 """Label value for tokens without loss (Hugging Face / PyTorch cross-entropy convention)."""
@@ -74,42 +74,6 @@ def tokenized_documents_schema(vocab_size: int, bos_id: int | None, eos_id: int 
         strict=True,
         name="tokenized_documents",
     )
-
-
-@dataclass(frozen=True)
-class WindowLayout:
-    """Shape of one pretraining example (SPEC §2.1).
-
-    completion windows 0..n-1 are the sequence's own windows (adapter prefix i); reconstruction windows
-    n..n+m-1: window n+j copies a span of the first j+1 windows (adapter prefix j+1).
-    """
-
-    window: int
-    completion_windows: int
-    reconstruction_windows: int
-
-    def __post_init__(self):
-        if self.window < 2:
-            raise ValueError(f"window must be >= 2 tokens, got {self.window}")
-        if self.completion_windows < 1:
-            raise ValueError(f"completion_windows must be >= 1, got {self.completion_windows}")
-        if not 0 <= self.reconstruction_windows <= self.completion_windows:
-            raise ValueError(
-                f"reconstruction_windows must be in [0, completion_windows={self.completion_windows}], "
-                f"got {self.reconstruction_windows}"
-            )
-
-    @property
-    def seq_len(self) -> int:
-        return self.window * self.completion_windows
-
-    @property
-    def num_windows(self) -> int:
-        return self.completion_windows + self.reconstruction_windows
-
-    @property
-    def adapter_prefix(self) -> list[int]:
-        return list(range(self.completion_windows)) + list(range(1, self.reconstruction_windows + 1))
 
 
 def examples_schema(layout: WindowLayout, vocab_size: int) -> pa.DataFrameSchema:
@@ -221,9 +185,13 @@ def validate(schema: pa.DataFrameSchema, df: pl.DataFrame, file: str, row_offset
         cases = err.failure_cases
         first = cases.row(0, named=True)
         row = first.get("index")
+        if first["check"] == "field_uniqueness":  # name the repeat, not the first occurrence
+            same = cases.filter((pl.col("column") == first["column"]) & (pl.col("failure_case") == first["failure_case"]))
+            row = same["index"].max()
         row = row + row_offset if row is not None else None
         column = first.get("column")
-        problem = f"{first['check']} failed on {str(first['failure_case'])[:200]!r} ({schema.name})"
+        what = "duplicate value" if first["check"] == "field_uniqueness" else f"{first['check']} failed on"
+        problem = f"{what} {str(first['failure_case'])[:200]!r} ({schema.name}: {first['check']})"
         if len(cases) > 1:
             others = [
                 f"row {c['index'] + row_offset if c['index'] is not None else '?'}/{c['column']}: {c['check']}"

@@ -13,7 +13,42 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ga.data.contracts import WindowLayout
+
+@dataclass(frozen=True)
+class WindowLayout:
+    """Shape of one pretraining example (SPEC §2.1).
+
+    completion windows 0..n-1 are the sequence's own windows (adapter prefix i); reconstruction windows
+    n..n+m-1: window n+j copies a span of the first j+1 windows (adapter prefix j+1).
+    """
+
+    window: int
+    completion_windows: int
+    reconstruction_windows: int
+
+    def __post_init__(self):
+        if self.window < 2:
+            raise ValueError(f"window must be >= 2 tokens, got {self.window}")
+        if self.completion_windows < 1:
+            raise ValueError(f"completion_windows must be >= 1, got {self.completion_windows}")
+        if not 0 <= self.reconstruction_windows <= self.completion_windows:
+            raise ValueError(
+                f"reconstruction_windows must be in [0, completion_windows={self.completion_windows}], "
+                f"got {self.reconstruction_windows}"
+            )
+
+    @property
+    def seq_len(self) -> int:
+        return self.window * self.completion_windows
+
+    @property
+    def num_windows(self) -> int:
+        return self.completion_windows + self.reconstruction_windows
+
+    @property
+    def adapter_prefix(self) -> list[int]:
+        return list(range(self.completion_windows)) + list(range(1, self.reconstruction_windows + 1))
+
 
 SLIMPAJAMA_MIXTURE = {
     "RedPajamaCommonCrawl": 0.522,
@@ -124,7 +159,9 @@ class PretrainDataSettings:
         """The values the documents stage depends on (for manifests and Snakemake params)."""
         return {"source": self.source, "token_budget": self.token_budget, "mixture": self.effective_mixture(),
                 self.source: dataclasses.asdict(getattr(self, self.source)), "seed": self.seed,
-                "documents_per_shard": self.documents_per_shard}
+                "documents_per_shard": self.documents_per_shard,
+                # only whether a BOS/EOS is added matters for counting, but the tokens are cheap to compare
+                "bos_token": self.bos_token, "eos_token": self.eos_token}
 
     def examples_params(self) -> dict[str, Any]:
         return {"window": self.window, "completion_windows": self.completion_windows,

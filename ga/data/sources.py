@@ -263,14 +263,15 @@ def write_documents(settings: PretrainDataSettings, tokenizer_dir: str | os.Path
     per_source: dict[str, list[int]] = {}
 
     with atomic_output_dir(out_dir) as tmp:
-        def flush():
+        def flush(rows: int):
+            # shards hold exactly documents_per_shard rows (the last one fewer), whatever the chunk size
             nonlocal pending, pending_rows
-            if not pending:
-                return
+            frame = pl.concat(pending)
             name = shard_name(len(shards))
-            write_parquet(pl.concat(pending), tmp / name)
-            shards.append({"file": name, "rows": pending_rows, "sha256": sha256_file(tmp / name)})
-            pending, pending_rows = [], 0
+            write_parquet(frame.head(rows), tmp / name)
+            shards.append({"file": name, "rows": min(rows, frame.height), "sha256": sha256_file(tmp / name)})
+            rest = frame.slice(rows)
+            pending, pending_rows = ([rest] if rest.height else []), rest.height
 
         progress = tqdm(total=settings.token_budget, unit="tok", desc=f"documents[{settings.source}]")
         for origin, offset, chunk in SOURCES[settings.source](settings):
@@ -291,11 +292,12 @@ def write_documents(settings: PretrainDataSettings, tokenizer_dir: str | os.Path
             if keep:
                 pending.append(chunk[keep])
                 pending_rows += len(keep)
-            if pending_rows >= settings.documents_per_shard:
-                flush()
+            while pending_rows >= settings.documents_per_shard:
+                flush(settings.documents_per_shard)
             if budget.exhausted():
                 break
-        flush()
+        if pending_rows:
+            flush(pending_rows)
         progress.close()
         if not shards:
             raise DataError(settings.source, None, None, "the source yielded no documents within the budget")
