@@ -202,15 +202,11 @@ class GenerativeAdapter(nn.Module):
         generator = self.generators[_module_key(name)]
         d_r = self.config.inter_size
         states = generator.token_states(hidden, active.token_mask).view(active.batch, active.windows, d_r, d_r)
-        # prefix_sums[:, k] = S_0 + ... + S_{k-1} (+ the state of earlier chunks), k = 0 .. S
-        prefix_sums = torch.cat([states.new_zeros(active.batch, 1, d_r, d_r), states.cumsum(dim=1)], dim=1)
-        if active.initial is not None:
-            prefix_sums = prefix_sums + active.initial[name].to(prefix_sums.device)
-        batch_index = torch.arange(active.batch, device=states.device).unsqueeze(1)
-        merged = prefix_sums[batch_index, active.prefix]  # (B, S, d_r, d_r)
+        initial = None if active.initial is None else active.initial[name].to(states.device)
+        merged, total = merge_prefix_states(states, active.prefix, initial)
         active.normalized[name] = normalize_state(merged, self.config).reshape(-1, d_r, d_r)
         if active.collect_totals:
-            active.totals[name] = prefix_sums[:, -1].detach()
+            active.totals[name] = total.detach()
 
     # ------------------------------------------------------------------ training forward
     def generator_parameters(self):
@@ -456,6 +452,26 @@ class GenerativeAdapter(nn.Module):
         weights = load_file(str(directory / GENERATOR_WEIGHTS))
         gam.generators.load_state_dict(weights, strict=True)
         return gam
+
+
+def merge_prefix_states(
+    states: torch.Tensor, prefix: torch.Tensor, initial: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merged adapter states M[b, i] = initial + sum_{j < prefix[b, i]} states[b, j], and the total over all windows.
+
+    One cumulative sum over the window axis, taken in place (`states` is consumed), then a gather: O(S) extra
+    memory, never the S x S x d_r x d_r expansion of the authors' code (SPEC §1.2).
+    """
+    batch = states.shape[0]
+    cumulative = states.cumsum_(dim=1)  # cumulative[:, k] = S_0 + ... + S_k
+    batch_index = torch.arange(batch, device=states.device).unsqueeze(1)
+    merged = cumulative[batch_index, (prefix - 1).clamp_min(0)]
+    merged.masked_fill_((prefix == 0)[..., None, None], 0.0)
+    total = cumulative[:, -1]
+    if initial is not None:
+        merged.add_(initial)
+        total = total + initial
+    return merged, total
 
 
 def _short(value) -> str:
