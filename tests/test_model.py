@@ -239,9 +239,14 @@ def test_save_load_roundtrip(tmp_path):
     query = random_windows(windows=1, length=L, seed=9).view(1, -1)
     assert torch.equal(adapted_logits(gam, a, query), adapted_logits(loaded, restored, query))
 
+    # a state file carries its LoRA factors, so it serves without the generator ...
     unbound = ga.AdapterState.load(tmp_path / "state.safetensors")
+    for name, (lora_a, lora_b) in a.to_lora().items():
+        assert torch.equal(unbound.to_lora()[name][0], lora_a) and torch.equal(unbound.to_lora()[name][1], lora_b)
+    # ... unless saved without them
+    a.save(tmp_path / "sums_only.safetensors", with_lora=False)
     with pytest.raises(RuntimeError, match="needs the generator"):
-        unbound.to_lora()
+        ga.AdapterState.load(tmp_path / "sums_only.safetensors").to_lora()
 
 
 def test_loading_into_mismatched_base_fails(tmp_path):
