@@ -41,21 +41,16 @@ GENERATOR_CONFIG = "generator_config.json"
 IGNORE_INDEX = -100
 
 
-class ModuleGenerator(nn.Module):
-    """Generator parameters for one adapted linear map (SPEC §1.1 table)."""
+class ContextProjection(nn.Module):
+    """Context side of one module's generator: RMSNorm weight g, key map A2, value map A3."""
 
-    def __init__(self, d_in: int, d_out: int, d_hidden: int, inter_size: int, scale: float):
+    def __init__(self, d_hidden: int, inter_size: int):
         super().__init__()
-        self.scale = scale
         self.norm_weight = nn.Parameter(torch.ones(d_hidden))
-        self.A1 = nn.Parameter(torch.empty(inter_size, d_in))
-        self.A2 = nn.Parameter(torch.empty(inter_size, d_hidden))
-        self.A3 = nn.Parameter(torch.empty(inter_size, d_hidden))
-        self.B = nn.Parameter(torch.zeros(d_out, inter_size))  # zero: the initial delta is exactly 0
-        for weight in (self.A1, self.A2, self.A3):
-            nn.init.kaiming_normal_(weight)
+        self.A2 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_hidden)))
+        self.A3 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_hidden)))
 
-    def token_states(self, hidden: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
         """Per-sequence state sum_t k_t v_t^T over unmasked tokens: (n, L, d_h) -> (n, d_r, d_r) float32."""
         dtype = hidden.dtype
         normed = F.rms_norm(hidden, (hidden.shape[-1],), self.norm_weight.to(dtype))
@@ -63,11 +58,39 @@ class ModuleGenerator(nn.Module):
         values = F.linear(normed, self.A3.to(dtype)) * token_mask.unsqueeze(-1).to(dtype)
         return keys.float().transpose(1, 2) @ values.float()
 
-    def window_delta(self, x: torch.Tensor, normalized: torch.Tensor) -> torch.Tensor:
+
+class DeltaProjection(nn.Module):
+    """Output side of one module's generator: input map A1 and output map B (zero-initialised)."""
+
+    def __init__(self, d_in: int, d_out: int, inter_size: int, scale: float):
+        super().__init__()
+        self.scale = scale
+        self.A1 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_in)))
+        self.B = nn.Parameter(torch.zeros(d_out, inter_size))  # zero: the initial delta is exactly 0
+
+    def forward(self, x: torch.Tensor, normalized: torch.Tensor) -> torch.Tensor:
         """s * B N^T A1 x for each sequence with its own N: x (n, L, d_in), normalized (n, d_r, d_r)."""
         dtype = x.dtype
         inner = F.linear(x, self.A1.to(dtype)) @ normalized.to(dtype)
         return F.linear(inner, self.B.to(dtype)) * self.scale
+
+
+class ModuleGenerator(nn.Module):
+    """Generator parameters for one adapted linear map (SPEC §1.1 table). The two halves are called as modules
+    (not just read from) so that parameter-sharding engines such as ZeRO-3 gather their weights on use."""
+
+    def __init__(self, d_in: int, d_out: int, d_hidden: int, inter_size: int, scale: float):
+        super().__init__()
+        self.context = ContextProjection(d_hidden, inter_size)
+        self.delta = DeltaProjection(d_in, d_out, inter_size, scale)
+
+    @property
+    def A1(self) -> nn.Parameter:
+        return self.delta.A1
+
+    @property
+    def B(self) -> nn.Parameter:
+        return self.delta.B
 
 
 @dataclass
@@ -194,23 +217,19 @@ class GenerativeAdapter(nn.Module):
             if isinstance(active, _FixedAdapter):
                 lora_a, lora_b = active.factors[name]
                 return output + F.linear(F.linear(x, lora_a), lora_b) * active.scale
-            return output + self.generators[_module_key(name)].window_delta(x, active.normalized[name])
+            return output + self.generators[_module_key(name)].delta(x, active.normalized[name])
 
         return hook
 
     def _build_window_adapters(self, active: _WindowPass, name: str, hidden: torch.Tensor) -> None:
         generator = self.generators[_module_key(name)]
         d_r = self.config.inter_size
-        states = generator.token_states(hidden, active.token_mask).view(active.batch, active.windows, d_r, d_r)
-        # prefix_sums[:, k] = S_0 + ... + S_{k-1} (+ the state of earlier chunks), k = 0 .. S
-        prefix_sums = torch.cat([states.new_zeros(active.batch, 1, d_r, d_r), states.cumsum(dim=1)], dim=1)
-        if active.initial is not None:
-            prefix_sums = prefix_sums + active.initial[name].to(prefix_sums.device)
-        batch_index = torch.arange(active.batch, device=states.device).unsqueeze(1)
-        merged = prefix_sums[batch_index, active.prefix]  # (B, S, d_r, d_r)
+        states = generator.context(hidden, active.token_mask).view(active.batch, active.windows, d_r, d_r)
+        initial = None if active.initial is None else active.initial[name].to(states.device)
+        merged, total = merge_prefix_states(states, active.prefix, initial)
         active.normalized[name] = normalize_state(merged, self.config).reshape(-1, d_r, d_r)
         if active.collect_totals:
-            active.totals[name] = prefix_sums[:, -1].detach()
+            active.totals[name] = total.detach()
 
     # ------------------------------------------------------------------ training forward
     def generator_parameters(self):
@@ -456,6 +475,26 @@ class GenerativeAdapter(nn.Module):
         weights = load_file(str(directory / GENERATOR_WEIGHTS))
         gam.generators.load_state_dict(weights, strict=True)
         return gam
+
+
+def merge_prefix_states(
+    states: torch.Tensor, prefix: torch.Tensor, initial: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merged adapter states M[b, i] = initial + sum_{j < prefix[b, i]} states[b, j], and the total over all windows.
+
+    One cumulative sum over the window axis, taken in place (`states` is consumed), then a gather: O(S) extra
+    memory, never the S x S x d_r x d_r expansion of the authors' code (SPEC §1.2).
+    """
+    batch = states.shape[0]
+    cumulative = states.cumsum_(dim=1)  # cumulative[:, k] = S_0 + ... + S_k
+    batch_index = torch.arange(batch, device=states.device).unsqueeze(1)
+    merged = cumulative[batch_index, (prefix - 1).clamp_min(0)]
+    merged.masked_fill_((prefix == 0)[..., None, None], 0.0)
+    total = cumulative[:, -1]
+    if initial is not None:
+        merged.add_(initial)
+        total = total + initial
+    return merged, total
 
 
 def _short(value) -> str:

@@ -239,9 +239,14 @@ def test_save_load_roundtrip(tmp_path):
     query = random_windows(windows=1, length=L, seed=9).view(1, -1)
     assert torch.equal(adapted_logits(gam, a, query), adapted_logits(loaded, restored, query))
 
+    # a state file carries its LoRA factors, so it serves without the generator ...
     unbound = ga.AdapterState.load(tmp_path / "state.safetensors")
+    for name, (lora_a, lora_b) in a.to_lora().items():
+        assert torch.equal(unbound.to_lora()[name][0], lora_a) and torch.equal(unbound.to_lora()[name][1], lora_b)
+    # ... unless saved without them
+    a.save(tmp_path / "sums_only.safetensors", with_lora=False)
     with pytest.raises(RuntimeError, match="needs the generator"):
-        unbound.to_lora()
+        ga.AdapterState.load(tmp_path / "sums_only.safetensors").to_lora()
 
 
 def test_loading_into_mismatched_base_fails(tmp_path):
@@ -340,3 +345,22 @@ def test_generate_uses_the_adapter():
         nxt = adapted_logits(gam, state, sequence)[:, -1].argmax(-1, keepdim=True)
         sequence = torch.cat([sequence, nxt], dim=1)
     assert torch.equal(sequence, adapted)
+
+
+@pytest.mark.slow
+def test_on_the_embedded_smollm2(embedded_dir):
+    """The same one-pass == window-by-window equivalence on the real 30-layer SmolLM2-135M-Instruct."""
+    from ga.base import load_base
+
+    base, tokenizer = load_base(embedded_dir)
+    config = ga.GenerativeAdapterConfig(inter_size=64, rank=16, alpha=64, window=32)
+    gam = randomize_generator(ga.GenerativeAdapter(base.eval(), config), std=0.02)
+    text = "The Generative Adapter maps a context to a low-rank adapter in one forward pass. " * 8
+    ids = tokenizer(text, return_tensors="pt").input_ids[:, : 3 * 32]
+    windows = ids.view(1, 3, 32)
+    with torch.no_grad():
+        one_pass = gam(windows).logits
+    state = gam.encode(ids[:, :64])
+    assert len(state.sums) == 30 and state.num_tokens == 64
+    torch.testing.assert_close(one_pass[:, 2], adapted_logits(gam, state, windows[:, 2]), atol=1e-4, rtol=0)
+    assert sum(a.numel() + b.numel() for a, b in state.to_lora().values()) == 30 * 16 * (576 + 576)
