@@ -106,9 +106,8 @@ def test_schema_rejects_bad_config(what, mutate, message):
 
 def workflow_env(extra: dict | None = None) -> dict:
     """The tests' environment, with this checkout's `ga` package first on the path (for jobs too)."""
-    env = dict(os.environ)
+    env = dict(os.environ, **(extra or {}))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.update(extra or {})
     return env
 
 
@@ -140,8 +139,13 @@ def planned_jobs(result) -> dict[str, int]:
     return jobs
 
 
-def explain(result) -> str:
-    return f"exit {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-8000:]}"
+def explain(result, root: Path | None = None) -> str:
+    """A failed run's output plus the ends of its rule logs and SLURM job logs."""
+    text = f"exit {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-8000:]}"
+    if root is not None:
+        for log in sorted((root / "logs").rglob("*.log")) + sorted((root / ".snakemake" / "slurm_logs").rglob("*.log")):
+            text += f"\n--- {log.relative_to(root)}\n{log.read_text(errors='replace')[-3000:]}"
+    return text
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +209,7 @@ def smoke_local(tmp_path_factory):
 @pytest.mark.slow
 def test_smoke_dag_runs_locally(smoke_local):
     root, result = smoke_local
-    assert result.returncode == 0, explain(result)
+    assert result.returncode == 0, explain(result, root)
     check_smoke_outputs(root, EXPECTED_JOBS["smoke.yaml"])
 
 
@@ -254,7 +258,7 @@ def test_smoke_dag_runs_through_slurm_profile(slurm_cluster, tmp_path):
     }))
     result = snakemake(["--profile", "slurm", "--profile", str(override), "--configfile", "config/smoke.yaml"],
                        root, env=workflow_env(slurm_cluster.env()))
-    assert result.returncode == 0, explain(result) + "\n" + slurm_cluster.logs()
+    assert result.returncode == 0, explain(result, root) + "\n" + slurm_cluster.logs()
     jobs = EXPECTED_JOBS["smoke.yaml"]
     check_smoke_outputs(root, jobs)
     # Every non-local rule really ran as a SLURM job on the local partition, and completed.
@@ -264,6 +268,6 @@ def test_smoke_dag_runs_through_slurm_profile(slurm_cluster, tmp_path):
     remote_rules = set(jobs) - {"all", "report"}
     assert remote_rules, "the smoke DAG has no SLURM job"
     for rule in remote_rules:
-        assert any(state == "COMPLETED" and partition == slurm_cluster.partition and rule in comment
+        assert any(state == "COMPLETED" and partition == slurm_cluster.partition and comment == f"rule_{rule}"
                    for _, partition, state, comment in completed), f"{rule} not completed on SLURM:\n{squeue}"
         assert list((root / ".snakemake" / "slurm_logs").glob(f"rule_{rule}/**/*.log")), f"no SLURM log of {rule}"
