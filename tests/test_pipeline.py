@@ -271,3 +271,24 @@ def test_smoke_dag_runs_through_slurm_profile(slurm_cluster, tmp_path):
         assert any(state == "COMPLETED" and partition == slurm_cluster.partition and comment == f"rule_{rule}"
                    for _, partition, state, comment in completed), f"{rule} not completed on SLURM:\n{squeue}"
         assert list((root / ".snakemake" / "slurm_logs").glob(f"rule_{rule}/**/*.log")), f"no SLURM log of {rule}"
+
+
+def test_environment_yml_matches_pyproject():
+    """environment.yml lists exactly pyproject's dependencies (+ dev extras), with the same lower bounds."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = {Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    conda_names = {"pytorch": "torch"}  # conda package -> PyPI name
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    listed = set()
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            listed |= {Requirement(r) for r in dep["pip"] if not r.startswith("-e")}
+        else:
+            name, spec = re.match(r"([A-Za-z0-9_.-]+)(.*)", dep).groups()
+            if name in {"python", "pip", "graphviz"}:
+                continue
+            listed.add(Requirement(conda_names.get(name, name) + spec))
+    assert {str(r) for r in listed} == {str(r) for r in wanted}
