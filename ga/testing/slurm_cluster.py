@@ -12,7 +12,7 @@ Facts this relies on (Debian SLURM 22.05, running as root): `select/cons_tres`, 
 `task/none` need no cgroups; with accounting off `sacct` knows nothing, so clients must query job states
 with `squeue`, which only keeps finished jobs for `MinJobAge` seconds.
 
-    python -m ga.testing.slurm_cluster   # start one, print `export SLURM_CONF=...`, stop on Ctrl-C
+    python -m ga.testing.slurm_cluster   # start one, print its partition, stop on Ctrl-C or SIGTERM
 """
 from __future__ import annotations
 
@@ -223,9 +223,11 @@ class LocalSlurmCluster:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (`kill %1`) stops the cluster as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
     with LocalSlurmCluster() as cluster:
-        print(f"export SLURM_CONF={cluster.conf}   # partition: {cluster.partition}; Ctrl-C stops the cluster",
-              flush=True)
+        print(f"local SLURM cluster up: partition {cluster.partition!r}, config {SYSTEM_CONF} "
+              f"(= {cluster.conf}); Ctrl-C or SIGTERM stops it", flush=True)
         try:
             signal.pause()
         except KeyboardInterrupt:
