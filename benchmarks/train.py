@@ -1,7 +1,7 @@
 """Training-loop benchmark (issue "pretrain the generator"): tokens/s and optimizer-step time of the real DeepSpeed
 loop (ga.train.loop.train) for the smoke config and for SmolLM2-135M-Instruct with the embedded default's settings.
 
-    python benchmarks/train.py [--steps 6] [--warmup 2] [--threads 2] [--skip-smollm2]
+    python benchmarks/train.py [--steps 6] [--warmup 2] [--threads 1] [--skip-smollm2]
 
 Examples have the configs' pretraining layout (ga.data.pretrain.build_examples on random token sequences: the cost
 depends on shapes, not content). The first --warmup steps are excluded from the timings. Both runs share one
@@ -74,7 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6, help="timed optimizer steps per model")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1: on shared cores more threads slow the batched SVDs down)")
     parser.add_argument("--skip-smollm2", action="store_true", help="only the smoke config")
     args = parser.parse_args()
 
