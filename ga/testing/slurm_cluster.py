@@ -5,8 +5,9 @@ Uses Debian's `slurm-wlm` and `munge` (installed with apt-get when missing). Eve
 `SLURM_CONF` (see `LocalSlurmCluster.env`), and through a copy of slurm.conf at SLURM's default path
 /etc/slurm/slurm.conf while the cluster runs: snakemake-executor-plugin-slurm removes `SLURM_*` variables
 before the `srun` inside a job, which then only finds the default path. That copy is only written where no
-other SLURM config exists (one left by an earlier run of this helper is replaced), and it is removed on stop.
-The daemons run in the foreground as children of this process and are stopped by their pids.
+other SLURM config exists (clusters of this helper on one machine take turns; one left behind by a killed
+run is replaced), and it is removed on stop. The daemons run in the foreground as children of this process
+and are stopped by their pids.
 
 Facts this relies on (Debian SLURM 22.05, running as root): `select/cons_tres`, `proctrack/linuxproc` and
 `task/none` need no cgroups; with accounting off `sacct` knows nothing, so clients must query job states
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -30,7 +32,8 @@ from pathlib import Path
 
 APT_PACKAGES = ("slurm-wlm", "munge")
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")  # where SLURM clients look when SLURM_CONF is unset
-CONF_MARKER = "# written by ga.testing.slurm_cluster; removed when that cluster stops\n"
+CONF_MARKER = "# written by ga.testing.slurm_cluster for pid {pid}; removed when that cluster stops\n"
+CONF_MARKER_PREFIX = "# written by ga.testing.slurm_cluster"
 REQUIRED_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo")
 
 
@@ -41,12 +44,15 @@ class ClusterSettings:
     partition:       name of the single partition (the test override for the profile's partition).
     min_job_age_s:   how long finished jobs stay visible to `squeue` (the plugin's status source here).
     start_timeout_s: how long to wait for the node to become idle before giving up.
+    claim_timeout_s: how long to wait for another live local cluster (another test run) to release
+                     /etc/slurm/slurm.conf; clusters on one machine take turns.
     munge_key_bytes: size of the random munge key (munge requires at least 32).
     """
 
     partition: str = "local"
     min_job_age_s: int = 600
     start_timeout_s: float = 60.0
+    claim_timeout_s: float = 900.0
     munge_key_bytes: int = 1024
 
 
@@ -65,6 +71,16 @@ def ensure_installed() -> None:
     still_missing = [p for p in REQUIRED_PROGRAMS if shutil.which(p) is None]
     if still_missing:
         raise RuntimeError(f"apt-get installed {APT_PACKAGES} but {still_missing} are still not on PATH")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _free_port() -> int:
@@ -136,14 +152,37 @@ class LocalSlurmCluster:
             f"NodeName={self.node} NodeAddr=127.0.0.1 {_node_hardware()} State=UNKNOWN",
             f"PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
         ]
-        self.conf.write_text(CONF_MARKER + "\n".join(lines) + "\n")
-        if SYSTEM_CONF.exists() and not SYSTEM_CONF.read_text().startswith(CONF_MARKER):
-            raise RuntimeError(f"{SYSTEM_CONF} already configures a SLURM cluster; refusing to shadow it with a "
-                               f"local test cluster")
+        self.conf.write_text(CONF_MARKER.format(pid=os.getpid()) + "\n".join(lines) + "\n")
+        self._claim_system_conf()
+
+    def _claim_system_conf(self) -> None:
+        """Create /etc/slurm/slurm.conf exclusively; wait while another live local cluster holds it."""
         SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
-        tmp = SYSTEM_CONF.with_name(f".{SYSTEM_CONF.name}.{os.getpid()}.tmp")
-        shutil.copyfile(self.conf, tmp)
-        tmp.replace(SYSTEM_CONF)
+        deadline = time.monotonic() + self.settings.claim_timeout_s
+        while True:
+            try:
+                fd = os.open(SYSTEM_CONF, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                try:
+                    first_line = SYSTEM_CONF.read_text().split("\n", 1)[0]
+                except FileNotFoundError:
+                    continue  # released between our two looks
+                if not first_line.startswith(CONF_MARKER_PREFIX):
+                    raise RuntimeError(f"{SYSTEM_CONF} already configures a SLURM cluster; refusing to shadow it "
+                                       f"with a local test cluster")
+                pid = re.search(r"for pid (\d+)", first_line)
+                owner = int(pid.group(1)) if pid else None  # None: an older helper that did not record its pid
+                if owner is not None and not _pid_alive(owner):  # left behind by a killed run
+                    SYSTEM_CONF.unlink(missing_ok=True)
+                    continue
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{SYSTEM_CONF} still held by the local cluster of pid {owner} after "
+                                       f"{self.settings.claim_timeout_s} s")
+                time.sleep(2)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.conf.read_text())
+            return
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.workdir / f"{name}.stdout", "wb")
