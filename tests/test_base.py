@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def _probe_logits(model, tokenizer) -> torch.Tensor:
     with torch.no_grad():
-        return model(base._probe_input(tokenizer, EMBEDDED)).logits
+        return model(base.chat_input_ids(tokenizer, EMBEDDED.probe_question)).logits
 
 
 # ------------------------------------------------------------------ embedded SmolLM2

@@ -1,0 +1,518 @@
+"""The Generative Adapter (SPEC §1) for Hugging Face decoder-only causal LMs.
+
+A frozen base model's targeted linear maps (o_proj by default) get a delta generated from context:
+
+    H  = input of decoder layer l for the context tokens       (tokens x d_h)
+    S  = (RMSNorm_g(H) A2^T)^T (RMSNorm_g(H) A3^T)              (d_r x d_r, float32, summed over tokens)
+    N  = normalize(S)                                           (U_r V_r^T for `norm: svd`)
+    dy = s * B N^T A1 x                                         (s = alpha / d_r)
+
+Two forward hooks carry this into an unmodified base model: a pre-hook on each decoder layer reads H, and a
+hook on each targeted linear adds dy. What the hooks do is decided by the *pass* that is active:
+
+  _WindowPass    one forward over B x S windows (training and context encoding): every window's states are
+                 summed into prefix sums over the window axis, so window i's adapter is built from windows
+                 0 .. prefix[i]-1 in O(S) memory (SPEC §1.2).
+  _FixedAdapter  the delta of an encoded AdapterState as rank-r LoRA factors (`adapted(state)`, `generate`).
+
+A _WindowPass stays active after a training forward returns, because non-reentrant gradient checkpointing
+replays the decoder layers during backward and the replayed linear hooks must see the same normalized
+states. The next fresh forward through the layers retires it (Transformers checkpoints a layer's `forward`,
+so the layer pre-hook runs only on fresh forwards, never on replays).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ga.config import GenerativeAdapterConfig
+from ga.normalize import normalize_state
+from ga.state import AdapterState
+
+GENERATOR_WEIGHTS = "generator.safetensors"
+GENERATOR_CONFIG = "generator_config.json"
+IGNORE_INDEX = -100
+
+
+class ContextProjection(nn.Module):
+    """Context side of one module's generator: RMSNorm weight g, key map A2, value map A3."""
+
+    def __init__(self, d_hidden: int, inter_size: int):
+        super().__init__()
+        self.norm_weight = nn.Parameter(torch.ones(d_hidden))
+        self.A2 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_hidden)))
+        self.A3 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_hidden)))
+
+    def forward(self, hidden: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+        """Per-sequence state sum_t k_t v_t^T over unmasked tokens: (n, L, d_h) -> (n, d_r, d_r) float32."""
+        dtype = hidden.dtype
+        normed = F.rms_norm(hidden, (hidden.shape[-1],), self.norm_weight.to(dtype))
+        keys = F.linear(normed, self.A2.to(dtype))
+        values = F.linear(normed, self.A3.to(dtype)) * token_mask.unsqueeze(-1).to(dtype)
+        return keys.float().transpose(1, 2) @ values.float()
+
+
+class DeltaProjection(nn.Module):
+    """Output side of one module's generator: input map A1 and output map B (zero-initialised)."""
+
+    def __init__(self, d_in: int, d_out: int, inter_size: int, scale: float):
+        super().__init__()
+        self.scale = scale
+        self.A1 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_in)))
+        self.B = nn.Parameter(torch.zeros(d_out, inter_size))  # zero: the initial delta is exactly 0
+
+    def forward(self, x: torch.Tensor, normalized: torch.Tensor) -> torch.Tensor:
+        """s * B N^T A1 x for each sequence with its own N: x (n, L, d_in), normalized (n, d_r, d_r)."""
+        dtype = x.dtype
+        inner = F.linear(x, self.A1.to(dtype)) @ normalized.to(dtype)
+        return F.linear(inner, self.B.to(dtype)) * self.scale
+
+
+class ModuleGenerator(nn.Module):
+    """Generator parameters for one adapted linear map (SPEC §1.1 table). The two halves are called as modules
+    (not just read from) so that parameter-sharding engines such as ZeRO-3 gather their weights on use."""
+
+    def __init__(self, d_in: int, d_out: int, d_hidden: int, inter_size: int, scale: float):
+        super().__init__()
+        self.context = ContextProjection(d_hidden, inter_size)
+        self.delta = DeltaProjection(d_in, d_out, inter_size, scale)
+
+    @property
+    def A1(self) -> nn.Parameter:
+        return self.delta.A1
+
+    @property
+    def B(self) -> nn.Parameter:
+        return self.delta.B
+
+
+@dataclass
+class _WindowPass:
+    """Layout of one forward over (B, S, L) windows."""
+
+    batch: int
+    windows: int
+    token_mask: torch.Tensor  # (B*S, L), 1 for real tokens
+    prefix: torch.Tensor  # (B, S) long: window i's adapter sums windows 0 .. prefix[i]-1
+    initial: dict[str, torch.Tensor] | None = None  # states of earlier chunks, added to every prefix sum
+    collect_totals: bool = False
+    normalized: dict[str, torch.Tensor] = field(default_factory=dict)  # (B*S, d_r, d_r) per module
+    totals: dict[str, torch.Tensor] = field(default_factory=dict)  # (B, d_r, d_r) per module
+    finished: bool = False
+
+
+@dataclass
+class _FixedAdapter:
+    """LoRA factors of an encoded state, applied to every token: dy = s * (x A^T) B^T."""
+
+    factors: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    scale: float
+
+
+@dataclass
+class GenerativeAdapterOutput:
+    logits: torch.Tensor  # (B, S, L, vocab)
+    loss: torch.Tensor | None = None  # mean over all labelled tokens
+    window_losses: torch.Tensor | None = None  # (B, S) mean over each window's labelled tokens (0 if none)
+    window_token_counts: torch.Tensor | None = None  # (B, S) labelled tokens per window
+
+
+def decoder_layers(base_model: nn.Module) -> nn.ModuleList:
+    inner = getattr(base_model, "model", None)
+    layers = getattr(inner, "layers", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise TypeError(
+            f"{type(base_model).__name__}: expected decoder layers at `model.model.layers` "
+            "(Llama, Mistral, Qwen2, SmolLM2 and similar Hugging Face causal LMs)"
+        )
+    return layers
+
+
+def _module_key(name: str) -> str:
+    return name.replace(".", "__")
+
+
+class GenerativeAdapter(nn.Module):
+    def __init__(self, base_model: nn.Module, config: GenerativeAdapterConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.base_model = base_model
+        base_model.requires_grad_(False)
+        d_hidden = base_model.config.hidden_size
+        layers = decoder_layers(base_model)
+        layers_prefix = self._layers_prefix(base_model, layers)
+
+        self.generators = nn.ModuleDict()
+        self.module_names: list[str] = []  # full names of the adapted linear maps, in layer order
+        self._layer_of: dict[str, int] = {}
+        self._handles = []
+        unmatched = set(config.target_modules)
+        for layer_index, layer in enumerate(layers):
+            layer_targets = []
+            for local_name, module in layer.named_modules():
+                target = next((t for t in config.target_modules if local_name == t or local_name.endswith("." + t)), None)
+                if target is None:
+                    continue
+                if type(module) is not nn.Linear:
+                    raise TypeError(f"target module {local_name!r} is {type(module).__name__}, not torch.nn.Linear")
+                unmatched.discard(target)
+                name = f"{layers_prefix}.{layer_index}.{local_name}"
+                device = module.weight.device
+                self.generators[_module_key(name)] = ModuleGenerator(
+                    module.in_features, module.out_features, d_hidden, config.inter_size, config.scale
+                ).to(device)
+                self.module_names.append(name)
+                self._layer_of[name] = layer_index
+                self._handles.append(module.register_forward_hook(self._make_output_hook(name)))
+                layer_targets.append(name)
+            if layer_targets:
+                self._handles.append(
+                    layer.register_forward_pre_hook(self._make_layer_hook(layer_targets), with_kwargs=True)
+                )
+        if unmatched:
+            available = sorted({n.rsplit(".", 1)[-1] for n, m in layers[0].named_modules() if isinstance(m, nn.Linear)})
+            raise ValueError(
+                f"target_modules {sorted(unmatched)} match no module in the decoder layers of "
+                f"{type(base_model).__name__}; linear modules there: {available}"
+            )
+        self._active: _WindowPass | _FixedAdapter | None = None
+        self._merged_weights: dict[str, torch.Tensor] = {}
+
+    @staticmethod
+    def _layers_prefix(base_model: nn.Module, layers: nn.ModuleList) -> str:
+        for name, module in base_model.named_modules():
+            if module is layers:
+                return name
+        raise AssertionError("decoder layers not found among the base model's modules")
+
+    # ------------------------------------------------------------------ hooks
+    def _make_layer_hook(self, names: list[str]):
+        def hook(layer, args, kwargs):
+            active = self._active
+            if isinstance(active, _WindowPass):
+                if active.finished:  # a fresh forward: the previous training pass can no longer be replayed
+                    self._active = None
+                    return None
+                hidden = args[0] if args else kwargs["hidden_states"]
+                for name in names:
+                    self._build_window_adapters(active, name, hidden)
+            return None
+
+        return hook
+
+    def _make_output_hook(self, name: str):
+        def hook(module, args, output):
+            active = self._active
+            if active is None:
+                return None
+            x = args[0]
+            if isinstance(active, _FixedAdapter):
+                lora_a, lora_b = active.factors[name]
+                return output + F.linear(F.linear(x, lora_a), lora_b) * active.scale
+            return output + self.generators[_module_key(name)].delta(x, active.normalized[name])
+
+        return hook
+
+    def _build_window_adapters(self, active: _WindowPass, name: str, hidden: torch.Tensor) -> None:
+        generator = self.generators[_module_key(name)]
+        d_r = self.config.inter_size
+        states = generator.context(hidden, active.token_mask).view(active.batch, active.windows, d_r, d_r)
+        initial = None if active.initial is None else active.initial[name].to(states.device)
+        merged, total = merge_prefix_states(states, active.prefix, initial)
+        active.normalized[name] = normalize_state(merged, self.config).reshape(-1, d_r, d_r)
+        if active.collect_totals:
+            active.totals[name] = total.detach()
+
+    # ------------------------------------------------------------------ training forward
+    def generator_parameters(self):
+        return self.generators.parameters()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        adapter_prefix: torch.Tensor | None = None,
+    ) -> GenerativeAdapterOutput:
+        """One pass over (B, S, L) windows; window i is adapted by windows 0 .. adapter_prefix[i]-1."""
+        logits, _ = self._window_forward(input_ids, attention_mask, adapter_prefix)
+        if labels is None:
+            return GenerativeAdapterOutput(logits=logits)
+        return GenerativeAdapterOutput(logits=logits, **window_lm_loss(logits, labels))
+
+    def _window_forward(self, input_ids, attention_mask=None, adapter_prefix=None, initial=None, collect=False):
+        if input_ids.dim() != 3:
+            raise ValueError(f"input_ids must be (batch, windows, window_len), got shape {tuple(input_ids.shape)}")
+        batch, windows, length = input_ids.shape
+        device = input_ids.device
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if attention_mask.shape != input_ids.shape:
+            raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} != input_ids {tuple(input_ids.shape)}")
+        prefix = self._prefix_tensor(adapter_prefix, batch, windows, device)
+        token_mask = attention_mask.reshape(batch * windows, length)
+        # A window of padding only still goes through the model (batched examples with fewer windows);
+        # give it one visible token so attention stays finite. It adds nothing to states or loss.
+        empty = token_mask.sum(dim=1) == 0
+        model_mask = token_mask.clone()
+        model_mask[empty, 0] = 1
+        active = _WindowPass(batch, windows, token_mask, prefix, initial=initial, collect_totals=collect)
+        self._retire_pass()
+        self._active = active
+        try:
+            out = self.base_model(
+                input_ids=input_ids.reshape(batch * windows, length), attention_mask=model_mask, use_cache=False
+            )
+        except BaseException:
+            self._active = None
+            raise
+        active.finished = True
+        if not (torch.is_grad_enabled() and self.training):
+            self._active = None  # nothing will replay this pass
+        return out.logits.view(batch, windows, length, -1), active
+
+    def _retire_pass(self) -> None:
+        if isinstance(self._active, _WindowPass):
+            self._active = None
+        elif self._active is not None:
+            raise RuntimeError("a training or encoding forward cannot run inside `adapted(...)`")
+
+    @staticmethod
+    def _prefix_tensor(adapter_prefix, batch: int, windows: int, device) -> torch.Tensor:
+        if adapter_prefix is None:
+            adapter_prefix = torch.arange(windows, device=device)
+        adapter_prefix = torch.as_tensor(adapter_prefix, device=device, dtype=torch.long)
+        if adapter_prefix.dim() == 1:
+            adapter_prefix = adapter_prefix.unsqueeze(0).expand(batch, windows)
+        if adapter_prefix.shape != (batch, windows):
+            raise ValueError(f"adapter_prefix must be (S,) or (B, S) = ({batch}, {windows}), got {tuple(adapter_prefix.shape)}")
+        if adapter_prefix.min() < 0 or adapter_prefix.max() > windows:
+            raise ValueError(f"adapter_prefix values must lie in [0, {windows}]")
+        return adapter_prefix
+
+    # ------------------------------------------------------------------ inference
+    def _empty_state(self, device) -> dict[str, torch.Tensor]:
+        d_r = self.config.inter_size
+        return {name: torch.zeros(d_r, d_r, device=device) for name in self.module_names}
+
+    def _as_windows(self, input_ids, attention_mask, window: int):
+        input_ids = input_ids if input_ids.dim() == 2 else input_ids.unsqueeze(0)
+        if input_ids.shape[0] != 1:
+            raise ValueError(f"encode takes one context (shape (T,) or (1, T)), got {tuple(input_ids.shape)}")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        attention_mask = attention_mask.view(1, -1)
+        length = input_ids.shape[1]
+        windows = max(1, -(-length // window))
+        pad = windows * window - length
+        ids = F.pad(input_ids, (0, pad), value=0).view(1, windows, window)
+        mask = F.pad(attention_mask, (0, pad), value=0).view(1, windows, window)
+        return ids, mask
+
+    def _state_from_totals(self, totals: dict[str, torch.Tensor], num_tokens: int) -> AdapterState:
+        return AdapterState(
+            sums={name: totals[name][0] for name in self.module_names},
+            counts={name: num_tokens for name in self.module_names},
+            config=self.config,
+            generator=self,
+        )
+
+    @torch.no_grad()
+    def encode(self, input_ids, attention_mask=None, strategy: str = "sequential", window: int | None = None) -> AdapterState:
+        """Encode one context into an AdapterState (SPEC §1.3): concat | sequential | parallel | streaming."""
+        window = window or self.config.window
+        input_ids = torch.as_tensor(input_ids).to(self._device)
+        if attention_mask is not None:
+            attention_mask = torch.as_tensor(attention_mask).to(self._device)
+        if strategy == "concat":
+            window = input_ids.shape[-1]
+        ids, mask = self._as_windows(input_ids, attention_mask, window)
+        num_tokens = int(mask.sum())
+        if strategy in ("concat", "sequential", "parallel"):
+            prefix = torch.zeros(ids.shape[1], dtype=torch.long) if strategy == "parallel" else None
+            _, active = self._window_forward(ids, mask, prefix, collect=True)
+            return self._state_from_totals(active.totals, num_tokens)
+        if strategy == "streaming":
+            state = AdapterState(self._empty_state(self._device), {n: 0 for n in self.module_names}, self.config, self)
+            for index in range(ids.shape[1]):
+                chunk_mask = mask[:, index]
+                keep = chunk_mask[0].bool()
+                state = self.update(state, ids[:, index][:, keep])
+            return state
+        raise ValueError(f"unknown encode strategy {strategy!r}; choose concat, sequential, parallel or streaming")
+
+    @torch.no_grad()
+    def update(self, state: AdapterState, input_ids) -> AdapterState:
+        """Add one chunk, encoded under the adapter of `state` (the running state of everything before it)."""
+        self.check_state(state)
+        input_ids = torch.as_tensor(input_ids).to(self._device)
+        input_ids = input_ids if input_ids.dim() == 2 else input_ids.unsqueeze(0)
+        if input_ids.shape[1] == 0:
+            return state
+        ids = input_ids.view(1, 1, -1)
+        initial = {name: s.to(self._device) for name, s in state.sums.items()}
+        _, active = self._window_forward(ids, None, torch.zeros(1, dtype=torch.long), initial=initial, collect=True)
+        tokens = ids.shape[-1]
+        return AdapterState(
+            sums={name: active.totals[name][0] for name in self.module_names},
+            counts={name: state.counts[name] + tokens for name in self.module_names},
+            config=self.config,
+            generator=self,
+        )
+
+    def check_state(self, state: AdapterState) -> None:
+        if set(state.sums) != set(self.module_names):
+            raise ValueError(
+                f"AdapterState modules {sorted(state.sums)[:3]}... do not match this generator's {self.module_names[:3]}..."
+            )
+        d_r = self.config.inter_size
+        for name, s in state.sums.items():
+            if tuple(s.shape) != (d_r, d_r):
+                raise ValueError(f"AdapterState[{name!r}] has shape {tuple(s.shape)}, expected ({d_r}, {d_r})")
+
+    def generator_for(self, name: str) -> ModuleGenerator:
+        return self.generators[_module_key(name)]
+
+    def lora(self, state: AdapterState) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Rank-r LoRA factors of the state's delta, in float32 on the generator's device."""
+        self.check_state(state)
+        bound = AdapterState(state.sums, state.counts, state.config, generator=self)
+        return bound.to_lora()
+
+    @contextlib.contextmanager
+    def adapted(self, state: AdapterState):
+        """Inside, calls of `self.base_model(...)` / `.generate(...)` include the state's delta (unmerged)."""
+        self._retire_pass()
+        dtype = next(self.base_model.parameters()).dtype
+        factors = {name: (a.to(dtype), b.to(dtype)) for name, (a, b) in self.lora(state).items()}
+        self._active = _FixedAdapter(factors, self.config.scale)
+        try:
+            yield self.base_model
+        finally:
+            self._active = None
+
+    def generate(self, input_ids, state: AdapterState | None = None, **generate_kwargs):
+        """`base_model.generate` with the state's delta (or the plain base model when state is None)."""
+        if state is None:
+            return self.base_model.generate(input_ids, **generate_kwargs)
+        with self.adapted(state):
+            return self.base_model.generate(input_ids, **generate_kwargs)
+
+    @torch.no_grad()
+    def merge(self, state: AdapterState) -> None:
+        """Fold the state's delta into the base weights (fast per-query inference); `unmerge` restores them."""
+        if self._merged_weights:
+            raise RuntimeError("an adapter is already merged; call unmerge() first")
+        modules = dict(self.base_model.named_modules())
+        for name, (lora_a, lora_b) in self.lora(state).items():
+            weight = modules[name].weight
+            self._merged_weights[name] = weight.detach().clone()
+            weight.copy_((weight.float() + self.config.scale * (lora_b @ lora_a)).to(weight.dtype))
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        modules = dict(self.base_model.named_modules())
+        for name, original in self._merged_weights.items():
+            modules[name].weight.copy_(original)
+        self._merged_weights = {}
+
+    @property
+    def _device(self) -> torch.device:
+        return next(self.generators.parameters()).device
+
+    # ------------------------------------------------------------------ persistence
+    def _base_fingerprint(self) -> dict:
+        modules = dict(self.base_model.named_modules())
+        return {
+            "model_type": getattr(self.base_model.config, "model_type", None),
+            "hidden_size": self.base_model.config.hidden_size,
+            "num_layers": len(decoder_layers(self.base_model)),
+            "modules": {n: [modules[n].in_features, modules[n].out_features] for n in self.module_names},
+        }
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Generator weights (safetensors) + config with the base model's id, revision and shape fingerprint."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = self.config.to_dict()
+        config["base_model_id"] = config["base_model_id"] or getattr(self.base_model.config, "_name_or_path", None)
+        weights = {k: v.detach().float().contiguous().cpu() for k, v in self.generators.state_dict().items()}
+        save_file(weights, str(directory / (GENERATOR_WEIGHTS + ".tmp")), metadata={"format": "pt"})
+        (directory / (GENERATOR_WEIGHTS + ".tmp")).replace(directory / GENERATOR_WEIGHTS)
+        payload = {"adapter": config, "base": self._base_fingerprint()}
+        (directory / GENERATOR_CONFIG).write_text(json.dumps(payload, indent=2) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, base_model: nn.Module | None = None, **load_kwargs) -> "GenerativeAdapter":
+        directory = Path(directory)
+        config_path = directory / GENERATOR_CONFIG
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{config_path}: no generator config (is {directory} a save_pretrained dir?)")
+        payload = json.loads(config_path.read_text())
+        config = GenerativeAdapterConfig.from_dict(payload["adapter"])
+        if base_model is None:
+            from ga.base import load_base
+
+            if not config.base_model_id:
+                raise ValueError(f"{config_path}: no base_model_id recorded; pass base_model=")
+            base_model, _ = load_base(config.base_model_id, revision=config.base_model_revision, **load_kwargs)
+        gam = cls(base_model, config)
+        expected, found = payload["base"], gam._base_fingerprint()
+        for key in ("hidden_size", "num_layers", "modules"):
+            if expected[key] != found[key]:
+                raise ValueError(
+                    f"{directory}: generator was trained for a base model with {key}={_short(expected[key])}, "
+                    f"but the given base model has {key}={_short(found[key])} (base_model_id {config.base_model_id!r})"
+                )
+        weights = load_file(str(directory / GENERATOR_WEIGHTS))
+        gam.generators.load_state_dict(weights, strict=True)
+        return gam
+
+
+def merge_prefix_states(
+    states: torch.Tensor, prefix: torch.Tensor, initial: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merged adapter states M[b, i] = initial + sum_{j < prefix[b, i]} states[b, j], and the total over all windows.
+
+    One cumulative sum over the window axis, taken in place (`states` is consumed), then a gather: O(S) extra
+    memory, never the S x S x d_r x d_r expansion of the authors' code (SPEC §1.2).
+    """
+    batch = states.shape[0]
+    cumulative = states.cumsum_(dim=1)  # cumulative[:, k] = S_0 + ... + S_k
+    batch_index = torch.arange(batch, device=states.device).unsqueeze(1)
+    merged = cumulative[batch_index, (prefix - 1).clamp_min(0)]
+    merged.masked_fill_((prefix == 0)[..., None, None], 0.0)
+    total = cumulative[:, -1]
+    if initial is not None:
+        merged.add_(initial)
+        total = total + initial
+    return merged, total
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+def window_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Causal LM loss inside each window: position t predicts labels[t + 1] of the same window."""
+    if labels.shape != logits.shape[:-1]:
+        raise ValueError(f"labels shape {tuple(labels.shape)} != {tuple(logits.shape[:-1])}")
+    targets = labels[..., 1:]
+    token_losses = F.cross_entropy(
+        logits[..., :-1, :].flatten(0, -2).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(targets.shape)
+    labelled = targets != IGNORE_INDEX
+    counts = labelled.sum(dim=-1)
+    sums = (token_losses * labelled).sum(dim=-1)
+    window_losses = sums / counts.clamp_min(1)
+    loss = sums.sum() / counts.sum().clamp_min(1)
+    return {"loss": loss, "window_losses": window_losses, "window_token_counts": counts}

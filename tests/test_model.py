@@ -1,0 +1,366 @@
+"""Equivalence and invariants of the Generative Adapter core (SPEC §1)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import ga
+from ga.normalize import svd_normalize
+from tiny_models import FAMILIES, VOCAB, randomize_generator, tiny_adapter_config, tiny_base, tiny_gam
+
+ATOL = 1e-5
+S, L = 4, 16
+
+
+def random_windows(batch=1, windows=S, length=L, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, VOCAB, (batch, windows, length), generator=generator)
+
+
+def test_zero_B_gives_base_logits_exactly():
+    base = tiny_base("llama")
+    gam = ga.GenerativeAdapter(base, tiny_adapter_config())
+    ids = random_windows()
+    out = gam(ids)
+    with torch.no_grad():
+        reference = base(ids.view(S, L)).logits.view(1, S, L, -1)
+    assert torch.equal(out.logits.detach(), reference)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_one_pass_equals_window_by_window(family):
+    gam = tiny_gam(family)
+    gam.eval()
+    ids = random_windows()
+    with torch.no_grad():
+        one_pass = gam(ids).logits
+        base_window0 = gam.base_model(ids[:, 0]).logits
+    torch.testing.assert_close(one_pass[:, 0], base_window0, atol=ATOL, rtol=0)
+    for i in range(1, S):
+        state = gam.encode(ids[:, :i].reshape(1, -1), strategy="sequential", window=L)
+        with gam.adapted(state), torch.no_grad():
+            logits = gam.base_model(ids[:, i]).logits
+        torch.testing.assert_close(one_pass[:, i], logits, atol=ATOL, rtol=0)
+        # and the adapter really changes the model: otherwise this test proves nothing
+        assert (logits - gam.base_model(ids[:, i]).logits).abs().max() > 1e-3
+
+
+def test_batched_padded_pass_equals_single_examples():
+    gam = tiny_gam("llama")
+    ids = random_windows(batch=2)
+    mask = torch.ones_like(ids)
+    mask[1, 2, 10:] = 0  # padded tail
+    mask[1, 3] = 0  # a window of padding only
+    prefix = torch.tensor([[0, 1, 2, 3], [0, 1, 1, 2]])
+    with torch.no_grad():
+        batched = gam(ids, mask, adapter_prefix=prefix).logits
+        for b in range(2):
+            single = gam(ids[b : b + 1], mask[b : b + 1], adapter_prefix=prefix[b]).logits
+            keep = mask[b].bool()
+            torch.testing.assert_close(batched[b][keep], single[0][keep], atol=ATOL, rtol=0)
+        # padding must not leak into states: changing padded token ids changes nothing real
+        noisy = ids.clone()
+        noisy[1, 2, 10:] = (noisy[1, 2, 10:] + 7) % VOCAB
+        noisy[1, 3] = (noisy[1, 3] + 3) % VOCAB
+        again = gam(noisy, mask, adapter_prefix=prefix).logits
+    keep = mask.bool()
+    torch.testing.assert_close(again[keep], batched[keep], atol=ATOL, rtol=0)
+    assert torch.isfinite(batched).all()
+
+
+def test_loss_is_shifted_inside_each_window():
+    gam = tiny_gam("llama")
+    ids = random_windows()
+    labels = ids.clone()
+    labels[:, 0] = -100
+    out = gam(ids, labels=labels)
+    logits = out.logits.detach()
+    manual = torch.nn.functional.cross_entropy(logits[0, 1:, :-1].reshape(-1, VOCAB), ids[0, 1:, 1:].reshape(-1))
+    torch.testing.assert_close(out.loss.detach(), manual, atol=1e-5, rtol=1e-5)
+    assert out.window_token_counts.tolist() == [[0, L - 1, L - 1, L - 1]]
+    assert out.window_losses[0, 0] == 0
+
+
+def state_allclose(a: ga.AdapterState, b: ga.AdapterState, rtol=1e-4):
+    assert a.counts == b.counts
+    for name in a.sums:
+        scale = a.sums[name].abs().max()
+        torch.testing.assert_close(a.sums[name], b.sums[name], atol=rtol * scale, rtol=0)
+
+
+def test_encode_strategies_agree():
+    gam = tiny_gam("mistral")
+    context = random_windows(windows=1, length=3 * L + 5).view(1, -1)
+    sequential = gam.encode(context, strategy="sequential", window=L)
+    streaming = gam.encode(context, strategy="streaming", window=L)
+    state_allclose(sequential, streaming)
+    by_update = ga.AdapterState({n: torch.zeros(32, 32) for n in gam.module_names}, {n: 0 for n in gam.module_names}, gam.config, gam)
+    for start in range(0, context.shape[1], L):
+        by_update = gam.update(by_update, context[:, start : start + L])
+    state_allclose(sequential, by_update)
+    one_window = context[:, :L]
+    state_allclose(gam.encode(one_window, strategy="concat"), gam.encode(one_window, strategy="sequential", window=L))
+    assert sequential.num_tokens == context.shape[1]
+    # parallel ignores earlier windows' adapters, so it differs from sequential once windows adapt each other
+    parallel = gam.encode(context, strategy="parallel", window=L)
+    name = gam.module_names[-1]
+    assert not torch.allclose(parallel.sums[name], sequential.sums[name], rtol=1e-3)
+
+
+def test_encode_excludes_padding_from_state():
+    gam = tiny_gam("llama")
+    context = random_windows(windows=1, length=2 * L).view(1, -1)
+    mask = torch.ones_like(context)
+    mask[:, -5:] = 0
+    padded = gam.encode(context, attention_mask=mask, window=L)
+    trimmed = gam.encode(context[:, :-5], window=L)
+    state_allclose(padded, trimmed)
+
+
+def adapted_logits(gam, state, ids):
+    with gam.adapted(state), torch.no_grad():
+        return gam.base_model(ids).logits
+
+
+def test_peft_export_and_merge_match_adapted(tmp_path):
+    from peft import PeftModel
+
+    gam = tiny_gam("llama")
+    context = random_windows(windows=1, length=3 * L).view(1, -1)
+    query = random_windows(windows=1, length=L, seed=5).view(1, -1)
+    state = gam.encode(context, window=L)
+    expected = adapted_logits(gam, state, query)
+
+    ga.export_peft(gam, state, tmp_path / "peft")
+    peft_model = PeftModel.from_pretrained(tiny_base("llama"), str(tmp_path / "peft")).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(peft_model(query).logits, expected, atol=ATOL, rtol=0)
+
+    original = {n: p.detach().clone() for n, p in gam.base_model.named_parameters()}
+    gam.merge(state)
+    with torch.no_grad():
+        torch.testing.assert_close(gam.base_model(query).logits, expected, atol=ATOL, rtol=0)
+    gam.unmerge()
+    for name, param in gam.base_model.named_parameters():
+        assert torch.equal(param, original[name]), name
+
+
+def test_lora_factors_rank_and_unit_singular_values():
+    gam = tiny_gam("llama")
+    state = gam.encode(random_windows(windows=1, length=4 * L).view(1, -1), window=L)
+    factors = state.to_lora()
+    r = gam.config.rank
+    total = 0
+    for name, (lora_a, lora_b) in factors.items():
+        assert lora_a.shape[0] == r and lora_b.shape[1] == r
+        assert torch.linalg.matrix_rank(lora_b @ lora_a) <= r
+        total += lora_a.numel() + lora_b.numel()
+        normalized = svd_normalize(state.sums[name].unsqueeze(0), r, gam.config.svd_rtol)[0]
+        sigma = torch.linalg.svdvals(normalized)
+        torch.testing.assert_close(sigma[:r], torch.ones(r), atol=1e-4, rtol=0)
+        assert sigma[r:].abs().max() < 1e-4
+    layers, d_in, d_out = 2, 64, 64
+    assert total == layers * r * (d_in + d_out)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_only_generator_gets_gradients(checkpointing):
+    gam = tiny_gam("llama")
+    gam.train()
+    if checkpointing:
+        gam.base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    ids = random_windows(batch=2)
+    gam(ids, labels=ids).loss.backward()
+    for name, param in gam.base_model.named_parameters():
+        assert param.grad is None, name
+    grads = {n: p.grad for n, p in gam.generators.named_parameters()}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    assert all(grads[n].abs().sum() > 0 for n in grads if n.endswith(("A1", "A2", "A3", "B")))
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    results = []
+    for checkpointing in (False, True):
+        gam = tiny_gam("llama")
+        gam.train()
+        if checkpointing:
+            gam.base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        ids = random_windows(batch=2)
+        gam(ids, labels=ids).loss.backward()
+        results.append({n: p.grad.clone() for n, p in gam.generators.named_parameters()})
+    for name in results[0]:
+        torch.testing.assert_close(results[0][name], results[1][name], atol=1e-6, rtol=1e-5)
+
+
+def test_degenerate_states_never_give_nonfinite_gradients():
+    # A plain autograd SVD is infinite here: this guards that the test input really is degenerate.
+    zero = torch.zeros(1, 8, 8, requires_grad=True)
+    u, _, vh = torch.linalg.svd(zero)
+    (u[..., :4] @ vh[..., :4, :]).sum().backward()
+    assert not torch.isfinite(zero.grad).all()
+
+    identity_like = torch.eye(8).unsqueeze(0).repeat(2, 1, 1)
+    identity_like[1, 3, 3] = 1 + 1e-9  # near-equal values across the truncation boundary
+    few_tokens = torch.randn(2, 8)
+    cases = torch.cat([torch.zeros(1, 8, 8), identity_like, (few_tokens.T @ few_tokens).unsqueeze(0)])
+    cases.requires_grad_(True)
+    normalized = svd_normalize(cases, 4, 1e-6)
+    (normalized * torch.randn_like(normalized)).sum().backward()
+    assert torch.isfinite(normalized).all() and torch.isfinite(cases.grad).all()
+
+    # end to end: windows without adapter, windows of 3 tokens (< d_r repeated zeros), repeated windows
+    gam = tiny_gam("llama", inter_size=32, rank=8)
+    gam.train()
+    ids = random_windows(batch=2, windows=6, length=8)
+    ids[:, 1] = ids[:, 0]
+    mask = torch.ones_like(ids)
+    mask[:, :, 3:] = 0
+    prefix = torch.tensor([0, 1, 0, 2, 3, 6])
+    out = gam(ids, mask, labels=ids.masked_fill(mask == 0, -100), adapter_prefix=prefix)
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
+    assert all(torch.isfinite(p.grad).all() for p in gam.generator_parameters())
+
+
+def test_save_load_roundtrip(tmp_path):
+    gam = tiny_gam("qwen2")
+    gam.save_pretrained(tmp_path / "gen")
+    loaded = ga.GenerativeAdapter.from_pretrained(tmp_path / "gen", base_model=tiny_base("qwen2"))
+    context = random_windows(windows=1, length=2 * L).view(1, -1)
+    a, b = gam.encode(context, window=L), loaded.encode(context, window=L)
+    for name in a.sums:
+        assert torch.equal(a.sums[name], b.sums[name])
+
+    a.save(tmp_path / "state.safetensors")
+    restored = ga.AdapterState.load(tmp_path / "state.safetensors", generator=loaded)
+    assert restored.counts == a.counts and restored.config == a.config
+    for name in a.sums:
+        assert torch.equal(restored.sums[name], a.sums[name])
+    query = random_windows(windows=1, length=L, seed=9).view(1, -1)
+    assert torch.equal(adapted_logits(gam, a, query), adapted_logits(loaded, restored, query))
+
+    # a state file carries its LoRA factors, so it serves without the generator ...
+    unbound = ga.AdapterState.load(tmp_path / "state.safetensors")
+    for name, (lora_a, lora_b) in a.to_lora().items():
+        assert torch.equal(unbound.to_lora()[name][0], lora_a) and torch.equal(unbound.to_lora()[name][1], lora_b)
+    # ... unless saved without them
+    a.save(tmp_path / "sums_only.safetensors", with_lora=False)
+    with pytest.raises(RuntimeError, match="needs the generator"):
+        ga.AdapterState.load(tmp_path / "sums_only.safetensors").to_lora()
+
+
+def test_loading_into_mismatched_base_fails(tmp_path):
+    gam = tiny_gam("llama")
+    gam.save_pretrained(tmp_path / "gen")
+    other = tiny_base("llama")
+    other.config.hidden_size = 64
+    wider = tiny_base("llama")
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tiny_models import COMMON
+
+    wider = LlamaForCausalLM(LlamaConfig(**{**COMMON, "hidden_size": 128}))
+    with pytest.raises(ValueError, match="hidden_size"):
+        ga.GenerativeAdapter.from_pretrained(tmp_path / "gen", base_model=wider)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(rank=64, inter_size=32), "exceeds inter_size"),
+        (dict(norm="l2"), "unknown norm"),
+        (dict(svd="qr"), "unknown SVD"),
+        (dict(target_modules=[]), "target_modules"),
+        (dict(window=0), "window"),
+    ],
+)
+def test_invalid_configs(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_adapter_config(**overrides)
+
+
+def test_unknown_target_module_fails_with_available_names():
+    with pytest.raises(ValueError, match=r"\['nope_proj'\].*o_proj"):
+        ga.GenerativeAdapter(tiny_base("llama"), tiny_adapter_config(target_modules=["nope_proj"]))
+    with pytest.raises(TypeError, match="not torch.nn.Linear"):
+        ga.GenerativeAdapter(tiny_base("llama"), tiny_adapter_config(target_modules=["input_layernorm"]))
+
+
+def test_down_proj_and_multiple_targets():
+    gam = tiny_gam("llama", target_modules=["o_proj", "mlp.down_proj"])
+    assert len(gam.module_names) == 4
+    ids = random_windows()
+    with torch.no_grad():
+        one_pass = gam(ids).logits
+    state = gam.encode(ids[:, :2].reshape(1, -1), window=L)
+    torch.testing.assert_close(one_pass[:, 2], adapted_logits(gam, state, ids[:, 2]), atol=ATOL, rtol=0)
+
+
+def test_bfloat16_forward_is_finite_and_close_to_float32():
+    gam32 = tiny_gam("llama")
+    gam16 = randomize_generator(ga.GenerativeAdapter(tiny_base("llama", dtype=torch.bfloat16), tiny_adapter_config()))
+    ids = random_windows()
+    with torch.no_grad():
+        a, b = gam32(ids, labels=ids), gam16(ids, labels=ids)
+    assert torch.isfinite(b.logits).all()
+    assert abs(a.loss - b.loss) < 0.05 * a.loss
+
+
+@pytest.mark.parametrize("norm", ["frobenius", "none"])
+def test_other_norms_match_between_one_pass_and_sequential(norm):
+    gam = tiny_gam("llama", norm=norm)
+    ids = random_windows()
+    with torch.no_grad():
+        one_pass = gam(ids).logits
+    state = gam.encode(ids[:, :3].reshape(1, -1), window=L)
+    torch.testing.assert_close(one_pass[:, 3], adapted_logits(gam, state, ids[:, 3]), atol=ATOL, rtol=0)
+
+
+def test_lowrank_svd_is_seeded_and_matches_one_pass():
+    gam = tiny_gam("llama", svd="lowrank")
+    ids = random_windows()
+    context = ids[:, :3].reshape(1, -1)
+    a, b = gam.encode(context, window=L), gam.encode(context, window=L)
+    first, second = a.to_lora(), b.to_lora()
+    for name in first:
+        assert torch.equal(first[name][0], second[name][0])
+    with torch.no_grad():
+        one_pass = gam(ids).logits
+    torch.testing.assert_close(one_pass[:, 3], adapted_logits(gam, a, ids[:, 3]), atol=1e-4, rtol=0)
+
+
+def test_generate_uses_the_adapter():
+    gam = tiny_gam("llama")
+    context = random_windows(windows=1, length=2 * L).view(1, -1)
+    state = gam.encode(context, window=L)
+    prompt = random_windows(windows=1, length=4, seed=3).view(1, -1)
+    kwargs = dict(max_new_tokens=6, do_sample=False, pad_token_id=0)
+    adapted = gam.generate(prompt, state=state, **kwargs)
+    with gam.adapted(state):
+        inside = gam.base_model.generate(prompt, **kwargs)
+    assert torch.equal(adapted, inside)
+    # greedy decoding with the cache equals a no-cache recomputation under the same adapter
+    sequence = prompt
+    for _ in range(6):
+        nxt = adapted_logits(gam, state, sequence)[:, -1].argmax(-1, keepdim=True)
+        sequence = torch.cat([sequence, nxt], dim=1)
+    assert torch.equal(sequence, adapted)
+
+
+@pytest.mark.slow
+def test_on_the_embedded_smollm2(embedded_dir):
+    """The same one-pass == window-by-window equivalence on the real 30-layer SmolLM2-135M-Instruct."""
+    from ga.base import load_base
+
+    base, tokenizer = load_base(embedded_dir)
+    config = ga.GenerativeAdapterConfig(inter_size=64, rank=16, alpha=64, window=32)
+    gam = randomize_generator(ga.GenerativeAdapter(base.eval(), config), std=0.02)
+    text = "The Generative Adapter maps a context to a low-rank adapter in one forward pass. " * 8
+    ids = tokenizer(text, return_tensors="pt").input_ids[:, : 3 * 32]
+    windows = ids.view(1, 3, 32)
+    with torch.no_grad():
+        one_pass = gam(windows).logits
+    state = gam.encode(ids[:, :64])
+    assert len(state.sums) == 30 and state.num_tokens == 64
+    torch.testing.assert_close(one_pass[:, 2], adapted_logits(gam, state, windows[:, 2]), atol=1e-4, rtol=0)
+    assert sum(a.numel() + b.numel() for a, b in state.to_lora().values()) == 30 * 16 * (576 + 576)
