@@ -1,16 +1,18 @@
 """A real one-node SLURM cluster on this machine, for tests and for trying `--profile slurm` locally.
 
 Uses Debian's `slurm-wlm` and `munge` (installed with apt-get when missing). Every file the daemons use
-(munge key and socket, slurm.conf, state, spool, logs) lives in one private directory, so nothing under /etc
-is touched and several clusters can coexist; clients find the cluster through the `SLURM_CONF` environment
-variable (see `LocalSlurmCluster.env`). The daemons run in the foreground as children of this process and are
-stopped by their pids.
+(munge key and socket, state, spool, logs) lives in one private directory. Clients find the cluster through
+`SLURM_CONF` (see `LocalSlurmCluster.env`), and through a copy of slurm.conf at SLURM's default path
+/etc/slurm/slurm.conf while the cluster runs: snakemake-executor-plugin-slurm removes `SLURM_*` variables
+before the `srun` inside a job, which then only finds the default path. That copy is only written where no
+other SLURM config exists (one left by an earlier run of this helper is replaced), and it is removed on stop.
+The daemons run in the foreground as children of this process and are stopped by their pids.
 
 Facts this relies on (Debian SLURM 22.05, running as root): `select/cons_tres`, `proctrack/linuxproc` and
 `task/none` need no cgroups; with accounting off `sacct` knows nothing, so clients must query job states
 with `squeue`, which only keeps finished jobs for `MinJobAge` seconds.
 
-    python -m ga.testing.slurm_cluster   # start one, print `export SLURM_CONF=...`, stop on Ctrl-C
+    python -m ga.testing.slurm_cluster   # start one, print its partition, stop on Ctrl-C or SIGTERM
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ import time
 from pathlib import Path
 
 APT_PACKAGES = ("slurm-wlm", "munge")
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")  # where SLURM clients look when SLURM_CONF is unset
+CONF_MARKER = "# written by ga.testing.slurm_cluster; removed when that cluster stops\n"
 REQUIRED_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo")
 
 
@@ -132,7 +136,14 @@ class LocalSlurmCluster:
             f"NodeName={self.node} NodeAddr=127.0.0.1 {_node_hardware()} State=UNKNOWN",
             f"PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
         ]
-        self.conf.write_text("\n".join(lines) + "\n")
+        self.conf.write_text(CONF_MARKER + "\n".join(lines) + "\n")
+        if SYSTEM_CONF.exists() and not SYSTEM_CONF.read_text().startswith(CONF_MARKER):
+            raise RuntimeError(f"{SYSTEM_CONF} already configures a SLURM cluster; refusing to shadow it with a "
+                               f"local test cluster")
+        SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
+        tmp = SYSTEM_CONF.with_name(f".{SYSTEM_CONF.name}.{os.getpid()}.tmp")
+        shutil.copyfile(self.conf, tmp)
+        tmp.replace(SYSTEM_CONF)
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.workdir / f"{name}.stdout", "wb")
@@ -199,6 +210,8 @@ class LocalSlurmCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if SYSTEM_CONF.exists() and self.conf.exists() and SYSTEM_CONF.read_text() == self.conf.read_text():
+            SYSTEM_CONF.unlink()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -210,9 +223,11 @@ class LocalSlurmCluster:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (`kill %1`) stops the cluster as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
     with LocalSlurmCluster() as cluster:
-        print(f"export SLURM_CONF={cluster.conf}   # partition: {cluster.partition}; Ctrl-C stops the cluster",
-              flush=True)
+        print(f"local SLURM cluster up: partition {cluster.partition!r}, config {SYSTEM_CONF} "
+              f"(= {cluster.conf}); Ctrl-C or SIGTERM stops it", flush=True)
         try:
             signal.pause()
         except KeyboardInterrupt:
