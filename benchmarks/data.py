@@ -6,11 +6,11 @@ Prints one JSON object as its last line:
   side in this run on a corpus of --ratio-mb MB (best of --repeats runs each; goal >= 0.8). The ratio against
   `encode_batch_fast` (no offsets; what the stage itself calls) is reported too.
 - peak_rss_mb: peak resident memory of a separate process running the whole stage over a generated corpus of
-  --corpus-gb GB (default 2.5 GB, more than a tenth of this machine's 24 GB), with its wall time and throughput.
+  --corpus-gb GB of text (default 2.6 GB: more than a tenth of this machine's 25.3 GB = 23.5 GiB of RAM), with its wall time and throughput.
 
 The corpus is generated on the fly into a temporary folder in the documents stage's format: documents made of
 seeded random selections of paragraphs of the standard library's documentation (real English prose).
-Usage: python benchmarks/data.py [--corpus-gb 2.5] [--ratio-mb 32] [--tokenizer DIR]
+Usage: python benchmarks/data.py [--corpus-gb 2.6] [--ratio-mb 32] [--tokenizer DIR]
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def stage_main(argv: list[str]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus-gb", type=float, default=2.5)
+    parser.add_argument("--corpus-gb", type=float, default=2.6)
     parser.add_argument("--ratio-mb", type=float, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--tokenizer", help="model dir with the tokenizer (default: the embedded SmolLM2)")
@@ -133,7 +133,7 @@ def main() -> int:
             print(child.stderr[-3000:], file=sys.stderr)
             return child.returncode
         big_run = json.loads(child.stdout.strip().splitlines()[-1])
-    ram_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    ram_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     result = {
         "throughput_ratio_vs_tokenizers": round(best["encode_batch"] / best["stage"], 3),
         "throughput_ratio_vs_tokenizers_encode_batch_fast": round(best["encode_batch_fast"] / best["stage"], 3),
@@ -144,7 +144,8 @@ def main() -> int:
         "tokens_per_s_encode_batch_fast": round(tokens / best["encode_batch_fast"]),
         "peak_rss_mb": round(big_run["peak_rss_mb"], 1),
         "peak_run_corpus_gb": round(big["text_bytes"] / 1e9, 3),
-        "peak_run_corpus_fraction_of_ram": round(big["text_bytes"] / 2**20 / ram_mb, 3),
+        "peak_run_corpus_fraction_of_ram": round(big["text_bytes"] / ram_bytes, 4),
+        "ram_gib": round(ram_bytes / 2**30, 2),
         "peak_run_documents": big["documents"],
         "peak_run_tokens": big_run["tokens"],
         "peak_run_examples": big_run["examples"],
