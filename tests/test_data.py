@@ -251,3 +251,18 @@ def test_entities_are_seeded_prefix_stable_and_passages_state_every_fact():
     assert [d["doc_id"] for d in docs] == ["fictional_entities/entity-000000/0", "fictional_entities/entity-000000/1",
                                            "fictional_entities/entity-000001/0", "fictional_entities/entity-000001/1"]
     validate(contracts.RAW_DOCUMENTS, pl.DataFrame(docs), "entities")
+
+
+def test_tokenizer_matches_transformers(embedded_dir, tiny_model_dir):
+    """The light loader (no Transformers import) finds the same special ids and vocabulary as AutoTokenizer."""
+    from transformers import AutoTokenizer
+
+    from ga.data.tokenize import DocumentTokenizer
+
+    for model_dir in (embedded_dir, tiny_model_dir):
+        ours, theirs = DocumentTokenizer.load(model_dir), AutoTokenizer.from_pretrained(str(model_dir))
+        assert (ours.bos_id, ours.eos_id, ours.vocab_size) == (theirs.bos_token_id, theirs.eos_token_id, len(theirs))
+        text = "Generative adapters encode a context into weights."
+        assert ours.encode([text])[0] == theirs(text, add_special_tokens=False)["input_ids"]
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        DocumentTokenizer.load(embedded_dir, bos_token="<no-such-token>")

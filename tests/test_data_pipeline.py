@@ -71,3 +71,30 @@ def test_smoke_config_runs_pretrain_data_end_to_end(tmp_path):
     assert plan_with(pretrain_data__window=16) == {"pretrain_data": 1}
     assert plan_with(pretrain_data__reconstruction_windows=2) == {"pretrain_data": 1}
     assert plan_with(pretrain_data__token_budget=5000) == {"pretrain_documents": 1, "pretrain_data": 1}
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("reconstruction_windows", 9, "pretrain_data: reconstruction_windows must be in [0, completion_windows=4]"),
+    ("source", "pile", "pretrain_data.source"),
+    ("windw", 3, "pretrain_data.windw: unknown key"),
+])
+def test_config_validation_names_bad_pretrain_data_keys(key, value, message):
+    from ga.pipeline.config import ConfigError, validate_config
+
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    config["pretrain_data"][key] = value
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, REPO / "config" / "schema.yaml", "smoke")
+    assert message in str(err.value)
+
+
+def test_every_config_has_a_valid_pretrain_data_section():
+    from ga.data.settings import PretrainDataSettings
+    from ga.pipeline.config import validate_config
+
+    for path in sorted((REPO / "config").glob("*.yaml")):
+        if path.name == "schema.yaml":
+            continue
+        config = yaml.safe_load(path.read_text())
+        validate_config(config, REPO / "config" / "schema.yaml", path.name)
+        PretrainDataSettings.from_dict(config["pretrain_data"], seed=config["seed"])

@@ -30,15 +30,18 @@ LOCAL_PROFILE = "workflow/profiles/default"
 
 # Jobs `snakemake -n` plans for a fresh run of each config (rule -> count); `all` is the target rule.
 EXPECTED_JOBS = {
-    name: {"fetch_base": 1, "report": 1, "all": 1} for name in CONFIGS
+    name: {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1, "report": 1, "all": 1} for name in CONFIGS
 }
 
 # After a complete smoke run, changing one config value (dotted key -> new value) must make exactly these
 # rules stale (besides the `all` target, which always runs).
 STALE_AFTER_CHANGE = [
-    ("base_model.random_config.hidden_size", 32, {"fetch_base", "report"}),
-    ("seed", 1, {"fetch_base", "report"}),
+    # a new base model dir may carry a new tokenizer, so the data stages downstream of it rerun
+    ("base_model.random_config.hidden_size", 32, {"fetch_base", "pretrain_documents", "pretrain_data", "report"}),
+    ("seed", 1, {"fetch_base", "pretrain_documents", "pretrain_data", "report"}),
     ("adapter.alpha", 4, {"report"}),  # no stage uses the adapter yet; the report shows the config
+    ("pretrain_data.window", 16, {"pretrain_data", "report"}),  # window layout: examples only
+    ("pretrain_data.token_budget", 5000, {"pretrain_documents", "pretrain_data", "report"}),
 ]
 
 

@@ -1,6 +1,7 @@
 """Batched document tokenization with the base model's fast (Rust `tokenizers`) tokenizer, called from Polars."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,23 +26,35 @@ class DocumentTokenizer:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, bos_token: str | None = None, eos_token: str | None = None):
-        from transformers import AutoTokenizer
+        """Read tokenizer.json (Rust backend) and the special tokens of tokenizer_config.json /
+        special_tokens_map.json, as Transformers would, without importing Transformers (or torch)."""
+        from tokenizers import Tokenizer
 
-        tok = AutoTokenizer.from_pretrained(str(model_dir))
-        if not getattr(tok, "is_fast", False):
-            raise ValueError(f"{model_dir}: a fast (tokenizers-backed) tokenizer is required")
+        model_dir = Path(model_dir)
+        path = model_dir / TOKENIZER_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{model_dir}: no {TOKENIZER_FILE}; a fast (tokenizers-backed) tokenizer is required")
+        backend = Tokenizer.from_file(str(path))
+        specials: dict = {}
+        for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the latter wins, as in Transformers
+            if (model_dir / name).exists():
+                config = json.loads((model_dir / name).read_text())
+                specials.update({k: v for k, v in config.items() if k in ("bos_token", "eos_token", "pad_token")})
 
-        def token_id(token: str | None, default: int | None) -> int | None:
+        def token_id(key: str, override: str | None) -> int | None:
+            token = override if override is not None else specials.get(key)
+            if isinstance(token, dict):  # AddedToken serialisation
+                token = token.get("content")
             if token is None:
-                return default
-            index = tok.convert_tokens_to_ids(token)
-            if index is None or index == tok.unk_token_id:
-                raise ValueError(f"{model_dir}: token {token!r} is not in the vocabulary")
+                return None
+            index = backend.token_to_id(token)
+            if index is None:
+                raise ValueError(f"{model_dir}: {key} {token!r} is not in the vocabulary")
             return index
 
-        bos, eos = token_id(bos_token, tok.bos_token_id), token_id(eos_token, tok.eos_token_id)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else (eos if eos is not None else 0)
-        return cls(tok.backend_tokenizer, bos, eos, pad, len(tok), str(model_dir))
+        bos, eos, pad = token_id("bos_token", bos_token), token_id("eos_token", eos_token), token_id("pad_token", None)
+        pad = pad if pad is not None else (eos if eos is not None else 0)
+        return cls(backend, bos, eos, pad, backend.get_vocab_size(with_added_tokens=True), str(model_dir))
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text without special tokens (`encode_batch_fast` skips offsets when available)."""

@@ -58,6 +58,12 @@ def _semantic_problems(config: dict) -> list[str]:
         GenerativeAdapterConfig.from_dict(config["adapter"])
     except ValueError as err:
         problems.append(f"adapter: {err}")
+    from ga.data.settings import PretrainDataSettings  # light import: dataclasses, no polars/pandera
+
+    try:
+        PretrainDataSettings.from_dict(config["pretrain_data"], seed=config["seed"])
+    except ValueError as err:  # e.g. more reconstruction than completion windows
+        problems.append(str(err) if str(err).startswith("pretrain_data") else f"pretrain_data: {err}")
     base = config["base_model"]
     if base["source"] == "random" and not base["random_config"]:
         problems.append("base_model.random_config: required (a dict of LlamaConfig fields) for source: random")

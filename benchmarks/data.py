@@ -1,0 +1,164 @@
+"""Benchmark of the pretraining-data examples stage (tokenize + pack + window + contracts + Parquet shards).
+
+Prints one JSON object as its last line:
+- throughput_ratio_vs_tokenizers: tokens/s of `ga.data.pretrain.prepare_examples` divided by tokens/s of bare
+  `tokenizers` `encode_batch` on the same documents (same batch size, texts already in memory), measured side by
+  side in this run on a corpus of --ratio-mb MB (best of --repeats runs each; goal >= 0.8). The ratio against
+  `encode_batch_fast` (no offsets; what the stage itself calls) is reported too.
+- peak_rss_mb: peak resident memory of a separate process running the whole stage over a generated corpus of
+  --corpus-gb GB of text (default 2.6 GB: more than a tenth of this machine's 25.3 GB = 23.5 GiB of RAM), with its wall time and throughput.
+
+The corpus is generated on the fly into a temporary folder in the documents stage's format: documents made of
+seeded random selections of paragraphs of the standard library's documentation (real English prose).
+Usage: python benchmarks/data.py [--corpus-gb 2.6] [--ratio-mb 32] [--tokenizer DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ga.data.io import sha256_file, sha256_json, shard_name, write_json, write_parquet  # noqa: E402
+from ga.data.settings import PretrainDataSettings  # noqa: E402
+
+DOCS_PER_SHARD = 5_000
+PARAGRAPHS_PER_DOC = (2, 12)
+STAGE_SETTINGS = {"window": 64, "completion_windows": 8, "reconstruction_windows": 8, "val_fraction": 0.01,
+                  "examples_per_shard": 2048, "tokenize_batch_documents": 1024}
+"""The embedded default's layout (config/config.yaml)."""
+
+
+def paragraphs() -> list[str]:
+    from ga.data.embedded import python_docs
+
+    pool = [p.strip() for doc in python_docs() for p in doc["text"].split("\n\n") if len(p.strip()) > 40]
+    return sorted(set(pool))
+
+
+def generate_corpus(out: Path, target_bytes: int, seed: int = 0) -> dict:
+    """Write documents-stage shards of ~target_bytes of text; returns the documents manifest."""
+    pool, rng = paragraphs(), random.Random(seed)
+    out.mkdir(parents=True)
+    shards, written, doc_index = [], 0, 0
+    while written < target_bytes:
+        texts = ["\n\n".join(rng.choices(pool, k=rng.randint(*PARAGRAPHS_PER_DOC))) for _ in range(DOCS_PER_SHARD)]
+        ids = [f"bench/{doc_index + i:010d}" for i in range(len(texts))]
+        doc_index += len(texts)
+        frame = pl.DataFrame({"doc_id": ids, "source": ["bench"] * len(texts), "text": texts, "metadata": [None] * len(texts)},
+                             schema={"doc_id": pl.Utf8, "source": pl.Utf8, "text": pl.Utf8, "metadata": pl.Utf8})
+        name = shard_name(len(shards))
+        write_parquet(frame, out / name)
+        shards.append({"file": name, "rows": frame.height, "sha256": sha256_file(out / name)})
+        written += sum(len(t.encode()) for t in texts)
+    manifest = {"kind": "pretrain_documents", "documents": doc_index, "text_bytes": written, "shards": shards,
+                "content_sha256": sha256_json([s["sha256"] for s in shards])}
+    write_json(manifest, out / "manifest.json")
+    return manifest
+
+
+def run_stage(documents: Path, tokenizer: Path, out: Path) -> float:
+    from ga.data.pretrain import prepare_examples
+
+    settings = PretrainDataSettings.from_dict(STAGE_SETTINGS, seed=0)
+    start = time.perf_counter()
+    prepare_examples(settings, documents, tokenizer, out / "train", out / "val")
+    return time.perf_counter() - start
+
+
+def stage_main(argv: list[str]) -> int:
+    """Child process for the peak-memory run: the stage alone, then its own peak RSS as JSON."""
+    documents, tokenizer, out = map(Path, argv)
+    seconds = run_stage(documents, tokenizer, out)
+    manifests = [json.loads((out / s / "manifest.json").read_text()) for s in ("train", "val")]
+    print(json.dumps({"seconds": seconds, "tokens": sum(m["tokens"] for m in manifests),
+                      "examples": sum(m["examples"] for m in manifests),
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus-gb", type=float, default=2.6)
+    parser.add_argument("--ratio-mb", type=float, default=32)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tokenizer", help="model dir with the tokenizer (default: the embedded SmolLM2)")
+    parser.add_argument("--workdir", help="where to put the generated corpus (default: a temporary folder)")
+    args = parser.parse_args()
+    if args.tokenizer:
+        tokenizer_dir = Path(args.tokenizer)
+    else:
+        from ga.base import embedded_model_dir
+
+        tokenizer_dir = embedded_model_dir()
+    from ga.data.tokenize import DocumentTokenizer
+
+    backend = DocumentTokenizer.load(tokenizer_dir).backend
+    batch = STAGE_SETTINGS["tokenize_batch_documents"]
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        tmp = Path(tmp)
+        # -- side-by-side throughput on the same documents
+        small = generate_corpus(tmp / "small", int(args.ratio_mb * 1e6), seed=1)
+        texts = pl.read_parquet(tmp / "small" / "*.parquet")["text"].to_list()
+        tokens = 0
+        times = {"encode_batch": [], "encode_batch_fast": [], "stage": []}
+        for repeat in range(args.repeats):
+            for name in ("encode_batch", "encode_batch_fast"):
+                encode, start, count = getattr(backend, name), time.perf_counter(), 0
+                for i in range(0, len(texts), batch):
+                    count += sum(len(e.ids) for e in encode(texts[i:i + batch], add_special_tokens=False))
+                times[name].append(time.perf_counter() - start)
+                tokens = count
+            times["stage"].append(run_stage(tmp / "small", tokenizer_dir, tmp / f"small-out-{repeat}"))
+        best = {k: min(v) for k, v in times.items()}
+        del texts
+        # -- peak memory over a corpus larger than a tenth of RAM, in a fresh process
+        gen_start = time.perf_counter()
+        big = generate_corpus(tmp / "big", int(args.corpus_gb * 1e9), seed=2)
+        gen_seconds = time.perf_counter() - gen_start
+        child = subprocess.run([sys.executable, __file__, "--stage", str(tmp / "big"), str(tokenizer_dir),
+                                str(tmp / "big-out")], capture_output=True, text=True)
+        if child.returncode != 0:
+            print(child.stderr[-3000:], file=sys.stderr)
+            return child.returncode
+        big_run = json.loads(child.stdout.strip().splitlines()[-1])
+    ram_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    result = {
+        "throughput_ratio_vs_tokenizers": round(best["encode_batch"] / best["stage"], 3),
+        "throughput_ratio_vs_tokenizers_encode_batch_fast": round(best["encode_batch_fast"] / best["stage"], 3),
+        "ratio_corpus_mb": round(args.ratio_mb, 1),
+        "ratio_tokens": tokens,
+        "tokens_per_s_stage": round(tokens / best["stage"]),
+        "tokens_per_s_encode_batch": round(tokens / best["encode_batch"]),
+        "tokens_per_s_encode_batch_fast": round(tokens / best["encode_batch_fast"]),
+        "peak_rss_mb": round(big_run["peak_rss_mb"], 1),
+        "peak_run_corpus_gb": round(big["text_bytes"] / 1e9, 3),
+        "peak_run_corpus_fraction_of_ram": round(big["text_bytes"] / ram_bytes, 4),
+        "ram_gib": round(ram_bytes / 2**30, 2),
+        "peak_run_documents": big["documents"],
+        "peak_run_tokens": big_run["tokens"],
+        "peak_run_examples": big_run["examples"],
+        "peak_run_seconds": round(big_run["seconds"], 1),
+        "peak_run_tokens_per_s": round(big_run["tokens"] / big_run["seconds"]),
+        "corpus_generation_seconds": round(gen_seconds, 1),
+        "cpu_count": os.cpu_count(),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--stage":
+        raise SystemExit(stage_main(sys.argv[2:]))
+    raise SystemExit(main())
