@@ -35,6 +35,7 @@ rule pretrain:
         base_model=f"{RUN}/base_model",
         train=f"{RUN}/data/pretrain/train",
         val=f"{RUN}/data/pretrain/val",
+        deepspeed_config=config["pretrain"]["deepspeed_config"],
     output:
         generator=directory(f"{PRETRAIN_DIR}/generator"),
         metrics=f"{PRETRAIN_DIR}/metrics.jsonl",

@@ -25,23 +25,25 @@ from ga.pipeline.config import ConfigError, validate_config
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config" / "schema.yaml"
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "schema.yaml")
-WORKFLOW_FILES = ("Snakefile", "rules", "config", "slurm", "workflow")
+WORKFLOW_FILES = ("Snakefile", "rules", "config", "slurm", "workflow", "resources")
 LOCAL_PROFILE = "workflow/profiles/default"
 
 # Jobs `snakemake -n` plans for a fresh run of each config (rule -> count); `all` is the target rule.
 EXPECTED_JOBS = {
-    name: {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1, "report": 1, "all": 1} for name in CONFIGS
+    name: {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1, "report": 1, "all": 1}
+    for name in CONFIGS
 }
 
 # After a complete smoke run, changing one config value (dotted key -> new value) must make exactly these
 # rules stale (besides the `all` target, which always runs).
 STALE_AFTER_CHANGE = [
     # a new base model dir may carry a new tokenizer, so the data stages downstream of it rerun
-    ("base_model.random_config.hidden_size", 32, {"fetch_base", "pretrain_documents", "pretrain_data", "report"}),
-    ("seed", 1, {"fetch_base", "pretrain_documents", "pretrain_data", "report"}),
-    ("adapter.alpha", 4, {"report"}),  # no stage uses the adapter yet; the report shows the config
-    ("pretrain_data.window", 16, {"pretrain_data", "report"}),  # window layout: examples only
-    ("pretrain_data.token_budget", 5000, {"pretrain_documents", "pretrain_data", "report"}),
+    ("base_model.random_config.hidden_size", 32, {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "report"}),
+    ("seed", 1, {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "report"}),
+    ("adapter.alpha", 4, {"pretrain", "report"}),  # the generator's shape/scale: training, never data
+    ("pretrain.lr", 1.0e-4, {"pretrain", "report"}),  # a training hyperparameter never reruns data preparation
+    ("pretrain_data.reconstruction_windows", 2, {"pretrain_data", "pretrain", "report"}),  # layout: examples on
+    ("pretrain_data.token_budget", 5000, {"pretrain_documents", "pretrain_data", "pretrain", "report"}),
 ]
 
 
@@ -92,6 +94,7 @@ BAD_CONFIGS = [
     ("run name escaping runs/", lambda c: set_key(c, "run_name", "../x"), "run_name: '../x' does not match"),
     ("rank above inter size", lambda c: set_key(c, "adapter.rank", 64), "adapter: GenerativeAdapterConfig.rank"),
     ("dead random_config", lambda c: set_key(c, "base_model.source", "embedded"), "base_model.random_config:"),
+    ("adapter and data windows differ", lambda c: set_key(c, "adapter.window", 16), "adapter.window (16) must equal"),
 ]
 
 

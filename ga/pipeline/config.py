@@ -64,6 +64,10 @@ def _semantic_problems(config: dict) -> list[str]:
         PretrainDataSettings.from_dict(config["pretrain_data"], seed=config["seed"])
     except ValueError as err:  # e.g. more reconstruction than completion windows
         problems.append(str(err) if str(err).startswith("pretrain_data") else f"pretrain_data: {err}")
+    if config["adapter"]["window"] != config["pretrain_data"]["window"]:
+        problems.append(f"adapter.window ({config['adapter']['window']}) must equal pretrain_data.window "
+                        f"({config['pretrain_data']['window']}): the generator encodes contexts in the windows it "
+                        "was trained on")
     base = config["base_model"]
     if base["source"] == "random" and not base["random_config"]:
         problems.append("base_model.random_config: required (a dict of LlamaConfig fields) for source: random")
