@@ -68,7 +68,7 @@ def test_smoke_config_runs_pretrain_data_end_to_end(tmp_path):
 
     assert plan_with() == {}
     assert plan_with(adapter__alpha=4) == {}  # a generator hyperparameter: data stays up to date
-    assert plan_with(pretrain_data__window=16) == {"pretrain_data": 1}
+    assert plan_with(pretrain_data__window=16, adapter__window=16) == {"pretrain_data": 1}
     assert plan_with(pretrain_data__reconstruction_windows=2) == {"pretrain_data": 1}
     assert plan_with(pretrain_data__token_budget=5000) == {"pretrain_documents": 1, "pretrain_data": 1}
 
