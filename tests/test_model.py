@@ -122,6 +122,15 @@ def adapted_logits(gam, state, ids):
         return gam.base_model(ids).logits
 
 
+def assert_window_matches_encoding(gam, ids, window_index, atol=ATOL) -> ga.AdapterState:
+    """One-pass logits of window `window_index` == encoding the windows before it + running it adapted."""
+    with torch.no_grad():
+        one_pass = gam(ids).logits
+    state = gam.encode(ids[:, :window_index].reshape(1, -1), window=ids.shape[-1])
+    torch.testing.assert_close(one_pass[:, window_index], adapted_logits(gam, state, ids[:, window_index]), atol=atol, rtol=0)
+    return state
+
+
 def test_peft_export_and_merge_match_adapted(tmp_path):
     from peft import PeftModel
 
@@ -163,14 +172,20 @@ def test_lora_factors_rank_and_unit_singular_values():
     assert total == layers * r * (d_in + d_out)
 
 
-@pytest.mark.parametrize("checkpointing", [False, True])
-def test_only_generator_gets_gradients(checkpointing):
+def backward_once(checkpointing: bool) -> ga.GenerativeAdapter:
+    """A tiny GA after one training forward + backward, with or without non-reentrant checkpointing."""
     gam = tiny_gam("llama")
     gam.train()
     if checkpointing:
         gam.base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     ids = random_windows(batch=2)
     gam(ids, labels=ids).loss.backward()
+    return gam
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_only_generator_gets_gradients(checkpointing):
+    gam = backward_once(checkpointing)
     for name, param in gam.base_model.named_parameters():
         assert param.grad is None, name
     grads = {n: p.grad for n, p in gam.generators.named_parameters()}
@@ -181,12 +196,7 @@ def test_only_generator_gets_gradients(checkpointing):
 def test_gradient_checkpointing_gives_the_same_gradients():
     results = []
     for checkpointing in (False, True):
-        gam = tiny_gam("llama")
-        gam.train()
-        if checkpointing:
-            gam.base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        ids = random_windows(batch=2)
-        gam(ids, labels=ids).loss.backward()
+        gam = backward_once(checkpointing)
         results.append({n: p.grad.clone() for n, p in gam.generators.named_parameters()})
     for name in results[0]:
         torch.testing.assert_close(results[0][name], results[1][name], atol=1e-6, rtol=1e-5)
@@ -252,9 +262,6 @@ def test_save_load_roundtrip(tmp_path):
 def test_loading_into_mismatched_base_fails(tmp_path):
     gam = tiny_gam("llama")
     gam.save_pretrained(tmp_path / "gen")
-    other = tiny_base("llama")
-    other.config.hidden_size = 64
-    wider = tiny_base("llama")
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from tiny_models import COMMON
@@ -289,11 +296,7 @@ def test_unknown_target_module_fails_with_available_names():
 def test_down_proj_and_multiple_targets():
     gam = tiny_gam("llama", target_modules=["o_proj", "mlp.down_proj"])
     assert len(gam.module_names) == 4
-    ids = random_windows()
-    with torch.no_grad():
-        one_pass = gam(ids).logits
-    state = gam.encode(ids[:, :2].reshape(1, -1), window=L)
-    torch.testing.assert_close(one_pass[:, 2], adapted_logits(gam, state, ids[:, 2]), atol=ATOL, rtol=0)
+    assert_window_matches_encoding(gam, random_windows(), 2)
 
 
 def test_bfloat16_forward_is_finite_and_close_to_float32():
@@ -308,25 +311,16 @@ def test_bfloat16_forward_is_finite_and_close_to_float32():
 
 @pytest.mark.parametrize("norm", ["frobenius", "none"])
 def test_other_norms_match_between_one_pass_and_sequential(norm):
-    gam = tiny_gam("llama", norm=norm)
-    ids = random_windows()
-    with torch.no_grad():
-        one_pass = gam(ids).logits
-    state = gam.encode(ids[:, :3].reshape(1, -1), window=L)
-    torch.testing.assert_close(one_pass[:, 3], adapted_logits(gam, state, ids[:, 3]), atol=ATOL, rtol=0)
+    assert_window_matches_encoding(tiny_gam("llama", norm=norm), random_windows(), 3)
 
 
 def test_lowrank_svd_is_seeded_and_matches_one_pass():
     gam = tiny_gam("llama", svd="lowrank")
     ids = random_windows()
-    context = ids[:, :3].reshape(1, -1)
-    a, b = gam.encode(context, window=L), gam.encode(context, window=L)
-    first, second = a.to_lora(), b.to_lora()
+    first = assert_window_matches_encoding(gam, ids, 3, atol=1e-4).to_lora()
+    second = gam.encode(ids[:, :3].reshape(1, -1), window=L).to_lora()
     for name in first:
         assert torch.equal(first[name][0], second[name][0])
-    with torch.no_grad():
-        one_pass = gam(ids).logits
-    torch.testing.assert_close(one_pass[:, 3], adapted_logits(gam, a, ids[:, 3]), atol=1e-4, rtol=0)
 
 
 def test_generate_uses_the_adapter():
