@@ -217,12 +217,12 @@ class GenerativeAdapter(nn.Module):
             if isinstance(active, _FixedAdapter):
                 lora_a, lora_b = active.factors[name]
                 return output + F.linear(F.linear(x, lora_a), lora_b) * active.scale
-            return output + self.generators[_module_key(name)].delta(x, active.normalized[name])
+            return output + self.generator_for(name).delta(x, active.normalized[name])
 
         return hook
 
     def _build_window_adapters(self, active: _WindowPass, name: str, hidden: torch.Tensor) -> None:
-        generator = self.generators[_module_key(name)]
+        generator = self.generator_for(name)
         d_r = self.config.inter_size
         states = generator.context(hidden, active.token_mask).view(active.batch, active.windows, d_r, d_r)
         initial = None if active.initial is None else active.initial[name].to(states.device)

@@ -69,8 +69,10 @@ def svd_normalize(state: torch.Tensor, rank: int, rtol: float) -> torch.Tensor:
     return _SVDNormalize.apply(state, rank, rtol)
 
 
-def _lowrank_subspaces(state: torch.Tensor, probe: torch.Tensor, niter: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Orthonormal bases of the dominant column and row spaces (randomized range finder, no autograd)."""
+def _lowrank_subspaces(state: torch.Tensor, rank: int, niter: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Orthonormal bases of the dominant column and row spaces (seeded randomized range finder, no autograd)."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    probe = torch.randn(state.shape[-1], rank, generator=generator, dtype=state.dtype).to(state.device)
     with torch.no_grad():
         left = torch.linalg.qr(state @ probe).Q
         for _ in range(niter):
@@ -83,10 +85,7 @@ def lowrank_svd_normalize(state: torch.Tensor, rank: int, rtol: float, niter: in
     """Seeded randomized variant: find a rank-r left/right subspace (Q, W) with `niter` power iterations,
     then normalize the small core Q^T S W exactly. The subspaces are treated as constants in the backward
     (Rayleigh-Ritz); the core's gradient uses the same finite backward as `svd_normalize`."""
-    d = state.shape[-1]
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    probe = torch.randn(d, rank, generator=generator, dtype=state.dtype).to(state.device)
-    left, right = _lowrank_subspaces(state, probe, niter)
+    left, right = _lowrank_subspaces(state, rank, niter, seed)
     core = left.transpose(-1, -2) @ state @ right
     return left @ svd_normalize(core, rank, rtol) @ right.transpose(-1, -2)
 
@@ -113,10 +112,7 @@ def normalized_factors(state: torch.Tensor, config: GenerativeAdapterConfig) -> 
     state = state.float()
     with torch.no_grad():
         if config.svd == "lowrank":
-            d = state.shape[-1]
-            generator = torch.Generator(device="cpu").manual_seed(config.lowrank_seed)
-            probe = torch.randn(d, config.rank, generator=generator, dtype=state.dtype).to(state.device)
-            left, right = _lowrank_subspaces(state, probe, config.lowrank_niter)
+            left, right = _lowrank_subspaces(state, config.rank, config.lowrank_niter, config.lowrank_seed)
             u, sigma, vh = torch.linalg.svd(left.transpose(-1, -2) @ state @ right)
             u, vh = left @ u, vh @ right.transpose(-1, -2)
         else:
