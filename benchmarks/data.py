@@ -30,8 +30,9 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ga.data.io import sha256_file, sha256_json, shard_name, write_json, write_parquet  # noqa: E402
-from ga.data.settings import PretrainDataSettings  # noqa: E402
+from ga.data.parquet import shard_name, write_parquet  # noqa: E402
+from ga.io import sha256_file, sha256_json, write_json  # noqa: E402
+from ga.data.config import PretrainDataConfig  # noqa: E402
 
 DOCS_PER_SHARD = 5_000
 PARAGRAPHS_PER_DOC = (2, 12)
@@ -71,7 +72,7 @@ def generate_corpus(out: Path, target_bytes: int, seed: int = 0) -> dict:
 def run_stage(documents: Path, tokenizer: Path, out: Path) -> float:
     from ga.data.pretrain import prepare_examples
 
-    settings = PretrainDataSettings.from_dict(STAGE_SETTINGS, seed=0)
+    settings = PretrainDataConfig.from_dict(STAGE_SETTINGS, seed=0)
     start = time.perf_counter()
     prepare_examples(settings, documents, tokenizer, out / "train", out / "val")
     return time.perf_counter() - start
@@ -109,7 +110,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         tmp = Path(tmp)
         # -- side-by-side throughput on the same documents
-        small = generate_corpus(tmp / "small", int(args.ratio_mb * 1e6), seed=1)
+        generate_corpus(tmp / "small", int(args.ratio_mb * 1e6), seed=1)
         texts = pl.read_parquet(tmp / "small" / "*.parquet")["text"].to_list()
         tokens = 0
         times = {"encode_batch": [], "encode_batch_fast": [], "stage": []}

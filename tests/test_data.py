@@ -12,21 +12,21 @@ from ga.data import contracts
 from ga.data.contracts import DataError, validate
 from ga.data.entities import entity_documents, generate_entities, passages
 from ga.data.pretrain import build_examples, iter_batches, load_examples, prepare_examples, span_starts
-from ga.data.settings import PretrainDataSettings, WindowLayout
+from ga.data.config import PretrainDataConfig, WindowLayout
 from ga.data.sources import write_documents
 
 VOCAB = 49152
 
 
-def settings(**overrides) -> PretrainDataSettings:
+def settings(**overrides) -> PretrainDataConfig:
     base = dict(token_budget=3000, window=16, completion_windows=4, reconstruction_windows=4, val_fraction=0.2,
                 embedded={"python_docs": True, "entities": 30, "passages_per_entity": 2},
                 examples_per_shard=8, documents_per_shard=40, tokenize_batch_documents=16)
     base.update(overrides)
-    return PretrainDataSettings.from_dict(base, seed=overrides.pop("seed", 0) if "seed" in overrides else 0)
+    return PretrainDataConfig.from_dict(base, seed=overrides.pop("seed", 0) if "seed" in overrides else 0)
 
 
-def run_stages(cfg: PretrainDataSettings, tokenizer_dir: Path, out: Path) -> dict:
+def run_stages(cfg: PretrainDataConfig, tokenizer_dir: Path, out: Path) -> dict:
     write_documents(cfg, tokenizer_dir, out / "documents")
     return prepare_examples(cfg, out / "documents", tokenizer_dir, out / "train", out / "val")
 
@@ -70,7 +70,7 @@ def test_layout_validation():
         WindowLayout(window=8, completion_windows=2, reconstruction_windows=3)
     assert WindowLayout(8, 3, 2).adapter_prefix == [0, 1, 2, 1, 2]
     with pytest.raises(ValueError, match="unknown keys"):
-        PretrainDataSettings.from_dict({"windwo": 3})
+        PretrainDataConfig.from_dict({"windwo": 3})
 
 
 # ------------------------------------------------------------------ contracts catch bad examples

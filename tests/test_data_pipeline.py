@@ -89,7 +89,7 @@ def test_config_validation_names_bad_pretrain_data_keys(key, value, message):
 
 
 def test_every_config_has_a_valid_pretrain_data_section():
-    from ga.data.settings import PretrainDataSettings
+    from ga.data.config import PretrainDataConfig
     from ga.pipeline.config import validate_config
 
     for path in sorted((REPO / "config").glob("*.yaml")):
@@ -97,4 +97,4 @@ def test_every_config_has_a_valid_pretrain_data_section():
             continue
         config = yaml.safe_load(path.read_text())
         validate_config(config, REPO / "config" / "schema.yaml", path.name)
-        PretrainDataSettings.from_dict(config["pretrain_data"], seed=config["seed"])
+        PretrainDataConfig.from_dict(config["pretrain_data"], seed=config["seed"])

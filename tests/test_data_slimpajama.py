@@ -11,7 +11,7 @@ import pytest
 import zstandard
 
 from ga.data.contracts import DataError
-from ga.data.settings import SLIMPAJAMA_MIXTURE, PretrainDataSettings
+from ga.data.config import SLIMPAJAMA_MIXTURE, PretrainDataConfig
 from ga.data.sources import write_documents
 
 WORDS = ("river", "stone", "lantern", "harbour", "orchard", "signal", "meadow", "copper", "thread", "window",
@@ -37,11 +37,11 @@ def native_records(seed: int = 0) -> list[dict]:
     return records
 
 
-def slimpajama_settings(dataset: Path, **overrides) -> PretrainDataSettings:
+def slimpajama_settings(dataset: Path, **overrides) -> PretrainDataConfig:
     section = {"source": "slimpajama", "token_budget": 30_000, "tokenize_batch_documents": 64,
                "slimpajama": {"dataset": str(dataset), "revision": None, "split": "train"}}
     section.update(overrides)
-    return PretrainDataSettings.from_dict(section, seed=0)
+    return PretrainDataConfig.from_dict(section, seed=0)
 
 
 def test_sampler_honours_the_paper_mixture(tmp_path, embedded_dir):
@@ -94,7 +94,7 @@ def test_bad_native_record_names_row_and_column(tmp_path, embedded_dir, record, 
 
 def test_hub_call_pins_the_revision():
     # the real configuration: hub id + pinned commit (no network here; check what would be requested)
-    cfg = PretrainDataSettings.from_dict({"source": "slimpajama"})
+    cfg = PretrainDataConfig.from_dict({"source": "slimpajama"})
     assert cfg.slimpajama.dataset == "cerebras/SlimPajama-627B"
     assert len(cfg.slimpajama.revision) == 40
     import yaml

@@ -12,9 +12,9 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from ga.data.settings import WindowLayout
+from ga.data.config import WindowLayout
+from ga.labels import IGNORE_INDEX
 
-IGNORE_INDEX = -100
 """Label value for tokens without loss (Hugging Face / PyTorch cross-entropy convention)."""
 
 MAX_REPORTED_FAILURES = 5

@@ -5,7 +5,7 @@ m = reconstruction_windows; the manifest's "layout" records L, n, m):
 
     example_id      Int64            0, 1, 2, ... within the split (the order of the packed token stream)
     input_ids       List[Int32]      S*L ids, window-major: window w is input_ids[w*L:(w+1)*L]
-    labels          List[Int32]      S*L; -100 = no loss (padding); otherwise equal to input_ids
+    labels          List[Int32]      S*L; IGNORE_INDEX (-100) = no loss (padding); otherwise equal to input_ids
     attention_mask  List[Int8]       S*L; 1 = real token, 0 = padding (only at the end of reconstruction windows)
     adapter_prefix  List[Int32]      S; window w's adapter is built from windows 0..adapter_prefix[w]-1
     span_start      List[Int32]      m; start (token offset into the sequence) of reconstruction window j's span
@@ -26,7 +26,6 @@ input_ids/attention_mask/labels (B, S, L) and adapter_prefix (B, S), all torch.l
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -38,9 +37,11 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from ga.data import contracts
-from ga.data.contracts import IGNORE_INDEX, RAW_DOCUMENTS, WindowLayout, validate
-from ga.data.io import atomic_output_dir, sha256_file, sha256_json, shard_name, write_json, write_parquet
-from ga.data.settings import PretrainDataSettings
+from ga.data.contracts import RAW_DOCUMENTS, WindowLayout, validate
+from ga.labels import IGNORE_INDEX
+from ga.data.parquet import shard_name, write_parquet
+from ga.io import atomic_dir, sha256_file, sha256_json, write_json
+from ga.data.config import PretrainDataConfig
 from ga.data.sources import hash_order_key
 from ga.data.tokenize import DocumentTokenizer
 
@@ -102,7 +103,7 @@ def build_examples(sequences: np.ndarray, first_example_id: int, layout: WindowL
 class SplitWriter:
     """Packs one split's token stream into examples and writes shards (streaming: holds < one shard)."""
 
-    def __init__(self, split: str, out_dir: Path, settings: PretrainDataSettings, tokenizer: DocumentTokenizer):
+    def __init__(self, split: str, out_dir: Path, settings: PretrainDataConfig, tokenizer: DocumentTokenizer):
         self.split, self.out_dir, self.settings, self.tokenizer = split, out_dir, settings, tokenizer
         self.layout = settings.layout
         self.schema = contracts.examples_schema(self.layout, tokenizer.vocab_size)
@@ -161,7 +162,7 @@ class SplitWriter:
             "layout": {"window": self.layout.window, "completion_windows": self.layout.completion_windows,
                        "reconstruction_windows": self.layout.reconstruction_windows, "seq_len": self.layout.seq_len,
                        "num_windows": self.layout.num_windows, "adapter_prefix": self.layout.adapter_prefix},
-            "params": self.settings.examples_params(),
+            "params": self.settings.examples_depends_on(),
             "tokenizer": self.tokenizer.describe(),
             "documents": int(sources["documents"].sum()),
             "tokens": int(sources["tokens"].sum()),
@@ -179,14 +180,14 @@ def is_validation(seed: int, doc_id: str, val_fraction: float) -> bool:
     return hash_order_key(seed, doc_id, "validation") < val_fraction * _HASH_SPACE
 
 
-def prepare_examples(settings: PretrainDataSettings, documents_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
+def prepare_examples(settings: PretrainDataConfig, documents_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
                      train_dir: str | os.PathLike, val_dir: str | os.PathLike) -> dict[str, dict]:
     """The examples stage: documents dir -> train/ and val/ shard dirs with manifests. Streams by chunks."""
     documents_dir = Path(documents_dir)
     documents_manifest = json.loads((documents_dir / MANIFEST).read_text())
     tokenizer = DocumentTokenizer.load(tokenizer_dir, settings.bos_token, settings.eos_token)
     token_schema = contracts.tokenized_documents_schema(tokenizer.vocab_size, tokenizer.bos_id, tokenizer.eos_id)
-    with atomic_output_dir(train_dir) as train_tmp, atomic_output_dir(val_dir) as val_tmp:
+    with atomic_dir(train_dir) as train_tmp, atomic_dir(val_dir) as val_tmp:
         writers = {"train": SplitWriter("train", train_tmp, settings, tokenizer),
                    "val": SplitWriter("val", val_tmp, settings, tokenizer)}
         progress = tqdm(total=documents_manifest["documents"], unit="doc", desc="tokenize+window")
@@ -277,47 +278,3 @@ def iter_batches(path: str | os.PathLike, batch_size: int, shuffle_seed: int | N
         carry = table.slice(full) if full < table.num_rows else None
     if carry is not None and carry.num_rows and not drop_last:
         yield _to_tensors(carry, num_windows, window)
-
-
-# ---------------------------------------------------------------- CLI
-def _settings_from_args(args) -> PretrainDataSettings:
-    if args.settings:
-        section = json.loads(args.settings)
-        return PretrainDataSettings.from_dict(section.get("pretrain_data", section), seed=section.get("seed"))
-    import yaml
-
-    config = yaml.safe_load(Path(args.config).read_text())
-    return PretrainDataSettings.from_dict(config.get("pretrain_data", {}), seed=config.get("seed"))
-
-
-def _add_settings_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--config", help="pipeline config YAML (its pretrain_data section and seed are used)")
-    group.add_argument("--settings", help='JSON {"pretrain_data": {...}, "seed": N} (what the Snakemake rule passes)')
-    parser.add_argument("--base-model", required=True, help="base model dir (its tokenizer is used)")
-
-
-def documents_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="ga pretrain-documents",
-                                     description="materialise pretraining documents from the configured source")
-    _add_settings_args(parser)
-    parser.add_argument("--out", required=True, help="output dir (Parquet shards + manifest.json)")
-    args = parser.parse_args(argv)
-    from ga.data.sources import write_documents
-
-    manifest = write_documents(_settings_from_args(args), args.base_model, args.out)
-    print(json.dumps({"documents": manifest["documents"], "tokens": manifest["tokens"], "sources": manifest["sources"]}))
-    return 0
-
-
-def examples_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="ga prepare-pretrain-data",
-                                     description="tokenize, pack and window pretraining documents into examples")
-    _add_settings_args(parser)
-    parser.add_argument("--documents", required=True, help="documents dir from `ga pretrain-documents`")
-    parser.add_argument("--train-out", required=True)
-    parser.add_argument("--val-out", required=True)
-    args = parser.parse_args(argv)
-    manifests = prepare_examples(_settings_from_args(args), args.documents, args.base_model, args.train_out, args.val_out)
-    print(json.dumps({split: {"examples": m["examples"], "tokens": m["tokens"]} for split, m in manifests.items()}))
-    return 0

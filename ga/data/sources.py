@@ -25,8 +25,9 @@ from tqdm import tqdm
 
 from ga.data import contracts
 from ga.data.contracts import RAW_DOCUMENT_COLUMNS, RAW_DOCUMENTS, DataError, validate
-from ga.data.io import atomic_output_dir, sha256_file, sha256_json, shard_name, write_json, write_parquet
-from ga.data.settings import PretrainDataSettings
+from ga.data.parquet import shard_name, write_parquet
+from ga.io import atomic_dir, sha256_file, sha256_json, write_json
+from ga.data.config import PretrainDataConfig
 
 Chunk = tuple[str, int, pl.DataFrame]
 LOCAL_SOURCE_NAME = "local"
@@ -45,7 +46,7 @@ def hash_order_key(seed: int, doc_id: str, purpose: str) -> int:
 
 
 # ---------------------------------------------------------------- embedded
-def embedded_chunks(settings: PretrainDataSettings) -> Iterator[Chunk]:
+def embedded_chunks(settings: PretrainDataConfig) -> Iterator[Chunk]:
     from ga.data.embedded import fictional_entity_docs, python_docs
 
     cfg = settings.embedded
@@ -172,7 +173,7 @@ def _text_chunks(path: Path) -> Iterator[Chunk]:
     yield file, 0, _frame([{"doc_id": file, "source": LOCAL_SOURCE_NAME, "text": text, "metadata": None}])
 
 
-def local_chunks(settings: PretrainDataSettings) -> Iterator[Chunk]:
+def local_chunks(settings: PretrainDataConfig) -> Iterator[Chunk]:
     for path in local_files(settings.local.paths):
         if path.suffix == ".jsonl":
             yield from _jsonl_chunks(path, settings.tokenize_batch_documents)
@@ -191,7 +192,7 @@ def slimpajama_records(dataset: str, revision: str | None, split: str):
     return datasets.load_dataset(dataset, split=split, streaming=True, revision=None if is_local else revision)
 
 
-def slimpajama_chunks(settings: PretrainDataSettings) -> Iterator[Chunk]:
+def slimpajama_chunks(settings: PretrainDataConfig) -> Iterator[Chunk]:
     cfg = settings.slimpajama
     origin = f"{cfg.dataset}@{cfg.revision or 'local'}:{cfg.split}"
     rows, start = [], 0
@@ -210,7 +211,7 @@ def slimpajama_chunks(settings: PretrainDataSettings) -> Iterator[Chunk]:
         yield origin, start, _frame(rows)
 
 
-SOURCES: dict[str, Callable[[PretrainDataSettings], Iterator[Chunk]]] = {
+SOURCES: dict[str, Callable[[PretrainDataConfig], Iterator[Chunk]]] = {
     "embedded": embedded_chunks,
     "local": local_chunks,
     "slimpajama": slimpajama_chunks,
@@ -252,7 +253,7 @@ class TokenBudget:
         return all(self.used.get(name, 0) >= limit for name, limit in self.limits.items())
 
 
-def write_documents(settings: PretrainDataSettings, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
+def write_documents(settings: PretrainDataConfig, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
     """Run the documents stage; returns the manifest written to out_dir/manifest.json."""
     from ga.data.tokenize import DocumentTokenizer
 
@@ -262,7 +263,7 @@ def write_documents(settings: PretrainDataSettings, tokenizer_dir: str | os.Path
     shards, pending, pending_rows = [], [], 0
     per_source: dict[str, list[int]] = {}
 
-    with atomic_output_dir(out_dir) as tmp:
+    with atomic_dir(out_dir) as tmp:
         def flush(rows: int):
             # shards hold exactly documents_per_shard rows (the last one fewer), whatever the chunk size
             nonlocal pending, pending_rows
@@ -307,7 +308,7 @@ def write_documents(settings: PretrainDataSettings, tokenizer_dir: str | os.Path
         validate(contracts.MANIFEST_SHARDS, pl.DataFrame(shards), "manifest.json/shards")
         manifest = {
             "kind": "pretrain_documents",
-            "params": settings.documents_params(),
+            "params": settings.documents_depends_on(),
             "tokenizer": tokenizer.describe(),
             "budget_limits": budget.limits,
             "documents": int(sources["documents"].sum()),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ga.data.io import sha256_file
+from ga.io import sha256_file
 
 TOKENIZER_FILE = "tokenizer.json"
 

@@ -1,124 +1,83 @@
-"""Training hyperparameters: the `pretrain:` section of a pipeline config (and later `sft:`)."""
+"""Training hyperparameters: the `pretrain` section of a run config (and the fine-tuning section after it)."""
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from ga.section import ConfigError, ConfigSection, setting
 
 DECAYS = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
-DEFAULT_RESOURCES = {"gpus": 0, "nodes": 1, "threads": 2, "mem_mb": 8000, "runtime": 60}
-"""Rule resources when a config gives none: one CPU process."""
 
 
 @dataclass
-class TrainConfig:
-    """One training run of the generator on a DeepSpeed engine (SPEC §2.1 defaults where the paper has one).
+class Resources(ConfigSection):
+    """What a training rule requests from the cluster and how it launches; nothing here changes the math."""
 
-    steps:              optimizer steps in the whole run (a resumed run continues towards the same total).
-    micro_batch_size:   examples per process per forward/backward pass.
-    grad_accum_steps:   micro-batches accumulated per optimizer step; global batch = micro x accum x processes.
-    lr:                 peak learning rate of AdamW.
-    warmup_steps:       linear warmup from 0 to `lr` over this many steps.
-    decay:              after warmup: `cosine` or `linear` down to min_lr_ratio * lr at `steps`, or `constant`.
-    min_lr_ratio:       floor of the decay as a fraction of `lr`.
-    weight_decay:       AdamW decoupled weight decay.
-    adam_betas / adam_eps: AdamW moments' decay rates and denominator epsilon.
-    grad_clip:          global gradient-norm clipping threshold (0 disables clipping).
-    deepspeed_config:   JSON with the ZeRO settings (resources/deepspeed/zero{0,2,3}.json); batch sizes, clipping and
-                        precision are filled in from this config and must not appear in the file.
-    precision:          `auto` (bf16 on GPU, fp32 on CPU), `bf16` or `fp32`.
-    gradient_checkpointing: recompute the base model's activations in backward (non-reentrant), trading time for memory.
-    checkpoint_every:   save a resumable checkpoint every this many steps (and always at the end).
-    keep_checkpoints:   how many most recent checkpoints to keep on disk.
-    eval_every:         validate every this many steps (0: only at the end).
-    val_examples:       held-out examples used per validation (0: all of them).
-    val_batch_size:     examples per validation forward pass.
-    max_skipped_steps:  stop with an error once more optimizer steps than this had a non-finite loss or gradient.
-    num_threads:        torch intra-op CPU threads per process (null: torch's default).
-    tensorboard:        also write TensorBoard event files (needs the `tensorboard` package).
-    resources:          what the Snakemake rule requests and how it launches (nothing here changes the math):
-                        gpus (per node; 0 = one CPU process), nodes (>1: srun + torchrun across nodes), threads
-                        (CPU cores), mem_mb, runtime (minutes; a job killed at its limit resumes when rerun).
-    """
+    gpus: int = setting(0, "GPUs per node; 0 = one CPU process", minimum=0, affects_output=False)
+    nodes: int = setting(1, "nodes; > 1 launches srun + torchrun across nodes (needs gpus >= 1)", minimum=1,
+                         affects_output=False)
+    threads: int = setting(2, "CPU cores per task", minimum=1, affects_output=False)
+    mem_mb: int = setting(8000, "memory per node (MB)", minimum=1, affects_output=False)
+    runtime: int = setting(60, "time limit (minutes); a job killed at its limit resumes when rerun", minimum=1,
+                           affects_output=False)
 
-    steps: int = 100
-    micro_batch_size: int = 1
-    grad_accum_steps: int = 1
-    lr: float = 1e-4
-    warmup_steps: int = 100
-    decay: str = "cosine"
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.01
-    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    adam_eps: float = 1e-8
-    grad_clip: float = 1.0
-    deepspeed_config: str = "resources/deepspeed/zero2.json"
-    precision: str = "auto"
-    gradient_checkpointing: bool = True
-    checkpoint_every: int = 50
-    keep_checkpoints: int = 2
-    eval_every: int = 0
-    val_examples: int = 0
-    val_batch_size: int = 1
-    max_skipped_steps: int = 10
-    num_threads: int | None = None
-    tensorboard: bool = False
-    resources: dict = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
+    def check(self) -> None:
+        if self.nodes > 1 and self.gpus == 0:
+            raise ConfigError(f"nodes: {self.nodes} nodes need gpus >= 1 (a CPU run is one process)")
+
+
+@dataclass
+class TrainConfig(ConfigSection):
+    """One training run of the generator on a DeepSpeed engine (docs/method.md#pretraining-objective)."""
+
+    steps: int = setting(100, "optimizer steps in the whole run (a resumed run continues towards the same total)",
+                         minimum=1)
+    micro_batch_size: int = setting(1, "examples per process per forward/backward pass", minimum=1)
+    grad_accum_steps: int = setting(1, "micro-batches per optimizer step; global batch = micro x accum x processes",
+                                    minimum=1)
+    lr: float = setting(1e-4, "peak learning rate of AdamW", exclusive_minimum=0)
+    warmup_steps: int = setting(100, "linear warmup from 0 to lr over this many steps", minimum=0)
+    decay: str = setting("cosine", "after warmup: cosine or linear down to min_lr_ratio * lr at `steps`, or "
+                                   "constant", choices=DECAYS)
+    min_lr_ratio: float = setting(0.1, "floor of the decay as a fraction of lr", minimum=0, maximum=1)
+    weight_decay: float = setting(0.01, "AdamW decoupled weight decay (never on norm gains)", minimum=0)
+    adam_betas: list[float] = setting([0.9, 0.999], "AdamW moment decay rates", min_items=2, minimum=0,
+                                      exclusive_maximum=1)
+    adam_eps: float = setting(1e-8, "AdamW denominator epsilon", exclusive_minimum=0)
+    grad_clip: float = setting(1.0, "global gradient-norm clipping threshold (0 disables clipping)", minimum=0)
+    deepspeed_config: str = setting("resources/deepspeed/zero2.json", "JSON with the ZeRO settings "
+                                    "(resources/deepspeed/zero{0,2,3}.json); batch sizes, clipping and precision come "
+                                    "from this section and must not appear in the file")
+    precision: str = setting("auto", "auto (bf16 on GPU, fp32 on CPU), bf16 or fp32", choices=PRECISIONS)
+    gradient_checkpointing: bool = setting(True, "recompute the base model's activations in backward "
+                                                 "(non-reentrant), trading time for memory")
+    checkpoint_every: int = setting(50, "save a resumable checkpoint every this many steps (and at the end)",
+                                    minimum=1, affects_output=False)
+    keep_checkpoints: int = setting(2, "how many most recent checkpoints to keep on disk", minimum=1,
+                                    affects_output=False)
+    eval_every: int = setting(0, "validate every this many steps (0: only at the end)", minimum=0, resume_safe=True)
+    val_examples: int = setting(0, "held-out examples used per validation (0: all of them)", minimum=0,
+                                resume_safe=True)
+    val_batch_size: int = setting(1, "examples per validation forward pass", minimum=1, resume_safe=True)
+    max_skipped_steps: int = setting(10, "stop with an error once more optimizer steps than this had a non-finite "
+                                         "loss or gradient", minimum=0, affects_output=False)
+    num_threads: int | None = setting(None, "torch intra-op CPU threads per process (null: torch's default)",
+                                      minimum=1, affects_output=False)
+    tensorboard: bool = setting(False, "also write TensorBoard event files (needs the tensorboard package)",
+                                affects_output=False)
+    resources: Resources = setting(default_factory=Resources, doc="what the rule requests and how it launches")
 
     def __post_init__(self) -> None:
-        self.adam_betas = [float(b) for b in self.adam_betas]
-        self.validate()
+        self.adam_betas = [float(b) if isinstance(b, int) and not isinstance(b, bool) else b
+                           for b in self.adam_betas]
+        if isinstance(self.resources, dict):  # built directly (not via from_dict) with a plain mapping
+            self.resources = Resources.from_dict(self.resources, "resources")
+        super().__post_init__()
 
-    def validate(self) -> None:
-        def fail(key: str, why: str) -> None:
-            raise ValueError(f"pretrain.{key}: {why}")
-
-        for key in ("steps", "micro_batch_size", "grad_accum_steps", "checkpoint_every", "keep_checkpoints",
-                    "val_batch_size"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                fail(key, f"must be a positive integer, got {value!r}")
-        for key in ("warmup_steps", "eval_every", "val_examples", "max_skipped_steps"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                fail(key, f"must be a non-negative integer, got {value!r}")
-        for key in ("lr", "adam_eps"):
-            if not float(getattr(self, key)) > 0:
-                fail(key, f"must be > 0, got {getattr(self, key)!r}")
-        for key in ("weight_decay", "grad_clip"):
-            if float(getattr(self, key)) < 0:
-                fail(key, f"must be >= 0, got {getattr(self, key)!r}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            fail("min_lr_ratio", f"must lie in [0, 1], got {self.min_lr_ratio!r}")
-        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
-            fail("adam_betas", f"must be two numbers in [0, 1), got {self.adam_betas!r}")
-        if self.decay not in DECAYS:
-            fail("decay", f"unknown decay {self.decay!r}; choose one of {DECAYS}")
-        if self.precision not in PRECISIONS:
-            fail("precision", f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
-        if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
-            fail("num_threads", f"must be a positive integer or null, got {self.num_threads!r}")
-
-        unknown = sorted(set(self.resources) - set(DEFAULT_RESOURCES))
-        if unknown:
-            fail("resources", f"unknown key(s) {unknown}; known keys are {sorted(DEFAULT_RESOURCES)}")
-        self.resources = {**DEFAULT_RESOURCES, **self.resources}
-        for key, value in self.resources.items():
-            minimum = 0 if key == "gpus" else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                fail(f"resources.{key}", f"must be an integer >= {minimum}, got {value!r}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, section: str = "pretrain") -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"{section}: unknown key(s) {unknown}; known keys are {sorted(known)}")
-        return cls(**values)
+    def check(self) -> None:
+        if len(self.adam_betas) != 2:
+            raise ConfigError(f"adam_betas: must be two numbers in [0, 1), got {self.adam_betas!r}")
 
     def lr_factor(self, step: int) -> float:
         """Learning-rate multiplier for optimizer step `step` (0-based): warmup, then decay to min_lr_ratio."""

@@ -1,15 +1,13 @@
 """The run report: one JSON and one Markdown summary of what a pipeline run produced.
 
-`ga report` is the last rule of the DAG. It describes each final output of the stages that ran (model
+The last rule of the DAG (ga/stages/report.py). It describes each final output of the stages that ran (model
 directories, data manifests, metric logs), the wall time and peak memory Snakemake measured for every rule
 (benchmarks/{run_name}/*.tsv), and the config the run used.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -144,30 +142,3 @@ def render_markdown(report: dict) -> str:
                          f"{json.dumps(summary.get('last'))[:500]}")
     lines += ["", "## Config", "", "```yaml", yaml.safe_dump(report["config"], sort_keys=False).rstrip(), "```", ""]
     return "\n".join(lines)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def cli_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="ga report", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="the run's resolved pipeline config (YAML)")
-    parser.add_argument("--benchmarks", required=True, help="directory of the run's benchmark TSVs")
-    parser.add_argument("--json", required=True, help="where to write the JSON report")
-    parser.add_argument("--markdown", required=True, help="where to write the Markdown report")
-    parser.add_argument("outputs", nargs="*", help="final outputs of the stages to describe")
-    args = parser.parse_args(argv)
-    config = yaml.safe_load(Path(args.config).read_text())
-    if not isinstance(config, dict) or "run_name" not in config:
-        parser.error(f"{args.config}: not a pipeline config (no run_name)")
-    report = build_report(config["run_name"], config, args.outputs, args.benchmarks)
-    json_path, md_path = Path(args.json), Path(args.markdown)
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(json_path, json.dumps(report, indent=2) + "\n")
-    _write_atomic(md_path, render_markdown(report))
-    print(f"report: {json_path} and {md_path}")
-    return 0

@@ -1,1 +1,0 @@
-"""Support code for the Snakemake pipeline: config validation and the run report."""

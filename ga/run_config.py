@@ -1,0 +1,174 @@
+"""The run config: one YAML file per setting (config/*.yaml), composed of typed sections.
+
+`RunConfig.load(path)` reads a config file, applies `key.path=value` overrides, checks it against the schema
+(config/schema.yaml, generated from the section dataclasses by `ga schema`) and builds the sections. Every stage
+(ga/stages/) takes a `RunConfig`; each rule's `params:` and each stage's fingerprint come from the sections'
+`depends_on()` (ga/section.py).
+
+Adding a section: a `ConfigSection` dataclass with `setting(...)` fields, one field here, then `ga schema >
+config/schema.yaml`. Keys with defaults may be left out of config files.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from ga.base import BaseModelConfig
+from ga.config import GenerativeAdapterConfig
+from ga.data.config import PretrainDataConfig
+from ga.io import read_yaml, write_yaml
+from ga.section import SCHEMA_DIALECT, ConfigError, ConfigSection, setting
+from ga.train.config import TrainConfig
+
+RUN_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+SCHEMA_HEADER = ("# JSON Schema of a run config (config/*.yaml), generated from the section dataclasses by\n"
+                 "# `ga schema > config/schema.yaml` (tests/test_config.py checks that it is up to date). Do not edit.\n")
+
+
+@dataclass
+class RunConfig(ConfigSection):
+    """Generative Adapter pipeline configuration."""
+
+    run_name: str = setting(doc="every output goes under runs/{run_name}/ (logs/{run_name}/, benchmarks/{run_name}/), "
+                                "so configs with different run names never overwrite each other",
+                            pattern=RUN_NAME_PATTERN)
+    seed: int = setting(0, "seed of every random choice of the pipeline (random model init, data sampling, training)",
+                        minimum=0)
+    base_model: BaseModelConfig = setting(default_factory=BaseModelConfig,
+                                          doc="the frozen language model that the generator adapts")
+    adapter: GenerativeAdapterConfig = setting(default_factory=GenerativeAdapterConfig,
+                                               doc="the generator's hyperparameters")
+    pretrain_data: PretrainDataConfig = setting(default_factory=PretrainDataConfig,
+                                                doc="pretraining documents and their window layout")
+    pretrain: TrainConfig = setting(default_factory=TrainConfig, doc="pretraining the generator with DeepSpeed")
+
+    section_doc: ClassVar[str] = "Generative Adapter pipeline configuration"
+
+    def __post_init__(self) -> None:
+        # The data stages seed their sampling with the run's seed (one seed per run, set once at the top level).
+        if isinstance(self.pretrain_data, PretrainDataConfig):
+            self.pretrain_data.seed = self.seed
+        super().__post_init__()
+
+    def check(self) -> None:
+        if self.adapter.window != self.pretrain_data.window:
+            raise ConfigError(f"adapter.window ({self.adapter.window}) must equal pretrain_data.window "
+                              f"({self.pretrain_data.window}): the generator encodes contexts in the windows it "
+                              "was trained on")
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def load(cls, path: str | Path, overrides: list[str] | None = None) -> "RunConfig":
+        """Read, override (`key.path=value`, values in YAML), check and build; errors name the file and key."""
+        path = Path(path)
+        try:
+            values = read_yaml(path)
+        except (FileNotFoundError, ValueError) as err:
+            raise ConfigError(str(err)) from None
+        values = apply_overrides(values, overrides or [])
+        return cls.from_values(values, source=str(path))
+
+    @classmethod
+    def from_values(cls, values: dict, source: str = "config") -> "RunConfig":
+        """Check a parsed config against the schema (every bad key at once), then build it."""
+        problems = schema_problems(values)
+        if not problems:
+            try:
+                return cls.from_dict(values)
+            except ConfigError as err:
+                problems = [str(err)]
+        raise ConfigError(f"invalid run config ({source}):\n  " + "\n  ".join(problems))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the resolved config (every value, defaults included); untouched when already identical."""
+        return write_yaml(self.to_dict(), path, only_if_changed=True)
+
+    def to_dict(self) -> dict:
+        values = super().to_dict()
+        values["adapter"] = {k: v for k, v in values["adapter"].items()
+                             if k in GenerativeAdapterConfig.json_schema()["properties"]}
+        values["pretrain_data"].pop("seed")
+        return values
+
+    # ------------------------------------------------------------------ layout of a run's files
+    @property
+    def run_dir(self) -> str:
+        return f"runs/{self.run_name}"
+
+    @property
+    def logs_dir(self) -> str:
+        return f"logs/{self.run_name}"
+
+    @property
+    def benchmarks_dir(self) -> str:
+        return f"benchmarks/{self.run_name}"
+
+    @property
+    def resolved_config_path(self) -> str:
+        return f"{self.run_dir}/config.yaml"
+
+    @classmethod
+    def schema(cls) -> dict:
+        return {"$schema": SCHEMA_DIALECT, **cls.json_schema()}
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    """A copy of `values` with each `dotted.key=value` set (value parsed as YAML; parents must exist)."""
+    values = yaml.safe_load(yaml.safe_dump(values))
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {override!r}: expected key.path=value")
+        *parents, last = key.split(".")
+        node: Any = values
+        for depth, part in enumerate(parents):
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {override!r}: {'.'.join(parents[:depth])} is not a section")
+            node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {'.'.join(parents)} is not a section")
+        try:
+            node[last] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {override!r}: the value is not YAML ({err})") from None
+    return values
+
+
+def schema_problems(values: Any) -> list[str]:
+    """Every place where `values` breaks the generated schema, one line each, naming the dotted key."""
+    import jsonschema
+
+    schema = RunConfig.schema()
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(values), key=lambda e: list(map(str, e.absolute_path)))
+    return [_describe(error) for error in errors]
+
+
+def _key_path(path) -> str:
+    return ".".join(str(part) for part in path) or "<top level>"
+
+
+def _describe(error) -> str:
+    where = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unexpected = sorted(set(error.instance) - set(allowed))
+        keys = ", ".join(_key_path(where + [key]) for key in unexpected)
+        return f"{keys}: unknown key (allowed here: {', '.join(allowed)})"
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return f"{_key_path(where + [missing])}: missing (required)"
+    return f"{_key_path(where)}: {error.message}"
+
+
+def schema_yaml() -> str:
+    """config/schema.yaml's text."""
+    return SCHEMA_HEADER + yaml.safe_dump(RunConfig.schema(), sort_keys=False, width=118)
+
+
+def section_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(RunConfig) if isinstance(f.default_factory, type)]

@@ -1,0 +1,101 @@
+"""Pipeline stages: one module per Snakemake rule, all of one shape.
+
+`ga/stages/<rule>.py` defines
+    STAGE                      a `Stage`: its rule name (= its `ga` subcommand), a summary, its named inputs/outputs
+    depends_on(config) -> dict exactly the config values its outputs depend on (the rule's `params:`, and the
+                               fingerprint of anything it resumes)
+    run(config, inputs, outputs) -> dict | None
+                               the work; inputs/outputs are namespaces of paths named as in the rule
+and the command line is the same for every stage:
+
+    ga <rule> --config RUN_CONFIG [--<input> PATH ...] [--<output> PATH ...]
+
+(flag names are the rule's input and output names with '-' for '_'). Mistakes a user can fix (a bad config value,
+a malformed input file, a missing base model) end with one line naming the file, row or key, and exit status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+STAGE_NAMES = ("fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "report")
+"""Every stage, in DAG order (the order of `include:` lines in the Snakefile)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    """Rule name and `ga` subcommand."""
+    summary: str
+    inputs: dict[str, str] = field(default_factory=dict)
+    """Input name (as in the rule) -> help text."""
+    outputs: dict[str, str] = field(default_factory=dict)
+    """Output name (as in the rule) -> help text."""
+    many: tuple[str, ...] = ()
+    """Inputs that take several paths."""
+
+
+def load(name: str) -> ModuleType:
+    """The module of stage `name` (a rule name)."""
+    if name not in STAGE_NAMES:
+        raise KeyError(f"unknown stage {name!r}; stages are {', '.join(STAGE_NAMES)}")
+    return importlib.import_module(f"ga.stages.{name}")
+
+
+def depends_on(name: str, config) -> dict:
+    """What stage `name`'s outputs depend on, for `config` (a RunConfig)."""
+    return load(name).depends_on(config)
+
+
+def summary(name: str) -> str:
+    return load(name).STAGE.summary
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean a mistake in the user's config or files (reported in one line)."""
+    from ga.base import BaseModelError
+    from ga.data.contracts import DataError
+    from ga.section import ConfigError
+
+    return ConfigError, DataError, BaseModelError, FileNotFoundError
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def main(name: str, argv: list[str]) -> int:
+    """`ga <name> ...`: parse the uniform flags, load the run config, run the stage."""
+    module = load(name)
+    stage: Stage = module.STAGE
+    parser = argparse.ArgumentParser(prog=f"ga {name}", description=stage.summary)
+    parser.add_argument("--config", required=True, type=Path, help="the run config (YAML)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override one config value (repeatable)")
+    for group_name, names in (("inputs", stage.inputs), ("outputs", stage.outputs)):
+        group = parser.add_argument_group(group_name)
+        for key, help_text in names.items():
+            many = key in stage.many
+            group.add_argument(_flag(key), dest=key, required=True, type=Path, nargs="+" if many else None,
+                               help=help_text)
+    args = parser.parse_args(argv)
+    inputs = SimpleNamespace(**{key: getattr(args, key) for key in stage.inputs})
+    outputs = SimpleNamespace(**{key: getattr(args, key) for key in stage.outputs})
+
+    from ga.run_config import RunConfig
+
+    try:
+        config = RunConfig.load(args.config, args.overrides)
+        result = module.run(config, inputs, outputs)
+    except user_errors() as err:
+        message = str(err).strip()
+        print(f"ga {name}: {message}", file=sys.stderr)
+        return 1
+    if result is not None:
+        print(json.dumps(result, default=str))
+    return 0

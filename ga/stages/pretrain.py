@@ -1,0 +1,102 @@
+"""Stage pretrain: train the generator of a frozen base model on the prepared examples with DeepSpeed
+(docs/method.md#pretraining-objective), resuming from the latest checkpoint after a kill.
+
+Outputs: `generator` (a GenerativeAdapter.save_pretrained folder), `metrics` (one JSON row per optimizer step and per
+validation) and `validation` (final held-out perplexities: own / none / other adapter x completion /
+reconstruction). Resumable checkpoints live in `state/` beside the generator folder: they are not rule outputs, so
+Snakemake keeps them when a job is killed, and rerunning resumes.
+
+One process: `ga pretrain ...`; several GPUs or nodes: the rule prefixes `ga.launch.launcher(resources)`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ga.stages import Stage
+
+STAGE = Stage(
+    name="pretrain",
+    summary="pretrain the generator with DeepSpeed (resumes from checkpoints)",
+    inputs={"base_model": "base model folder (from fetch_base)",
+            "train": "training examples folder (from pretrain_data)",
+            "val": "held-out examples folder (from pretrain_data)",
+            "deepspeed_config": "DeepSpeed ZeRO settings (JSON; the same file as pretrain.deepspeed_config)"},
+    outputs={"generator": "generator folder to write", "metrics": "metrics JSONL to write",
+             "validation": "final validation JSON to write"},
+)
+
+STATE_DIR = "state"
+"""Checkpoints and the live metrics log, next to the outputs."""
+
+
+def depends_on(config) -> dict:
+    """What the trained generator and its validation depend on (the data and base model are rule inputs)."""
+    return {"seed": config.seed, "base_model": config.base_model.depends_on(), "adapter": config.adapter.depends_on(),
+            "pretrain": config.pretrain.depends_on()}
+
+
+def resume_fingerprint(config, train_manifest: dict, val_manifest: dict) -> dict:
+    """What a checkpoint must agree on to be resumed: depends_on without values that may change between a kill and
+    a resume (validation settings), plus the data's content hashes."""
+    return {**depends_on(config), "pretrain": config.pretrain.resumable_depends_on(),
+            "train_data": train_manifest.get("content_sha256"), "val_data": val_manifest.get("content_sha256")}
+
+
+class ExampleSet:
+    """Index access to the examples of one split (tensors of (N, S, L) / (N, S)), one dict per example."""
+
+    KEYS = ("input_ids", "attention_mask", "labels", "adapter_prefix")
+
+    def __init__(self, tensors: dict):
+        self.tensors = {key: tensors[key] for key in self.KEYS}
+
+    def __len__(self) -> int:
+        return int(self.tensors["input_ids"].shape[0])
+
+    def __getitem__(self, index: int) -> dict:
+        return {key: value[index] for key, value in self.tensors.items()}
+
+
+def load_split(split_dir: Path) -> tuple[ExampleSet, dict]:
+    from ga.data.pretrain import MANIFEST, load_examples, read_manifest
+
+    split_dir = Path(split_dir)
+    if not (split_dir / MANIFEST).is_file():
+        raise FileNotFoundError(f"{split_dir}: no {MANIFEST} (run the pretrain_data stage first)")
+    return ExampleSet(load_examples(split_dir)), read_manifest(split_dir)
+
+
+def run(config, inputs, outputs) -> dict:
+    import torch
+
+    import ga
+    from ga.base import load_base
+    from ga.io import copy_file, write_json
+    from ga.train.distributed import init_distributed
+    from ga.train.loop import export_generator, train
+    from ga.train.objective import PretrainObjective
+
+    dist_info = init_distributed()
+    train_set, train_manifest = load_split(inputs.train)
+    val_set, val_manifest = load_split(inputs.val)
+    n_completion = int(train_manifest["layout"]["completion_windows"])
+
+    base = config.base_model
+    base_model, _ = load_base(inputs.base_model, dtype=base.dtype, attn_implementation=base.attn_implementation)
+    adapter_config = ga.GenerativeAdapterConfig.from_dict(
+        {**config.adapter.to_dict(), "base_model_id": base.id, "base_model_revision": base.revision})
+    torch.manual_seed(config.seed)  # the generator's initialisation
+    model = ga.GenerativeAdapter(base_model, adapter_config)
+
+    state_dir = Path(outputs.generator).parent / STATE_DIR
+    fingerprint = resume_fingerprint(config, train_manifest, val_manifest)
+    result = train(model, PretrainObjective(n_completion), train_set, val_set, config.pretrain, state_dir,
+                   config.seed, fingerprint)
+    export_generator(model, outputs.generator, result["zero_stage"], dist_info)
+    if dist_info.is_main:
+        result["train_examples"], result["val_examples"] = len(train_set), len(val_set)
+        write_json(result, outputs.validation, sort_keys=False)
+        copy_file(state_dir / "metrics.jsonl", outputs.metrics)
+    dist_info.barrier()
+    summary = {k: round(v, 4) for k, v in result.items() if k.endswith("_ppl")}
+    return {"step": result["step"], "skipped_steps": result["skipped_steps"], **summary} if dist_info.is_main else None

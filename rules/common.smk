@@ -1,0 +1,45 @@
+# Shared names of every rules file: the run config (loaded, overridden and checked before any job runs), the run's
+# folders, and the helpers that give each rule its params and command from its stage module (ga/stages/<rule>.py).
+import shlex
+
+from ga.run_config import RunConfig, apply_overrides
+from ga.section import ConfigError
+from ga import stages
+
+# `--config set="pretrain.steps=400 adapter.alpha=32"` (or a YAML list) overrides single nested values; Snakemake's
+# own `--config key=value` only reaches top-level keys. The resolved config below records the result.
+_overrides = config.pop("set", None) or []
+OVERRIDES = shlex.split(_overrides) if isinstance(_overrides, str) else [str(item) for item in _overrides]
+_config_source = ", ".join(map(str, workflow.configfiles)) or "config"
+try:
+    RUN_CONFIG = RunConfig.from_values(apply_overrides(config, OVERRIDES), source=_config_source)
+except ConfigError as err:
+    raise SystemExit(f"Error: {err}") from None
+
+RUN = RUN_CONFIG.run_dir  # every output of this config
+LOGS = RUN_CONFIG.logs_dir
+BENCH = RUN_CONFIG.benchmarks_dir
+# The resolved config as this run sees it (files + overrides + defaults); stages read it. It is not a rule input on
+# purpose: each rule's params name exactly the values it depends on, so editing one value reruns only those stages.
+CONFIG_FILE = RUN_CONFIG.resolved_config_path
+REPORT = f"{RUN}/report/summary.json"
+
+# Final outputs of each stage; every rules file appends its own and the report rule collects them all.
+FINAL_TARGETS = []
+
+
+onstart:
+    RUN_CONFIG.save(CONFIG_FILE)
+
+
+def stage_params(rule_name):
+    """The config values stage `rule_name`'s outputs depend on (ga/stages/<rule>.py: depends_on)."""
+    return stages.depends_on(rule_name, RUN_CONFIG)
+
+
+def stage_shell(rule_name, launcher="ga"):
+    """`<launcher> <rule> --config <resolved config> --<input> {input.<name>:q} ... > {log:q} 2>&1`."""
+    stage = stages.load(rule_name).STAGE
+    flags = [f"--{name.replace('_', '-')} {{input.{name}:q}}" for name in stage.inputs]
+    flags += [f"--{name.replace('_', '-')} {{output.{name}:q}}" for name in stage.outputs]
+    return f"{launcher} {rule_name} --config {shlex.quote(CONFIG_FILE)} {' '.join(flags)} > {{log:q}} 2>&1"
