@@ -7,13 +7,18 @@ import torch
 from peft import LoraConfig
 from safetensors.torch import save_file
 
+from ga.io import atomic_file
+from ga.model import GenerativeAdapter
 from ga.state import AdapterState
 
 PEFT_WEIGHTS = "adapter_model.safetensors"
 
 
-def export_peft(gam, state: AdapterState, out_dir: str | Path) -> Path:
+def export_peft(gam: GenerativeAdapter, state: AdapterState, out_dir: str | Path) -> Path:
     """Write `state`'s delta as a PEFT LoRA adapter of `gam.base_model`.
+
+    The factors are `gam.lora(state)`, computed from the state's sums by the generator (LoRA factors saved with a
+    loaded state are not consulted: the generator given is the one that defines the delta).
 
     Every adapted module gets factors of one common rank R (r for `norm: svd`, padded with zero rows/columns when
     a state keeps fewer directions; d_r otherwise). PEFT scales by lora_alpha / R, so lora_alpha = s * R.
@@ -39,7 +44,6 @@ def export_peft(gam, state: AdapterState, out_dir: str | Path) -> Path:
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     config.save_pretrained(str(out_dir))
-    tmp = out_dir / (PEFT_WEIGHTS + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt"})
-    tmp.replace(out_dir / PEFT_WEIGHTS)
+    with atomic_file(out_dir / PEFT_WEIGHTS) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
     return out_dir

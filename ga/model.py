@@ -1,21 +1,11 @@
-"""The Generative Adapter (SPEC §1) for Hugging Face decoder-only causal LMs.
+"""The Generative Adapter for Hugging Face decoder-only causal LMs: a generator (ga.generator) attached to a frozen
+base model, and the API around it (training forward, encoding contexts into AdapterStates, serving them).
 
-A frozen base model's targeted linear maps (o_proj by default) get a delta generated from context:
+Two forward hooks carry the generated delta into an unmodified base model: a pre-hook on each decoder layer reads
+the layer input H, and a hook on each targeted linear adds dy. What the hooks do is decided by the *pass* that is
+active: a WindowPass (training and context encoding) or a FixedAdapter (`adapted(state)`, `generate`).
 
-    H  = input of decoder layer l for the context tokens       (tokens x d_h)
-    S  = (RMSNorm_g(H) A2^T)^T (RMSNorm_g(H) A3^T)              (d_r x d_r, float32, summed over tokens)
-    N  = normalize(S)                                           (U_r V_r^T for `norm: svd`)
-    dy = s * B N^T A1 x                                         (s = alpha / d_r)
-
-Two forward hooks carry this into an unmodified base model: a pre-hook on each decoder layer reads H, and a
-hook on each targeted linear adds dy. What the hooks do is decided by the *pass* that is active:
-
-  _WindowPass    one forward over B x S windows (training and context encoding): every window's states are
-                 summed into prefix sums over the window axis, so window i's adapter is built from windows
-                 0 .. prefix[i]-1 in O(S) memory (SPEC §1.2).
-  _FixedAdapter  the delta of an encoded AdapterState as rank-r LoRA factors (`adapted(state)`, `generate`).
-
-A _WindowPass stays active after a training forward returns, because non-reentrant gradient checkpointing
+A WindowPass stays active after a training forward returns, because non-reentrant gradient checkpointing
 replays the decoder layers during backward and the replayed linear hooks must see the same normalized
 states. The next fresh forward through the layers retires it (Transformers checkpoints a layer's `forward`,
 so the layer pre-hook runs only on fresh forwards, never on replays).
@@ -24,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -33,87 +23,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ga.config import GenerativeAdapterConfig
-from ga.normalize import normalize_state
+from ga.generator import FixedAdapter, ModuleGenerator, WindowPass, window_prefix
+from ga.generator import merge_prefix_states  # noqa: F401 (not used here; benchmarks/core.py imports it from ga.model)
+from ga.labels import IGNORE_INDEX
+from ga.normalize import lora_factors
 from ga.state import AdapterState
 
 GENERATOR_WEIGHTS = "generator.safetensors"
 GENERATOR_CONFIG = "generator_config.json"
-IGNORE_INDEX = -100
-
-
-class ContextProjection(nn.Module):
-    """Context side of one module's generator: RMSNorm weight g, key map A2, value map A3."""
-
-    def __init__(self, d_hidden: int, inter_size: int):
-        super().__init__()
-        self.norm_weight = nn.Parameter(torch.ones(d_hidden))
-        self.A2 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_hidden)))
-        self.A3 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_hidden)))
-
-    def forward(self, hidden: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
-        """Per-sequence state sum_t k_t v_t^T over unmasked tokens: (n, L, d_h) -> (n, d_r, d_r) float32."""
-        dtype = hidden.dtype
-        normed = F.rms_norm(hidden, (hidden.shape[-1],), self.norm_weight.to(dtype))
-        keys = F.linear(normed, self.A2.to(dtype))
-        values = F.linear(normed, self.A3.to(dtype)) * token_mask.unsqueeze(-1).to(dtype)
-        return keys.float().transpose(1, 2) @ values.float()
-
-
-class DeltaProjection(nn.Module):
-    """Output side of one module's generator: input map A1 and output map B (zero-initialised)."""
-
-    def __init__(self, d_in: int, d_out: int, inter_size: int, scale: float):
-        super().__init__()
-        self.scale = scale
-        self.A1 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_in)))
-        self.B = nn.Parameter(torch.zeros(d_out, inter_size))  # zero: the initial delta is exactly 0
-
-    def forward(self, x: torch.Tensor, normalized: torch.Tensor) -> torch.Tensor:
-        """s * B N^T A1 x for each sequence with its own N: x (n, L, d_in), normalized (n, d_r, d_r)."""
-        dtype = x.dtype
-        inner = F.linear(x, self.A1.to(dtype)) @ normalized.to(dtype)
-        return F.linear(inner, self.B.to(dtype)) * self.scale
-
-
-class ModuleGenerator(nn.Module):
-    """Generator parameters for one adapted linear map (SPEC §1.1 table). The two halves are called as modules
-    (not just read from) so that parameter-sharding engines such as ZeRO-3 gather their weights on use."""
-
-    def __init__(self, d_in: int, d_out: int, d_hidden: int, inter_size: int, scale: float):
-        super().__init__()
-        self.context = ContextProjection(d_hidden, inter_size)
-        self.delta = DeltaProjection(d_in, d_out, inter_size, scale)
-
-    @property
-    def A1(self) -> nn.Parameter:
-        return self.delta.A1
-
-    @property
-    def B(self) -> nn.Parameter:
-        return self.delta.B
-
-
-@dataclass
-class _WindowPass:
-    """Layout of one forward over (B, S, L) windows."""
-
-    batch: int
-    windows: int
-    token_mask: torch.Tensor  # (B*S, L), 1 for real tokens
-    prefix: torch.Tensor  # (B, S) long: window i's adapter sums windows 0 .. prefix[i]-1
-    initial: dict[str, torch.Tensor] | None = None  # states of earlier chunks, added to every prefix sum
-    collect_totals: bool = False
-    normalized: dict[str, torch.Tensor] = field(default_factory=dict)  # (B*S, d_r, d_r) per module
-    totals: dict[str, torch.Tensor] = field(default_factory=dict)  # (B, d_r, d_r) per module
-    finished: bool = False
-
-
-@dataclass
-class _FixedAdapter:
-    """LoRA factors of an encoded state, applied to every token: dy = s * (x A^T) B^T."""
-
-    factors: dict[str, tuple[torch.Tensor, torch.Tensor]]
-    scale: float
 
 
 @dataclass
@@ -183,7 +100,7 @@ class GenerativeAdapter(nn.Module):
                 f"target_modules {sorted(unmatched)} match no module in the decoder layers of "
                 f"{type(base_model).__name__}; linear modules there: {available}"
             )
-        self._active: _WindowPass | _FixedAdapter | None = None
+        self._active: WindowPass | FixedAdapter | None = None
         self._merged_weights: dict[str, torch.Tensor] = {}
 
     @staticmethod
@@ -197,13 +114,13 @@ class GenerativeAdapter(nn.Module):
     def _make_layer_hook(self, names: list[str]):
         def hook(layer, args, kwargs):
             active = self._active
-            if isinstance(active, _WindowPass):
+            if isinstance(active, WindowPass):
                 if active.finished:  # a fresh forward: the previous training pass can no longer be replayed
                     self._active = None
                     return None
                 hidden = args[0] if args else kwargs["hidden_states"]
                 for name in names:
-                    self._build_window_adapters(active, name, hidden)
+                    active.build_adapters(name, self.generator_for(name), hidden, self.config)
             return None
 
         return hook
@@ -211,25 +128,13 @@ class GenerativeAdapter(nn.Module):
     def _make_output_hook(self, name: str):
         def hook(module, args, output):
             active = self._active
-            if active is None:
-                return None
-            x = args[0]
-            if isinstance(active, _FixedAdapter):
-                lora_a, lora_b = active.factors[name]
-                return output + F.linear(F.linear(x, lora_a), lora_b) * active.scale
-            return output + self.generator_for(name).delta(x, active.normalized[name])
+            if isinstance(active, FixedAdapter):
+                return output + active.delta(name, args[0])
+            if isinstance(active, WindowPass):
+                return output + active.delta(name, self.generator_for(name), args[0])
+            return None
 
         return hook
-
-    def _build_window_adapters(self, active: _WindowPass, name: str, hidden: torch.Tensor) -> None:
-        generator = self.generator_for(name)
-        d_r = self.config.inter_size
-        states = generator.context(hidden, active.token_mask).view(active.batch, active.windows, d_r, d_r)
-        initial = None if active.initial is None else active.initial[name].to(states.device)
-        merged, total = merge_prefix_states(states, active.prefix, initial)
-        active.normalized[name] = normalize_state(merged, self.config).reshape(-1, d_r, d_r)
-        if active.collect_totals:
-            active.totals[name] = total.detach()
 
     # ------------------------------------------------------------------ training forward
     def generator_parameters(self):
@@ -257,14 +162,14 @@ class GenerativeAdapter(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         if attention_mask.shape != input_ids.shape:
             raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} != input_ids {tuple(input_ids.shape)}")
-        prefix = self._prefix_tensor(adapter_prefix, batch, windows, device)
+        prefix = window_prefix(adapter_prefix, batch, windows, device)
         token_mask = attention_mask.reshape(batch * windows, length)
         # A window of padding only still goes through the model (batched examples with fewer windows);
         # give it one visible token so attention stays finite. It adds nothing to states or loss.
         empty = token_mask.sum(dim=1) == 0
         model_mask = token_mask.clone()
         model_mask[empty, 0] = 1
-        active = _WindowPass(batch, windows, token_mask, prefix, initial=initial, collect_totals=collect)
+        active = WindowPass(batch, windows, token_mask, prefix, initial=initial, collect_totals=collect)
         self._retire_pass()
         self._active = active
         try:
@@ -280,28 +185,20 @@ class GenerativeAdapter(nn.Module):
         return out.logits.view(batch, windows, length, -1), active
 
     def _retire_pass(self) -> None:
-        if isinstance(self._active, _WindowPass):
+        if isinstance(self._active, WindowPass):
             self._active = None
         elif self._active is not None:
             raise RuntimeError("a training or encoding forward cannot run inside `adapted(...)`")
 
-    @staticmethod
-    def _prefix_tensor(adapter_prefix, batch: int, windows: int, device) -> torch.Tensor:
-        if adapter_prefix is None:
-            adapter_prefix = torch.arange(windows, device=device)
-        adapter_prefix = torch.as_tensor(adapter_prefix, device=device, dtype=torch.long)
-        if adapter_prefix.dim() == 1:
-            adapter_prefix = adapter_prefix.unsqueeze(0).expand(batch, windows)
-        if adapter_prefix.shape != (batch, windows):
-            raise ValueError(f"adapter_prefix must be (S,) or (B, S) = ({batch}, {windows}), got {tuple(adapter_prefix.shape)}")
-        if adapter_prefix.min() < 0 or adapter_prefix.max() > windows:
-            raise ValueError(f"adapter_prefix values must lie in [0, {windows}]")
-        return adapter_prefix
-
     # ------------------------------------------------------------------ inference
-    def _empty_state(self, device) -> dict[str, torch.Tensor]:
+    def empty_state(self) -> AdapterState:
+        """The state of an empty context (zero sums and counts), on the generator's device: `update` adds chunks."""
         d_r = self.config.inter_size
-        return {name: torch.zeros(d_r, d_r, device=device) for name in self.module_names}
+        return AdapterState(
+            sums={name: torch.zeros(d_r, d_r, device=self._device) for name in self.module_names},
+            counts={name: 0 for name in self.module_names},
+            config=self.config,
+        )
 
     def _as_windows(self, input_ids, attention_mask, window: int):
         input_ids = input_ids if input_ids.dim() == 2 else input_ids.unsqueeze(0)
@@ -322,12 +219,11 @@ class GenerativeAdapter(nn.Module):
             sums={name: totals[name][0] for name in self.module_names},
             counts={name: num_tokens for name in self.module_names},
             config=self.config,
-            generator=self,
         )
 
     @torch.no_grad()
     def encode(self, input_ids, attention_mask=None, strategy: str = "sequential", window: int | None = None) -> AdapterState:
-        """Encode one context into an AdapterState (SPEC §1.3): concat | sequential | parallel | streaming."""
+        """Encode one context into an AdapterState: concat | sequential | parallel | streaming."""
         window = window or self.config.window
         input_ids = torch.as_tensor(input_ids).to(self._device)
         if attention_mask is not None:
@@ -341,7 +237,7 @@ class GenerativeAdapter(nn.Module):
             _, active = self._window_forward(ids, mask, prefix, collect=True)
             return self._state_from_totals(active.totals, num_tokens)
         if strategy == "streaming":
-            state = AdapterState(self._empty_state(self._device), {n: 0 for n in self.module_names}, self.config, self)
+            state = self.empty_state()
             for index in range(ids.shape[1]):
                 chunk_mask = mask[:, index]
                 keep = chunk_mask[0].bool()
@@ -365,7 +261,6 @@ class GenerativeAdapter(nn.Module):
             sums={name: active.totals[name][0] for name in self.module_names},
             counts={name: state.counts[name] + tokens for name in self.module_names},
             config=self.config,
-            generator=self,
         )
 
     def check_state(self, state: AdapterState) -> None:
@@ -381,11 +276,17 @@ class GenerativeAdapter(nn.Module):
     def generator_for(self, name: str) -> ModuleGenerator:
         return self.generators[_module_key(name)]
 
+    @torch.no_grad()
     def lora(self, state: AdapterState) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Rank-r LoRA factors of the state's delta, in float32 on the generator's device."""
+        """{module_name: (lora_A [r x d_in], lora_B [d_out x r])} of the state's delta W = s * lora_B @ lora_A,
+        in float32 on the generator's device. Always computed from the state's sums with this generator's A1 and B
+        (LoRA factors saved with a state are for serving without the generator)."""
         self.check_state(state)
-        bound = AdapterState(state.sums, state.counts, state.config, generator=self)
-        return bound.to_lora()
+        factors = {}
+        for name, sums in state.sums.items():
+            generator = self.generator_for(name)
+            factors[name] = lora_factors(sums, generator.A1, generator.B, state.config)
+        return factors
 
     @contextlib.contextmanager
     def adapted(self, state: AdapterState):
@@ -393,7 +294,7 @@ class GenerativeAdapter(nn.Module):
         self._retire_pass()
         dtype = next(self.base_model.parameters()).dtype
         factors = {name: (a.to(dtype), b.to(dtype)) for name, (a, b) in self.lora(state).items()}
-        self._active = _FixedAdapter(factors, self.config.scale)
+        self._active = FixedAdapter(factors, self.config.scale)
         try:
             yield self.base_model
         finally:
@@ -475,26 +376,6 @@ class GenerativeAdapter(nn.Module):
         weights = load_file(str(directory / GENERATOR_WEIGHTS))
         gam.generators.load_state_dict(weights, strict=True)
         return gam
-
-
-def merge_prefix_states(
-    states: torch.Tensor, prefix: torch.Tensor, initial: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Merged adapter states M[b, i] = initial + sum_{j < prefix[b, i]} states[b, j], and the total over all windows.
-
-    One cumulative sum over the window axis, taken in place (`states` is consumed), then a gather: O(S) extra
-    memory, never the S x S x d_r x d_r expansion of the authors' code (SPEC §1.2).
-    """
-    batch = states.shape[0]
-    cumulative = states.cumsum_(dim=1)  # cumulative[:, k] = S_0 + ... + S_k
-    batch_index = torch.arange(batch, device=states.device).unsqueeze(1)
-    merged = cumulative[batch_index, (prefix - 1).clamp_min(0)]
-    merged.masked_fill_((prefix == 0)[..., None, None], 0.0)
-    total = cumulative[:, -1]
-    if initial is not None:
-        merged.add_(initial)
-        total = total + initial
-    return merged, total
 
 
 def _short(value) -> str:

@@ -1,5 +1,9 @@
-"""Equivalence and invariants of the Generative Adapter core (SPEC §1)."""
+"""Equivalence and invariants of the Generative Adapter core."""
 from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -94,7 +98,7 @@ def test_encode_strategies_agree():
     sequential = gam.encode(context, strategy="sequential", window=L)
     streaming = gam.encode(context, strategy="streaming", window=L)
     state_allclose(sequential, streaming)
-    by_update = ga.AdapterState({n: torch.zeros(32, 32) for n in gam.module_names}, {n: 0 for n in gam.module_names}, gam.config, gam)
+    by_update = gam.empty_state()
     for start in range(0, context.shape[1], L):
         by_update = gam.update(by_update, context[:, start : start + L])
     state_allclose(sequential, by_update)
@@ -157,7 +161,7 @@ def test_peft_export_and_merge_match_adapted(tmp_path):
 def test_lora_factors_rank_and_unit_singular_values():
     gam = tiny_gam("llama")
     state = gam.encode(random_windows(windows=1, length=4 * L).view(1, -1), window=L)
-    factors = state.to_lora()
+    factors = gam.lora(state)
     r = gam.config.rank
     total = 0
     for name, (lora_a, lora_b) in factors.items():
@@ -242,21 +246,87 @@ def test_save_load_roundtrip(tmp_path):
         assert torch.equal(a.sums[name], b.sums[name])
 
     a.save(tmp_path / "state.safetensors")
-    restored = ga.AdapterState.load(tmp_path / "state.safetensors", generator=loaded)
+    restored = ga.AdapterState.load(tmp_path / "state.safetensors")
     assert restored.counts == a.counts and restored.config == a.config
     for name in a.sums:
         assert torch.equal(restored.sums[name], a.sums[name])
     query = random_windows(windows=1, length=L, seed=9).view(1, -1)
     assert torch.equal(adapted_logits(gam, a, query), adapted_logits(loaded, restored, query))
 
-    # a state file carries its LoRA factors, so it serves without the generator ...
-    unbound = ga.AdapterState.load(tmp_path / "state.safetensors")
-    for name, (lora_a, lora_b) in a.to_lora().items():
-        assert torch.equal(unbound.to_lora()[name][0], lora_a) and torch.equal(unbound.to_lora()[name][1], lora_b)
-    # ... unless saved without them
-    a.save(tmp_path / "sums_only.safetensors", with_lora=False)
-    with pytest.raises(RuntimeError, match="needs the generator"):
-        ga.AdapterState.load(tmp_path / "sums_only.safetensors").to_lora()
+
+def test_adapter_state_is_a_plain_value():
+    assert [f.name for f in dataclasses.fields(ga.AdapterState)] == ["sums", "counts", "config", "lora"]
+    state = tiny_gam("llama").encode(random_windows(windows=1, length=L).view(1, -1))
+    assert not hasattr(state, "generator") and state.lora is None
+    # ga.state needs nothing of the model: importing it does not import ga.model
+    check = "import sys, ga.state; assert 'ga.model' not in sys.modules, 'ga.state imports ga.model'"
+    subprocess.run([sys.executable, "-c", check], check=True)
+
+
+def assert_same_factors(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name][0], b[name][0]) and torch.equal(a[name][1], b[name][1]), name
+
+
+def test_state_file_round_trip_with_and_without_lora_factors(tmp_path):
+    from safetensors import safe_open
+
+    gam = tiny_gam("llama")
+    state = gam.encode(random_windows(windows=1, length=2 * L).view(1, -1), window=L)
+    factors = gam.lora(state)
+
+    state.save(tmp_path / "sums_only.safetensors")
+    state.save(tmp_path / "with_lora.safetensors", lora=factors)
+    for file in ("sums_only", "with_lora"):
+        with safe_open(str(tmp_path / f"{file}.safetensors"), framework="pt") as handle:  # safetensors: no pickle
+            assert handle.metadata()["format"] == "ga.AdapterState/1"
+        loaded = ga.AdapterState.load(tmp_path / f"{file}.safetensors")
+        assert loaded.counts == state.counts and loaded.config == state.config
+        for name in state.sums:
+            assert torch.equal(loaded.sums[name], state.sums[name])
+    assert ga.AdapterState.load(tmp_path / "sums_only.safetensors").lora is None
+
+    with_lora = ga.AdapterState.load(tmp_path / "with_lora.safetensors")
+    assert_same_factors(with_lora.lora, factors)
+    with_lora.save(tmp_path / "resaved.safetensors")  # a loaded state keeps its factors when saved again
+    assert_same_factors(ga.AdapterState.load(tmp_path / "resaved.safetensors").lora, factors)
+    assert (with_lora + with_lora).lora is None  # the factors of one state do not describe a sum
+    with pytest.raises(ValueError, match="do not match"):
+        state.save(tmp_path / "bad.safetensors", lora={"nope": factors[gam.module_names[0]]})
+
+
+def test_state_with_saved_factors_serves_like_the_generator(tmp_path):
+    from safetensors.torch import load_file
+
+    gam = tiny_gam("llama")
+    state = gam.encode(random_windows(windows=1, length=2 * L).view(1, -1), window=L)
+    state.save(tmp_path / "state.safetensors", lora=gam.lora(state))
+    loaded = ga.AdapterState.load(tmp_path / "state.safetensors")
+    query = random_windows(windows=1, length=L, seed=9).view(1, -1)
+    assert torch.equal(adapted_logits(gam, loaded, query), adapted_logits(gam, state, query))
+    ga.export_peft(gam, state, tmp_path / "from_generator")
+    ga.export_peft(gam, loaded, tmp_path / "from_file")
+    exported = [load_file(str(tmp_path / d / "adapter_model.safetensors")) for d in ("from_generator", "from_file")]
+    assert exported[0].keys() == exported[1].keys()
+    assert all(torch.equal(exported[0][k], exported[1][k]) for k in exported[0])
+    # with a generator given, the delta is the generator's own, not the factors saved in the file
+    loaded.lora = {name: (torch.zeros_like(a), torch.zeros_like(b)) for name, (a, b) in loaded.lora.items()}
+    assert_same_factors(gam.lora(loaded), gam.lora(state))
+    assert torch.equal(adapted_logits(gam, loaded, query), adapted_logits(gam, state, query))
+
+
+def test_empty_state_then_update_equals_encode_of_one_window():
+    gam = tiny_gam("llama")
+    empty = gam.empty_state()
+    assert empty.module_names == gam.module_names and empty.num_tokens == 0
+    assert all(count == 0 for count in empty.counts.values())
+    assert all(torch.equal(s, torch.zeros(gam.config.inter_size, gam.config.inter_size)) for s in empty.sums.values())
+    window = random_windows(windows=1, length=gam.config.window).view(1, -1)
+    updated, encoded = gam.update(empty, window), gam.encode(window)
+    assert updated.counts == encoded.counts
+    for name in encoded.sums:
+        assert torch.equal(updated.sums[name], encoded.sums[name]), name
 
 
 def test_loading_into_mismatched_base_fails(tmp_path):
@@ -317,8 +387,8 @@ def test_other_norms_match_between_one_pass_and_sequential(norm):
 def test_lowrank_svd_is_seeded_and_matches_one_pass():
     gam = tiny_gam("llama", svd="lowrank")
     ids = random_windows()
-    first = assert_window_matches_encoding(gam, ids, 3, atol=1e-4).to_lora()
-    second = gam.encode(ids[:, :3].reshape(1, -1), window=L).to_lora()
+    first = gam.lora(assert_window_matches_encoding(gam, ids, 3, atol=1e-4))
+    second = gam.lora(gam.encode(ids[:, :3].reshape(1, -1), window=L))
     for name in first:
         assert torch.equal(first[name][0], second[name][0])
 
@@ -357,4 +427,4 @@ def test_on_the_embedded_smollm2(embedded_dir):
     state = gam.encode(ids[:, :64])
     assert len(state.sums) == 30 and state.num_tokens == 64
     torch.testing.assert_close(one_pass[:, 2], adapted_logits(gam, state, windows[:, 2]), atol=1e-4, rtol=0)
-    assert sum(a.numel() + b.numel() for a, b in state.to_lora().values()) == 30 * 16 * (576 + 576)
+    assert sum(a.numel() + b.numel() for a, b in gam.lora(state).values()) == 30 * 16 * (576 + 576)
