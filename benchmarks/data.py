@@ -72,7 +72,7 @@ def generate_corpus(out: Path, target_bytes: int, seed: int = 0) -> dict:
 def run_stage(documents: Path, tokenizer: Path, out: Path) -> float:
     from ga.data.pretrain import prepare_examples
 
-    settings = PretrainDataConfig.from_dict(STAGE_SETTINGS, seed=0)
+    settings = PretrainDataConfig.from_dict(STAGE_SETTINGS)
     start = time.perf_counter()
     prepare_examples(settings, documents, tokenizer, out / "train", out / "val")
     return time.perf_counter() - start
@@ -100,7 +100,7 @@ def main() -> int:
     if args.tokenizer:
         tokenizer_dir = Path(args.tokenizer)
     else:
-        from ga.base import embedded_model_dir
+        from ga.smollm2 import embedded_model_dir
 
         tokenizer_dir = embedded_model_dir()
     from ga.data.tokenize import DocumentTokenizer

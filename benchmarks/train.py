@@ -28,7 +28,7 @@ from ga.data.pretrain import _to_tensors, build_examples  # noqa: E402
 from ga.data.config import WindowLayout  # noqa: E402
 from ga.train import PretrainObjective, TrainConfig  # noqa: E402
 from ga.train.loop import train  # noqa: E402
-from ga.train.pretrain import ExampleSet  # noqa: E402
+from ga.stages.pretrain import ExampleSet  # noqa: E402
 
 
 def layout_examples(config: dict, vocab_size: int, count: int, seed: int) -> ExampleSet:
@@ -87,7 +87,8 @@ def main() -> None:
     tiny = LlamaForCausalLM(LlamaConfig(**smoke["base_model"]["random_config"]))
     results["smoke"] = bench("smoke (tiny random Llama)", tiny, smoke, args.steps, args.warmup, args.threads)
     if not args.skip_smollm2:
-        from ga.base import embedded_model_dir, load_base
+        from ga.base import load_base
+        from ga.smollm2 import embedded_model_dir
 
         default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
         base, _ = load_base(embedded_model_dir())

@@ -1,4 +1,4 @@
-"""ga: Generative Adapter for Hugging Face causal LMs (SPEC §1).
+"""ga: Generative Adapter for Hugging Face causal LMs (docs/method.md).
 
 Public names are imported lazily so that `import ga.data` or the `ga` CLI does not pay for torch/transformers
 imports it does not use.

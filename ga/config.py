@@ -13,7 +13,7 @@ SVD_METHODS = ("exact", "lowrank")
 
 @dataclass
 class GenerativeAdapterConfig(ConfigSection):
-    """The generator's hyperparameters (docs/method.md#the-generator); defaults are the paper's Mistral-7B setting."""
+    """The generator's hyperparameters (docs/method.md#generator); defaults are the paper's Mistral-7B setting."""
 
     inter_size: int = setting(1024, "d_r, width of the generator's key/value/input projections", minimum=1)
     rank: int = setting(128, "r, singular directions kept by the SVD normalization (the LoRA rank); at most "

@@ -29,7 +29,6 @@ def _temp_prefix(target: Path) -> str:
 @contextlib.contextmanager
 def _lock(target: Path) -> Iterator[None]:
     """Serialise builders of `target` across processes; the OS drops the lock if its holder dies."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{target.name}.lock", "w") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
@@ -38,24 +37,41 @@ def _lock(target: Path) -> Iterator[None]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
+def _builder_alive(temp: Path, target: Path) -> bool:
+    """Whether the process that named temporary folder `temp` (`.<name>.tmp-<pid>-<id>`) still runs here."""
+    pid_text = temp.name[len(_temp_prefix(target)):].split("-", 1)[0]
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
     """Yield an empty temporary folder next to `target`; on success it becomes `target`, on error it is removed.
 
-    Builders of the same target take turns (a per-target lock), so leftovers of killed builds can be removed
-    safely. If `target` exists when the build finishes it is replaced when `replace`, else kept: the caller checked
-    before building and another process finished first (a shared cache), so the new build is discarded.
+    replace=True (a stage's output): an existing `target` is replaced. Leftovers of killed builds (temporary folders
+    whose process is gone) are removed.
+    replace=False (a shared cache): builders of the same target take turns under a lock file next to it, and if
+    `target` exists when the build finishes (another process finished first) the new build is discarded.
     """
     target = Path(target).absolute()
-    with _lock(target):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (contextlib.nullcontext() if replace else _lock(target)):
         for stale in target.parent.glob(_temp_prefix(target) + "*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            if not _builder_alive(stale, target):
+                shutil.rmtree(stale, ignore_errors=True)
         tmp = target.parent / f"{_temp_prefix(target)}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
             yield tmp
             if target.exists() and replace:
-                old = target.parent / f"{_temp_prefix(target)}old-{uuid.uuid4().hex[:8]}"
+                old = target.parent / f"{_temp_prefix(target)}{os.getpid()}-old-{uuid.uuid4().hex[:8]}"
                 target.rename(old)
                 tmp.rename(target)
                 shutil.rmtree(old, ignore_errors=True)

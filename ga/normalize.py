@@ -1,4 +1,4 @@
-"""Normalization of context states (SPEC §1.1): S -> N, batched over leading dimensions.
+"""Normalization of context states (docs/method.md#generator): S -> N, batched over leading dimensions.
 
 `svd` keeps the top-r singular directions with unit singular values, N = U_r V_r^T. A plain autograd SVD
 is useless for training here: its backward divides by sigma_i^2 - sigma_j^2, which is infinite for the
@@ -124,7 +124,7 @@ def normalized_factors(state: torch.Tensor, config: GenerativeAdapterConfig) -> 
 def lora_factors(
     state: torch.Tensor, a1: torch.Tensor, b: torch.Tensor, config: GenerativeAdapterConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """LoRA factors of W_delta / s = B N^T A1 for one module (SPEC §1.1), in float32.
+    """LoRA factors of W_delta / s = B N^T A1 for one module (docs/method.md#generator), in float32.
 
     svd: lora_A = U_r^T A1 (r x d_in), lora_B = B V_r (d_out x r); dropped directions give zero rows/columns.
     frobenius / none: N is full rank, so lora_A = N^T A1 (d_r x d_in), lora_B = B.

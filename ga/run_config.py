@@ -10,7 +10,7 @@ config/schema.yaml`. Keys with defaults may be left out of config files.
 """
 from __future__ import annotations
 
-import dataclasses
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -118,7 +118,7 @@ class RunConfig(ConfigSection):
 
 def apply_overrides(values: dict, overrides: list[str]) -> dict:
     """A copy of `values` with each `dotted.key=value` set (value parsed as YAML; parents must exist)."""
-    values = yaml.safe_load(yaml.safe_dump(values))
+    values = copy.deepcopy(values)
     for override in overrides:
         key, sep, text = override.partition("=")
         if not sep or not key:
@@ -168,7 +168,3 @@ def _describe(error) -> str:
 def schema_yaml() -> str:
     """config/schema.yaml's text."""
     return SCHEMA_HEADER + yaml.safe_dump(RunConfig.schema(), sort_keys=False, width=118)
-
-
-def section_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(RunConfig) if isinstance(f.default_factory, type)]

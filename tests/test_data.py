@@ -23,7 +23,7 @@ def settings(**overrides) -> PretrainDataConfig:
                 embedded={"python_docs": True, "entities": 30, "passages_per_entity": 2},
                 examples_per_shard=8, documents_per_shard=40, tokenize_batch_documents=16)
     base.update(overrides)
-    return PretrainDataConfig.from_dict(base, seed=overrides.pop("seed", 0) if "seed" in overrides else 0)
+    return PretrainDataConfig.from_dict(base)
 
 
 def run_stages(cfg: PretrainDataConfig, tokenizer_dir: Path, out: Path) -> dict:
@@ -69,7 +69,7 @@ def test_layout_validation():
     with pytest.raises(ValueError, match="reconstruction_windows"):
         WindowLayout(window=8, completion_windows=2, reconstruction_windows=3)
     assert WindowLayout(8, 3, 2).adapter_prefix == [0, 1, 2, 1, 2]
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="windwo: unknown key"):
         PretrainDataConfig.from_dict({"windwo": 3})
 
 
@@ -125,13 +125,13 @@ GOOD_LINE = json.dumps({"doc_id": "d0", "text": "A first document about nothing 
     ("dup.jsonl", GOOD_LINE + "\n" + GOOD_LINE + "\n", 1, "doc_id", "duplicate"),
     ("utf8.txt", b"fine line\nbroken \xff line\n", 1, "text", "invalid UTF-8"),
 ])
-def test_bad_local_input_names_file_row_column_and_leaves_no_output(tmp_path, embedded_dir, name, content, row,
+def test_bad_local_input_names_file_row_column_and_leaves_no_output(tmp_path, tiny_tokenizer_dir, name, content, row,
                                                                     column, message):
     path = _write(tmp_path / name, content)
     cfg = settings(source="local", local={"paths": [str(path)]}, token_budget=None)
     out = tmp_path / "out" / "documents"
     with pytest.raises(DataError) as err:
-        write_documents(cfg, embedded_dir, out)
+        write_documents(cfg, tiny_tokenizer_dir, out)
     assert (err.value.file, err.value.row, err.value.column) == (str(path), row, column)
     assert message in str(err.value)
     assert not out.exists() and list((tmp_path / "out").iterdir()) == []  # no partial output, no temp dirs
@@ -144,36 +144,36 @@ def test_bad_local_input_names_file_row_column_and_leaves_no_output(tmp_path, em
     (pl.DataFrame({"doc_id": ["a", "b"], "text": [None, 3]}, schema={"doc_id": pl.Utf8, "text": pl.Int64}), 1, "text", "expected strings"),
     (pl.DataFrame({"doc_id": ["a", "b", "c"], "text": ["ok", "fine", ""]}), 2, "text", "non_empty_string"),
 ])
-def test_bad_parquet_input(tmp_path, embedded_dir, frame, row, column, message):
+def test_bad_parquet_input(tmp_path, tiny_tokenizer_dir, frame, row, column, message):
     path = tmp_path / "docs.parquet"
     frame.write_parquet(path)
     cfg = settings(source="local", local={"paths": [str(path)]}, token_budget=None)
     with pytest.raises(DataError) as err:
-        write_documents(cfg, embedded_dir, tmp_path / "documents")
+        write_documents(cfg, tiny_tokenizer_dir, tmp_path / "documents")
     assert (err.value.file, err.value.row, err.value.column) == (str(path), row, column)
     assert message in str(err.value)
     assert not (tmp_path / "documents").exists()
 
 
-def test_local_folder_of_mixed_files(tmp_path, embedded_dir):
+def test_local_folder_of_mixed_files(tmp_path, tiny_tokenizer_dir):
     corpus = tmp_path / "corpus"
     (corpus / "sub").mkdir(parents=True)
     _write(corpus / "a.jsonl", "\n".join(json.dumps({"text": f"JSON line number {i} says hello."}) for i in range(5)) + "\n")
     pl.DataFrame({"doc_id": ["p1", "p2"], "text": ["Parquet one.", "Parquet two."]}).write_parquet(corpus / "sub" / "b.parquet")
     _write(corpus / "sub" / "c.txt", "A whole plain-text file is one document.\n")
     cfg = settings(source="local", local={"paths": [str(corpus)]}, token_budget=None)
-    manifest = write_documents(cfg, embedded_dir, tmp_path / "documents")
+    manifest = write_documents(cfg, tiny_tokenizer_dir, tmp_path / "documents")
     assert manifest["documents"] == 8 and manifest["sources"][0]["source"] == "local"
     docs = pl.read_parquet(tmp_path / "documents" / "*.parquet")
     assert f"{corpus / 'a.jsonl'}:3" in docs["doc_id"].to_list() and "p2" in docs["doc_id"].to_list()
 
 
 # ------------------------------------------------------------------ end to end on the embedded corpus
-def test_embedded_stages_are_deterministic_and_split_by_document(tmp_path, embedded_dir):
-    cfg = settings()
-    first = run_stages(cfg, embedded_dir, tmp_path / "a")
+def test_embedded_stages_are_deterministic_and_split_by_document(tmp_path, tiny_tokenizer_dir):
+    cfg = settings(token_budget=6000)
+    first = run_stages(cfg, tiny_tokenizer_dir, tmp_path / "a")
     # a different chunk size must not change a byte
-    second = run_stages(settings(tokenize_batch_documents=5), embedded_dir, tmp_path / "b")
+    second = run_stages(settings(token_budget=6000, tokenize_batch_documents=5), tiny_tokenizer_dir, tmp_path / "b")
     for split in ("train", "val"):
         assert first[split]["content_sha256"] == second[split]["content_sha256"]
         for shard in first[split]["shards"]:
@@ -190,21 +190,21 @@ def test_embedded_stages_are_deterministic_and_split_by_document(tmp_path, embed
     assert first["train"]["documents"] + first["val"]["documents"] == docs.height
     assert first["val"]["documents"] == len(val_ids)
     # another seed gives other data
-    third = run_stages(settings(seed=1), embedded_dir, tmp_path / "c")
+    third = run_stages(settings(token_budget=6000, seed=1), tiny_tokenizer_dir, tmp_path / "c")
     assert third["train"]["content_sha256"] != first["train"]["content_sha256"]
 
 
-def test_embedded_mixture_and_budget(tmp_path, embedded_dir):
+def test_embedded_mixture_and_budget(tmp_path, tiny_tokenizer_dir):
     cfg = settings(token_budget=4000, mixture={"python_docs": 0.25, "fictional_entities": 0.75})
-    manifest = write_documents(cfg, embedded_dir, tmp_path / "documents")
+    manifest = write_documents(cfg, tiny_tokenizer_dir, tmp_path / "documents")
     tokens = {s["source"]: s["tokens"] for s in manifest["sources"]}
     assert 1000 <= tokens["python_docs"] < 1000 + 3000  # a doc may overshoot its share by less than one doc
     assert 3000 <= tokens["fictional_entities"] < 3000 + 200
 
 
-def test_loader_shapes_and_batches(tmp_path, embedded_dir):
+def test_loader_shapes_and_batches(tmp_path, tiny_tokenizer_dir):
     cfg = settings()
-    manifests = run_stages(cfg, embedded_dir, tmp_path)
+    manifests = run_stages(cfg, tiny_tokenizer_dir, tmp_path)
     data = load_examples(tmp_path / "train")
     n_examples, S, L = manifests["train"]["examples"], 8, 16
     assert data["input_ids"].shape == (n_examples, S, L) and data["adapter_prefix"].shape == (n_examples, S)
@@ -225,11 +225,11 @@ def test_loader_shapes_and_batches(tmp_path, embedded_dir):
     assert all(len(b["example_id"]) == 3 for b in iter_batches(tmp_path / "train", batch_size=3, drop_last=True))
 
 
-def test_too_little_data_is_a_clear_error_without_output(tmp_path, embedded_dir):
+def test_too_little_data_is_a_clear_error_without_output(tmp_path, tiny_tokenizer_dir):
     cfg = settings(token_budget=100, window=64, completion_windows=8, reconstruction_windows=8)
-    write_documents(cfg, embedded_dir, tmp_path / "documents")
+    write_documents(cfg, tiny_tokenizer_dir, tmp_path / "documents")
     with pytest.raises(DataError, match="not enough tokens"):
-        prepare_examples(cfg, tmp_path / "documents", embedded_dir, tmp_path / "train", tmp_path / "val")
+        prepare_examples(cfg, tmp_path / "documents", tiny_tokenizer_dir, tmp_path / "train", tmp_path / "val")
     assert not (tmp_path / "train").exists() and not (tmp_path / "val").exists()
 
 

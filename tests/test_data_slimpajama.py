@@ -41,7 +41,7 @@ def slimpajama_settings(dataset: Path, **overrides) -> PretrainDataConfig:
     section = {"source": "slimpajama", "token_budget": 30_000, "tokenize_batch_documents": 64,
                "slimpajama": {"dataset": str(dataset), "revision": None, "split": "train"}}
     section.update(overrides)
-    return PretrainDataConfig.from_dict(section, seed=0)
+    return PretrainDataConfig.from_dict(section)
 
 
 def test_sampler_honours_the_paper_mixture(tmp_path, embedded_dir):

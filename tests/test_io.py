@@ -42,6 +42,18 @@ def test_atomic_dir_replaces_or_keeps_existing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["model"]
 
 
+def test_atomic_dir_keeps_the_folder_of_a_live_builder(tmp_path):
+    import os
+
+    target = tmp_path / "out"
+    live = tmp_path / f".out.tmp-{os.getppid()}-cafe0001"  # a running process (our parent) is building here
+    live.mkdir()
+    with atomic_dir(target) as build:
+        (build / "x").write_text("x")
+    assert live.exists() and (target / "x").is_file()
+    assert not any(p.name.endswith(".lock") for p in tmp_path.iterdir()), "a stage output needs no lock file"
+
+
 def test_atomic_file_and_text_helpers(tmp_path):
     path = tmp_path / "sub" / "x.json"
     write_json({"b": 1, "a": [1, 2]}, path)

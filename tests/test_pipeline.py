@@ -1,14 +1,14 @@
-"""The pipeline's spine: config validation, the DAG of every config, rerunning only stale stages, and the smoke
-DAG end to end, locally and through `--profile slurm` on a real one-node SLURM cluster.
+"""The pipeline: the DAG of every config, config errors before any job, the smoke DAG end to end (locally and
+through `--profile slurm` on a real one-node SLURM cluster), rule params == the stages' depends_on(), and rerunning
+only stale stages after a one-value override.
 
 Snakemake runs in a temporary copy of the workflow files (what a checkout holds), so runs/, logs/ and
-benchmarks/ of the tests never land in the repository.
-
-When a rules file adds a stage, extend EXPECTED_JOBS and STALE_AFTER_CHANGE below.
+benchmarks/ of the tests never land in the repository. When a rules file adds a stage, extend EXPECTED_JOBS and
+STALE_AFTER_CHANGE below.
 """
 from __future__ import annotations
 
-import copy
+import ast
 import json
 import os
 import re
@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ga.pipeline.config import ConfigError, validate_config
+from ga import stages
+from ga.run_config import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = REPO / "config" / "schema.yaml"
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "schema.yaml")
 WORKFLOW_FILES = ("Snakefile", "rules", "config", "slurm", "workflow", "resources")
 LOCAL_PROFILE = "workflow/profiles/default"
@@ -34,78 +34,27 @@ EXPECTED_JOBS = {
     for name in CONFIGS
 }
 
-# After a complete smoke run, changing one config value (dotted key -> new value) must make exactly these
+# After a complete smoke run, overriding config values (`--config set="key=value ..."`) must make exactly these
 # rules stale (besides the `all` target, which always runs).
+ALL_STAGES = {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "report"}
 STALE_AFTER_CHANGE = [
     # a new base model dir may carry a new tokenizer, so the data stages downstream of it rerun
-    ("base_model.random_config.hidden_size", 32, {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "report"}),
-    ("seed", 1, {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "report"}),
-    ("adapter.alpha", 4, {"pretrain", "report"}),  # the generator's shape/scale: training, never data
-    ("pretrain.lr", 1.0e-4, {"pretrain", "report"}),  # a training hyperparameter never reruns data preparation
-    ("pretrain_data.reconstruction_windows", 2, {"pretrain_data", "pretrain", "report"}),  # layout: examples on
-    ("pretrain_data.token_budget", 5000, {"pretrain_documents", "pretrain_data", "pretrain", "report"}),
+    ("base_model.random_config.hidden_size=32", ALL_STAGES),
+    ("seed=1", ALL_STAGES),
+    ("adapter.alpha=4", {"pretrain", "report"}),  # the generator's scale: training, never data
+    ("pretrain.lr=1.0e-4", {"pretrain", "report"}),  # a training hyperparameter never reruns data preparation
+    ("pretrain.val_examples=2", {"pretrain", "report"}),  # what validation measures is an output of pretrain
+    ("pretrain.checkpoint_every=1", {"report"}),  # changes no output; the report shows the whole config
+    ("pretrain.resources.threads=1", {"report"}),
+    ("pretrain_data.reconstruction_windows=2", {"pretrain_data", "pretrain", "report"}),  # layout: examples on
+    ("pretrain_data.window=16 adapter.window=16", {"pretrain_data", "pretrain", "report"}),
+    ("pretrain_data.token_budget=5000", {"pretrain_documents", "pretrain_data", "pretrain", "report"}),
+    ("pretrain_data.tokenize_batch_documents=8", {"report"}),  # never changes a byte of the data
 ]
 
 
 def load(name: str) -> dict:
     return yaml.safe_load((REPO / "config" / name).read_text())
-
-
-def set_key(config: dict, dotted: str, value) -> None:
-    *parents, last = dotted.split(".")
-    for key in parents:
-        config = config[key]
-    config[last] = value
-
-
-def test_shipped_configs_are_valid_and_runs_are_separate():
-    run_names = {}
-    for name in CONFIGS:
-        config = load(name)
-        validate_config(config, SCHEMA, source=name)
-        run_names.setdefault(config["run_name"], []).append(name)
-    assert {"config.yaml", "smoke.yaml", "paper-mistral.yaml", "paper-llama2.yaml"} <= set(CONFIGS)
-    assert all(len(names) == 1 for names in run_names.values()), f"configs share a run_name: {run_names}"
-
-
-def test_paper_configs_match_the_paper():
-    """SPEC §2: o_proj, inter size 1024, rank 128, window 1024; scale 1/16 (Mistral) and 1/8 (Llama-2)."""
-    for name, model, scale in (("paper-mistral.yaml", "mistralai/Mistral-7B-Instruct-v0.2", 1 / 16),
-                               ("paper-llama2.yaml", "meta-llama/Llama-2-7b-chat-hf", 1 / 8)):
-        config = load(name)
-        adapter = config["adapter"]
-        assert config["base_model"]["source"] == "hub" and config["base_model"]["id"] == model
-        assert (adapter["inter_size"], adapter["rank"], adapter["window"]) == (1024, 128, 1024)
-        assert adapter["target_modules"] == ["o_proj"] and adapter["norm"] == "svd"
-        assert adapter["alpha"] / adapter["inter_size"] == scale
-
-
-BAD_CONFIGS = [
-    # (what is wrong, mutation of smoke.yaml, text the error must contain)
-    ("unknown top-level key", lambda c: c.update(learning_rate=1e-4), "learning_rate: unknown key"),
-    ("unknown nested key", lambda c: c["adapter"].update(ranks=4), "adapter.ranks: unknown key"),
-    ("wrong type", lambda c: set_key(c, "adapter.rank", "four"), "adapter.rank: 'four' is not of type 'integer'"),
-    ("wrong container type", lambda c: set_key(c, "adapter.target_modules", "o_proj"), "adapter.target_modules:"),
-    ("null value", lambda c: set_key(c, "seed", None), "seed: None is not of type 'integer'"),
-    ("missing value", lambda c: c["adapter"].pop("window"), "adapter.window: missing"),
-    ("missing section", lambda c: c.pop("base_model"), "base_model: missing"),
-    ("value outside the choices", lambda c: set_key(c, "base_model.source", "s3"), "base_model.source: 's3'"),
-    ("out of range", lambda c: set_key(c, "adapter.inter_size", 0), "adapter.inter_size: 0 is less than"),
-    ("run name escaping runs/", lambda c: set_key(c, "run_name", "../x"), "run_name: '../x' does not match"),
-    ("rank above inter size", lambda c: set_key(c, "adapter.rank", 64), "adapter: GenerativeAdapterConfig.rank"),
-    ("dead random_config", lambda c: set_key(c, "base_model.source", "embedded"), "base_model.random_config:"),
-    ("adapter and data windows differ", lambda c: set_key(c, "adapter.window", 16), "adapter.window (16) must equal"),
-]
-
-
-@pytest.mark.parametrize("what,mutate,message", BAD_CONFIGS, ids=[b[0] for b in BAD_CONFIGS])
-def test_schema_rejects_bad_config(what, mutate, message):
-    config = load("smoke.yaml")
-    mutate(config)
-    with pytest.raises(ConfigError) as err:
-        validate_config(config, SCHEMA, source="bad.yaml")
-    assert message in str(err.value), str(err.value)
-    assert "bad.yaml" in str(err.value)
 
 
 # --- Snakemake itself ---------------------------------------------------------------------------------------
@@ -171,15 +120,26 @@ def test_dry_run_lists_expected_jobs(dry_checkout, name):
     assert not (dry_checkout / "runs").exists(), "a dry run wrote outputs"
 
 
+def test_dry_run_of_one_stage_for_the_paper_config(dry_checkout):
+    result = snakemake(["-n", "--cores", "1", "--configfile", "config/paper-mistral.yaml", "pretrain_data"],
+                       dry_checkout)
+    assert result.returncode == 0, explain(result)
+    assert planned_jobs(result) == {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1}
+    assert "runs/paper-mistral/data/pretrain/train" in result.stdout
+
+
 def test_snakemake_rejects_bad_config_before_any_job(dry_checkout, tmp_path):
     config = load("smoke.yaml")
     config["adapter"]["rnak"] = 4
-    del config["seed"]
     bad = tmp_path / "bad.yaml"
+    del config["run_name"]
     bad.write_text(yaml.safe_dump(config))
     result = snakemake(["--cores", "1", "--configfile", str(bad)], dry_checkout)
     assert result.returncode != 0
-    assert "adapter.rnak: unknown key" in result.stderr and "seed: missing" in result.stderr, explain(result)
+    assert "adapter.rnak: unknown key" in result.stderr and "run_name: missing" in result.stderr, explain(result)
+    assert "bad.yaml" in result.stderr
+    override = snakemake(["-n", "--cores", "1", "--config", "set=pretrain.stpes=3"], dry_checkout)
+    assert override.returncode != 0 and "pretrain.stpes: unknown key" in override.stderr, explain(override)
     assert not (dry_checkout / "runs").exists() and not (dry_checkout / "logs").exists()
 
 
@@ -194,7 +154,20 @@ def check_smoke_outputs(root: Path, jobs: dict[str, int]) -> dict:
         load("smoke.yaml")["base_model"]["random_config"]["hidden_size"]
     report = json.loads((run / "report" / "summary.json").read_text())
     assert (run / "report" / "summary.md").read_text().startswith("# Run `smoke`")
-    assert report["run_name"] == "smoke" and report["config"] == load("smoke.yaml")
+    resolved = RunConfig.load(REPO / "config" / "smoke.yaml").to_dict()
+    assert report["run_name"] == "smoke" and report["config"] == resolved
+    assert yaml.safe_load((run / "config.yaml").read_text()) == resolved
+    from ga.data.pretrain import load_examples, read_manifest
+
+    layout = resolved["pretrain_data"]
+    windows = layout["completion_windows"] + layout["reconstruction_windows"]
+    for split in ("train", "val"):
+        manifest = read_manifest(run / "data" / "pretrain" / split)
+        assert manifest["examples"] >= 1 and manifest["layout"]["num_windows"] == windows
+        assert load_examples(run / "data" / "pretrain" / split)["input_ids"].shape == \
+            (manifest["examples"], windows, layout["window"])
+    validation = json.loads((run / "pretrain" / "validation.json").read_text())
+    assert validation["step"] == resolved["pretrain"]["steps"]
     described = {Path(o["path"]).name: o for o in report["outputs"]}
     assert described["base_model"]["parameters"] > 0
     rules = set(jobs) - {"all"}
@@ -220,17 +193,29 @@ def test_smoke_dag_runs_locally(smoke_local):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key,value,stale", STALE_AFTER_CHANGE, ids=[c[0] for c in STALE_AFTER_CHANGE])
-def test_config_change_reruns_only_stale_stages(smoke_local, tmp_path, key, value, stale):
+def test_rule_params_are_the_stages_depends_on(smoke_local):
+    """Snakemake records each output's params; they must be exactly the stage's depends_on() for the config."""
+    root, result = smoke_local
+    assert result.returncode == 0, explain(result, root)
+    config = RunConfig.load(REPO / "config" / "smoke.yaml")
+    records = [json.loads(path.read_text()) for path in (root / ".snakemake" / "metadata").iterdir()]
+    seen = set()
+    for record in records:
+        assert [ast.literal_eval(p) for p in record["params"]] == [stages.depends_on(record["rule"], config)], \
+            record["rule"]
+        seen.add(record["rule"])
+    assert seen == ALL_STAGES
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides,stale", STALE_AFTER_CHANGE, ids=[c[0] for c in STALE_AFTER_CHANGE])
+def test_one_value_override_reruns_only_stale_stages(smoke_local, overrides, stale):
     root, result = smoke_local
     assert result.returncode == 0, explain(result)
     before = snakemake(["-n", "--cores", "1", "--configfile", "config/smoke.yaml"], root)
     assert before.returncode == 0 and planned_jobs(before) == {}, explain(before)
-    config = copy.deepcopy(load("smoke.yaml"))
-    set_key(config, key, value)
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump(config, sort_keys=False))
-    after = snakemake(["-n", "--cores", "1", "--configfile", str(changed)], root)
+    after = snakemake(["-n", "--cores", "1", "--configfile", "config/smoke.yaml", "--config", f"set={overrides}"],
+                      root)
     assert after.returncode == 0, explain(after)
     assert set(planned_jobs(after)) - {"all"} == stale, explain(after)
 

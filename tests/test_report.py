@@ -7,10 +7,12 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from ga.pipeline.report import cli_main, describe_output, read_benchmarks
+from ga.cli import main as ga_main
+from ga.report import describe_output, read_benchmarks
 
 
-def test_report_describes_models_manifests_metrics_and_benchmarks(tmp_path):
+def test_report_describes_models_manifests_metrics_and_benchmarks(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # benchmarks/{run_name}/ is relative to the workflow folder
     model = tmp_path / "runs" / "r" / "pretrain" / "generator"
     model.mkdir(parents=True)
     save_file({"a": torch.zeros(3, 4), "b": torch.zeros(5)}, model / "model.safetensors")
@@ -33,10 +35,11 @@ def test_report_describes_models_manifests_metrics_and_benchmarks(tmp_path):
     assert read_benchmarks(bench) == {"pretrain": {"wall_s": 12.5, "max_rss_mb": 321.0}}
 
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"run_name": "r", "seed": 0}))
+    config.write_text(yaml.safe_dump({"run_name": "r", "seed": 0, "adapter": {"window": 64},
+                                      "pretrain_data": {"window": 64}}))
     out_json, out_md = tmp_path / "report" / "summary.json", tmp_path / "report" / "summary.md"
-    assert cli_main(["--config", str(config), "--benchmarks", str(bench), "--json", str(out_json),
-                     "--markdown", str(out_md), str(model), str(data), str(metrics)]) == 0
+    assert ga_main(["report", "--config", str(config), "--json", str(out_json), "--markdown", str(out_md),
+                    "--outputs", str(model), str(data), str(metrics)]) == 0
     report = json.loads(out_json.read_text())
     assert [o["path"] for o in report["outputs"]] == [str(model), str(data), str(metrics)]
     assert report["stages"]["pretrain"]["wall_s"] == 12.5

@@ -1,4 +1,4 @@
-"""Data stages of the pipeline (SPEC §2.1, §4).
+"""Data stages of the pipeline (docs/method.md#pretraining, #embedded-default).
 
 - `ga.data.sources`: the document source registry (embedded, local, slimpajama) and the documents stage
 - `ga.data.entities`: seeded fictional entities with facts (shared with the knowledge-QA data)

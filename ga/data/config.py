@@ -20,7 +20,7 @@ SOURCE_NAMES = ("embedded", "local", "slimpajama")
 
 @dataclass(frozen=True)
 class WindowLayout:
-    """Shape of one pretraining example (SPEC §2.1).
+    """Shape of one pretraining example (docs/method.md#pretraining).
 
     completion windows 0..n-1 are the sequence's own windows (adapter prefix i); reconstruction windows
     n..n+m-1: window n+j copies a span of the first j+1 windows (adapter prefix j+1).
@@ -32,12 +32,12 @@ class WindowLayout:
 
     def __post_init__(self):
         if self.window < 2:
-            raise ValueError(f"window must be >= 2 tokens, got {self.window}")
+            raise ValueError(f"window: must be >= 2 tokens, got {self.window}")
         if self.completion_windows < 1:
-            raise ValueError(f"completion_windows must be >= 1, got {self.completion_windows}")
+            raise ValueError(f"completion_windows: must be >= 1, got {self.completion_windows}")
         if not 0 <= self.reconstruction_windows <= self.completion_windows:
             raise ValueError(
-                f"reconstruction_windows must be in [0, completion_windows={self.completion_windows}], "
+                f"reconstruction_windows: must be in [0, completion_windows={self.completion_windows}], "
                 f"got {self.reconstruction_windows}"
             )
 
@@ -63,7 +63,7 @@ SLIMPAJAMA_MIXTURE = {
     "RedPajamaWikipedia": 0.038,
     "RedPajamaStackExchange": 0.033,
 }
-"""SPEC §2.1: token shares by `meta.redpajama_set_name`."""
+"""docs/method.md#pretraining: token shares by `meta.redpajama_set_name`."""
 
 SLIMPAJAMA_REVISION = "2d0accdd58c5d5511943ca1f5ff0e3eb5e293543"
 """Pinned commit of the hub dataset `cerebras/SlimPajama-627B`."""

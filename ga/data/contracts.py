@@ -2,7 +2,7 @@
 
 - raw documents (what every source materialises): doc_id, source, text [, metadata]
 - tokenized documents: doc_id, source, input_ids (BOS + tokens + EOS)
-- pretraining examples: the window layout of SPEC §2.1 (see `ga.data.pretrain` for the exact layout)
+- pretraining examples: the window layout of docs/method.md#pretraining (see `ga.data.pretrain` for the exact layout)
 - manifests: their per-source and per-shard tables
 
 `validate` turns pandera's failure table into a `DataError` that names the file, the row and the column.

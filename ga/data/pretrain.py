@@ -1,4 +1,4 @@
-"""Pretraining examples (SPEC §2.1): tokenize documents, pack them into sequences, lay out windows; and the loader.
+"""Pretraining examples (docs/method.md#pretraining): tokenize documents, pack them into sequences, lay out windows; and the loader.
 
 Stored layout (one Parquet row per example; S = n + m windows of L tokens; n = completion_windows,
 m = reconstruction_windows; the manifest's "layout" records L, n, m):
