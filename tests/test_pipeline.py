@@ -121,7 +121,7 @@ def test_dry_run_lists_expected_jobs(dry_checkout, name):
 
 
 def test_dry_run_of_one_stage_for_the_paper_config(dry_checkout):
-    result = snakemake(["-n", "--cores", "1", "--configfile", "config/paper-mistral.yaml", "pretrain_data"],
+    result = snakemake(["pretrain_data", "-n", "--cores", "1", "--configfile", "config/paper-mistral.yaml"],
                        dry_checkout)
     assert result.returncode == 0, explain(result)
     assert planned_jobs(result) == {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1}
