@@ -13,8 +13,9 @@ from safetensors.torch import load_file
 
 import ga
 from ga.train import PretrainObjective, TrainConfig
-from ga.train.checkpoint import completed_checkpoints
-from ga.train.loop import train, validate
+from ga.model import GENERATOR_WEIGHTS
+from ga.train.checkpoint import GENERATOR_DIR, completed_checkpoints
+from ga.train.loop import export_generator, train, validate
 from ga.train.objective import MODEL_INPUT_KEYS, NO_PART, part_sums
 from tiny_models import VOCAB, tiny_base
 from train_support import synthetic_pretrain_set
@@ -77,16 +78,23 @@ def test_engine_trains_only_the_generator(stage, examples, tmp_path):
         for part in ("completion", "reconstruction"):
             assert math.isfinite(result[f"{variant}_{part}_ppl"])
 
-    # checkpoints: generator weights only (safetensors), equal to the trained generator
+    # checkpoints: generator weights only, as a save_pretrained folder equal to the trained generator
     steps = [step for step, _ in completed_checkpoints(tmp_path)]
     assert steps == [2, 4]
-    weights = load_file(str(tmp_path / "checkpoints" / "step-00000004" / "generator.safetensors"))
+    checkpoint = tmp_path / "checkpoints" / "step-00000004"
+    trained = model.generators.state_dict()
+    weights = load_file(str(checkpoint / GENERATOR_DIR / GENERATOR_WEIGHTS))
+    assert set(weights) == set(trained)
+    for name, value in trained.items():
+        assert torch.equal(weights[name], value.float()), name
+    # the checkpoint's generator folder and the exported generator both load as the trained generator
+    export_generator(model, tmp_path / "export", result["zero_stage"])
+    for folder in (checkpoint / GENERATOR_DIR, tmp_path / "export"):
+        loaded = ga.GenerativeAdapter.from_pretrained(folder, base_model=tiny_base("llama", seed=0))
+        for name, value in loaded.generators.state_dict().items():
+            assert torch.equal(value, trained[name]), (folder, name)
     generator_names = {name for name, p in model.named_parameters() if p.requires_grad}
-    assert set(weights) == generator_names and all(n.startswith("generators.") for n in weights)
-    for name, param in model.named_parameters():
-        if name in weights:
-            assert torch.equal(weights[name], param.detach().float()), name
-    engine_files = list((tmp_path / "checkpoints" / "step-00000004" / "deepspeed").rglob("*model_states.pt"))
+    engine_files = list((checkpoint / "deepspeed").rglob("*model_states.pt"))
     assert engine_files
     module_state = torch.load(engine_files[0], map_location="cpu", weights_only=False)["module"]
     assert set(module_state) <= generator_names, "the engine checkpoint holds base model weights"
@@ -101,9 +109,13 @@ def test_zero_stages_agree(examples, tmp_path):
         model = tiny_gam()
         train(model, PretrainObjective(N_COMPLETION), examples[:20], examples[20:], tiny_config(stage, eval_every=0),
               tmp_path / f"zero{stage}", seed=0)
-        # the checkpoint holds full fp32 values (ZeRO-3 leaves only partitions in the module)
-        results[stage] = load_file(str(tmp_path / f"zero{stage}" / "checkpoints" / "step-00000004"
-                                       / "generator.safetensors"))
+        # the checkpoint holds full fp32 values (ZeRO-3 leaves only partitions in the module), and so does the export
+        results[stage] = load_file(str(tmp_path / f"zero{stage}" / "checkpoints" / "step-00000004" / GENERATOR_DIR
+                                       / GENERATOR_WEIGHTS))
+        export_generator(model, tmp_path / f"export{stage}", stage)
+        exported = load_file(str(tmp_path / f"export{stage}" / GENERATOR_WEIGHTS))
+        assert set(exported) == set(results[stage])
+        assert all(torch.equal(exported[name], value) for name, value in results[stage].items()), stage
     # ZeRO-3 sums gradients in a different order (partitioned reduce-scatter): fp32 rounding, amplified a little by
     # Adam's normalisation over 4 steps at lr 1e-2, stays below 1e-5.
     for stage, atol in ((2, 1e-6), (3, 2e-5)):

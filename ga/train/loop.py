@@ -16,8 +16,9 @@ from typing import Mapping, Sequence
 import torch
 from tqdm import tqdm
 
-from ga.train.checkpoint import (completed_checkpoints, gathered, load_checkpoint, save_checkpoint,
-                                 trainable_named_parameters)
+from ga.io import atomic_dir
+from ga.train.checkpoint import (completed_checkpoints, generator_master_weights, load_checkpoint, read_trainer_state,
+                                 save_checkpoint)
 from ga.train.config import TrainConfig
 from ga.train.distributed import Dist, init_distributed
 from ga.train.objective import MODEL_INPUT_KEYS, Objective, part_sums
@@ -236,9 +237,9 @@ def train(model, objective: Objective, train_set: Sequence, val_set: Sequence, c
     checkpoints = completed_checkpoints(state_dir)
     if checkpoints:
         latest_step, latest = checkpoints[-1]
-        saved_fingerprint = json.loads((latest / "trainer_state.json").read_text()).get("fingerprint")
+        saved_fingerprint = read_trainer_state(latest).get("fingerprint")
         if saved_fingerprint == fingerprint:
-            state = load_checkpoint(engine, model, latest, zero_stage, dist_info)
+            state = load_checkpoint(engine, model, latest, dist_info)
             start_step, skipped_total = state["step"], state["skipped_steps"]
             elapsed_before = state.get("elapsed_s", 0.0)
             if dist_info.is_main:
@@ -273,7 +274,7 @@ def train(model, objective: Objective, train_set: Sequence, val_set: Sequence, c
         state = {"step": step, "skipped_steps": skipped_total,
                  "examples_consumed": step * cfg.micro_batch_size * cfg.grad_accum_steps * dist_info.world_size,
                  "elapsed_s": elapsed_before + time.perf_counter() - run_start, "fingerprint": fingerprint}
-        save_checkpoint(engine, model, state_dir, step, state, cfg.keep_checkpoints, zero_stage, dist_info)
+        save_checkpoint(engine, model, state_dir, step, state, cfg.keep_checkpoints, dist_info)
         last_saved = step
 
     def run_validation(step: int) -> None:
@@ -384,13 +385,13 @@ def train(model, objective: Objective, train_set: Sequence, val_set: Sequence, c
             **val_metrics}
 
 
-def export_generator(model, out_dir: Path, zero_stage: int, dist_info: Dist | None = None) -> None:
-    """Write the trained generator as a GenerativeAdapter.save_pretrained directory, atomically (main process)."""
-    out_dir = Path(out_dir)
-    with gathered(model, zero_stage):
-        if dist_info is None or dist_info.is_main:
-            tmp = out_dir.with_name(out_dir.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            model.save_pretrained(tmp)
-            shutil.rmtree(out_dir, ignore_errors=True)
-            tmp.rename(out_dir)
+def export_generator(model, out_dir: Path, zero_stage: int | None = None, dist_info: Dist | None = None) -> None:
+    """Write the trained generator's fp32 master weights as a GenerativeAdapter.save_pretrained folder, atomically.
+
+    A collective call after `train` (every process gathers its weight partitions); the main process writes.
+    zero_stage: not needed (the parameters know where their master weights live); accepted for existing callers.
+    """
+    weights = generator_master_weights(model)
+    if dist_info is None or dist_info.is_main:
+        with atomic_dir(out_dir) as tmp:
+            model.save_pretrained(tmp, weights=weights)
