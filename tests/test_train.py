@@ -12,10 +12,11 @@ import yaml
 from safetensors.torch import load_file
 
 import ga
-from ga.train import PretrainObjective, TrainConfig
+from ga.labels import IGNORE_INDEX
 from ga.model import GENERATOR_WEIGHTS
+from ga.train import PretrainObjective, TrainConfig
 from ga.train.checkpoint import GENERATOR_DIR, completed_checkpoints
-from ga.train.loop import export_generator, train, validate
+from ga.train.loop import export_generator, train
 from ga.train.objective import MODEL_INPUT_KEYS, NO_PART, part_sums
 from tiny_models import VOCAB, tiny_base
 from train_support import synthetic_pretrain_set
@@ -131,13 +132,15 @@ def test_loss_decreases_on_smoke_config(tmp_path):
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     data_section = config.get("pretrain_data", {})
     n_completion = data_section.get("completion_windows", 2)
+    n_reconstruction = data_section.get("reconstruction_windows", n_completion)
     window = data_section.get("window", config["adapter"]["window"])
     cfg = TrainConfig.from_dict(config["pretrain"])
     cfg.deepspeed_config = str(REPO / cfg.deepspeed_config)
     torch.manual_seed(config["seed"])
     base = LlamaForCausalLM(LlamaConfig(**config["base_model"]["random_config"]))
     model = ga.GenerativeAdapter(base, ga.GenerativeAdapterConfig.from_dict(config["adapter"]))
-    examples = synthetic_pretrain_set(12, n_completion, window, base.config.vocab_size, seed=0)
+    examples = synthetic_pretrain_set(12, n_completion, window, base.config.vocab_size, seed=0,
+                                      reconstruction_windows=n_reconstruction)
     objective = PretrainObjective(n_completion)
     trained_on = objective.collate(examples[:8])
 
@@ -199,7 +202,7 @@ def test_validation_variants_keep_targets_and_swap_the_adapter_source(examples):
     assert torch.equal(other_recon["labels"][:, n:], batch["labels"][:, n:])
     assert torch.equal(other_recon["adapter_prefix"], batch["adapter_prefix"])
     assert torch.equal(other_recon["input_ids"][:, :n], donor["input_ids"][:, :n])
-    assert (other_recon["labels"][:, :n] == -100).all() and (other_recon["window_part"][:, :n] == NO_PART).all()
+    assert (other_recon["labels"][:, :n] == IGNORE_INDEX).all() and (other_recon["window_part"][:, :n] == NO_PART).all()
     # completion: our completion windows scored, each adapted by as many donor windows as in training
     assert torch.equal(other_completion["input_ids"][:, n:], batch["input_ids"][:, :n])
     assert torch.equal(other_completion["labels"][:, n:], batch["labels"][:, :n])
