@@ -17,7 +17,7 @@ from ga.model import GENERATOR_WEIGHTS
 from ga.train import PretrainObjective, TrainConfig
 from ga.train.checkpoint import GENERATOR_DIR, completed_checkpoints
 from ga.train.loop import export_generator, train
-from ga.train.objective import MODEL_INPUT_KEYS, NO_PART, part_sums
+from ga.train.objective import MODEL_INPUT_KEYS, NO_PART, part_sums, stack_examples
 from tiny_models import VOCAB, tiny_base
 from train_support import synthetic_pretrain_set
 
@@ -186,6 +186,38 @@ def test_changed_config_starts_afresh(examples, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "different configuration; starting afresh" in out and "resumed" not in out
     assert [r["step"] for r in read_metrics(tmp_path) if r["kind"] == "train"] == [1, 2, 3, 4]
+
+
+class LastWindowObjective:
+    """A stand-in for a new objective (instruction tuning's shape): context windows carry no loss, the last window
+    is the one scored part, adapted by all windows before it."""
+
+    part_names = ("answer",)
+
+    def collate(self, examples):
+        batch = stack_examples(examples, MODEL_INPUT_KEYS)
+        batch["labels"][:, :-1] = IGNORE_INDEX
+        n_windows = batch["input_ids"].shape[1]
+        batch["adapter_prefix"] = torch.full_like(batch["adapter_prefix"], n_windows - 1)
+        batch["window_part"] = torch.full(batch["adapter_prefix"].shape, NO_PART, dtype=torch.long)
+        batch["window_part"][:, -1] = 0
+        return batch
+
+    def validation_variants(self, batch, donor):
+        return [("own", batch), ("none", dict(batch, adapter_prefix=torch.zeros_like(batch["adapter_prefix"])))]
+
+
+@pytest.mark.slow
+def test_a_new_objective_plugs_into_the_loop_unchanged(examples, tmp_path):
+    result = train(tiny_gam(), LastWindowObjective(), examples[:20], examples[20:], tiny_config(0, eval_every=0),
+                   tmp_path, seed=0)
+    train_rows = [r for r in read_metrics(tmp_path) if r["kind"] == "train"]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
+    for row in train_rows:
+        # only the last window is labelled, so the total loss is the answer loss
+        assert math.isfinite(row["answer_loss"]) and row["loss"] == pytest.approx(row["answer_loss"], rel=1e-12)
+        assert "completion_loss" not in row
+    assert {key for key in result if key.endswith("_ppl")} == {"own_answer_ppl", "none_answer_ppl"}
 
 
 def test_validation_variants_keep_targets_and_swap_the_adapter_source(examples):

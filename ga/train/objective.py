@@ -29,9 +29,9 @@ class Objective(Protocol):
                          each variant's metrics are the per-part perplexities over all its batches (variants of the
                          same name are pooled).
 
-    That is all the loop needs from an objective: it never looks at part names, layouts or labels itself. The training
-    loss is the model's causal LM loss over the labelled tokens (an objective shapes it through `labels`, e.g.
-    IGNORE_INDEX on prompts), and the donor of held-out example i is example i+1 of the same split.
+    That is all the loop needs from an objective: it knows no layout, labels or part of its own (part names only name
+    the metrics). The training loss is the model's causal LM loss over the labelled tokens (an objective shapes it
+    through `labels`, e.g. IGNORE_INDEX on prompts), and the donor of held-out example i is example i+1 of the split.
     """
 
     part_names: tuple[str, ...]
