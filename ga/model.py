@@ -339,25 +339,39 @@ class GenerativeAdapter(nn.Module):
             "modules": {n: [modules[n].in_features, modules[n].out_features] for n in self.module_names},
         }
 
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Generator weights (safetensors) + config with the base model's id, revision and shape fingerprint."""
+    def save_pretrained(self, directory: str | Path, weights: dict[str, torch.Tensor] | None = None) -> None:
+        """Generator weights (fp32 safetensors) + config with the base model's id, revision and shape fingerprint.
+
+        weights: generator weights to write instead of the module's own values, keyed as `self.generators.state_dict()`
+        (a trainer passes its fp32 master weights: the module may hold bf16 copies or ZeRO-3 partitions).
+        Each file is replaced atomically; to publish the whole folder at once, build it inside `ga.io.atomic_dir`.
+        """
+        from ga.io import atomic_file, write_json
+
+        own = self.generators.state_dict()
+        if weights is None:
+            weights = own
+        elif set(weights) != set(own):
+            raise ValueError(f"save_pretrained(weights=...): keys differ from the generator's: missing "
+                             f"{sorted(set(own) - set(weights))[:5]}, unexpected {sorted(set(weights) - set(own))[:5]}")
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         config = self.config.to_dict()
         config["base_model_id"] = config["base_model_id"] or getattr(self.base_model.config, "_name_or_path", None)
-        weights = {k: v.detach().float().contiguous().cpu() for k, v in self.generators.state_dict().items()}
-        save_file(weights, str(directory / (GENERATOR_WEIGHTS + ".tmp")), metadata={"format": "pt"})
-        (directory / (GENERATOR_WEIGHTS + ".tmp")).replace(directory / GENERATOR_WEIGHTS)
-        payload = {"adapter": config, "base": self._base_fingerprint()}
-        (directory / GENERATOR_CONFIG).write_text(json.dumps(payload, indent=2) + "\n")
+        tensors = {k: v.detach().float().contiguous().cpu() for k, v in weights.items()}
+        with atomic_file(directory / GENERATOR_WEIGHTS) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "pt"})
+        write_json({"adapter": config, "base": self._base_fingerprint()}, directory / GENERATOR_CONFIG, sort_keys=False)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, base_model: nn.Module | None = None, **load_kwargs) -> "GenerativeAdapter":
+        from ga.io import read_json
+
         directory = Path(directory)
-        config_path = directory / GENERATOR_CONFIG
-        if not config_path.is_file():
-            raise FileNotFoundError(f"{config_path}: no generator config (is {directory} a save_pretrained dir?)")
-        payload = json.loads(config_path.read_text())
+        config_path, weights_path = directory / GENERATOR_CONFIG, directory / GENERATOR_WEIGHTS
+        if not config_path.is_file() or not weights_path.is_file():
+            missing = config_path if not config_path.is_file() else weights_path
+            raise FileNotFoundError(f"{missing}: does not exist (is {directory} a save_pretrained dir?)")
+        payload = read_json(config_path)
         config = GenerativeAdapterConfig.from_dict(payload["adapter"])
         if base_model is None:
             from ga.base import load_base
@@ -373,8 +387,7 @@ class GenerativeAdapter(nn.Module):
                     f"{directory}: generator was trained for a base model with {key}={_short(expected[key])}, "
                     f"but the given base model has {key}={_short(found[key])} (base_model_id {config.base_model_id!r})"
                 )
-        weights = load_file(str(directory / GENERATOR_WEIGHTS))
-        gam.generators.load_state_dict(weights, strict=True)
+        gam.generators.load_state_dict(load_file(str(weights_path)), strict=True)
         return gam
 
 

@@ -12,10 +12,12 @@ import yaml
 from safetensors.torch import load_file
 
 import ga
+from ga.labels import IGNORE_INDEX
+from ga.model import GENERATOR_WEIGHTS
 from ga.train import PretrainObjective, TrainConfig
-from ga.train.checkpoint import completed_checkpoints
-from ga.train.loop import train, validate
-from ga.train.objective import MODEL_INPUT_KEYS, NO_PART, part_sums
+from ga.train.checkpoint import GENERATOR_DIR, completed_checkpoints
+from ga.train.loop import export_generator, train
+from ga.train.objective import MODEL_INPUT_KEYS, NO_PART, part_sums, stack_examples
 from tiny_models import VOCAB, tiny_base
 from train_support import synthetic_pretrain_set
 
@@ -77,16 +79,23 @@ def test_engine_trains_only_the_generator(stage, examples, tmp_path):
         for part in ("completion", "reconstruction"):
             assert math.isfinite(result[f"{variant}_{part}_ppl"])
 
-    # checkpoints: generator weights only (safetensors), equal to the trained generator
+    # checkpoints: generator weights only, as a save_pretrained folder equal to the trained generator
     steps = [step for step, _ in completed_checkpoints(tmp_path)]
     assert steps == [2, 4]
-    weights = load_file(str(tmp_path / "checkpoints" / "step-00000004" / "generator.safetensors"))
+    checkpoint = tmp_path / "checkpoints" / "step-00000004"
+    trained = model.generators.state_dict()
+    weights = load_file(str(checkpoint / GENERATOR_DIR / GENERATOR_WEIGHTS))
+    assert set(weights) == set(trained)
+    for name, value in trained.items():
+        assert torch.equal(weights[name], value.float()), name
+    # the checkpoint's generator folder and the exported generator both load as the trained generator
+    export_generator(model, tmp_path / "export", result["zero_stage"])
+    for folder in (checkpoint / GENERATOR_DIR, tmp_path / "export"):
+        loaded = ga.GenerativeAdapter.from_pretrained(folder, base_model=tiny_base("llama", seed=0))
+        for name, value in loaded.generators.state_dict().items():
+            assert torch.equal(value, trained[name]), (folder, name)
     generator_names = {name for name, p in model.named_parameters() if p.requires_grad}
-    assert set(weights) == generator_names and all(n.startswith("generators.") for n in weights)
-    for name, param in model.named_parameters():
-        if name in weights:
-            assert torch.equal(weights[name], param.detach().float()), name
-    engine_files = list((tmp_path / "checkpoints" / "step-00000004" / "deepspeed").rglob("*model_states.pt"))
+    engine_files = list((checkpoint / "deepspeed").rglob("*model_states.pt"))
     assert engine_files
     module_state = torch.load(engine_files[0], map_location="cpu", weights_only=False)["module"]
     assert set(module_state) <= generator_names, "the engine checkpoint holds base model weights"
@@ -101,9 +110,13 @@ def test_zero_stages_agree(examples, tmp_path):
         model = tiny_gam()
         train(model, PretrainObjective(N_COMPLETION), examples[:20], examples[20:], tiny_config(stage, eval_every=0),
               tmp_path / f"zero{stage}", seed=0)
-        # the checkpoint holds full fp32 values (ZeRO-3 leaves only partitions in the module)
-        results[stage] = load_file(str(tmp_path / f"zero{stage}" / "checkpoints" / "step-00000004"
-                                       / "generator.safetensors"))
+        # the checkpoint holds full fp32 values (ZeRO-3 leaves only partitions in the module), and so does the export
+        results[stage] = load_file(str(tmp_path / f"zero{stage}" / "checkpoints" / "step-00000004" / GENERATOR_DIR
+                                       / GENERATOR_WEIGHTS))
+        export_generator(model, tmp_path / f"export{stage}", stage)
+        exported = load_file(str(tmp_path / f"export{stage}" / GENERATOR_WEIGHTS))
+        assert set(exported) == set(results[stage])
+        assert all(torch.equal(exported[name], value) for name, value in results[stage].items()), stage
     # ZeRO-3 sums gradients in a different order (partitioned reduce-scatter): fp32 rounding, amplified a little by
     # Adam's normalisation over 4 steps at lr 1e-2, stays below 1e-5.
     for stage, atol in ((2, 1e-6), (3, 2e-5)):
@@ -119,13 +132,15 @@ def test_loss_decreases_on_smoke_config(tmp_path):
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     data_section = config.get("pretrain_data", {})
     n_completion = data_section.get("completion_windows", 2)
+    n_reconstruction = data_section.get("reconstruction_windows", n_completion)
     window = data_section.get("window", config["adapter"]["window"])
     cfg = TrainConfig.from_dict(config["pretrain"])
     cfg.deepspeed_config = str(REPO / cfg.deepspeed_config)
     torch.manual_seed(config["seed"])
     base = LlamaForCausalLM(LlamaConfig(**config["base_model"]["random_config"]))
     model = ga.GenerativeAdapter(base, ga.GenerativeAdapterConfig.from_dict(config["adapter"]))
-    examples = synthetic_pretrain_set(12, n_completion, window, base.config.vocab_size, seed=0)
+    examples = synthetic_pretrain_set(12, n_completion, window, base.config.vocab_size, seed=0,
+                                      reconstruction_windows=n_reconstruction)
     objective = PretrainObjective(n_completion)
     trained_on = objective.collate(examples[:8])
 
@@ -173,6 +188,38 @@ def test_changed_config_starts_afresh(examples, tmp_path, capsys):
     assert [r["step"] for r in read_metrics(tmp_path) if r["kind"] == "train"] == [1, 2, 3, 4]
 
 
+class LastWindowObjective:
+    """A stand-in for a new objective (instruction tuning's shape): context windows carry no loss, the last window
+    is the one scored part, adapted by all windows before it."""
+
+    part_names = ("answer",)
+
+    def collate(self, examples):
+        batch = stack_examples(examples, MODEL_INPUT_KEYS)
+        batch["labels"][:, :-1] = IGNORE_INDEX
+        n_windows = batch["input_ids"].shape[1]
+        batch["adapter_prefix"] = torch.full_like(batch["adapter_prefix"], n_windows - 1)
+        batch["window_part"] = torch.full(batch["adapter_prefix"].shape, NO_PART, dtype=torch.long)
+        batch["window_part"][:, -1] = 0
+        return batch
+
+    def validation_variants(self, batch, donor):
+        return [("own", batch), ("none", dict(batch, adapter_prefix=torch.zeros_like(batch["adapter_prefix"])))]
+
+
+@pytest.mark.slow
+def test_a_new_objective_plugs_into_the_loop_unchanged(examples, tmp_path):
+    result = train(tiny_gam(), LastWindowObjective(), examples[:20], examples[20:], tiny_config(0, eval_every=0),
+                   tmp_path, seed=0)
+    train_rows = [r for r in read_metrics(tmp_path) if r["kind"] == "train"]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
+    for row in train_rows:
+        # only the last window is labelled, so the total loss is the answer loss
+        assert math.isfinite(row["answer_loss"]) and row["loss"] == pytest.approx(row["answer_loss"], rel=1e-12)
+        assert "completion_loss" not in row
+    assert {key for key in result if key.endswith("_ppl")} == {"own_answer_ppl", "none_answer_ppl"}
+
+
 def test_validation_variants_keep_targets_and_swap_the_adapter_source(examples):
     objective = PretrainObjective(N_COMPLETION)
     batch, donor = objective.collate(examples[:2]), objective.collate(examples[2:4])
@@ -187,7 +234,7 @@ def test_validation_variants_keep_targets_and_swap_the_adapter_source(examples):
     assert torch.equal(other_recon["labels"][:, n:], batch["labels"][:, n:])
     assert torch.equal(other_recon["adapter_prefix"], batch["adapter_prefix"])
     assert torch.equal(other_recon["input_ids"][:, :n], donor["input_ids"][:, :n])
-    assert (other_recon["labels"][:, :n] == -100).all() and (other_recon["window_part"][:, :n] == NO_PART).all()
+    assert (other_recon["labels"][:, :n] == IGNORE_INDEX).all() and (other_recon["window_part"][:, :n] == NO_PART).all()
     # completion: our completion windows scored, each adapted by as many donor windows as in training
     assert torch.equal(other_completion["input_ids"][:, n:], batch["input_ids"][:, :n])
     assert torch.equal(other_completion["labels"][:, n:], batch["labels"][:, :n])

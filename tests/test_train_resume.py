@@ -27,7 +27,7 @@ def driver_env() -> dict:
 
 
 def final_weights(state: Path, step: int) -> dict[str, torch.Tensor]:
-    return load_file(str(state / "checkpoints" / f"step-{step:08d}" / "generator.safetensors"))
+    return load_file(str(state / "checkpoints" / f"step-{step:08d}" / "generator" / "generator.safetensors"))
 
 
 def run_driver(state: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -1,5 +1,6 @@
-"""Runs `ga.train.loop.train` on a tiny random Llama and synthetic pretraining examples; used by the training tests
-as a subprocess (to be killed and resumed) and under `torchrun --nproc_per_node 2`.
+"""Runs `ga.train.loop.train` on a tiny random Llama and pretraining examples of synthetic token streams (laid out by
+the pipeline's example builder); used by the training tests as a subprocess (to be killed and resumed) and under
+`torchrun --nproc_per_node 2`.
 
 usage: python tests/train_driver.py STATE_DIR RESULT_JSON [--stage 0|2] [--steps N] [--checkpoint-every N]
                                     [--micro N] [--accum N] [--seed N]

@@ -1,45 +1,47 @@
-"""Pretraining examples in the real layout (SPEC §2.1) built from token streams, for the training tests.
+"""Pretraining examples for the training tests: synthetic token streams laid out by the pipeline's own builder.
 
-The pipeline builds these from SlimPajama-like text (ga/data); the tests only need the layout: n completion windows
-(window i adapted by windows 0..i-1) then n reconstruction windows (window n+j: a span copied from windows 0..j,
-adapted by them), with a seeded per-example RNG.
+The pipeline packs SlimPajama-like text into sequences and lays them out with `ga.data.pretrain.build_examples`; the
+tests replace the text by a small Markov-ish token process with learnable structure and keep everything else: the
+same builder, and the same conversion to tensors as the pipeline's loader.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-IGNORE = -100
+from ga.data.pretrain import build_examples, examples_to_tensors
+from ga.data.settings import WindowLayout
+from ga.train.objective import MODEL_INPUT_KEYS
+
+PAD_ID = 0
+"""Token id of the padding after a short reconstruction span (masked out and unlabelled)."""
+NOISE_RATE = 0.1
+"""Fraction of a sequence's tokens replaced by uniformly random ones."""
 
 
-def pretrain_example(tokens: torch.Tensor, n_completion: int, window: int, generator: torch.Generator) -> dict:
-    """tokens: (n_completion * window,) token ids of one sequence -> one example of (2n, window) tensors."""
-    n, length = n_completion, window
-    input_ids = torch.zeros(2 * n, length, dtype=torch.long)
-    attention_mask = torch.zeros(2 * n, length, dtype=torch.long)
-    input_ids[:n] = tokens.view(n, length)
-    attention_mask[:n] = 1
-    for j in range(n):
-        source_end = (j + 1) * length
-        start = int(torch.randint(0, source_end - 1, (1,), generator=generator))
-        span_len = int(torch.randint(2, length + 1, (1,), generator=generator))
-        span = tokens[start: min(start + span_len, source_end)]
-        input_ids[n + j, : len(span)] = span
-        attention_mask[n + j, : len(span)] = 1
-    labels = torch.where(attention_mask.bool(), input_ids, torch.full_like(input_ids, IGNORE))
-    adapter_prefix = torch.cat([torch.arange(n), torch.arange(1, n + 1)])
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "adapter_prefix": adapter_prefix}
-
-
-def synthetic_pretrain_set(n_examples: int, n_completion: int, window: int, vocab: int, seed: int) -> list[dict]:
-    """Sequences of a small Markov-ish token process (learnable structure), laid out as pretraining examples."""
+def motif_sequences(n_sequences: int, seq_len: int, motif_len: int, vocab: int, seed: int) -> np.ndarray:
+    """(n_sequences, seq_len) int32 token ids. Each sequence repeats its own random motif with noise, so its earlier
+    windows predict its later ones (what the generator learns to exploit)."""
     generator = torch.Generator().manual_seed(seed)
-    examples = []
-    for _ in range(n_examples):
-        total = n_completion * window
-        # each sequence repeats a short random motif with noise: its own context predicts its later windows
-        motif = torch.randint(0, vocab, (max(2, window // 2),), generator=generator)
-        tokens = motif.repeat(total // len(motif) + 1)[:total].clone()
-        noise = torch.rand(total, generator=generator) < 0.1
+    sequences = []
+    for _ in range(n_sequences):
+        motif = torch.randint(0, vocab, (motif_len,), generator=generator)
+        tokens = motif.repeat(seq_len // motif_len + 1)[:seq_len].clone()
+        noise = torch.rand(seq_len, generator=generator) < NOISE_RATE
         tokens[noise] = torch.randint(0, vocab, (int(noise.sum()),), generator=generator)
-        examples.append(pretrain_example(tokens, n_completion, window, generator))
-    return examples
+        sequences.append(tokens)
+    return torch.stack(sequences).numpy().astype(np.int32)
+
+
+def synthetic_pretrain_set(n_examples: int, n_completion: int, window: int, vocab: int, seed: int,
+                           reconstruction_windows: int | None = None, split: str = "train") -> list[dict]:
+    """Examples as the training loop takes them (dicts of (S, L) / (S,) tensors), built by the pipeline.
+
+    reconstruction_windows defaults to n_completion (the pipeline's default layout).
+    """
+    layout = WindowLayout(window=window, completion_windows=n_completion,
+                          reconstruction_windows=n_completion if reconstruction_windows is None
+                          else reconstruction_windows)
+    sequences = motif_sequences(n_examples, layout.seq_len, max(2, window // 2), vocab, seed)
+    tensors = examples_to_tensors(build_examples(sequences, 0, layout, seed, split, PAD_ID), layout)
+    return [{key: tensors[key][i] for key in MODEL_INPUT_KEYS} for i in range(n_examples)]

@@ -100,6 +100,12 @@ def build_examples(sequences: np.ndarray, first_example_id: int, layout: WindowL
     ])
 
 
+def examples_to_tensors(frame: pl.DataFrame, layout: WindowLayout) -> dict:
+    """Examples in the stored layout (a `build_examples` frame) as the loader's tensors: input_ids, attention_mask,
+    labels (N, S, L), adapter_prefix (N, S), example_id (N,), all torch.long, as `load_examples` returns a split."""
+    return _to_tensors(frame.to_arrow(), layout.num_windows, layout.window)
+
+
 class SplitWriter:
     """Packs one split's token stream into examples and writes shards (streaming: holds < one shard)."""
 

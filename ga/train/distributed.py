@@ -31,6 +31,12 @@ class Dist:
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
         return out.to(tensor.device)
 
+    def broadcast_object(self, obj):
+        """The main process's `obj` (picklable) on every process; what the others pass is ignored."""
+        objects = [obj]
+        dist.broadcast_object_list(objects, src=0)
+        return objects[0]
+
     def max(self, value: float) -> float:
         out = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
         dist.all_reduce(out, op=dist.ReduceOp.MAX)

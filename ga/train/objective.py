@@ -1,13 +1,17 @@
 """What the training loop optimizes, as a part plugged into it: how examples become a batch, how the loss splits
 into named parts, and which controlled variants of a held-out batch validation scores.
 
-Pretraining (SPEC §2.1) is `PretrainObjective`; instruction tuning later supplies its own objective to the same loop.
+Pretraining (reconstruction + completion, as in the Generative Adapter paper) is `PretrainObjective`; instruction
+tuning supplies its own objective to the same loop.
 """
 from __future__ import annotations
 
-from typing import Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import torch
+
+from ga.labels import IGNORE_INDEX
 
 # Keys of a batch that the GenerativeAdapter forward takes; everything else in a batch is bookkeeping.
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "labels", "adapter_prefix")
@@ -22,7 +26,12 @@ class Objective(Protocol):
     collate:             examples (dicts of (S, L) / (S,) tensors) -> batch dict of (B, S, L) / (B, S) tensors with
                          at least MODEL_INPUT_KEYS and `window_part` (B, S): the part each window's tokens count to.
     validation_variants: a held-out batch and a donor batch (other held-out sequences, same shapes) -> named batches:
-                         each variant's metrics are the per-part perplexities over all its batches.
+                         each variant's metrics are the per-part perplexities over all its batches (variants of the
+                         same name are pooled).
+
+    That is all the loop needs from an objective: it knows no layout, labels or part of its own (part names only name
+    the metrics). The training loss is the model's causal LM loss over the labelled tokens (an objective shapes it
+    through `labels`, e.g. IGNORE_INDEX on prompts), and the donor of held-out example i is example i+1 of the split.
     """
 
     part_names: tuple[str, ...]
@@ -49,25 +58,62 @@ def stack_examples(examples: Sequence[Mapping[str, torch.Tensor]], keys: Sequenc
     return batch
 
 
-def part_sums(window_losses: torch.Tensor, window_token_counts: torch.Tensor, window_part: torch.Tensor,
-              n_parts: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token-weighted NLL sums and token counts per part, float64 (n_parts,) each, from per-window mean losses.
+def window_nll(window_losses: torch.Tensor, window_token_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-weighted NLL and labelled-token count of each window, float64, from per-window mean losses.
 
     Windows without labelled tokens contribute nothing (their mean loss may be undefined).
     """
-    counts = window_token_counts.to(torch.float64)
+    counts = window_token_counts.detach().to(torch.float64)
     nll = torch.where(counts > 0, window_losses.detach().to(torch.float64) * counts, torch.zeros_like(counts))
-    sums = torch.zeros(n_parts, dtype=torch.float64, device=nll.device)
-    tokens = torch.zeros(n_parts, dtype=torch.float64, device=nll.device)
+    return nll, counts
+
+
+def _sum_by_part(values: torch.Tensor, window_part: torch.Tensor, n_parts: int) -> torch.Tensor:
+    """(n_parts,) sums of per-window `values` over the windows of each part."""
+    sums = torch.zeros(n_parts, dtype=values.dtype, device=values.device)
+    window_part = window_part.to(values.device)
     for part in range(n_parts):
-        mask = window_part.to(nll.device) == part
-        sums[part] = nll[mask].sum()
-        tokens[part] = counts[mask].sum()
-    return sums, tokens
+        sums[part] = values[window_part == part].sum()
+    return sums
+
+
+def part_sums(window_losses: torch.Tensor, window_token_counts: torch.Tensor, window_part: torch.Tensor,
+              n_parts: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-weighted NLL sums and token counts per part, float64 (n_parts,) each, from per-window mean losses."""
+    nll, counts = window_nll(window_losses, window_token_counts)
+    return _sum_by_part(nll, window_part, n_parts), _sum_by_part(counts, window_part, n_parts)
+
+
+class LossSums:
+    """NLL and labelled-token sums (float64, CPU) per part and over all windows, accumulated over batches.
+
+    `table` is (2, n_parts + 1): row 0 the NLL, row 1 the tokens; the last column counts every window, including
+    those of no part (NO_PART). Each batch's per-window NLL is computed once and feeds both the parts and the total.
+    """
+
+    def __init__(self, n_parts: int):
+        self.n_parts = n_parts
+        self.table = torch.zeros(2, n_parts + 1, dtype=torch.float64)
+
+    def add(self, window_losses: torch.Tensor, window_token_counts: torch.Tensor, window_part: torch.Tensor) -> None:
+        nll, counts = window_nll(window_losses, window_token_counts)
+        batch = torch.stack([torch.cat([_sum_by_part(nll, window_part, self.n_parts), nll.sum().view(1)]),
+                             torch.cat([_sum_by_part(counts, window_part, self.n_parts), counts.sum().view(1)])])
+        self.table += batch.cpu()
+
+    def combine(self, sum_over_processes: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Replace this process's sums by those of all processes (e.g. with `Dist.sum`)."""
+        self.table = sum_over_processes(self.table)
+
+    def mean(self, part: int | None = None) -> float | None:
+        """Mean NLL per labelled token of `part` (None: all windows); None when it has no labelled tokens."""
+        column = self.n_parts if part is None else part
+        nll, tokens = self.table[:, column]
+        return float(nll / tokens) if tokens > 0 else None
 
 
 class PretrainObjective:
-    """Reconstruction + completion pretraining (SPEC §2.1).
+    """Reconstruction + completion pretraining (the Generative Adapter paper's self-supervised objective).
 
     Each example holds `n_completion` completion windows (the sequence's own text, window i adapted by windows
     0..i-1) followed by up to `n_completion` reconstruction windows (window n+j: a span copied from windows 0..j,
@@ -123,14 +169,14 @@ class PretrainObjective:
         other_recon = {key: value.clone() for key, value in batch.items()}
         for key in ("input_ids", "attention_mask"):
             other_recon[key][:, :n] = donor[key][:, :n]
-        other_recon["labels"][:, :n] = -100
+        other_recon["labels"][:, :n] = IGNORE_INDEX
         other_recon["window_part"][:, :n] = NO_PART
         other_recon["window_part"][:, n:] = reconstruction
 
         other_completion = {}
         for key in ("input_ids", "attention_mask", "labels"):
             other_completion[key] = torch.cat([donor[key][:, :n], batch[key][:, :n]], dim=1)
-        other_completion["labels"][:, :n] = -100
+        other_completion["labels"][:, :n] = IGNORE_INDEX
         own_prefix = batch["adapter_prefix"][:, :n]
         other_completion["adapter_prefix"] = torch.cat([own_prefix, own_prefix], dim=1)
         other_completion["window_part"] = torch.cat(
