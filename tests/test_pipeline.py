@@ -45,7 +45,7 @@ STALE_AFTER_CHANGE = [
     ("pretrain.lr=1.0e-4", {"pretrain", "report"}),  # a training hyperparameter never reruns data preparation
     ("pretrain.val_examples=2", {"pretrain", "report"}),  # what validation measures is an output of pretrain
     ("pretrain.checkpoint_every=1", {"report"}),  # changes no output; the report shows the whole config
-    ("pretrain.resources.threads=1", {"report"}),
+    ("pretrain.resources.threads=2", {"report"}),
     ("pretrain_data.reconstruction_windows=2", {"pretrain_data", "pretrain", "report"}),  # layout: examples on
     ("pretrain_data.window=16 adapter.window=16", {"pretrain_data", "pretrain", "report"}),
     ("pretrain_data.token_budget=5000", {"pretrain_documents", "pretrain_data", "pretrain", "report"}),

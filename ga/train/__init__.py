@@ -1,4 +1,4 @@
-"""Training the generator (SPEC §2): one DeepSpeed loop (loop.py) with pluggable objectives (objective.py)."""
+"""Training the generator (docs/method.md#training): one DeepSpeed loop (loop.py) with pluggable objectives (objective.py)."""
 from ga.train.config import TrainConfig
 from ga.train.objective import Objective, PretrainObjective
 
