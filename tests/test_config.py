@@ -56,7 +56,8 @@ def test_shipped_configs_are_valid_and_runs_are_separate():
 
 
 def test_paper_configs_match_the_paper():
-    """docs/method.md#paper-settings: o_proj, inter size 1024, rank 128, window 1024; scale 1/16 and 1/8."""
+    """docs/method.md#paper-settings: o_proj, inter size 1024, rank 128, window 1024; scale 1/16 and 1/8; lr 1e-4
+    with 100 warmup steps, then linear decay to 0."""
     for name, model, scale in (("paper-mistral.yaml", "mistralai/Mistral-7B-Instruct-v0.2", 1 / 16),
                                ("paper-llama2.yaml", "meta-llama/Llama-2-7b-chat-hf", 1 / 8)):
         config = RunConfig.load(REPO / "config" / name)
@@ -65,6 +66,9 @@ def test_paper_configs_match_the_paper():
         assert (adapter.inter_size, adapter.rank, adapter.window) == (1024, 128, 1024)
         assert adapter.target_modules == ["o_proj"] and adapter.norm == "svd"
         assert adapter.scale == scale
+        schedule = config.pretrain
+        assert (schedule.lr, schedule.warmup_steps, schedule.decay, schedule.min_lr_ratio) == (1e-4, 100, "linear", 0)
+        assert schedule.lr_factor(schedule.steps) == 0.0  # linear decay to 0, as the authors ran it
 
 
 def test_defaults_apply_and_unused_source_blocks_may_be_left_out():
