@@ -12,6 +12,6 @@ PYTHON=${PYTHON:-python3}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 
 "$PYTHON" -m pip install "torch==${TORCH_VERSION}"
-DS_BUILD_OPS=0 "$PYTHON" -m pip install --no-build-isolation "deepspeed>=0.16"
+DS_BUILD_OPS=0 "$PYTHON" -m pip install --no-build-isolation "deepspeed>=0.19.8"
 "$PYTHON" -m pip install -e ".[dev]"
 "$PYTHON" -c "import ga, torch, deepspeed, snakemake; print('ga', ga.__version__, '| torch', torch.__version__, '| deepspeed', deepspeed.__version__)"
