@@ -345,8 +345,8 @@ def test_loading_into_mismatched_base_fails(tmp_path):
     "overrides, message",
     [
         (dict(rank=64, inter_size=32), "exceeds inter_size"),
-        (dict(norm="l2"), "unknown norm"),
-        (dict(svd="qr"), "unknown SVD"),
+        (dict(norm="l2"), "norm: 'l2' is not one of"),
+        (dict(svd="qr"), "svd: 'qr' is not one of"),
         (dict(target_modules=[]), "target_modules"),
         (dict(window=0), "window"),
     ],

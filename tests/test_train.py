@@ -281,7 +281,7 @@ def test_lr_schedule():
                                         ({"learning_rate": 1}, "unknown key")])
 def test_config_errors_name_the_key(bad, match):
     with pytest.raises(ValueError, match=match):
-        TrainConfig.from_dict({"steps": 1, **bad})
+        TrainConfig.from_dict({"steps": 1, **bad}, "pretrain")
 
 
 def test_deepspeed_config_must_not_set_owned_keys(tmp_path):
