@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ga.data.pretrain import build_examples, examples_to_tensors
-from ga.data.settings import WindowLayout
+from ga.data.config import WindowLayout
 from ga.train.objective import MODEL_INPUT_KEYS
 
 PAD_ID = 0
