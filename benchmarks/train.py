@@ -24,20 +24,21 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import ga  # noqa: E402
-from ga.data.pretrain import _to_tensors, build_examples  # noqa: E402
+from ga.data.pretrain import build_examples, examples_to_tensors  # noqa: E402
 from ga.data.config import WindowLayout  # noqa: E402
 from ga.train import PretrainObjective, TrainConfig  # noqa: E402
 from ga.train.loop import train  # noqa: E402
-from ga.stages.pretrain import ExampleSet  # noqa: E402
+from ga.train.objective import MODEL_INPUT_KEYS  # noqa: E402
 
 
-def layout_examples(config: dict, vocab_size: int, count: int, seed: int) -> ExampleSet:
+def layout_examples(config: dict, vocab_size: int, count: int, seed: int) -> list[dict]:
+    """`count` examples of the config's layout, as the training loop takes them."""
     section = config["pretrain_data"]
     layout = WindowLayout(section["window"], section["completion_windows"], section["reconstruction_windows"])
     rng = np.random.default_rng(seed)
     sequences = rng.integers(0, vocab_size, size=(count, layout.seq_len), dtype=np.int32)
-    frame = build_examples(sequences, 0, layout, seed, "train", pad_id=0)
-    return ExampleSet(_to_tensors(frame.to_arrow(), layout.num_windows, layout.window))
+    tensors = examples_to_tensors(build_examples(sequences, 0, layout, seed, "train", pad_id=0), layout)
+    return [{key: tensors[key][i] for key in MODEL_INPUT_KEYS} for i in range(count)]
 
 
 def bench(name: str, base_model, config: dict, steps: int, warmup: int, threads: int) -> dict:
@@ -48,8 +49,7 @@ def bench(name: str, base_model, config: dict, steps: int, warmup: int, threads:
     torch.manual_seed(0)
     model = ga.GenerativeAdapter(base_model, ga.GenerativeAdapterConfig.from_dict(config["adapter"]))
     examples = layout_examples(config, base_model.config.vocab_size, cfg.micro_batch_size * (warmup + steps) + 2, 0)
-    train_set = [examples[i] for i in range(len(examples) - 2)]
-    val_set = [examples[i] for i in range(len(examples) - 2, len(examples))]
+    train_set, val_set = examples[:-2], examples[-2:]
     objective = PretrainObjective(config["pretrain_data"]["completion_windows"])
     with tempfile.TemporaryDirectory() as state:
         result = train(model, objective, train_set, val_set, cfg, Path(state), seed=0)

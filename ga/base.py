@@ -77,9 +77,11 @@ def _looks_like_path(name_or_path: str) -> bool:
 
 
 def load_base(name_or_path: str | os.PathLike, revision: str | None = None, dtype: str = "float32",
-              attn_implementation: str = "sdpa"):
+              attn_implementation: str = "sdpa", device: str | torch.device | None = None):
     """Load (model, tokenizer) from a hub id or a local model dir; the model is in eval mode.
 
+    device: where the weights are loaded to, straight from the checkpoint files (no full copy in host memory
+    first, so the processes of a multi-GPU job never hold one CPU copy each); None: host memory, as before.
     The tokenizer always has a pad token (see below), so batches can be padded.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -95,8 +97,9 @@ def load_base(name_or_path: str | os.PathLike, revision: str | None = None, dtyp
             raise BaseModelError(f"base model path {name!r} is not a model dir (no config.json)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
+        placement = {} if device is None else {"device_map": torch.device(device)}
         model = AutoModelForCausalLM.from_pretrained(name, revision=revision, dtype=torch_dtype,
-                                                     attn_implementation=attn_implementation)
+                                                     attn_implementation=attn_implementation, **placement)
     except OSError as err:  # transformers reports unreachable/missing hub repos as OSError
         where = "local dir" if is_local else f"hub repo (revision {revision!r})"
         raise BaseModelError(f"cannot load base model {name!r} from {where}: {err}") from err

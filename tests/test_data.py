@@ -1,19 +1,26 @@
-"""ga.data: window layout, contracts, bad inputs, determinism, sources, entities, loader."""
+"""ga.data: window layout, contracts, bad inputs, determinism, sources, entities, loaders (eager and memory-mapped),
+document ids per example."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 from ga.data import contracts
 from ga.data.contracts import DataError, validate
 from ga.data.entities import entity_documents, generate_entities, passages
-from ga.data.pretrain import build_examples, iter_batches, load_examples, prepare_examples, span_starts
+from ga.data.pretrain import (SplitFormatError, build_examples, is_validation, iter_batches,
+                               load_examples, nearest_disjoint_example, open_split, prepare_examples,
+                               sequence_documents, span_starts)
 from ga.data.config import PretrainDataConfig, WindowLayout
 from ga.data.sources import write_documents
+from ga.train.objective import MODEL_INPUT_KEYS
 
 VOCAB = 49152
 
@@ -36,7 +43,7 @@ def test_hand_checked_tiny_layout():
     """L=4, n=3 completion + m=2 reconstruction windows; spans checked by hand for seed 7."""
     layout = WindowLayout(window=4, completion_windows=3, reconstruction_windows=2)
     sequences = (np.arange(24, dtype=np.int32) + 100).reshape(2, 12)
-    df = build_examples(sequences, 0, layout, seed=7, split="train", pad_id=0)
+    df = build_examples(sequences, 0, layout, seed=7, split="train", pad_id=0, doc_ids=[["a"], ["a", "b"]])
     first = df.row(0, named=True)
     # window 3 (j=0): start 1 in [0, 4), length min(4, 4-1) = 3 -> tokens 101..103 then padding
     # window 4 (j=1): start 7 in [0, 8), length min(4, 8-7) = 1 -> token 107 then padding
@@ -82,10 +89,16 @@ def test_layout_validation():
     (lambda r: r.update(input_ids=r["input_ids"][:12] + [999] + r["input_ids"][13:],
                         labels=r["labels"][:12] + [999] + r["labels"][13:]), "reconstruction_spans"),
     (lambda r: r.update(attention_mask=[0] + r["attention_mask"][1:], labels=[-100] + r["labels"][1:]), "completion_windows_full"),
+    # a real token without a label: the lazy loader derives labels from the mask, so the stored ones must agree
+    (lambda r: r.update(labels=[-100] + r["labels"][1:]), "labels_consistent"),
+    (lambda r: r.update(doc_ids=[]), "has_documents"),
+    (lambda r: r.update(doc_ids=["a", " "]), "document_ids_non_empty"),
+    (lambda r: r.update(doc_ids=["a", "a"]), "document_ids_unique_in_example"),
 ])
 def test_examples_contract_rejects_inconsistent_rows(corrupt, check):
     layout = WindowLayout(window=4, completion_windows=3, reconstruction_windows=2)
-    df = build_examples((np.arange(24, dtype=np.int32) + 100).reshape(2, 12), 0, layout, 7, "train", 0)
+    df = build_examples((np.arange(24, dtype=np.int32) + 100).reshape(2, 12), 0, layout, 7, "train", 0,
+                        doc_ids=[["a"], ["a", "b"]])
     rows = df.to_dicts()
     corrupt(rows[1])
     bad = pl.DataFrame(rows, schema=df.schema)
@@ -177,13 +190,13 @@ def test_embedded_stages_are_deterministic_and_split_by_document(tmp_path, tiny_
     for split in ("train", "val"):
         assert first[split]["content_sha256"] == second[split]["content_sha256"]
         for shard in first[split]["shards"]:
-            assert (tmp_path / "a" / split / shard["file"]).read_bytes() == (tmp_path / "b" / split / shard["file"]).read_bytes()
+            for file in (shard["file"], shard["arrow_file"]):
+                assert (tmp_path / "a" / split / file).read_bytes() == (tmp_path / "b" / split / file).read_bytes()
         assert (tmp_path / "a" / split / "manifest.json").read_bytes() == (tmp_path / "b" / split / "manifest.json").read_bytes()
     assert first["train"]["examples"] >= 8 and first["val"]["examples"] >= 1
     assert len(first["train"]["shards"]) >= 2  # examples_per_shard=8: streaming writes several shards
     # held-out documents never reach training; both sub-sources appear
     docs = pl.read_parquet(tmp_path / "a" / "documents" / "*.parquet")
-    from ga.data.pretrain import is_validation
     val_ids = {d for d in docs["doc_id"] if is_validation(0, d, 0.2)}
     assert 0 < len(val_ids) < docs.height
     assert {s["source"] for s in first["train"]["sources"]} == {"python_docs", "fictional_entities"}
@@ -266,3 +279,148 @@ def test_tokenizer_matches_transformers(embedded_dir, tiny_model_dir):
         assert ours.encode([text])[0] == theirs(text, add_special_tokens=False)["input_ids"]
     with pytest.raises(ValueError, match="not in the vocabulary"):
         DocumentTokenizer.load(embedded_dir, bos_token="<no-such-token>")
+
+
+# ------------------------------------------------------------------ lazy loader (training) and document ids
+@pytest.fixture(scope="module")
+def embedded_split(tmp_path_factory, tiny_tokenizer_dir):
+    """(settings, folder, manifests) of train/val splits of the embedded corpus; its long documents continue over
+    several examples."""
+    out = tmp_path_factory.mktemp("embedded")
+    cfg = settings(token_budget=6000)
+    return cfg, out, run_stages(cfg, tiny_tokenizer_dir, out)
+
+
+def test_sequence_documents_hand_checked():
+    # documents of 5, 3, 10 and 2 tokens; sequences of 4 tokens
+    ends = np.cumsum([5, 3, 10, 2])
+    assert sequence_documents(ends, ["d0", "d1", "d2", "d3"], 5, 4) == [
+        ["d0"], ["d0", "d1"], ["d2"], ["d2"], ["d2", "d3"]]
+
+
+def test_open_split_reads_exactly_what_load_examples_loads(embedded_split):
+    """Training inputs from the lazy loader are the eager loader's, element by element, dtypes included."""
+    _, out, manifests = embedded_split
+    for split in ("train", "val"):
+        lazy, manifest = open_split(out / split)
+        eager = load_examples(out / split)
+        assert manifest == manifests[split] and len(lazy) == manifest["examples"] == len(eager["example_id"])
+        for i in range(len(lazy)):
+            item = lazy[i]
+            for key in MODEL_INPUT_KEYS:
+                assert item[key].dtype == eager[key].dtype and torch.equal(item[key], eager[key][i]), (split, i, key)
+            assert int(item["example_id"]) == int(eager["example_id"][i]) == i
+        assert torch.equal(lazy[-1]["input_ids"], eager["input_ids"][-1])
+        with pytest.raises(IndexError):
+            lazy[len(lazy)]
+
+
+def test_doc_ids_name_the_documents_each_example_holds(embedded_split, tiny_tokenizer_dir):
+    """Rebuilt independently of the writer: each split's documents in stored order, tokenized, cut into sequences."""
+    from ga.data.tokenize import DocumentTokenizer
+
+    cfg, out, manifests = embedded_split
+    documents_manifest = json.loads((out / "documents" / "manifest.json").read_text())
+    docs = pl.concat([pl.read_parquet(out / "documents" / s["file"]) for s in documents_manifest["shards"]])
+    tokenizer = DocumentTokenizer.load(tiny_tokenizer_dir, cfg.bos_token, cfg.eos_token)
+    seq_len, n = cfg.layout.seq_len, cfg.layout.completion_windows
+    for split in ("train", "val"):
+        in_val = pl.Series([is_validation(cfg.seed, d, cfg.val_fraction) for d in docs["doc_id"]])
+        tokenized = tokenizer.tokenize_frame(docs.filter(in_val if split == "val" else ~in_val))
+        stream = tokenized["input_ids"].explode().to_numpy()
+        owner = np.repeat(tokenized["doc_id"].to_numpy(), tokenized["input_ids"].list.len().to_numpy())
+        lazy, manifest = open_split(out / split)
+        stored = pl.read_parquet(out / split / "*.parquet")["doc_ids"].to_list()
+        eager = load_examples(out / split)
+        for k in range(len(lazy)):
+            assert (stream[k * seq_len:(k + 1) * seq_len] == eager["input_ids"][k, :n].flatten().numpy()).all()
+            expected = list(dict.fromkeys(owner[k * seq_len:(k + 1) * seq_len]))
+            assert lazy.documents(k) == stored[k] == expected, (split, k)
+        documents = [lazy.documents(k) for k in range(len(lazy))]
+        assert manifest["document_ids"] == {
+            "column": "doc_ids", "max_documents_per_example": max(map(len, documents)),
+            "examples_continuing_into_the_next": sum(a[-1] == b[0] for a, b in zip(documents, documents[1:]))}
+
+
+def test_donors_share_no_document_with_their_receiver(embedded_split):
+    """The other-context donor: the nearest later example (cyclically) of a disjoint document set."""
+    _, out, _ = embedded_split
+    for split in ("val", "train"):
+        examples, _ = open_split(out / split)
+        n = len(examples)
+        documents = [set(examples.documents(i)) for i in range(n)]
+        # the control this replaces (donor = next example) would have shared documents here
+        assert any(documents[i] & documents[(i + 1) % n] for i in range(n))
+        donors = [examples.donor_for(i) for i in range(n)]
+        for receiver, donor in enumerate(donors):
+            assert donor != receiver and not documents[donor] & documents[receiver], (split, receiver, donor)
+            between = [(receiver + step) % n for step in range(1, (donor - receiver) % n)]
+            assert all(documents[j] & documents[receiver] for j in between), (split, receiver, donor)
+        assert [open_split(out / split)[0].donor_for(i) for i in range(n)] == donors
+
+
+def test_no_disjoint_donor_is_a_clear_error():
+    documents = [frozenset({"a"}), frozenset({"a", "b"}), frozenset({"b"}), frozenset({"c"})]
+    assert [nearest_disjoint_example(documents, i) for i in range(4)] == [2, 3, 3, 0]
+    with pytest.raises(ValueError, match="example 1 shares a document with every other example"):
+        nearest_disjoint_example(documents[:3], 1)
+
+
+def test_split_without_arrow_copies_is_a_clear_error(embedded_split, tmp_path):
+    _, out, manifests = embedded_split
+    with pytest.raises(SplitFormatError, match="run the pretrain_data stage first"):
+        open_split(tmp_path)
+    old = dict(manifests["val"], shards=[{key: shard[key] for key in ("file", "rows", "sha256")}
+                                         for shard in manifests["val"]["shards"]])
+    (tmp_path / "manifest.json").write_text(json.dumps(old))
+    with pytest.raises(SplitFormatError, match="no Arrow copy .* rerun the pretrain_data stage"):
+        open_split(tmp_path)
+
+
+RSS_LAYOUT = WindowLayout(window=64, completion_windows=8, reconstruction_windows=8)
+"""The embedded default's layout (config/config.yaml)."""
+RSS_SMALL_EXAMPLES, RSS_SCALE = 400, 20
+RSS_RANDOM_READS, RSS_READ_BATCH = 512, 8
+RSS_MARGIN_MB = 50
+RSS_READER = """
+import sys
+import numpy as np
+from ga.data.pretrain import open_split
+from ga.train.objective import PretrainObjective
+
+examples, manifest = open_split(sys.argv[1])
+objective = PretrainObjective(manifest["layout"]["completion_windows"])
+reads, batch = int(sys.argv[2]), int(sys.argv[3])
+for indices in np.random.default_rng(0).integers(0, len(examples), size=(reads // batch, batch)):
+    objective.collate([examples[int(i)] for i in indices])
+print(dict(line.split(":") for line in open("/proc/self/status"))["VmHWM"].split()[0])  # peak RSS, KiB
+"""
+# VmHWM, the peak of the process's own memory: getrusage's ru_maxrss of a freshly started process starts at the
+# peak of the process that started it (Linux carries it over at exec), here pytest's.
+
+
+def eager_bytes_per_example(layout: WindowLayout) -> int:
+    """Host bytes of one example in `load_examples`' int64 tensors: input_ids, attention_mask, labels, adapter_prefix,
+    example_id."""
+    return 8 * (3 * layout.num_windows * layout.window + layout.num_windows + 1)
+
+
+@pytest.mark.slow
+def test_peak_rss_does_not_grow_with_the_number_of_examples(tmp_path, tiny_tokenizer_dir):
+    """A process reading the same number of random examples from a split 20x larger peaks at the same RSS."""
+    from train_support import write_token_split
+
+    peaks_mb, sizes = [], []
+    for examples in (RSS_SMALL_EXAMPLES, RSS_SCALE * RSS_SMALL_EXAMPLES):
+        manifest = write_token_split(tmp_path / str(examples), examples, RSS_LAYOUT, tiny_tokenizer_dir, seed=0)
+        reader = subprocess.run([sys.executable, "-c", RSS_READER, str(tmp_path / str(examples)),
+                                 str(RSS_RANDOM_READS), str(RSS_READ_BATCH)], capture_output=True, text=True)
+        assert reader.returncode == 0, reader.stderr[-3000:]
+        peaks_mb.append(int(reader.stdout.split()[-1]) / 1024)
+        sizes.append(manifest["examples"])
+    # what the eager loader would have added at rest for the extra examples: the margin is far below it
+    eager_growth_mb = (sizes[1] - sizes[0]) * eager_bytes_per_example(RSS_LAYOUT) / 2**20
+    assert eager_growth_mb > 3 * RSS_MARGIN_MB, eager_growth_mb
+    assert peaks_mb[1] < peaks_mb[0] + RSS_MARGIN_MB, (sizes, peaks_mb, eager_growth_mb)
+    print(f"peak RSS {peaks_mb[0]:.1f} MB at {sizes[0]} examples, {peaks_mb[1]:.1f} MB at {sizes[1]}; "
+          f"eager int64 tensors would add {eager_growth_mb:.0f} MB")

@@ -294,3 +294,78 @@ def test_deepspeed_config_must_not_set_owned_keys(tmp_path):
     ds = deepspeed_config(TrainConfig(deepspeed_config=str(REPO / "resources/deepspeed/zero2.json"),
                                       micro_batch_size=3, grad_accum_steps=2), use_bf16=False, world_size=4)
     assert ds["train_batch_size"] == 24 and ds["zero_optimization"]["stage"] == 2
+
+
+# ------------------------------------------------------------------ split folders read lazily (ga.data.pretrain)
+@pytest.mark.slow
+def test_training_on_a_lazily_read_split_is_bit_identical(tmp_path, tiny_tokenizer_dir):
+    """The stage's lazy example set and the eager loader's tensors train the very same generator."""
+    from ga.data.config import WindowLayout
+    from ga.data.pretrain import load_examples, open_split
+    from train_support import write_token_split
+
+    layout = WindowLayout(window=WINDOW, completion_windows=N_COMPLETION, reconstruction_windows=N_COMPLETION)
+    write_token_split(tmp_path / "train", 24, layout, tiny_tokenizer_dir, seed=0, vocab=VOCAB,
+                      document_tokens=(WINDOW, 8 * WINDOW))
+    lazy, _ = open_split(tmp_path / "train")
+    tensors = load_examples(tmp_path / "train")
+    eager = [{key: tensors[key][i] for key in MODEL_INPUT_KEYS} for i in range(len(lazy))]
+    val = eager[:4]
+    weights, rows = {}, {}
+    for name, train_set in (("eager", eager), ("lazy", lazy)):
+        model = tiny_gam()
+        train(model, PretrainObjective(N_COMPLETION), train_set, val, tiny_config(0, eval_every=0),
+              tmp_path / name, seed=0)
+        weights[name] = {k: v.clone() for k, v in model.generators.state_dict().items()}
+        rows[name] = [{k: v for k, v in r.items() if not k.endswith(("_s", "per_s", "mem_gib"))}
+                      for r in read_metrics(tmp_path / name) if r["kind"] == "train"]
+    assert rows["lazy"] == rows["eager"] and len(rows["lazy"]) == 4
+    assert all(torch.equal(weights["lazy"][k], weights["eager"][k]) for k in weights["eager"])
+
+
+class DonorRecorder:
+    """An objective that runs no forward pass: it records which examples validation pairs as receiver and donor."""
+
+    part_names = ("all",)
+
+    def __init__(self):
+        self.pairs: list[tuple[int, int]] = []
+
+    def collate(self, examples):
+        return [int(example["example_id"]) for example in examples]
+
+    def validation_variants(self, batch, donor):
+        self.pairs += list(zip(batch, donor))
+        return []
+
+
+def test_validation_takes_other_context_donors_from_disjoint_documents(tmp_path, tiny_tokenizer_dir):
+    from ga.data.config import PretrainDataConfig
+    from ga.data.pretrain import open_split, prepare_examples
+    from ga.data.sources import write_documents
+    from ga.train.distributed import Dist
+    from ga.train.loop import validate
+
+    cfg = PretrainDataConfig.from_dict({"token_budget": 6000, "window": 16, "completion_windows": 4,
+                                        "reconstruction_windows": 4, "val_fraction": 0.2, "examples_per_shard": 8,
+                                        "embedded": {"python_docs": True, "entities": 30, "passages_per_entity": 2}})
+    write_documents(cfg, tiny_tokenizer_dir, tmp_path / "documents")
+    prepare_examples(cfg, tmp_path / "documents", tiny_tokenizer_dir, tmp_path / "train", tmp_path / "val")
+    val_set, _ = open_split(tmp_path / "val")
+    documents = [set(val_set.documents(i)) for i in range(len(val_set))]
+    assert any(documents[i] & documents[i + 1] for i in range(len(val_set) - 1)), "no document spans two examples"
+    pairs = []
+    for rank in range(2):  # each process's share
+        recorder = DonorRecorder()
+        validate(torch.nn.Linear(1, 1), recorder, val_set, TrainConfig(val_batch_size=3),
+                 Dist(rank=rank, world_size=2, local_rank=rank, device=torch.device("cpu"), backend="gloo"))
+        pairs += recorder.pairs
+    assert sorted(receiver for receiver, _ in pairs) == list(range(len(val_set)))
+    for receiver, donor in pairs:
+        assert not documents[receiver] & documents[donor], (receiver, donor, documents[receiver], documents[donor])
+    # example sets without document ids keep the next example as the donor
+    recorder = DonorRecorder()
+    plain = [{"example_id": torch.tensor(i)} for i in range(5)]
+    validate(torch.nn.Linear(1, 1), recorder, plain, TrainConfig(val_batch_size=2),
+             Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), backend="gloo"))
+    assert recorder.pairs == [(i, (i + 1) % 5) for i in range(5)]

@@ -2,7 +2,8 @@
 
 - raw documents (what every source materialises): doc_id, source, text [, metadata]
 - tokenized documents: doc_id, source, input_ids (BOS + tokens + EOS)
-- pretraining examples: the window layout of docs/method.md#pretraining (see `ga.data.pretrain` for the exact layout)
+- pretraining examples: the window layout of docs/method.md#pretraining (see `ga.data.pretrain` for the exact layout),
+  with the ids of the documents each example's tokens come from
 - manifests: their per-source and per-shard tables
 
 `validate` turns pandera's failure table into a `DataError` that names the file, the row and the column.
@@ -77,7 +78,8 @@ def tokenized_documents_schema(vocab_size: int, bos_id: int | None, eos_id: int 
 
 
 def examples_schema(layout: WindowLayout, vocab_size: int) -> pa.DataFrameSchema:
-    """Training examples: shapes, id range, labels/mask consistency, prefixes and copied spans match the layout."""
+    """Training examples: shapes, id range, labels/mask consistency, prefixes and copied spans match the layout, and
+    each example names the documents its tokens come from."""
     L, n, m = layout.window, layout.completion_windows, layout.reconstruction_windows
     flat = layout.num_windows * L
     expected_prefix = pl.lit(pl.Series([layout.adapter_prefix], dtype=pl.List(pl.Int32)))
@@ -86,14 +88,15 @@ def examples_schema(layout: WindowLayout, vocab_size: int) -> pa.DataFrameSchema
         return pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.len() == size), name=f"length_{size}")
 
     def labels_consistent(data: pa.PolarsData) -> pl.LazyFrame:
-        # labels are either ignored or equal to the input id of a real (unmasked) token; padding is never labelled
+        # every real (unmasked) token is labelled with its own id and padding never is: exactly what the lazy loader
+        # (ga.data.pretrain.PretrainExamples) derives from input_ids and attention_mask instead of reading labels
         per_token = (
             data.lazyframe.select("input_ids", "labels", "attention_mask")
             .with_row_index("_row")
             .explode(["input_ids", "labels", "attention_mask"])
         )
         lab, ids, mask = pl.col("labels"), pl.col("input_ids"), pl.col("attention_mask")
-        token_ok = ((lab == IGNORE_INDEX) | ((lab == ids) & (mask == 1))) & ((mask == 1) | (lab == IGNORE_INDEX))
+        token_ok = pl.when(mask == 1).then(lab == ids).otherwise(lab == IGNORE_INDEX)
         return (
             per_token.group_by("_row", maintain_order=True)
             .agg(token_ok.all().alias("labels_consistent"))
@@ -121,6 +124,16 @@ def examples_schema(layout: WindowLayout, vocab_size: int) -> pa.DataFrameSchema
             )
         return data.lazyframe.select(ok.alias("spans_consistent"))
 
+    def each_document_named(data: pa.PolarsData) -> pl.LazyFrame:
+        named = pl.element().is_not_null() & (pl.element().str.strip_chars().str.len_chars() > 0)
+        return data.lazyframe.select(pl.col(data.key).list.eval(named).list.all())
+
+    document_checks = [
+        pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.len() >= 1), name="has_documents"),
+        pa.Check(each_document_named, name="document_ids_non_empty"),
+        pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.n_unique() == pl.col(d.key).list.len()),
+                 name="document_ids_unique_in_example"),
+    ]
     id_checks = [
         length_is(flat),
         pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.min() >= 0), name="ids_non_negative"),
@@ -144,6 +157,7 @@ def examples_schema(layout: WindowLayout, vocab_size: int) -> pa.DataFrameSchema
             ),
             "span_start": pa.Column(pl.List(pl.Int32), checks=[length_is(m)]),
             "span_length": pa.Column(pl.List(pl.Int32), checks=[length_is(m)]),
+            "doc_ids": pa.Column(pl.List(pl.Utf8), nullable=False, checks=document_checks),
         },
         checks=[
             pa.Check(labels_consistent, name="labels_consistent_with_ids_and_mask"),
@@ -175,6 +189,17 @@ MANIFEST_SHARDS = pa.DataFrameSchema(
     strict=True,
     name="manifest_shards",
 )
+
+EXAMPLES_MANIFEST_SHARDS = pa.DataFrameSchema(
+    {
+        **MANIFEST_SHARDS.columns,
+        "arrow_file": _non_empty_string_column(unique=True),
+        "arrow_sha256": pa.Column(pl.Utf8, checks=pa.Check.str_matches(r"^[0-9a-f]{64}$")),
+    },
+    strict=True,
+    name="examples_manifest_shards",
+)
+"""Shards of an examples split: each Parquet shard and its uncompressed Arrow IPC copy (what training memory-maps)."""
 
 
 def validate(schema: pa.DataFrameSchema, df: pl.DataFrame, file: str, row_offset: int = 0) -> pl.DataFrame:

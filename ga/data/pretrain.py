@@ -1,15 +1,17 @@
-"""Pretraining examples (docs/method.md#pretraining): tokenize documents, pack them into sequences, lay out windows; and the loader.
+"""Pretraining examples (docs/method.md#pretraining): tokenize documents, pack them into sequences, lay out windows;
+and the loaders.
 
 Stored layout (one Parquet row per example; S = n + m windows of L tokens; n = completion_windows,
 m = reconstruction_windows; the manifest's "layout" records L, n, m):
 
     example_id      Int64            0, 1, 2, ... within the split (the order of the packed token stream)
     input_ids       List[Int32]      S*L ids, window-major: window w is input_ids[w*L:(w+1)*L]
-    labels          List[Int32]      S*L; IGNORE_INDEX (-100) = no loss (padding); otherwise equal to input_ids
+    labels          List[Int32]      S*L; input_ids where attention_mask is 1, IGNORE_INDEX (-100, no loss) elsewhere
     attention_mask  List[Int8]       S*L; 1 = real token, 0 = padding (only at the end of reconstruction windows)
     adapter_prefix  List[Int32]      S; window w's adapter is built from windows 0..adapter_prefix[w]-1
     span_start      List[Int32]      m; start (token offset into the sequence) of reconstruction window j's span
     span_length     List[Int32]      m; its length
+    doc_ids         List[Utf8]       ids of the documents whose tokens the sequence holds, in stream order
 
 Windows 0..n-1 ("completion") are the packed sequence's own windows, adapter_prefix = w, labels = tokens.
 Window n+j ("reconstruction") copies tokens [start, start+length) of the sequence, with start uniform in
@@ -19,20 +21,34 @@ is reproducible on its own and the output is byte-identical for the same config 
 
 Documents are framed by BOS/EOS, concatenated in the stored document order and cut into sequences of n*L tokens;
 the tail that does not fill a sequence is dropped (its size is in the manifest). Validation documents are chosen
-by a seeded hash of doc_id, so no validation document's tokens appear in training.
+by a seeded hash of doc_id, so no validation document's tokens appear in training. A long document continues over
+consecutive examples; `doc_ids` says which examples share one (the other-context control needs a donor that does
+not, see `PretrainExamples.donor_for`).
 
-Loader: `load_examples(path)` -> dict of tensors; `iter_batches(path, batch_size, ...)` -> dicts with
-input_ids/attention_mask/labels (B, S, L) and adapter_prefix (B, S), all torch.long, plus example_id (B,).
+Beside each Parquet shard the stage writes an uncompressed Arrow IPC copy (`shard-NNNNN.arrow`: example_id,
+input_ids as FixedSizeList<Int32>[S*L], attention_mask as FixedSizeList<Int8>[S*L], adapter_prefix as
+FixedSizeList<Int32>[S], doc_ids; no labels, which follow from input_ids and attention_mask). Parquet is the
+compressed, contract-checked record; the Arrow copy is what training reads, one example at a time, because a
+compressed Parquet row cannot be read without decompressing its whole row group (see `ArrowShard`).
+
+Loaders:
+- `open_split(path)` -> (`PretrainExamples`, manifest): lazy, one example at a time from the Arrow copies; what
+  training uses (host memory does not grow with the split).
+- `load_examples(path)` -> dict of tensors of the whole split; `iter_batches(path, batch_size, ...)` -> dicts with
+  input_ids/attention_mask/labels (B, S, L) and adapter_prefix (B, S), all torch.long, plus example_id (B,).
 """
 from __future__ import annotations
 
 import json
+import math
+import mmap
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
@@ -47,6 +63,10 @@ from ga.data.tokenize import DocumentTokenizer
 
 SPLITS = ("train", "val")
 MANIFEST = "manifest.json"
+ARROW_SUFFIX = ".arrow"
+"""Suffix of a Parquet shard's uncompressed Arrow IPC copy (same stem)."""
+DOCUMENT_IDS = "doc_ids"
+"""Column naming, per example, the documents its tokens come from."""
 _HASH_SPACE = 1 << 64
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -71,8 +91,12 @@ def span_starts(seed: int, split: str, example_ids: np.ndarray, layout: WindowLa
 
 
 def build_examples(sequences: np.ndarray, first_example_id: int, layout: WindowLayout, seed: int, split: str,
-                   pad_id: int) -> pl.DataFrame:
-    """(N, n*L) packed sequences -> N examples in the stored layout (see the module docstring)."""
+                   pad_id: int, doc_ids: list[list[str]] | None = None) -> pl.DataFrame:
+    """(N, n*L) packed sequences -> N examples in the stored layout (see the module docstring).
+
+    doc_ids: per sequence, the ids of the documents its tokens come from (the `doc_ids` column); None leaves the
+    column out (token streams that are not made of documents, e.g. the training tests' synthetic ones).
+    """
     N, (n, m, L) = len(sequences), (layout.completion_windows, layout.reconstruction_windows, layout.window)
     example_ids = np.arange(first_example_id, first_example_id + N, dtype=np.int64)
     starts = span_starts(seed, split, example_ids, layout)                                   # (N, m)
@@ -89,7 +113,7 @@ def build_examples(sequences: np.ndarray, first_example_id: int, layout: WindowL
     def list_column(name, array, dtype):
         return pl.Series(name, np.ascontiguousarray(array)).cast(pl.List(dtype))
 
-    return pl.DataFrame([
+    columns = [
         pl.Series("example_id", example_ids),
         list_column("input_ids", input_ids, pl.Int32),
         list_column("labels", labels, pl.Int32),
@@ -97,7 +121,53 @@ def build_examples(sequences: np.ndarray, first_example_id: int, layout: WindowL
         list_column("adapter_prefix", prefix, pl.Int32),
         list_column("span_start", starts.astype(np.int32).reshape(N, m), pl.Int32),
         list_column("span_length", (ends - starts).astype(np.int32).reshape(N, m), pl.Int32),
-    ])
+    ]
+    if doc_ids is not None:
+        if len(doc_ids) != N:
+            raise ValueError(f"doc_ids names the documents of {len(doc_ids)} sequences; there are {N}")
+        columns.append(pl.Series(DOCUMENT_IDS, doc_ids, dtype=pl.List(pl.Utf8)))
+    return pl.DataFrame(columns)
+
+
+def sequence_documents(doc_ends: np.ndarray, doc_ids: list[str], count: int, seq_len: int) -> list[list[str]]:
+    """The ids of the documents overlapping each of the first `count` sequences of a token stream.
+
+    doc_ends: (D,) end offset (exclusive) of each document in the stream, ascending; doc_ids: their ids.
+    Sequence k holds stream tokens [k*seq_len, (k+1)*seq_len).
+    """
+    starts = np.arange(count, dtype=np.int64) * seq_len
+    first = np.searchsorted(doc_ends, starts, side="right")               # first document ending after the start
+    last = np.searchsorted(doc_ends, starts + seq_len - 1, side="right")  # the document holding the last token
+    return [doc_ids[f:l + 1] for f, l in zip(first.tolist(), last.tolist())]
+
+
+def arrow_shard(frame: pl.DataFrame, layout: WindowLayout) -> pa.Table:
+    """The Arrow IPC copy of a shard's examples: fixed-size id/mask/prefix rows, narrow dtypes, no labels."""
+    rows = frame.height
+
+    def fixed(column: str, dtype, width: int) -> pa.FixedSizeListArray:
+        values = frame[column].explode().to_numpy().astype(dtype)
+        if values.size != rows * width:
+            raise ValueError(f"{column}: expected {width} values per example, got {values.size} for {rows}")
+        return pa.FixedSizeListArray.from_arrays(pa.array(values), width)
+
+    flat = layout.num_windows * layout.window
+    return pa.table({
+        "example_id": pa.array(frame["example_id"].to_numpy()),
+        "input_ids": fixed("input_ids", np.int32, flat),
+        "attention_mask": fixed("attention_mask", np.int8, flat),
+        "adapter_prefix": fixed("adapter_prefix", np.int32, layout.num_windows),
+        # built from Python values: polars' Arrow export depends on how the frame was chunked, and the file must
+        # not (the same examples give the same bytes)
+        DOCUMENT_IDS: pa.array(frame[DOCUMENT_IDS].to_list(), type=pa.list_(pa.string())),
+    })
+
+
+def write_arrow(table: pa.Table, path: Path) -> None:
+    """One record batch, uncompressed: every column is one contiguous array at a fixed place in the file, so a row
+    is one positional read (see `ArrowShard`)."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table.combine_chunks(), max_chunksize=max(table.num_rows, 1))
 
 
 def examples_to_tensors(frame: pl.DataFrame, layout: WindowLayout) -> dict:
@@ -114,6 +184,11 @@ class SplitWriter:
         self.layout = settings.layout
         self.schema = contracts.examples_schema(self.layout, tokenizer.vocab_size)
         self.carry = np.zeros(0, dtype=np.int32)
+        self.carry_doc_ids: list[str] = []  # the documents of the carried tokens, in stream order
+        self.carry_doc_lengths = np.zeros(0, dtype=np.int64)  # their token counts within the carry
+        self.max_documents_per_example = 0
+        self.continued_examples = 0  # examples sharing a document with the next example
+        self.last_example_documents: list[str] = []
         self.pending: list[pl.DataFrame] = []
         self.pending_rows = 0
         self.examples = 0
@@ -128,25 +203,45 @@ class SplitWriter:
             stats[0] += row[1]
             stats[1] += row[2]
         stream = np.concatenate([self.carry, tokenized["input_ids"].explode().to_numpy().astype(np.int32)])
+        doc_ids = self.carry_doc_ids + tokenized["doc_id"].to_list()
+        doc_ends = np.cumsum(np.concatenate([self.carry_doc_lengths,
+                                             tokenized["input_ids"].list.len().to_numpy().astype(np.int64)]))
         seq_len = self.layout.seq_len
         count = len(stream) // seq_len
-        self.carry = stream[count * seq_len:].copy()
+        cut = count * seq_len
+        self.carry = stream[cut:].copy()
+        carried = int(np.searchsorted(doc_ends, cut, side="right"))  # first document ending after the cut
+        self.carry_doc_ids = doc_ids[carried:]
+        self.carry_doc_lengths = np.diff(doc_ends[carried:], prepend=cut)
         if count:
-            frame = build_examples(stream[:count * seq_len].reshape(count, seq_len), self.examples, self.layout,
-                                   self.settings.seed, self.split, self.tokenizer.pad_id)
+            documents = sequence_documents(doc_ends, doc_ids, count, seq_len)
+            self._count_shared_documents(documents)
+            frame = build_examples(stream[:cut].reshape(count, seq_len), self.examples, self.layout,
+                                   self.settings.seed, self.split, self.tokenizer.pad_id, documents)
             self.examples += count
             self.pending.append(frame)
             self.pending_rows += count
             while self.pending_rows >= self.settings.examples_per_shard:
                 self._flush(self.settings.examples_per_shard)
 
+    def _count_shared_documents(self, documents: list[list[str]]) -> None:
+        """Manifest statistics: the most documents in one example, and how many examples continue a document into
+        the next example (each shares its last document with the next one's first)."""
+        self.max_documents_per_example = max(self.max_documents_per_example, max(map(len, documents)))
+        previous = [self.last_example_documents[-1:]] + [d[-1:] for d in documents[:-1]]
+        self.continued_examples += sum(p == d[:1] for p, d in zip(previous, documents))
+        self.last_example_documents = documents[-1]
+
     def _flush(self, rows: int) -> None:
         frame = pl.concat(self.pending)
         shard, rest = frame.head(rows), frame.slice(rows)
         name = shard_name(len(self.shards))
+        arrow_name = Path(name).with_suffix(ARROW_SUFFIX).name
         validate(self.schema, shard, f"{self.split}/{name}", 0)
         write_parquet(shard, self.out_dir / name)
-        self.shards.append({"file": name, "rows": shard.height, "sha256": sha256_file(self.out_dir / name)})
+        write_arrow(arrow_shard(shard, self.layout), self.out_dir / arrow_name)
+        self.shards.append({"file": name, "rows": shard.height, "sha256": sha256_file(self.out_dir / name),
+                            "arrow_file": arrow_name, "arrow_sha256": sha256_file(self.out_dir / arrow_name)})
         self.pending, self.pending_rows = ([rest] if rest.height else []), rest.height
 
     def finish(self, documents_manifest: dict) -> dict:
@@ -160,7 +255,7 @@ class SplitWriter:
         sources = pl.DataFrame([{"source": s, "documents": d, "tokens": t} for s, (d, t) in sorted(self.per_source.items())],
                                schema={"source": pl.Utf8, "documents": pl.Int64, "tokens": pl.Int64})
         validate(contracts.MANIFEST_SOURCES, sources, f"{self.split}/{MANIFEST}:sources")
-        validate(contracts.MANIFEST_SHARDS, pl.DataFrame(self.shards), f"{self.split}/{MANIFEST}:shards")
+        validate(contracts.EXAMPLES_MANIFEST_SHARDS, pl.DataFrame(self.shards), f"{self.split}/{MANIFEST}:shards")
         manifest = {
             "kind": "pretrain_examples",
             "split": self.split,
@@ -173,6 +268,9 @@ class SplitWriter:
             "documents": int(sources["documents"].sum()),
             "tokens": int(sources["tokens"].sum()),
             "dropped_tail_tokens": int(len(self.carry)),
+            "document_ids": {"column": DOCUMENT_IDS,
+                             "max_documents_per_example": self.max_documents_per_example,
+                             "examples_continuing_into_the_next": self.continued_examples},
             "sources": sources.to_dicts(),
             "shards": self.shards,
             "content_sha256": sha256_json([s["sha256"] for s in self.shards]),
@@ -180,6 +278,18 @@ class SplitWriter:
         }
         write_json(manifest, self.out_dir / MANIFEST)
         return manifest
+
+
+def write_examples(split: str, tokenized_batches: Iterable[pl.DataFrame], out_dir: str | os.PathLike,
+                   settings: PretrainDataConfig, tokenizer: DocumentTokenizer, documents_manifest: dict) -> dict:
+    """One split folder (shards + manifest, atomically) from batches of already tokenized documents (doc_id, source,
+    input_ids) in stream order; returns its manifest. `prepare_examples` does this for both splits at once, from a
+    documents folder; this is for token streams made elsewhere (benchmarks, tests)."""
+    with atomic_dir(out_dir) as tmp:
+        writer = SplitWriter(split, tmp, settings, tokenizer)
+        for tokenized in tokenized_batches:
+            writer.add(tokenized)
+        return writer.finish(documents_manifest)
 
 
 def is_validation(seed: int, doc_id: str, val_fraction: float) -> bool:
@@ -284,3 +394,148 @@ def iter_batches(path: str | os.PathLike, batch_size: int, shuffle_seed: int | N
         carry = table.slice(full) if full < table.num_rows else None
     if carry is not None and carry.num_rows and not drop_last:
         yield _to_tensors(carry, num_windows, window)
+
+
+# ---------------------------------------------------------------- lazy loader (what training uses)
+class SplitFormatError(FileNotFoundError):
+    """A split folder lacks what the lazy loader reads (its manifest or the Arrow copies of its shards)."""
+
+
+class ArrowShard:
+    """One Arrow IPC shard: where each column's rows lie in the file, and positional reads of one row.
+
+    The file is memory-mapped only to parse its layout without copying (pyarrow gives each column's buffer inside
+    the map, hence its file offset); rows are then read with `os.pread`, which goes through the same page cache
+    but maps nothing. A memory-mapped read would leave each page it touched (and the kernel's fault-around
+    neighbours) mapped and counted in the process's resident memory until unmapped: over an epoch every process
+    would show most of the split as resident (shared page cache, but counted once per process by tools and by
+    schedulers that sum per-process RSS).
+    """
+
+    def __init__(self, path: Path, num_windows: int, window: int):
+        self.path = path
+        self.file = open(path, "rb")  # open for as long as rows are read; closed with the object
+        self.map = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
+        buffer = pa.py_buffer(self.map)
+        reader = pa.ipc.open_file(pa.BufferReader(buffer))
+        if reader.num_record_batches != 1:
+            raise SplitFormatError(f"{path}: expected one record batch, found {reader.num_record_batches}")
+        batch = reader.get_batch(0)
+        self.rows = batch.num_rows
+        shapes = {"example_id": (), "input_ids": (num_windows, window), "attention_mask": (num_windows, window),
+                  "adapter_prefix": (num_windows,)}
+        self.places: dict[str, tuple[int, np.dtype, tuple[int, ...]]] = {}  # column -> (file offset, dtype, row shape)
+        for name, shape in shapes.items():
+            column = batch.column(name)
+            values = column.flatten() if pa.types.is_fixed_size_list(column.type) else column
+            view = values.to_numpy(zero_copy_only=True)  # a view into the map: touches no page
+            self.places[name] = (view.ctypes.data - buffer.address, view.dtype, shape)
+        self.document_ids = batch.column(DOCUMENT_IDS)  # read through the map, only for donor_for / documents
+
+    def read(self, row: int) -> dict[str, np.ndarray]:
+        """One row's values, in their stored (narrow) dtypes."""
+        values = {}
+        for name, (offset, dtype, shape) in self.places.items():
+            size = dtype.itemsize * math.prod(shape)
+            data = os.pread(self.file.fileno(), size, offset + row * size)
+            if len(data) != size:
+                raise SplitFormatError(f"{self.path}: row {row} of {name} is cut short")
+            values[name] = np.frombuffer(data, dtype=dtype).reshape(shape)
+        return values
+
+
+class PretrainExamples:
+    """The examples of one split, read one at a time from the Arrow copies of its shards.
+
+    `examples[i]` is example i of the packed stream (the row order of `load_examples`) as the training loop takes
+    it: input_ids, attention_mask, labels (S, L) and adapter_prefix (S,), torch.long, plus example_id (a 0-d
+    tensor). Only that example's rows are read and widened: ids stay int32 and masks int8 in the file, and labels
+    are derived (input_ids where attention_mask is 1, IGNORE_INDEX elsewhere: the stored layout, enforced by the
+    examples contract). Host memory therefore does not grow with the split: a process holds the shards' layouts
+    and the example it is reading (see `ArrowShard`).
+
+    `donor_for(i)` names the other-context donor of example i for validation (see there).
+    """
+
+    def __init__(self, split_dir: str | os.PathLike):
+        split_dir = Path(split_dir)
+        if not (split_dir / MANIFEST).is_file():
+            raise SplitFormatError(f"{split_dir}: no {MANIFEST} (run the pretrain_data stage first)")
+        self.split_dir = split_dir
+        self.manifest = read_manifest(split_dir)
+        layout = self.manifest["layout"]
+        self.num_windows, self.window = int(layout["num_windows"]), int(layout["window"])
+        self._shards = [self._open_shard(shard) for shard in self.manifest["shards"]]
+        self._shard_starts = np.cumsum([0] + [shard.rows for shard in self._shards])  # index of each first row
+        self._documents: list[frozenset[str]] | None = None  # read on the first donor_for
+        self._donors: dict[int, int] = {}
+
+    def _open_shard(self, shard: dict) -> ArrowShard:
+        if "arrow_file" not in shard:
+            raise SplitFormatError(
+                f"{self.split_dir}: shard {shard['file']} has no Arrow copy (written by an older ga, which also "
+                f"stored no document ids); rerun the pretrain_data stage for this split")
+        opened = ArrowShard(self.split_dir / shard["arrow_file"], self.num_windows, self.window)
+        if opened.rows != shard["rows"]:
+            raise SplitFormatError(f"{opened.path}: {opened.rows} rows; the manifest says {shard['rows']}")
+        return opened
+
+    def __len__(self) -> int:
+        return int(self._shard_starts[-1])
+
+    def _locate(self, index: int) -> tuple[ArrowShard, int]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"example {index} of a split of {len(self)}")
+        index %= len(self)
+        shard = int(np.searchsorted(self._shard_starts, index, side="right")) - 1
+        return self._shards[shard], index - int(self._shard_starts[shard])
+
+    def __getitem__(self, index: int) -> dict:
+        import torch
+
+        shard, row = self._locate(int(index))
+        values = shard.read(row)
+        input_ids = torch.from_numpy(values["input_ids"].astype(np.int64))
+        attention_mask = torch.from_numpy(values["attention_mask"].astype(np.int64))
+        return {"input_ids": input_ids, "attention_mask": attention_mask,
+                "labels": input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX),
+                "adapter_prefix": torch.from_numpy(values["adapter_prefix"].astype(np.int64)),
+                "example_id": torch.tensor(int(values["example_id"]))}
+
+    def documents(self, index: int) -> list[str]:
+        """The ids of the documents whose tokens example `index` holds, in stream order."""
+        shard, row = self._locate(int(index))
+        return shard.document_ids[row].as_py()
+
+    def donor_for(self, receiver: int) -> int:
+        """The other-context donor of example `receiver`: the nearest later example (cyclically over the split)
+        that shares no document with it.
+
+        The next example is not enough: a document longer than a sequence continues into it, so its adapter would
+        carry the receiver's own text. Deterministic; raises ValueError when every other example shares a document
+        with the receiver.
+        """
+        receiver = int(receiver) % len(self)
+        if receiver not in self._donors:
+            if self._documents is None:
+                self._documents = [frozenset(ids) for shard in self._shards for ids in shard.document_ids.to_pylist()]
+            self._donors[receiver] = nearest_disjoint_example(self._documents, receiver, self.split_dir)
+        return self._donors[receiver]
+
+
+def nearest_disjoint_example(documents: list[frozenset[str]], receiver: int, where: object = "the split") -> int:
+    """The first example after `receiver` (cyclically) whose document set is disjoint from the receiver's."""
+    n = len(documents)
+    for step in range(1, n):
+        candidate = (receiver + step) % n
+        if documents[candidate].isdisjoint(documents[receiver]):
+            return candidate
+    raise ValueError(f"{where}: example {receiver} shares a document with every other example of its split ({n} "
+                     f"examples), so no other-context donor exists; hold out more documents (pretrain_data."
+                     f"val_fraction) or shorten the sequences")
+
+
+def open_split(split_dir: str | os.PathLike) -> tuple[PretrainExamples, dict]:
+    """A split folder's examples, read lazily (see `PretrainExamples`), and its manifest."""
+    examples = PretrainExamples(split_dir)
+    return examples, examples.manifest

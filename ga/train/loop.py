@@ -137,13 +137,20 @@ def freeze_all_but_generator(model) -> list[torch.nn.Parameter]:
 def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, dist_info: Dist) -> dict[str, float]:
     """Per-variant, per-part perplexity on the held-out split (each process scores its share; sums are combined).
 
-    Donor of held-out example i (for the other-context control) is example i+1 (cyclically): always a different
-    sequence of the same split.
+    The donor of held-out example i (for the other-context control) is `val_set.donor_for(i)` when the set can name
+    one: `ga.data.pretrain.PretrainExamples` picks the nearest later example that shares no document with i (the
+    next example is often the same document's continuation). Sets without document ids (e.g. the tests' synthetic
+    ones, whose every example is its own token stream) fall back to example i+1, cyclically among the scored ones.
     """
     n_val = len(val_set) if cfg.val_examples == 0 else min(cfg.val_examples, len(val_set))
     if n_val < 2:
         raise ValueError(f"validation needs at least 2 held-out examples (one to score, another as the "
                          f"other-context donor); the validation split has {len(val_set)}")
+    donor_for = getattr(val_set, "donor_for", None)
+
+    def donor_of(receiver: int) -> int:
+        return donor_for(receiver) if donor_for is not None else (receiver + 1) % n_val
+
     n_parts = len(objective.part_names)
     sums: dict[str, LossSums] = {}
     mine = list(range(dist_info.rank, n_val, dist_info.world_size))
@@ -156,7 +163,7 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
         scored = bool(indices)
         indices = indices or [0]  # a process with no examples left still joins the collective forward passes
         batch = objective.collate([val_set[i] for i in indices])
-        donor = objective.collate([val_set[(i + 1) % n_val] for i in indices])
+        donor = objective.collate([val_set[donor_of(i)] for i in indices])
         for variant, variant_batch in objective.validation_variants(batch, donor):
             out = engine(**model_inputs(variant_batch, dist_info.device))
             variant_sums = sums.setdefault(variant, LossSums(n_parts))
