@@ -14,6 +14,10 @@ from typing import Any, ClassVar
 
 from ga.section import ConfigError, ConfigSection, setting
 
+EXAMPLES_FORMAT = 2
+"""Version of the stored examples' layout (2: document ids per example, Arrow copies for lazy reading); part of
+what the examples depend on, so prepared splits of an older layout are rebuilt."""
+
 SOURCE_NAMES = ("embedded", "local", "slimpajama")
 """`pretrain_data.source` values (the registry in ga/data/sources.py)."""
 
@@ -169,4 +173,4 @@ class PretrainDataConfig(ConfigSection):
         return {"window": self.window, "completion_windows": self.completion_windows,
                 "reconstruction_windows": self.reconstruction_windows, "seq_len": self.seq_len,
                 "val_fraction": self.val_fraction, "bos_token": self.bos_token, "eos_token": self.eos_token,
-                "examples_per_shard": self.examples_per_shard, "seed": self.seed}
+                "examples_per_shard": self.examples_per_shard, "seed": self.seed, "format": EXAMPLES_FORMAT}

@@ -42,47 +42,27 @@ def resume_fingerprint(config, train_manifest: dict, val_manifest: dict) -> dict
             "train_data": train_manifest.get("content_sha256"), "val_data": val_manifest.get("content_sha256")}
 
 
-class ExampleSet:
-    """Index access to the examples of one split (tensors of (N, S, L) / (N, S)), one dict per example."""
-
-    KEYS = ("input_ids", "attention_mask", "labels", "adapter_prefix")
-
-    def __init__(self, tensors: dict):
-        self.tensors = {key: tensors[key] for key in self.KEYS}
-
-    def __len__(self) -> int:
-        return int(self.tensors["input_ids"].shape[0])
-
-    def __getitem__(self, index: int) -> dict:
-        return {key: value[index] for key, value in self.tensors.items()}
-
-
-def load_split(split_dir: Path) -> tuple[ExampleSet, dict]:
-    from ga.data.pretrain import MANIFEST, load_examples, read_manifest
-
-    split_dir = Path(split_dir)
-    if not (split_dir / MANIFEST).is_file():
-        raise FileNotFoundError(f"{split_dir}: no {MANIFEST} (run the pretrain_data stage first)")
-    return ExampleSet(load_examples(split_dir)), read_manifest(split_dir)
-
-
 def run(config, inputs, outputs) -> dict:
     import torch
 
     import ga
     from ga.base import load_base
+    from ga.data.pretrain import open_split
     from ga.io import copy_file, write_json
     from ga.train.distributed import init_distributed
     from ga.train.loop import export_generator, train
     from ga.train.objective import PretrainObjective
 
     dist_info = init_distributed()
-    train_set, train_manifest = load_split(inputs.train)
-    val_set, val_manifest = load_split(inputs.val)
+    # Lazily read (memory-mapped Arrow copies): a rank's memory does not grow with the size of the split.
+    train_set, train_manifest = open_split(inputs.train)
+    val_set, val_manifest = open_split(inputs.val)
     n_completion = int(train_manifest["layout"]["completion_windows"])
 
     base = config.base_model
-    base_model, _ = load_base(inputs.base_model, dtype=base.dtype, attn_implementation=base.attn_implementation)
+    # Straight onto this rank's device: the ranks of a node never hold CPU copies of the base model at once.
+    base_model, _ = load_base(inputs.base_model, dtype=base.dtype, attn_implementation=base.attn_implementation,
+                              device=dist_info.device)
     adapter_config = ga.GenerativeAdapterConfig.from_dict(
         {**config.adapter.to_dict(), "base_model_id": base.id, "base_model_revision": base.revision})
     torch.manual_seed(config.seed)  # the generator's initialisation

@@ -31,7 +31,9 @@ class Objective(Protocol):
 
     That is all the loop needs from an objective: it knows no layout, labels or part of its own (part names only name
     the metrics). The training loss is the model's causal LM loss over the labelled tokens (an objective shapes it
-    through `labels`, e.g. IGNORE_INDEX on prompts), and the donor of held-out example i is example i+1 of the split.
+    through `labels`, e.g. IGNORE_INDEX on prompts). The donor of held-out example i is chosen by the validation set:
+    `val_set.donor_for(i)` (the nearest later example sharing no document with i) where the set knows its documents,
+    else example i+1.
     """
 
     part_names: tuple[str, ...]
