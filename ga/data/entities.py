@@ -12,6 +12,8 @@ Stable API (the knowledge-QA data of a later stage asks questions about the same
                                                          # every fact of the entity
     entity_documents(entities, passages_per_entity, seed) -> list[dict]  # raw documents (doc_id, source, text,
                                                          # metadata) in the common raw-document schema
+    split_key(doc_id) -> str                            # the key a validation hold-out should hash: the entity's id
+                                                         # for a passage's doc_id, so an entity is held out whole
 
 Names are made from syllables so they do not collide with real entities the base model may know; they are unique
 within one generated list.
@@ -202,3 +204,16 @@ def entity_documents(entities: list[Entity], passages_per_entity: int, seed: int
             docs.append({"doc_id": f"{SOURCE_NAME}/{entity.entity_id}/{index}", "source": SOURCE_NAME, "text": text,
                          "metadata": json.dumps({"entity_id": entity.entity_id, "kind": entity.kind})})
     return docs
+
+
+def split_key(doc_id: str) -> str:
+    """What the pretraining hold-out hashes for a document: the entity's id for a passage of a fictional entity
+    (doc_id `fictional_entities/<entity_id>/<index>`), the doc_id itself for any other document.
+
+    Holding out by entity keeps every passage of an evaluation entity out of training, so the knowledge-QA
+    evaluation asks about facts the model never read (docs/method.md#embedded-default)."""
+    source, _, rest = doc_id.partition("/")
+    entity_id, _, index = rest.partition("/")
+    if source == SOURCE_NAME and entity_id and index.isdigit():
+        return entity_id
+    return doc_id
