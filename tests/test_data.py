@@ -15,7 +15,7 @@ import torch
 from ga.data import contracts
 from ga.data.contracts import DataError, validate
 from ga.data.entities import entity_documents, generate_entities, passages
-from ga.data.pretrain import (SplitFormatError, build_examples, is_validation, iter_batches,
+from ga.data.pretrain import (SplitFormatError, build_examples, held_out_document, iter_batches,
                                load_examples, nearest_disjoint_example, open_split, prepare_examples,
                                sequence_documents, span_starts)
 from ga.data.config import PretrainDataConfig, WindowLayout
@@ -197,7 +197,7 @@ def test_embedded_stages_are_deterministic_and_split_by_document(tmp_path, tiny_
     assert len(first["train"]["shards"]) >= 2  # examples_per_shard=8: streaming writes several shards
     # held-out documents never reach training; both sub-sources appear
     docs = pl.read_parquet(tmp_path / "a" / "documents" / "*.parquet")
-    val_ids = {d for d in docs["doc_id"] if is_validation(0, d, 0.2)}
+    val_ids = {d for d in docs["doc_id"] if held_out_document(0, d, 0.2)}
     assert 0 < len(val_ids) < docs.height
     assert {s["source"] for s in first["train"]["sources"]} == {"python_docs", "fictional_entities"}
     assert first["train"]["documents"] + first["val"]["documents"] == docs.height
@@ -325,7 +325,7 @@ def test_doc_ids_name_the_documents_each_example_holds(embedded_split, tiny_toke
     tokenizer = DocumentTokenizer.load(tiny_tokenizer_dir, cfg.bos_token, cfg.eos_token)
     seq_len, n = cfg.layout.seq_len, cfg.layout.completion_windows
     for split in ("train", "val"):
-        in_val = pl.Series([is_validation(cfg.seed, d, cfg.val_fraction) for d in docs["doc_id"]])
+        in_val = pl.Series([held_out_document(cfg.seed, d, cfg.val_fraction) for d in docs["doc_id"]])
         tokenized = tokenizer.tokenize_frame(docs.filter(in_val if split == "val" else ~in_val))
         stream = tokenized["input_ids"].explode().to_numpy()
         owner = np.repeat(tokenized["doc_id"].to_numpy(), tokenized["input_ids"].list.len().to_numpy())

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 from ga.section import ConfigError, ConfigSection, setting
 
-EXAMPLES_FORMAT = 2
-"""Version of the stored examples' layout (2: document ids per example, Arrow copies for lazy reading); part of
-what the examples depend on, so prepared splits of an older layout are rebuilt."""
+EXAMPLES_FORMAT = 3
+"""Version of the stored examples' layout (2: document ids per example, Arrow copies for lazy reading; 3: fictional
+entities held out by entity); part of what the examples depend on, so prepared splits of an older layout are rebuilt."""
 
 SOURCE_NAMES = ("embedded", "local", "slimpajama")
 """`pretrain_data.source` values (the registry in ga/data/sources.py)."""

@@ -58,6 +58,7 @@ from ga.labels import IGNORE_INDEX
 from ga.data.parquet import shard_name, write_parquet
 from ga.io import atomic_dir, sha256_file, sha256_json, write_json
 from ga.data.config import PretrainDataConfig
+from ga.data.entities import split_key
 from ga.data.sources import hash_order_key
 from ga.data.tokenize import DocumentTokenizer
 
@@ -296,6 +297,13 @@ def is_validation(seed: int, doc_id: str, val_fraction: float) -> bool:
     return hash_order_key(seed, doc_id, "validation") < val_fraction * _HASH_SPACE
 
 
+def held_out_document(seed: int, doc_id: str, val_fraction: float) -> bool:
+    """Whether document `doc_id` belongs to the validation split. Keyed by entity for fictional-entity passages
+    (`split_key`): an entity held out here is held out everywhere, so its knowledge-QA questions ask about facts the
+    generator never saw in training."""
+    return is_validation(seed, split_key(doc_id), val_fraction)
+
+
 def prepare_examples(settings: PretrainDataConfig, documents_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
                      train_dir: str | os.PathLike, val_dir: str | os.PathLike) -> dict[str, dict]:
     """The examples stage: documents dir -> train/ and val/ shard dirs with manifests. Streams by chunks."""
@@ -313,7 +321,7 @@ def prepare_examples(settings: PretrainDataConfig, documents_dir: str | os.PathL
             for batch in pq.ParquetFile(path).iter_batches(batch_size=settings.tokenize_batch_documents):
                 docs = validate(RAW_DOCUMENTS, pl.from_arrow(batch), str(path), offset)
                 tokenized = validate(token_schema, tokenizer.tokenize_frame(docs), str(path), offset)
-                in_val = pl.Series([is_validation(settings.seed, d, settings.val_fraction) for d in docs["doc_id"]])
+                in_val = pl.Series([held_out_document(settings.seed, d, settings.val_fraction) for d in docs["doc_id"]])
                 writers["val"].add(tokenized.filter(in_val))
                 writers["train"].add(tokenized.filter(~in_val))
                 offset += batch.num_rows

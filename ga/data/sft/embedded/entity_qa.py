@@ -5,7 +5,7 @@ Native row (one per entity, generated from the run's seed): `entity_id`, `kind`,
 `facts[]` of `relation`, `question`, `answer`.
 
 Split by entity, the same way as the pretraining data: an entity is an eval entity when
-`ga.data.pretrain.is_validation(seed, split_key(doc_id), val_fraction)` holds for its passages' doc_ids
+`ga.data.pretrain.held_out_document(seed, doc_id, val_fraction)` holds for its passages' doc_ids
 (`split_key` gives the entity's id, so all passages of an entity fall on the same side). With the pretraining data
 holding out `split_key(doc_id)`, no eval entity's passage is in the pretraining train split, and no eval entity's
 facts are in a train record: a record's distractors come from its own split, and a train candidate that names an
@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from ga.data.entities import Entity, entity_documents, generate_entities, split_key
-from ga.data.pretrain import is_validation
+from ga.data.pretrain import held_out_document
 from ga.data.sft.build import CountTokens, QAPair, RecordBuilder, sample_distractors
 from ga.data.sft.embedded import common
 from ga.data.sft.embedded.common import EVAL, TRAIN, check_split, split_of
@@ -52,7 +52,7 @@ def eval_entity_ids(entities: Iterable[Entity], seed: int, val_fraction: float) 
     held_out = set()
     for entity in entities:
         doc_id = entity_documents([entity], 1, seed)[0]["doc_id"]
-        if is_validation(seed, split_key(doc_id), val_fraction):
+        if held_out_document(seed, doc_id, val_fraction):
             held_out.add(entity.entity_id)
     return held_out
 
