@@ -398,10 +398,13 @@ def window_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torc
     """Causal LM loss inside each window: position t predicts labels[t + 1] of the same window."""
     if labels.shape != logits.shape[:-1]:
         raise ValueError(f"labels shape {tuple(labels.shape)} != {tuple(logits.shape[:-1])}")
-    targets = labels[..., 1:]
+    # Every position is scored against the next label, the last one against none (ignored): slicing the last
+    # position off the logits instead would copy all of them, (B, S, L, vocab), in forward and again in backward.
+    next_labels = F.pad(labels[..., 1:], (0, 1), value=IGNORE_INDEX)
     token_losses = F.cross_entropy(
-        logits[..., :-1, :].flatten(0, -2).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
-    ).view(targets.shape)
+        logits.flatten(0, -2).float(), next_labels.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(labels.shape)[..., :-1]
+    targets = labels[..., 1:]
     labelled = targets != IGNORE_INDEX
     counts = labelled.sum(dim=-1)
     sums = (token_losses * labelled).sum(dim=-1)

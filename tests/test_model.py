@@ -87,6 +87,38 @@ def test_loss_is_shifted_inside_each_window():
     assert out.window_losses[0, 0] == 0
 
 
+def test_window_loss_equals_the_loss_of_sliced_logits_bit_for_bit():
+    """window_lm_loss scores the last position against an ignored label instead of slicing it off the logits."""
+    from ga.labels import IGNORE_INDEX
+    from ga.model import window_lm_loss
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, S, L, VOCAB, generator=generator)
+    labels = torch.randint(0, VOCAB, (2, S, L), generator=generator)
+    labels[:, 0] = IGNORE_INDEX
+    labels[1, 2, : L // 2] = IGNORE_INDEX
+    outputs, grads = [], []
+    for sliced in (True, False):
+        scored = logits.clone().requires_grad_(True)
+        if sliced:
+            targets = labels[..., 1:]
+            token_losses = torch.nn.functional.cross_entropy(
+                scored[..., :-1, :].flatten(0, -2), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+            ).view(targets.shape)
+            counts = (targets != IGNORE_INDEX).sum(dim=-1)
+            sums = (token_losses * (targets != IGNORE_INDEX)).sum(dim=-1)
+            out = {"loss": sums.sum() / counts.sum(), "window_losses": sums / counts.clamp_min(1),
+                   "window_token_counts": counts}
+        else:
+            out = window_lm_loss(scored, labels)
+        (out["loss"] + out["window_losses"].sum()).backward()
+        outputs.append(out)
+        grads.append(scored.grad)
+    for key in outputs[0]:
+        assert torch.equal(outputs[0][key], outputs[1][key]), key
+    assert torch.equal(grads[0], grads[1])
+
+
 def state_allclose(a: ga.AdapterState, b: ga.AdapterState, rtol=1e-4):
     assert a.counts == b.counts
     for name in a.sums:
