@@ -1,5 +1,5 @@
-"""One normalization per distinct prefix gives what one normalization per window gave (docs/method.md#windows-and-
-prefix-sums): the same logits and losses bit for bit, and the same gradients up to float32 summation order."""
+"""One normalization per distinct prefix gives what one normalization per window gave: the same logits and losses
+bit for bit, and the same gradients up to float32 summation order (docs/method.md#windows-and-prefix-sums)."""
 from __future__ import annotations
 
 import pytest
