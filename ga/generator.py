@@ -12,7 +12,8 @@ A *pass* says what one forward of the base model adds to each targeted map's out
 
   WindowPass     one forward over B x S windows (training and context encoding): every window's states are
                  summed into prefix sums over the window axis, so window i's adapter is built from windows
-                 0 .. prefix[i]-1 in O(S) memory.
+                 0 .. prefix[i]-1 in O(S) memory. Windows that share a prefix share its normalized state, which
+                 is computed once (one SVD per distinct prefix, not per window).
   FixedAdapter   the delta of an encoded AdapterState as rank-r LoRA factors (`adapted(state)`, `generate`).
 
 ga.model attaches these to a Hugging Face model with forward hooks.
@@ -81,6 +82,37 @@ class ModuleGenerator(nn.Module):
         return self.delta.B
 
 
+EMPTY_KEY = -1  # the key of every empty window; sorts before all (batch element, prefix) keys
+
+
+@dataclass
+class DistinctPrefixes:
+    """The distinct (batch element, prefix) pairs of a (B, S) prefix layout. Windows with the same pair are adapted by
+    the same merged state, so it is normalized once and gathered to them: the pretraining layout of n completion and
+    n reconstruction windows has prefixes [0 .. n-1, 1 .. n], so n distinct non-empty states instead of 2n.
+
+    Without states of earlier chunks, prefix 0 is the empty state, which normalizes to exactly zero in every mode
+    (docs/method.md#normalization): it takes no normalization at all, only a zero row."""
+
+    batch_index: torch.Tensor  # (D,) batch element of each distinct state to normalize
+    prefix: torch.Tensor  # (D,) its prefix value
+    window_rows: torch.Tensor  # (B*S,) each window's row in [zero state (if has_empty), the D normalized states]
+    has_empty: bool
+
+    @classmethod
+    def of(cls, prefix: torch.Tensor, empty_is_zero: bool) -> DistinctPrefixes:
+        batch, windows = prefix.shape
+        values = windows + 1  # prefix values lie in [0, windows]
+        keys = torch.arange(batch, device=prefix.device).unsqueeze(1) * values + prefix
+        if empty_is_zero:
+            keys = keys.masked_fill(prefix == 0, EMPTY_KEY)
+        distinct, window_rows = torch.unique(keys.flatten(), sorted=True, return_inverse=True)
+        has_empty = bool(distinct[0] == EMPTY_KEY)
+        if has_empty:
+            distinct = distinct[1:]
+        return cls(distinct // values, distinct % values, window_rows, has_empty)
+
+
 @dataclass
 class WindowPass:
     """Layout of one forward over (B, S, L) windows, and the adapters built for it layer by layer."""
@@ -91,9 +123,14 @@ class WindowPass:
     prefix: torch.Tensor  # (B, S) long: window i's adapter sums windows 0 .. prefix[i]-1
     initial: dict[str, torch.Tensor] | None = None  # states of earlier chunks, added to every prefix sum
     collect_totals: bool = False
+    normalize_each_window: bool = False  # reference path (tests, benchmarks): one normalization per window
     normalized: dict[str, torch.Tensor] = field(default_factory=dict)  # (B*S, d_r, d_r) per module
     totals: dict[str, torch.Tensor] = field(default_factory=dict)  # (B, d_r, d_r) per module
     finished: bool = False
+    distinct: DistinctPrefixes = field(init=False)
+
+    def __post_init__(self):
+        self.distinct = DistinctPrefixes.of(self.prefix, empty_is_zero=self.initial is None)
 
     def build_adapters(
         self, name: str, generator: ModuleGenerator, hidden: torch.Tensor, config: GenerativeAdapterConfig
@@ -102,8 +139,16 @@ class WindowPass:
         d_r = config.inter_size
         states = generator.context(hidden, self.token_mask).view(self.batch, self.windows, d_r, d_r)
         initial = None if self.initial is None else self.initial[name].to(states.device)
-        merged, total = merge_prefix_states(states, self.prefix, initial)
-        self.normalized[name] = normalize_state(merged, config).reshape(-1, d_r, d_r)
+        if self.normalize_each_window:
+            merged, total = merge_prefix_states(states, self.prefix, initial)
+            self.normalized[name] = normalize_state(merged, config).reshape(-1, d_r, d_r)
+        else:
+            distinct = self.distinct
+            merged, total = merge_prefix_states(states, distinct.prefix, initial, distinct.batch_index)
+            normalized = normalize_state(merged, config)
+            if distinct.has_empty:
+                normalized = torch.cat([normalized.new_zeros(1, d_r, d_r), normalized])
+            self.normalized[name] = normalized[distinct.window_rows]
         if self.collect_totals:
             self.totals[name] = total.detach()
 
@@ -125,16 +170,22 @@ class FixedAdapter:
 
 
 def merge_prefix_states(
-    states: torch.Tensor, prefix: torch.Tensor, initial: torch.Tensor | None = None
+    states: torch.Tensor,
+    prefix: torch.Tensor,
+    initial: torch.Tensor | None = None,
+    batch_index: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Merged adapter states M[b, i] = initial + sum_{j < prefix[b, i]} states[b, j], and the total over all windows.
+    """Merged adapter states M = initial + sum_{j < prefix} states[b, j], and the total over all windows.
 
+    `states` is (B, S, d_r, d_r). By default `prefix` is (B, S), one value per window, and M is (B, S, d_r, d_r);
+    with `batch_index` of the same shape as `prefix`, M holds one merged state per (batch_index, prefix) pair.
     One cumulative sum over the window axis, taken in place (`states` is consumed), then a gather: O(S) extra
     memory, never the S x S x d_r x d_r expansion of the authors' code.
     """
     batch = states.shape[0]
     cumulative = states.cumsum_(dim=1)  # cumulative[:, k] = S_0 + ... + S_k
-    batch_index = torch.arange(batch, device=states.device).unsqueeze(1)
+    if batch_index is None:
+        batch_index = torch.arange(batch, device=states.device).unsqueeze(1)
     merged = cumulative[batch_index, (prefix - 1).clamp_min(0)]
     merged.masked_fill_((prefix == 0)[..., None, None], 0.0)
     total = cumulative[:, -1]

@@ -7,8 +7,11 @@ active: a WindowPass (training and context encoding) or a FixedAdapter (`adapted
 
 A WindowPass stays active after a training forward returns, because non-reentrant gradient checkpointing
 replays the decoder layers during backward and the replayed linear hooks must see the same normalized
-states. The next fresh forward through the layers retires it (Transformers checkpoints a layer's `forward`,
-so the layer pre-hook runs only on fresh forwards, never on replays).
+states. A pre-hook on the decoder model (`model.model`, which checkpointing never replays) retires it when the
+next fresh forward starts. Replays differ by Transformers version: recent versions checkpoint a layer's
+`forward`, so the layer pre-hook runs only on fresh forwards; the 4.5x line checkpoints the layer's whole
+`__call__`, so the replay runs the layer pre-hook again, which then rebuilds the same adapters (the replay must
+recompute every tensor the first run saved for backward, the normalization's included).
 """
 from __future__ import annotations
 
@@ -66,6 +69,9 @@ class GenerativeAdapter(nn.Module):
         d_hidden = base_model.config.hidden_size
         layers = decoder_layers(base_model)
         layers_prefix = self._layers_prefix(base_model, layers)
+        # Reference path for tests and benchmarks/core.py: normalize every window's merged state rather than each
+        # distinct prefix once. The outputs are the same; only the number of normalizations (SVDs) differs.
+        self.normalize_each_window = False
 
         self.generators = nn.ModuleDict()
         self.module_names: list[str] = []  # full names of the adapted linear maps, in layer order
@@ -100,6 +106,7 @@ class GenerativeAdapter(nn.Module):
                 f"target_modules {sorted(unmatched)} match no module in the decoder layers of "
                 f"{type(base_model).__name__}; linear modules there: {available}"
             )
+        self._handles.append(base_model.model.register_forward_pre_hook(self._retire_finished_pass))
         self._active: WindowPass | FixedAdapter | None = None
         self._merged_weights: dict[str, torch.Tensor] = {}
 
@@ -111,17 +118,18 @@ class GenerativeAdapter(nn.Module):
         raise AssertionError("decoder layers not found among the base model's modules")
 
     # ------------------------------------------------------------------ hooks
+    def _retire_finished_pass(self, decoder, args):
+        # A fresh forward through the decoder: the previous training pass can no longer be replayed.
+        if isinstance(self._active, WindowPass) and self._active.finished:
+            self._active = None
+
     def _make_layer_hook(self, names: list[str]):
         def hook(layer, args, kwargs):
             active = self._active
-            if isinstance(active, WindowPass):
-                if active.finished:  # a fresh forward: the previous training pass can no longer be replayed
-                    self._active = None
-                    return None
+            if isinstance(active, WindowPass):  # a fresh forward, or a checkpoint replay of the layer's __call__
                 hidden = args[0] if args else kwargs["hidden_states"]
                 for name in names:
                     active.build_adapters(name, self.generator_for(name), hidden, self.config)
-            return None
 
         return hook
 
@@ -169,7 +177,10 @@ class GenerativeAdapter(nn.Module):
         empty = token_mask.sum(dim=1) == 0
         model_mask = token_mask.clone()
         model_mask[empty, 0] = 1
-        active = WindowPass(batch, windows, token_mask, prefix, initial=initial, collect_totals=collect)
+        active = WindowPass(
+            batch, windows, token_mask, prefix, initial=initial, collect_totals=collect,
+            normalize_each_window=self.normalize_each_window,
+        )
         self._retire_pass()
         self._active = active
         try:
@@ -400,10 +411,13 @@ def window_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torc
     """Causal LM loss inside each window: position t predicts labels[t + 1] of the same window."""
     if labels.shape != logits.shape[:-1]:
         raise ValueError(f"labels shape {tuple(labels.shape)} != {tuple(logits.shape[:-1])}")
-    targets = labels[..., 1:]
+    # Every position is scored against the next label, the last one against none (ignored): slicing the last
+    # position off the logits instead would copy all of them, (B, S, L, vocab), in forward and again in backward.
+    next_labels = F.pad(labels[..., 1:], (0, 1), value=IGNORE_INDEX)
     token_losses = F.cross_entropy(
-        logits[..., :-1, :].flatten(0, -2).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
-    ).view(targets.shape)
+        logits.flatten(0, -2).float(), next_labels.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(labels.shape)[..., :-1]
+    targets = labels[..., 1:]
     labelled = targets != IGNORE_INDEX
     counts = labelled.sum(dim=-1)
     sums = (token_losses * labelled).sum(dim=-1)
