@@ -137,8 +137,10 @@ def freeze_all_but_generator(model) -> list[torch.nn.Parameter]:
 def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, dist_info: Dist) -> dict[str, float]:
     """Per-variant, per-part perplexity on the held-out split (each process scores its share; sums are combined).
 
-    Donor of held-out example i (for the other-context control) is example i+1 (cyclically): always a different
-    sequence of the same split.
+    This is this project's own protocol (held-out examples in the training layout, scored as the objective's
+    `validation_variants` say), not the paper's Table 2 protocol (ga/train/paper_protocol.py); the metric names
+    `<variant>_<part>_ppl` stay as they are. Donor of held-out example i (for the other-context control) is example
+    i+1 (cyclically): always a different sequence of the same split.
     """
     n_val = len(val_set) if cfg.val_examples == 0 else min(cfg.val_examples, len(val_set))
     if n_val < 2:
