@@ -50,6 +50,8 @@ WINDOW_PREFIXES = (0, 1, 1, 0)
 TARGETS = {"none_reconstruction": 0, "completion": 1, "reconstruction": 2, "none_completion": 3}
 """Metric name (after `paper_`) -> window of the scoring layout it scores."""
 METRIC_PREFIX = "paper_"
+READ_BATCH_DOCUMENTS = 1024
+"""Documents read and tokenized at a time (bounds memory; never changes the result)."""
 
 PROTOCOLS = {
     "own_*, none_*, other_*":
@@ -71,7 +73,7 @@ class HeldOutDocuments:
     """The first two windows of the held-out documents the protocol scores, in stored order."""
 
     windows: torch.Tensor
-    """(D, 2, L) token ids (int64): each document's first window and the next one."""
+    """(D, 2, L) token ids (int32, as the data stage stores them): each document's first window and the next one."""
     doc_ids: list[str]
     too_short: int
     """Held-out documents read and skipped for having fewer than 2L tokens."""
@@ -83,7 +85,8 @@ class HeldOutDocuments:
 
 
 def held_out_documents(documents_dir: str | os.PathLike, tokenizer: DocumentTokenizer, window: int, seed: int,
-                       val_fraction: float, limit: int = 0, batch_documents: int = 1024) -> HeldOutDocuments:
+                       val_fraction: float, limit: int = 0,
+                       batch_documents: int = READ_BATCH_DOCUMENTS) -> HeldOutDocuments:
     """The held-out documents of a `pretrain_documents` folder (Parquet shards + manifest.json) with at least two
     windows of tokens, framed by `tokenizer` as the data stage frames them; the first `limit` of them (0: all).
 
@@ -114,18 +117,18 @@ def held_out_documents(documents_dir: str | os.PathLike, tokenizer: DocumentToke
             scored = tokenized.filter(long_enough)
             too_short += tokenized.height - scored.height
             if scored.height:
-                kept.append(scored["input_ids"].list.head(span).explode().to_numpy().astype(np.int64)
+                kept.append(scored["input_ids"].list.head(span).explode().to_numpy().astype(np.int32)
                             .reshape(scored.height, DOCUMENT_WINDOWS, window))
                 doc_ids.extend(scored["doc_id"].to_list())
             if limit and len(doc_ids) >= limit:
                 return HeldOutDocuments(torch.from_numpy(np.concatenate(kept)), doc_ids, too_short, limit)
-    windows = np.concatenate(kept) if kept else np.zeros((0, DOCUMENT_WINDOWS, window), dtype=np.int64)
+    windows = np.concatenate(kept) if kept else np.zeros((0, DOCUMENT_WINDOWS, window), dtype=np.int32)
     return HeldOutDocuments(torch.from_numpy(windows), doc_ids, too_short, limit)
 
 
 def scoring_batch(windows: torch.Tensor) -> dict[str, torch.Tensor]:
     """(B, 2, L) document windows -> the training forward's inputs in the scoring layout (module docstring)."""
-    input_ids = windows[:, list(WINDOW_SOURCES)]
+    input_ids = windows[:, list(WINDOW_SOURCES)].long()
     prefix = torch.tensor(WINDOW_PREFIXES, dtype=torch.long).expand(windows.shape[0], -1)
     return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": input_ids.clone(),
             "adapter_prefix": prefix.clone()}
