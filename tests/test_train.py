@@ -17,7 +17,7 @@ from ga.model import GENERATOR_WEIGHTS
 from ga.train import PretrainObjective, TrainConfig
 from ga.train.checkpoint import GENERATOR_DIR, completed_checkpoints
 from ga.train.loop import export_generator, train
-from ga.train.objective import MODEL_INPUT_KEYS, NO_PART, part_sums, stack_examples
+from ga.train.objective import ALL_LABELS, MODEL_INPUT_KEYS, NO_PART, part_sums, stack_examples
 from tiny_models import VOCAB, tiny_base
 from train_support import synthetic_pretrain_set
 
@@ -71,13 +71,16 @@ def test_engine_trains_only_the_generator(stage, examples, tmp_path):
     train_rows = [r for r in rows if r["kind"] == "train"]
     assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
     for row in train_rows:
-        for key in ("loss", "completion_loss", "reconstruction_loss", "lr", "grad_norm", "tokens_per_s",
-                    "step_time_s", "mem_gib"):
+        for key in ("loss", "completion_loss", "reconstruction_loss", "first_window_loss", "lr", "grad_norm",
+                    "tokens_per_s", "step_time_s", "mem_gib"):
             assert row[key] is not None and math.isfinite(row[key]), (key, row)
     assert [r["step"] for r in rows if r["kind"] == "val"] == [2, 4]
     for variant in ("own", "none", "other"):
-        for part in ("completion", "reconstruction"):
+        for part in ("completion", "reconstruction", "first_window"):
             assert math.isfinite(result[f"{variant}_{part}_ppl"])
+    # window 0 has no adapter in any variant
+    assert result["own_first_window_ppl"] == pytest.approx(result["none_first_window_ppl"], rel=1e-5)
+    assert result["other_first_window_ppl"] == pytest.approx(result["none_first_window_ppl"], rel=1e-5)
 
     # checkpoints: generator weights only, as a save_pretrained folder equal to the trained generator
     steps = [step for step, _ in completed_checkpoints(tmp_path)]
@@ -240,7 +243,7 @@ def test_validation_variants_keep_targets_and_swap_the_adapter_source(examples):
     assert torch.equal(other_completion["labels"][:, n:], batch["labels"][:, :n])
     assert torch.equal(other_completion["input_ids"][:, :n], donor["input_ids"][:, :n])
     assert torch.equal(other_completion["adapter_prefix"][:, n:], batch["adapter_prefix"][:, :n])
-    assert (other_completion["window_part"][:, n:] == 0).all()
+    assert torch.equal(other_completion["window_part"][:, n:], batch["window_part"][:, :n])
     assert not torch.equal(batch["input_ids"][:, :n], donor["input_ids"][:, :n])
 
 
@@ -259,12 +262,100 @@ def test_other_context_control_with_itself_as_donor_equals_own(examples):
     with torch.no_grad():
         for name, variant in objective.validation_variants(batch, batch):
             out = model(**{k: variant[k] for k in MODEL_INPUT_KEYS})
-            nll, tokens = part_sums(out.window_losses, out.window_token_counts, variant["window_part"], 2)
-            acc = totals.setdefault(name, torch.zeros(2, 2, dtype=torch.float64))
+            n_parts = len(objective.part_names)
+            nll, tokens = part_sums(out.window_losses, out.window_token_counts, variant["window_part"], n_parts)
+            acc = totals.setdefault(name, torch.zeros(2, n_parts, dtype=torch.float64))
             acc[0] += nll
             acc[1] += tokens
     torch.testing.assert_close(totals["other"], totals["own"], atol=1e-5, rtol=1e-6)
     assert not torch.allclose(totals["none"][0], totals["own"][0]), "the adapter had no effect"
+
+
+def test_window_zero_is_reported_apart_from_the_adapted_completion_windows(examples):
+    objective = PretrainObjective(N_COMPLETION)
+    batch = objective.collate(examples[:2])
+    parts = [objective.part_names[p] for p in batch["window_part"][0].tolist()]
+    assert parts == ["first_window"] + ["completion"] * (N_COMPLETION - 1) + ["reconstruction"] * N_COMPLETION
+    assert (batch["adapter_prefix"][batch["window_part"] == objective.part_names.index("first_window")] == 0).all()
+    assert (batch["adapter_prefix"][batch["window_part"] != objective.part_names.index("first_window")] > 0).all()
+    assert torch.equal(batch["labels"], batch[ALL_LABELS])  # both parts trained: no label dropped
+
+
+@pytest.mark.parametrize("loss_parts", [("completion",), ("reconstruction",)])
+def test_loss_parts_drop_training_labels_and_validation_scores_every_part(examples, loss_parts):
+    n = N_COMPLETION
+    full_objective, objective = PretrainObjective(n), PretrainObjective(n, loss_parts)
+    full, batch = full_objective.collate(examples[:2]), objective.collate(examples[:2])
+    # the completion objective covers window 0 too (it has no adapter, so it carries no gradient either way)
+    trained, dropped = (slice(None, n), slice(n, None)) if loss_parts == ("completion",) else \
+        (slice(n, None), slice(None, n))
+    assert (full["labels"][:, dropped] != IGNORE_INDEX).any()
+    assert (batch["labels"][:, dropped] == IGNORE_INDEX).all()
+    assert torch.equal(batch["labels"][:, trained], full["labels"][:, trained])
+    assert torch.equal(batch[ALL_LABELS], full["labels"])
+    variants = objective.validation_variants(batch, objective.collate(examples[2:4]))
+    full_variants = full_objective.validation_variants(full, full_objective.collate(examples[2:4]))
+    assert [name for name, _ in variants] == [name for name, _ in full_variants]
+    for (name, variant), (_, full_variant) in zip(variants, full_variants):
+        for key in (*MODEL_INPUT_KEYS, "window_part"):
+            assert torch.equal(variant[key], full_variant[key]), (name, key)
+
+
+def with_nonzero_delta(model: ga.GenerativeAdapter) -> ga.GenerativeAdapter:
+    """Non-zero output sides (B), so the adapter changes the model and every generator weight gets a gradient."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for generator in model.generators.values():
+            for param in generator.parameters():
+                if param.ndim == 2 and not param.any():
+                    param.normal_(std=0.5)
+    return model
+
+
+def test_completion_only_trains_as_the_layout_without_reconstruction_windows():
+    """loss_parts [completion] on n + m windows gives the loss and gradients of the same sequences laid out with m = 0
+    (reconstruction windows are never the source of a completion window's adapter), so Table 2's completion-only
+    variant may use either."""
+    n = N_COMPLETION
+    runs = [(PretrainObjective(n, ("completion",)), synthetic_pretrain_set(2, n, WINDOW, VOCAB, seed=0)),
+            (PretrainObjective(n), synthetic_pretrain_set(2, n, WINDOW, VOCAB, seed=0, reconstruction_windows=0))]
+    losses, grads = [], []
+    for objective, examples in runs:
+        model = with_nonzero_delta(tiny_gam())
+        batch = objective.collate(examples)
+        loss = model(**{key: batch[key] for key in MODEL_INPUT_KEYS}).loss
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append({name: p.grad.clone() for name, p in model.generators.named_parameters()})
+    torch.testing.assert_close(losses[0], losses[1])
+    for name, grad in grads[0].items():
+        assert grad.abs().sum() > 0, name
+        torch.testing.assert_close(grad, grads[1][name], atol=1e-6, rtol=1e-5)
+
+
+def test_layout_without_reconstruction_windows(examples):
+    """pretrain_data.reconstruction_windows: 0 trains completion alone and reports no reconstruction part."""
+    n = N_COMPLETION
+    completion_only = synthetic_pretrain_set(4, n, WINDOW, VOCAB, seed=0, reconstruction_windows=0)
+    objective = PretrainObjective(n)
+    batch, donor = objective.collate(completion_only[:2]), objective.collate(completion_only[2:4])
+    assert batch["window_part"].shape == (2, n)
+    assert objective.part_names.index("reconstruction") not in batch["window_part"].tolist()[0]
+    variants = objective.validation_variants(batch, donor)
+    assert [name for name, _ in variants] == ["own", "none", "other"]  # no reconstruction control to build
+    with pytest.raises(ValueError, match="no reconstruction windows"):
+        PretrainObjective(n, ("reconstruction",)).collate(completion_only[:2])
+    with pytest.raises(ValueError, match="loss_parts"):
+        PretrainObjective(n, ("answer",))
+
+
+@pytest.mark.slow
+def test_completion_only_training_still_validates_reconstruction(examples, tmp_path):
+    result = train(tiny_gam(), PretrainObjective(N_COMPLETION, ("completion",)), examples[:20], examples[20:],
+                   tiny_config(0, steps=2, eval_every=0), tmp_path, seed=0)
+    rows = [r for r in read_metrics(tmp_path) if r["kind"] == "train"]
+    assert rows and all(r["reconstruction_loss"] is None and math.isfinite(r["completion_loss"]) for r in rows)
+    assert math.isfinite(result["own_reconstruction_ppl"]) and math.isfinite(result["other_reconstruction_ppl"])
 
 
 def test_lr_schedule():
@@ -278,10 +369,13 @@ def test_lr_schedule():
 
 @pytest.mark.parametrize("bad, match", [({"steps": 0}, "pretrain.steps"), ({"decay": "step"}, "pretrain.decay"),
                                         ({"resources": {"gpu": 1}}, "pretrain.resources"),
-                                        ({"learning_rate": 1}, "unknown key")])
+                                        ({"learning_rate": 1}, "unknown key"),
+                                        ({"loss_parts": ["answer"]}, "pretrain.loss_parts"),
+                                        ({"loss_parts": ["completion", "completion"]}, "pretrain.loss_parts"),
+                                        ({"loss_parts": []}, "pretrain.loss_parts")])
 def test_config_errors_name_the_key(bad, match):
     with pytest.raises(ValueError, match=match):
-        TrainConfig.from_dict({"steps": 1, **bad}, "pretrain")
+        TrainConfig.from_dict({"steps": 1, **bad}, "pretrain")  # the section's path, as RunConfig builds it
 
 
 def test_deepspeed_config_must_not_set_owned_keys(tmp_path):

@@ -8,6 +8,8 @@ from ga.section import ConfigError, ConfigSection, setting
 
 DECAYS = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
+LOSS_PARTS = ("completion", "reconstruction")
+"""Parts of the pretraining objective that can carry the training loss (docs/method.md#pretraining-ablations)."""
 
 
 @dataclass
@@ -59,7 +61,14 @@ class TrainConfig(ConfigSection):
     eval_every: int = setting(0, "validate every this many steps (0: only at the end)", minimum=0, resume_safe=True)
     val_examples: int = setting(0, "held-out examples used per validation (0: all of them)", minimum=0,
                                 resume_safe=True)
-    val_batch_size: int = setting(1, "examples per validation forward pass", minimum=1, resume_safe=True)
+    val_batch_size: int = setting(1, "examples (or documents, for the paper's protocol) per validation forward "
+                                     "pass", minimum=1, resume_safe=True)
+    loss_parts: list[str] = setting(list(LOSS_PARTS), "parts of the pretraining objective whose labels the training "
+                                    "loss covers: completion and/or reconstruction (the paper's ablations train one "
+                                    "alone); validation scores every part", min_items=1)
+    paper_val_documents: int = setting(0, "held-out documents scored by the paper's Table 2 protocol, in stored "
+                                          "order, among those of at least two windows (0: all of them)", minimum=0,
+                                       resume_safe=True)
     max_skipped_steps: int = setting(10, "stop with an error once more optimizer steps than this had a non-finite "
                                          "loss or gradient", minimum=0, affects_output=False)
     num_threads: int | None = setting(None, "torch intra-op CPU threads per process (null: torch's default)",
@@ -78,6 +87,9 @@ class TrainConfig(ConfigSection):
     def check(self) -> None:
         if len(self.adam_betas) != 2:
             raise ConfigError(f"adam_betas: must be two numbers in [0, 1), got {self.adam_betas!r}")
+        unknown = [part for part in self.loss_parts if part not in LOSS_PARTS]
+        if unknown or len(set(self.loss_parts)) != len(self.loss_parts):
+            raise ConfigError(f"loss_parts: must be distinct names among {list(LOSS_PARTS)}, got {self.loss_parts!r}")
 
     def lr_factor(self, step: int) -> float:
         """Learning-rate multiplier for optimizer step `step` (0-based): warmup, then decay to min_lr_ratio."""

@@ -137,6 +137,9 @@ def freeze_all_but_generator(model) -> list[torch.nn.Parameter]:
 def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, dist_info: Dist) -> dict[str, float]:
     """Per-variant, per-part perplexity on the held-out split (each process scores its share; sums are combined).
 
+    This is this project's own protocol (held-out examples in the training layout, scored as the objective's
+    `validation_variants` say), not the paper's Table 2 protocol (ga/train/paper_protocol.py); the metric names
+    `<variant>_<part>_ppl` stay as they are.
     The donor of held-out example i (for the other-context control) is `val_set.donor_for(i)` when the set can name
     one: `ga.data.pretrain.PretrainExamples` picks the nearest later example that shares no document with i (the
     next example is often the same document's continuation). Sets without document ids (e.g. the tests' synthetic

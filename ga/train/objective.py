@@ -12,6 +12,7 @@ from typing import Protocol
 import torch
 
 from ga.labels import IGNORE_INDEX
+from ga.train.config import LOSS_PARTS
 
 # Keys of a batch that the GenerativeAdapter forward takes; everything else in a batch is bookkeeping.
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "labels", "adapter_prefix")
@@ -114,29 +115,52 @@ class LossSums:
         return float(nll / tokens) if tokens > 0 else None
 
 
+ALL_LABELS = "all_labels"
+"""Batch key of the labels of every part. `labels` (what training optimizes) leaves out the windows of the parts not in
+`loss_parts`; validation scores `all_labels`."""
+
+
 class PretrainObjective:
     """Reconstruction + completion pretraining (the Generative Adapter paper's self-supervised objective).
 
     Each example holds `n_completion` completion windows (the sequence's own text, window i adapted by windows
-    0..i-1) followed by up to `n_completion` reconstruction windows (window n+j: a span copied from windows 0..j,
-    adapted by them). The loss is the causal LM loss over all labelled tokens; it is reported split into `completion`
-    and `reconstruction`.
+    0..i-1) followed by `m <= n_completion` reconstruction windows (window n+j: a span copied from windows 0..j,
+    adapted by them; m may be 0). The loss is the causal LM loss over the labelled tokens of the parts in
+    `loss_parts` (docs/method.md#pretraining-objective). Reported parts:
+
+    first_window:   completion window 0, which has no adapter (the base model alone on the sequence's first window);
+    completion:     the adapted completion windows 1..n-1;
+    reconstruction: the reconstruction windows (none when m = 0).
+
+    `first_window` belongs to the completion objective: it is labelled exactly when `completion` is in `loss_parts`.
+    It carries no gradient to the generator (its delta is zero), only a share of the loss's token count.
     """
 
-    part_names = ("completion", "reconstruction")
+    part_names = ("completion", "reconstruction", "first_window")
 
-    def __init__(self, n_completion: int):
+    def __init__(self, n_completion: int, loss_parts: Sequence[str] = LOSS_PARTS):
         if n_completion < 1:
             raise ValueError(f"n_completion must be >= 1, got {n_completion}")
+        unknown = sorted(set(loss_parts) - set(LOSS_PARTS))
+        if unknown or not loss_parts:
+            raise ValueError(f"loss_parts must be a non-empty subset of {list(LOSS_PARTS)}, got {list(loss_parts)}")
         self.n_completion = n_completion
+        self.loss_parts = tuple(loss_parts)
 
     def window_part(self, batch_size: int, n_windows: int) -> torch.Tensor:
-        if n_windows <= self.n_completion:
-            raise ValueError(f"examples have {n_windows} windows; pretraining needs more than the "
-                             f"{self.n_completion} completion windows (the rest are reconstruction windows)")
+        if n_windows < self.n_completion:
+            raise ValueError(f"examples have {n_windows} windows; pretraining needs at least the "
+                             f"{self.n_completion} completion windows (any further ones are reconstruction windows)")
         part = torch.full((batch_size, n_windows), self.part_names.index("reconstruction"), dtype=torch.long)
         part[:, : self.n_completion] = self.part_names.index("completion")
+        part[:, 0] = self.part_names.index("first_window")
         return part
+
+    def unlabelled_windows(self, window_part: torch.Tensor) -> torch.Tensor:
+        """(B, S) bool: windows whose part is not in `loss_parts` (their labels are dropped for training)."""
+        trained = {"completion": ("completion", "first_window"), "reconstruction": ("reconstruction",)}
+        kept = [self.part_names.index(part) for loss_part in self.loss_parts for part in trained[loss_part]]
+        return ~torch.isin(window_part, torch.tensor(kept, dtype=window_part.dtype))
 
     def collate(self, examples: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         batch = stack_examples(examples, MODEL_INPUT_KEYS)
@@ -144,12 +168,21 @@ class PretrainObjective:
         if batch["adapter_prefix"].shape != (batch_size, n_windows):
             raise ValueError(f"adapter_prefix has shape {tuple(batch['adapter_prefix'].shape)}, expected "
                              f"{(batch_size, n_windows)} (one prefix length per window)")
+        if self.loss_parts == ("reconstruction",) and n_windows == self.n_completion:
+            raise ValueError("loss_parts is [reconstruction] but the examples have no reconstruction windows "
+                             "(pretrain_data.reconstruction_windows: 0): nothing would be trained")
         batch["window_part"] = self.window_part(batch_size, n_windows)
+        batch[ALL_LABELS] = batch["labels"]
+        unlabelled = self.unlabelled_windows(batch["window_part"])
+        if unlabelled.any():
+            batch["labels"] = batch["labels"].masked_fill(unlabelled[:, :, None], IGNORE_INDEX)
         return batch
 
     def validation_variants(self, batch: dict[str, torch.Tensor],
                             donor: dict[str, torch.Tensor]) -> list[tuple[str, dict[str, torch.Tensor]]]:
-        """Three ways to score the same targets (the paper's Table 2 metrics plus two controls).
+        """Three ways to score the same targets: this project's own validation protocol, on held-out packed
+        sequences in the training layout (the paper's Table 2 protocol is ga/train/paper_protocol.py). Every part
+        is scored, whatever `loss_parts` trains.
 
         own:   each window adapted by its own sequence's earlier windows, as in training.
         none:  no adapter at all (every adapter prefix 0): the base model alone.
@@ -159,21 +192,14 @@ class PretrainObjective:
                second batch puts the donor's completion windows in front of ours and gives our window i the prefix
                i, so it is adapted by donor windows 0..i-1 exactly where training used our own windows 0..i-1.
         The gap between `other` and `none` is domain adaptation; the gap between `own` and `other` is real use
-        of the context.
+        of the context. `first_window` has no adapter in any variant, so all three agree on it.
         """
         n = self.n_completion
-        completion = self.part_names.index("completion")
-        reconstruction = self.part_names.index("reconstruction")
-        batch_size = batch["input_ids"].shape[0]
+        batch = dict(batch, labels=batch[ALL_LABELS])
+        donor = dict(donor, labels=donor[ALL_LABELS])
+        batch_size, n_windows = batch["input_ids"].shape[:2]
 
         none = dict(batch, adapter_prefix=torch.zeros_like(batch["adapter_prefix"]))
-
-        other_recon = {key: value.clone() for key, value in batch.items()}
-        for key in ("input_ids", "attention_mask"):
-            other_recon[key][:, :n] = donor[key][:, :n]
-        other_recon["labels"][:, :n] = IGNORE_INDEX
-        other_recon["window_part"][:, :n] = NO_PART
-        other_recon["window_part"][:, n:] = reconstruction
 
         other_completion = {}
         for key in ("input_ids", "attention_mask", "labels"):
@@ -182,6 +208,14 @@ class PretrainObjective:
         own_prefix = batch["adapter_prefix"][:, :n]
         other_completion["adapter_prefix"] = torch.cat([own_prefix, own_prefix], dim=1)
         other_completion["window_part"] = torch.cat(
-            [torch.full((batch_size, n), NO_PART, dtype=torch.long),
-             torch.full((batch_size, n), completion, dtype=torch.long)], dim=1)
-        return [("own", batch), ("none", none), ("other", other_recon), ("other", other_completion)]
+            [torch.full((batch_size, n), NO_PART, dtype=torch.long), batch["window_part"][:, :n]], dim=1)
+        variants = [("own", batch), ("none", none)]
+        if n_windows > n:  # reconstruction windows exist (pretrain_data.reconstruction_windows > 0)
+            other_recon = {key: value.clone() for key, value in batch.items()}
+            for key in ("input_ids", "attention_mask"):
+                other_recon[key][:, :n] = donor[key][:, :n]
+            other_recon["labels"][:, :n] = IGNORE_INDEX
+            other_recon["window_part"][:, :n] = NO_PART
+            variants.append(("other", other_recon))
+        variants.append(("other", other_completion))
+        return variants

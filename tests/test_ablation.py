@@ -1,0 +1,136 @@
+"""Table 2's ablations (ga/ablation.py, config/ablations/pretrain-table2.yaml): every variant is a valid config of
+every setting that changes training only, a variant's Snakemake call plans its own run, and on the smoke config the
+ablation runs and writes its table."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+from test_pipeline import CONFIGS, REPO, checkout, explain, planned_jobs, workflow_env
+
+from ga.ablation import (
+    COLUMNS,
+    TABLE_JSON,
+    TABLE_MARKDOWN,
+    Variant,
+    ablation_markdown,
+    load_variants,
+    run_ablation,
+    run_overrides,
+    select,
+    snakemake_command,
+    validation_target,
+)
+from ga.run_config import RunConfig
+from ga.section import ConfigError
+
+TABLE2 = REPO / "config" / "ablations" / "pretrain-table2.yaml"
+TABLE2_CHANGES = {  # variant -> (dotted key, value it must have)
+    "default": None,
+    "reconstruction_only": ("pretrain.loss_parts", ["reconstruction"]),
+    "completion_only": ("pretrain.loss_parts", ["completion"]),
+    "frobenius_norm": ("adapter.norm", "frobenius"),
+    "ffn_down_proj": ("adapter.target_modules", ["mlp.down_proj"]),
+}
+
+
+def value_at(config: RunConfig, dotted: str):
+    node = config.to_dict()
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_table2_variants_are_valid_configs_that_change_training_only(name):
+    variants = load_variants(TABLE2)
+    assert [variant.name for variant in variants] == list(TABLE2_CHANGES)
+    base = RunConfig.load(REPO / "config" / name)
+    for variant in variants:
+        config = RunConfig.load(REPO / "config" / name, run_overrides(variant, ["pretrain.steps=3"]))
+        assert config.run_name == f"ablation-{variant.name}" and config.pretrain.steps == 3
+        change = TABLE2_CHANGES[variant.name]
+        if change is not None:
+            key, value = change
+            assert value_at(config, key) == value and value_at(base, key) != value, (variant.name, key)
+        # the data stages see the same values: a variant never changes the examples it trains on
+        assert config.pretrain_data.documents_depends_on() == base.pretrain_data.documents_depends_on()
+        assert config.pretrain_data.examples_depends_on() == base.pretrain_data.examples_depends_on()
+
+
+def test_variants_file_errors_name_the_variant(tmp_path):
+    bad_name = tmp_path / "bad-name.yaml"
+    bad_name.write_text("'has space': []\n")
+    with pytest.raises(ConfigError, match="has space"):
+        load_variants(bad_name)
+    bad_overrides = tmp_path / "bad-overrides.yaml"
+    bad_overrides.write_text("frob: adapter.norm=frobenius\n")
+    with pytest.raises(ConfigError, match="frob: expected a list"):
+        load_variants(bad_overrides)
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        (tmp_path / "broken.yaml").write_text("typo: [a=[b]]\n")
+        load_variants(tmp_path / "broken.yaml")
+    with pytest.raises(ConfigError, match="unknown variant"):
+        select(load_variants(TABLE2), ["frobenius"])
+    unknown_key = tmp_path / "unknown-key.yaml"
+    unknown_key.write_text("typo:\n  - pretrain.loss_part=[completion]\n")
+    with pytest.raises(ConfigError, match="(?s)variant typo: .*pretrain.loss_part: unknown key"):
+        run_ablation(REPO / "config" / "smoke.yaml", unknown_key, tmp_path / "out", workdir=REPO)
+    assert not (tmp_path / "out").exists(), "a bad variant must stop the ablation before any job"
+
+
+def test_markdown_table_has_a_row_per_variant_and_marks_missing_values():
+    rows = [{"variant": "default", "overrides": [], **{key: 2.0 for key, _ in COLUMNS}, "pretrain_minutes": 1.5},
+            {"variant": "no_recon", "overrides": ["pretrain_data.reconstruction_windows=0"],
+             **{key: (None if "reconstruction" in key else 3.0) for key, _ in COLUMNS}, "pretrain_minutes": None}]
+    text = ablation_markdown(rows, "config/config.yaml", ["pretrain.steps=2"])
+    table = [line for line in text.splitlines() if line.startswith(("| default", "| no_recon"))]
+    assert len(table) == 4  # the results and the overrides table
+    assert table[0].count("2.00") == len(COLUMNS) and table[0].endswith("| 1.50 |")
+    assert table[1].count("–") == 5 and "`pretrain_data.reconstruction_windows=0`" in table[3]  # 4 rec. + minutes
+    assert "`pretrain.steps=2`" in text
+
+
+def test_a_variants_snakemake_call_plans_its_own_run(tmp_path):
+    """The variant with a list-valued override, quoted through `--config set=...`, plans the pretrain rule of its own
+    run directory with that value."""
+    root = checkout(tmp_path / "checkout")
+    variant = Variant("ffn_down_proj", ("adapter.target_modules=[mlp.down_proj]",))
+    overrides = run_overrides(variant, ["pretrain.steps=2"])
+    config = RunConfig.load(root / "config" / "smoke.yaml", overrides)
+    command = snakemake_command("config/smoke.yaml", overrides, validation_target(config), "1", ["-n"])
+    result = subprocess.run(command, cwd=root, env=workflow_env(), capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 0, explain(result)
+    assert planned_jobs(result) == {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1}
+    assert "runs/ablation-ffn_down_proj/pretrain/validation.json" in result.stdout
+    assert "mlp.down_proj" in result.stdout  # the rule's params: the adapter section with the override
+
+
+@pytest.mark.slow
+def test_smoke_ablation_writes_its_table(tmp_path):
+    root = checkout(tmp_path / "checkout")
+    out = tmp_path / "out"
+    command = [sys.executable, str(REPO / "scripts" / "ablate.py"), "--config", "config/smoke.yaml", "--variants",
+               "config/ablations/pretrain-table2.yaml", "--out", str(out), "--steps", "2",
+               "--only", "default,frobenius_norm", "--workdir", str(root), "--cores", "1"]
+    result = subprocess.run(command, cwd=root, env=workflow_env(), capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=1800, check=False)
+    assert result.returncode == 0, explain(result, root)
+    rows = json.loads((out / TABLE_JSON).read_text())
+    assert [row["variant"] for row in rows] == ["default", "frobenius_norm"]
+    for row in rows:
+        assert row["validation"]["step"] == 2
+        for key in ("own_reconstruction_ppl", "own_completion_ppl", "own_first_window_ppl", "none_completion_ppl",
+                    "other_reconstruction_ppl"):
+            assert math.isfinite(row[key]), (row["variant"], key)
+        assert row["pretrain_minutes"] > 0
+        assert (root / "runs" / row["run_name"] / "pretrain" / "generator").is_dir()
+    # a different normalization gives a different adapter; window 0 has none, so it is the same base model
+    assert rows[0]["own_reconstruction_ppl"] != rows[1]["own_reconstruction_ppl"]
+    assert rows[0]["own_first_window_ppl"] == pytest.approx(rows[1]["own_first_window_ppl"], rel=1e-6)
+    markdown = (out / TABLE_MARKDOWN).read_text()
+    assert "| default |" in markdown and "| frobenius_norm |" in markdown and markdown in result.stdout
