@@ -15,6 +15,7 @@ rule pretrain:
         base_model=rules.fetch_base.output.base_model,
         train=rules.pretrain_data.output.train,
         val=rules.pretrain_data.output.val,
+        documents=rules.pretrain_documents.output.documents,
         deepspeed_config=RUN_CONFIG.pretrain.deepspeed_config,
     output:
         generator=directory(f"{PRETRAIN_DIR}/generator"),

@@ -20,6 +20,8 @@ STAGE = Stage(
     inputs={"base_model": "base model folder (from fetch_base)",
             "train": "training examples folder (from pretrain_data)",
             "val": "held-out examples folder (from pretrain_data)",
+            "documents": "pretraining documents folder (from pretrain_documents): the paper's validation protocol "
+                         "scores its held-out documents",
             "deepspeed_config": "DeepSpeed ZeRO settings (JSON; the same file as pretrain.deepspeed_config)"},
     outputs={"generator": "generator folder to write", "metrics": "metrics JSONL to write",
              "validation": "final validation JSON to write"},
@@ -50,8 +52,9 @@ def run(config, inputs, outputs) -> dict:
     from ga.data.pretrain import open_split
     from ga.io import copy_file, write_json
     from ga.train.distributed import init_distributed
-    from ga.train.loop import export_generator, train
+    from ga.train.loop import Trainer, export_generator
     from ga.train.objective import PretrainObjective
+    from ga.train.paper_protocol import paper_validation
 
     dist_info = init_distributed()
     # Lazily read (memory-mapped Arrow copies): a rank's memory does not grow with the size of the split.
@@ -70,8 +73,11 @@ def run(config, inputs, outputs) -> dict:
 
     state_dir = Path(outputs.generator).parent / STATE_DIR
     fingerprint = resume_fingerprint(config, train_manifest, val_manifest)
-    result = train(model, PretrainObjective(n_completion), train_set, val_set, config.pretrain, state_dir,
-                   config.seed, fingerprint)
+    objective = PretrainObjective(n_completion, config.pretrain.loss_parts)
+    trainer = Trainer(model, objective, train_set, val_set, config.pretrain, state_dir, config.seed, fingerprint)
+    result = trainer.run()
+    # The paper's Table 2 protocol beside this project's own numbers; through the engine (ZeRO-3 holds partitions).
+    result.update(paper_validation(trainer.engine, inputs.documents, inputs.base_model, config, dist_info))
     export_generator(model, outputs.generator, result["zero_stage"], dist_info)
     if dist_info.is_main:
         result["train_examples"], result["val_examples"] = len(train_set), len(val_set)

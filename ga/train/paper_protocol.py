@@ -4,7 +4,7 @@ For each held-out document, from its start, framed by BOS/EOS exactly as the dat
 (`DocumentTokenizer.tokenize_frame`): the context is its first window of L tokens, the completion target the next L
 tokens, the reconstruction target the first window again. A target's perplexity is exp of the mean, over documents, of
 each document's mean token NLL. Documents shorter than two windows (2L tokens, BOS/EOS included) are skipped and
-counted, so every scored target is a full window. Held-out documents are those of `ga.data.pretrain.is_validation`:
+counted, so every scored target is a full window. Held-out documents are those of `ga.data.pretrain.held_out_document`:
 the documents whose packed sequences form the `val` split, none of which appear in training.
 
 Scoring uses the training forward on (B, 4, L) windows, one row per document:
@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 import torch
 
 from ga.data.contracts import RAW_DOCUMENTS, validate
-from ga.data.pretrain import MANIFEST, is_validation
+from ga.data.pretrain import MANIFEST, held_out_document
 from ga.data.tokenize import DocumentTokenizer
 from ga.train.distributed import Dist
 from ga.train.loop import MAX_EXP_ARG
@@ -104,7 +104,7 @@ def held_out_documents(documents_dir: str | os.PathLike, tokenizer: DocumentToke
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_documents):
             documents = validate(RAW_DOCUMENTS, pl.from_arrow(batch), str(path), offset)
             offset += batch.num_rows
-            held_out = pl.Series([is_validation(seed, doc_id, val_fraction) for doc_id in documents["doc_id"]])
+            held_out = pl.Series([held_out_document(seed, doc_id, val_fraction) for doc_id in documents["doc_id"]])
             tokenized = tokenizer.tokenize_frame(documents.filter(held_out))
             long_enough = tokenized["input_ids"].list.len() >= span
             if limit:
