@@ -9,6 +9,7 @@ from ga.section import ConfigError, ConfigSection, setting
 
 NORMS = ("svd", "frobenius", "none")
 SVD_METHODS = ("exact", "lowrank")
+CHUNKINGS = ("fixed", "balanced")
 
 
 @dataclass
@@ -22,6 +23,12 @@ class GenerativeAdapterConfig(ConfigSection):
     target_modules: list[str] = setting(["o_proj"], "names of the adapted linear maps inside each decoder layer "
                                                     "(o_proj, mlp.down_proj, ...)", min_items=1)
     window: int = setting(1024, "tokens per window when encoding a context", minimum=1)
+    chunking: str = setting("fixed", "how encode cuts a context of T tokens: fixed (windows of `window` tokens, the "
+                                     "last one shorter) or balanced (the authors' chunks of "
+                                     "ceil(T / ceil(T / window)) tokens, the last one the remainder)",
+                            choices=CHUNKINGS)
+    norm_eps: float = setting(1e-6, "epsilon of the RMSNorm applied to the context's hidden states (1e-6 as in the "
+                                    "authors' code)", exclusive_minimum=0)
     norm: str = setting("svd", "normalization of the context state: svd (U_r V_r^T), frobenius (S / ||S||_F) or "
                                "none (S as is)", choices=NORMS)
     svd: str = setting("exact", "exact (deterministic full SVD of the d_r x d_r state) or lowrank (seeded "

@@ -4,7 +4,8 @@ A frozen base model's targeted linear maps (o_proj by default) get a delta gener
 Generative Adapter paper:
 
     H  = input of decoder layer l for the context tokens       (tokens x d_h)
-    S  = (RMSNorm_g(H) A2^T)^T (RMSNorm_g(H) A3^T)              (d_r x d_r, float32, summed over tokens)
+    S  = (RMSNorm_g(H) A2^T)^T (RMSNorm_g(H) A3^T)              (d_r x d_r, float32, summed over tokens;
+                                                                 RMSNorm epsilon `adapter.norm_eps`)
     N  = normalize(S)                                           (U_r V_r^T for `norm: svd`)
     dy = s * B N^T A1 x                                         (s = alpha / d_r)
 
@@ -20,6 +21,7 @@ ga.model attaches these to a Hugging Face model with forward hooks.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -29,20 +31,35 @@ from torch import nn
 from ga.config import GenerativeAdapterConfig
 from ga.normalize import normalize_state
 
+# A1, A2 and A3 start as the authors' do: Kaiming normal, fan-in, with the negative slope a = sqrt(5) of PyTorch's
+# default nn.Linear init, i.e. std = sqrt(2 / (1 + a^2)) / sqrt(fan_in) = 1 / sqrt(3 fan_in). kaiming_normal_'s own
+# default (a = 0) is sqrt(6) ~ 2.45x larger, which through A1 acts like alpha 157 instead of 64 early in training.
+PROJECTION_INIT_SLOPE = math.sqrt(5)
+
+
+def projection_weight(out_features: int, in_features: int) -> nn.Parameter:
+    """A (out_features x in_features) generator projection drawn from torch's global generator (seeded by
+    torch.manual_seed), with the authors' variance 1 / (3 in_features)."""
+    weight = torch.empty(out_features, in_features)
+    nn.init.kaiming_normal_(weight, a=PROJECTION_INIT_SLOPE, mode="fan_in")
+    return nn.Parameter(weight)
+
 
 class ContextProjection(nn.Module):
-    """Context side of one module's generator: RMSNorm weight g, key map A2, value map A3."""
+    """Context side of one module's generator: RMSNorm weight g (epsilon `norm_eps`), key map A2, value map A3."""
 
-    def __init__(self, d_hidden: int, inter_size: int):
+    def __init__(self, d_hidden: int, inter_size: int, norm_eps: float):
         super().__init__()
+        self.norm_eps = norm_eps
         self.norm_weight = nn.Parameter(torch.ones(d_hidden))
-        self.A2 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_hidden)))
-        self.A3 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_hidden)))
+        self.A2 = projection_weight(inter_size, d_hidden)
+        self.A3 = projection_weight(inter_size, d_hidden)
 
     def forward(self, hidden: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
         """Per-sequence state sum_t k_t v_t^T over unmasked tokens: (n, L, d_h) -> (n, d_r, d_r) float32."""
         dtype = hidden.dtype
-        normed = F.rms_norm(hidden, (hidden.shape[-1],), self.norm_weight.to(dtype))
+        # eps given explicitly: F.rms_norm's default is float32's machine epsilon (1.19e-7), not the authors' 1e-6
+        normed = F.rms_norm(hidden, (hidden.shape[-1],), self.norm_weight.to(dtype), eps=self.norm_eps)
         keys = F.linear(normed, self.A2.to(dtype))
         values = F.linear(normed, self.A3.to(dtype)) * token_mask.unsqueeze(-1).to(dtype)
         return keys.float().transpose(1, 2) @ values.float()
@@ -54,7 +71,7 @@ class DeltaProjection(nn.Module):
     def __init__(self, d_in: int, d_out: int, inter_size: int, scale: float):
         super().__init__()
         self.scale = scale
-        self.A1 = nn.Parameter(nn.init.kaiming_normal_(torch.empty(inter_size, d_in)))
+        self.A1 = projection_weight(inter_size, d_in)
         self.B = nn.Parameter(torch.zeros(d_out, inter_size))  # zero: the initial delta is exactly 0
 
     def forward(self, x: torch.Tensor, normalized: torch.Tensor) -> torch.Tensor:
@@ -68,9 +85,9 @@ class ModuleGenerator(nn.Module):
     """Generator parameters for one adapted linear map. The two halves are called as modules (not just read from)
     so that parameter-sharding engines such as ZeRO-3 gather their weights on use."""
 
-    def __init__(self, d_in: int, d_out: int, d_hidden: int, inter_size: int, scale: float):
+    def __init__(self, d_in: int, d_out: int, d_hidden: int, inter_size: int, scale: float, norm_eps: float):
         super().__init__()
-        self.context = ContextProjection(d_hidden, inter_size)
+        self.context = ContextProjection(d_hidden, inter_size, norm_eps)
         self.delta = DeltaProjection(d_in, d_out, inter_size, scale)
 
     @property
@@ -150,7 +167,9 @@ class WindowPass:
                 normalized = torch.cat([normalized.new_zeros(1, d_r, d_r), normalized])
             self.normalized[name] = normalized[distinct.window_rows]
         if self.collect_totals:
-            self.totals[name] = total.detach()
+            # A copy: `total` may be a view into the (B, S, d_r, d_r) cumulative sum, which it would keep alive in
+            # every layer until the encoded state is gone (S times the memory of the state itself).
+            self.totals[name] = total.detach().clone()
 
     def delta(self, name: str, generator: ModuleGenerator, x: torch.Tensor) -> torch.Tensor:
         """dy of module `name` for the input x of every window, each under its own adapter."""

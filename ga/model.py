@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ga.config import GenerativeAdapterConfig
+from ga.config import CHUNKINGS, GenerativeAdapterConfig
 from ga.generator import FixedAdapter, ModuleGenerator, WindowPass, window_prefix
 from ga.generator import merge_prefix_states  # noqa: F401 (not used here; benchmarks/core.py imports it from ga.model)
 from ga.labels import IGNORE_INDEX
@@ -90,7 +90,7 @@ class GenerativeAdapter(nn.Module):
                 name = f"{layers_prefix}.{layer_index}.{local_name}"
                 device = module.weight.device
                 self.generators[_module_key(name)] = ModuleGenerator(
-                    module.in_features, module.out_features, d_hidden, config.inter_size, config.scale
+                    module.in_features, module.out_features, d_hidden, config.inter_size, config.scale, config.norm_eps
                 ).to(device)
                 self.module_names.append(name)
                 self._layer_of[name] = layer_index
@@ -211,7 +211,7 @@ class GenerativeAdapter(nn.Module):
             config=self.config,
         )
 
-    def _as_windows(self, input_ids, attention_mask, window: int):
+    def _as_windows(self, input_ids, attention_mask, window: int, chunking: str):
         input_ids = input_ids if input_ids.dim() == 2 else input_ids.unsqueeze(0)
         if input_ids.shape[0] != 1:
             raise ValueError(f"encode takes one context (shape (T,) or (1, T)), got {tuple(input_ids.shape)}")
@@ -219,6 +219,7 @@ class GenerativeAdapter(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         attention_mask = attention_mask.view(1, -1)
         length = input_ids.shape[1]
+        window = chunk_length(length, window, chunking)
         windows = max(1, -(-length // window))
         pad = windows * window - length
         ids = F.pad(input_ids, (0, pad), value=0).view(1, windows, window)
@@ -233,15 +234,24 @@ class GenerativeAdapter(nn.Module):
         )
 
     @torch.no_grad()
-    def encode(self, input_ids, attention_mask=None, strategy: str = "sequential", window: int | None = None) -> AdapterState:
-        """Encode one context into an AdapterState: concat | sequential | parallel | streaming."""
+    def encode(
+        self, input_ids, attention_mask=None, strategy: str = "sequential", window: int | None = None,
+        chunking: str | None = None,
+    ) -> AdapterState:
+        """Encode one context into an AdapterState: concat | sequential | parallel | streaming.
+
+        sequential, parallel and streaming cut the context into chunks of at most `window` tokens (default
+        `config.window`) as `chunking` says (default `config.chunking`; see `chunk_length`); concat takes it whole."""
         window = window or self.config.window
+        chunking = chunking or self.config.chunking
+        if chunking not in CHUNKINGS:
+            raise ValueError(f"unknown chunking {chunking!r}; choose {' or '.join(CHUNKINGS)}")
         input_ids = torch.as_tensor(input_ids).to(self._device)
         if attention_mask is not None:
             attention_mask = torch.as_tensor(attention_mask).to(self._device)
         if strategy == "concat":
             window = input_ids.shape[-1]
-        ids, mask = self._as_windows(input_ids, attention_mask, window)
+        ids, mask = self._as_windows(input_ids, attention_mask, window, chunking)
         num_tokens = int(mask.sum())
         if strategy in ("concat", "sequential", "parallel"):
             prefix = torch.zeros(ids.shape[1], dtype=torch.long) if strategy == "parallel" else None
@@ -400,6 +410,19 @@ class GenerativeAdapter(nn.Module):
                 )
         gam.generators.load_state_dict(load_file(str(weights_path)), strict=True)
         return gam
+
+
+def chunk_length(length: int, window: int, chunking: str) -> int:
+    """Tokens per chunk when a context of `length` tokens is encoded in windows of at most `window` tokens.
+
+    fixed: `window`; the last chunk holds the rest. balanced: as the authors chunk, the same number of chunks,
+    ceil(length / window), each of ceil(length / chunks) tokens but the last, which holds the rest (so 1,025 tokens
+    in windows of 1,024 become 513 + 512 rather than 1,024 + 1). An empty context is one empty chunk either way.
+    """
+    if chunking == "balanced" and length > 0:
+        chunks = -(-length // window)
+        return -(-length // chunks)
+    return window
 
 
 def _short(value) -> str:

@@ -10,7 +10,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 import ga
-from ga.model import decoder_layers
+from ga.model import chunk_length, decoder_layers
 from ga.normalize import svd_normalize
 from tiny_models import FAMILIES, VOCAB, randomize_generator, tiny_adapter_config, tiny_base, tiny_gam
 
@@ -143,6 +143,85 @@ def test_encode_strategies_agree():
     parallel = gam.encode(context, strategy="parallel", window=L)
     name = gam.module_names[-1]
     assert not torch.allclose(parallel.sums[name], sequential.sums[name], rtol=1e-3)
+
+
+STRATEGIES = ("concat", "sequential", "parallel", "streaming")
+
+
+def assert_owns_only_itself(tensor: torch.Tensor, what: str):
+    own_bytes = tensor.numel() * tensor.element_size()
+    assert tensor.untyped_storage().nbytes() == own_bytes, (
+        f"{what}: its storage holds {tensor.untyped_storage().nbytes()} bytes for a {own_bytes}-byte sum"
+    )
+
+
+def test_encoded_states_own_only_their_sums():
+    """A state's sums must not be views into the per-window buffers of the encoding forward: at the paper's size
+    (d_r 1,024, 32 layers, a 32K-token context in 32 windows) those would keep ~4.3 GB alive instead of ~134 MB."""
+    windows, d_r = 16, 256  # d_r large beside the tiny model: a window buffer is 16x its sum
+    gam = tiny_gam("llama", inter_size=d_r, rank=8)
+    context = random_windows(windows=1, length=windows * L - 3).view(1, -1)
+    states = {strategy: gam.encode(context, strategy=strategy, window=L) for strategy in STRATEGIES}
+    states["update"] = gam.update(states["sequential"], context[:, :L])
+    for strategy, state in states.items():
+        for name, total in state.sums.items():
+            assert total.shape == (d_r, d_r)
+            assert_owns_only_itself(total, f"{strategy} {name}")
+    state_allclose(states["sequential"], states["streaming"])
+
+
+BALANCED_CHUNKS = [  # (context length T, window, chunk lengths): chunks of ceil(T / ceil(T / window)) tokens
+    (10, 4, [4, 4, 2]),
+    (9, 4, [3, 3, 3]),
+    (5, 4, [3, 2]),
+    (17, 8, [6, 6, 5]),
+    (3, 4, [3]),
+    (8, 4, [4, 4]),
+    (1025, 1024, [513, 512]),
+]
+FIXED_CHUNKS = [(10, 4, [4, 4, 2]), (9, 4, [4, 4, 1]), (3, 4, [3]), (1025, 1024, [1024, 1])]
+
+
+def chunk_lengths(length: int, window: int, chunking: str) -> list[int]:
+    chunk = chunk_length(length, window, chunking)
+    return [min(chunk, length - start) for start in range(0, length, chunk)]
+
+
+@pytest.mark.parametrize("chunking, cases", [("balanced", BALANCED_CHUNKS), ("fixed", FIXED_CHUNKS)])
+def test_chunk_lengths(chunking, cases):
+    for length, window, expected in cases:
+        assert chunk_lengths(length, window, chunking) == expected, (length, window)
+
+
+def updated_chunk_by_chunk(gam, context, lengths: list[int], running: bool = True) -> ga.AdapterState:
+    """Each chunk encoded by `update`: under the running state (sequential), or alone and summed (parallel)."""
+    state, start = gam.empty_state(), 0
+    for length in lengths:
+        chunk = context[:, start : start + length]
+        state = gam.update(state, chunk) if running else state + gam.update(gam.empty_state(), chunk)
+        start += length
+    assert start == context.shape[1]
+    return state
+
+
+@pytest.mark.parametrize("length, window, lengths", [(17, 8, [6, 6, 5]), (9, 4, [3, 3, 3])])
+def test_balanced_encode_equals_updating_its_chunks(length, window, lengths):
+    gam = tiny_gam("mistral", chunking="balanced")
+    context = random_windows(windows=1, length=length, seed=7).view(1, -1)
+    by_update = updated_chunk_by_chunk(gam, context, lengths)
+    streaming = gam.encode(context, strategy="streaming", window=window)
+    assert streaming.counts == by_update.counts
+    for name in by_update.sums:  # the same updates in the same order
+        assert torch.equal(streaming.sums[name], by_update.sums[name]), name
+    state_allclose(gam.encode(context, strategy="sequential", window=window), by_update)
+    parallel = gam.encode(context, strategy="parallel", window=window)
+    state_allclose(parallel, updated_chunk_by_chunk(gam, context, lengths, running=False))
+    # the config's chunking is encode's default, and it matters: fixed chunks give another state
+    explicit = gam.encode(context, strategy="sequential", window=window, chunking="balanced")
+    fixed = gam.encode(context, strategy="sequential", window=window, chunking="fixed")
+    name = gam.module_names[-1]
+    assert torch.equal(explicit.sums[name], gam.encode(context, window=window).sums[name])
+    assert not torch.allclose(fixed.sums[name], explicit.sums[name], rtol=1e-3)
 
 
 def test_encode_excludes_padding_from_state():
@@ -408,6 +487,8 @@ def test_loading_into_mismatched_base_fails(tmp_path):
         (dict(svd="qr"), "svd: 'qr' is not one of"),
         (dict(target_modules=[]), "target_modules"),
         (dict(window=0), "window"),
+        (dict(chunking="even"), "chunking: 'even' is not one of"),
+        (dict(norm_eps=0), "norm_eps"),
     ],
 )
 def test_invalid_configs(overrides, message):
