@@ -292,7 +292,9 @@ def test_smoke_dag_runs_through_slurm_profile(slurm_cluster, tmp_path):
     remote_rules = set(jobs) - {"all", "report"}
     assert remote_rules, "the smoke DAG has no SLURM job"
     for rule in remote_rules:
-        assert any(state == "COMPLETED" and partition == slurm_cluster.partition and comment == f"rule_{rule}"
+        comments = {f"rule_{rule}"} | {f"rule_{rule}_wildcards_{dataset}" for dataset in  # one job per dataset
+                                       RunConfig.load(REPO / "config" / "smoke.yaml").sft_data.datasets}
+        assert any(state == "COMPLETED" and partition == slurm_cluster.partition and comment in comments
                    for _, partition, state, comment in completed), f"{rule} not completed on SLURM:\n{squeue}"
         assert list((root / ".snakemake" / "slurm_logs").glob(f"rule_{rule}/**/*.log")), f"no SLURM log of {rule}"
 
