@@ -25,5 +25,6 @@ rule all:
 # Stages, in DAG order.
 include: "rules/base.smk"
 include: "rules/data.smk"
+include: "rules/sft.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"

@@ -1,4 +1,6 @@
-"""Benchmark of the pretraining-data examples stage (tokenize + pack + window + contracts + Parquet shards).
+"""Benchmark of the data stages: the pretraining examples stage (tokenize + pack + window + contracts + Parquet
+shards) and the instruction-tuning stage sft_data (mixture + context format + chat template + labels + windows +
+contracts + Parquet shards).
 
 Prints one JSON object as its last line:
 - throughput_ratio_vs_tokenizers: tokens/s of `ga.data.pretrain.prepare_examples` divided by tokens/s of bare
@@ -8,9 +10,16 @@ Prints one JSON object as its last line:
 - peak_rss_mb: peak resident memory of a separate process running the whole stage over a generated corpus of
   --corpus-gb GB of text (default 2.6 GB: more than a tenth of this machine's 25.3 GB = 23.5 GiB of RAM), with its wall time and throughput.
 
+- sft_throughput_ratio_vs_tokenizers: tokens/s of `ga.data.sft.mixture.prepare_sft_data` divided by tokens/s
+  of bare `tokenizers` `encode_batch` on the same texts (every record's context and its conversation as the chat
+  template renders it), side by side in this run on --sft-records generated records in the paper's layout
+  (windows of 1,024, records of <= 8,192 tokens; best of --repeats runs each; goal >= 0.8).
+
 The corpus is generated on the fly into a temporary folder in the documents stage's format: documents made of
-seeded random selections of paragraphs of the standard library's documentation (real English prose).
-Usage: python benchmarks/data.py [--corpus-gb 2.6] [--ratio-mb 32] [--tokenizer DIR]
+seeded random selections of paragraphs of the standard library's documentation (real English prose). The
+instruction-tuning records are made of the same paragraphs: a context of several paragraphs and a session of
+questions and answers cut from sentences.
+Usage: python benchmarks/data.py [--corpus-gb 2.6] [--ratio-mb 32] [--sft-records 2000] [--tokenizer DIR]
 """
 from __future__ import annotations
 
@@ -39,6 +48,13 @@ PARAGRAPHS_PER_DOC = (2, 12)
 STAGE_SETTINGS = {"window": 64, "completion_windows": 8, "reconstruction_windows": 8, "val_fraction": 0.01,
                   "examples_per_shard": 2048, "tokenize_batch_documents": 1024}
 """The embedded default's layout (config/config.yaml)."""
+SFT_DATASETS = ("coqa", "drop", "quail")
+SFT_LAYOUT = {"window": 1024, "max_tokens": 8192}
+"""The paper's instruction-tuning layout (config/paper-mistral.yaml)."""
+SFT_CONTEXT_PARAGRAPHS = (4, 30)
+SFT_QA_PAIRS = (1, 8)
+SFT_SETTINGS = {"datasets": list(SFT_DATASETS), "val_records": 10, "max_tokens": SFT_LAYOUT["max_tokens"],
+                "examples_per_shard": 1024, "tokenize_batch_records": 256}
 
 
 def paragraphs() -> list[str]:
@@ -78,6 +94,70 @@ def run_stage(documents: Path, tokenizer: Path, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def generate_sft_sources(out: Path, records: int, seed: int = 0) -> list[Path]:
+    """Record folders (as the sft_sources stage writes them) of SFT_DATASETS, `records` records in all."""
+    from ga.data.sft.records import conversation, records_frame
+
+    pool, rng = paragraphs(), random.Random(seed)
+    sentences = sorted({s.strip() + "." for p in pool for s in p.split(". ") if 20 < len(s.strip()) < 200})
+    folders = []
+    for index, name in enumerate(SFT_DATASETS):
+        rows = []
+        for number in range(records // len(SFT_DATASETS) + (index < records % len(SFT_DATASETS))):
+            pairs = [(rng.choice(sentences).rstrip(".") + "?", rng.choice(sentences))
+                     for _ in range(rng.randint(*SFT_QA_PAIRS))]
+            rows.append({"id": f"{name}.{number}", "conversations": conversation(pairs),
+                         "context": "\n\n".join(rng.choices(pool, k=rng.randint(*SFT_CONTEXT_PARAGRAPHS)))})
+        folder = out / name
+        folder.mkdir(parents=True)
+        records_frame(rows).write_parquet(folder / "records.parquet")
+        write_json({"dataset": name, "records": len(rows), "drops": {}, "licence": None, "provenance": {},
+                    "sha256": sha256_file(folder / "records.parquet")}, folder / "manifest.json")
+        folders.append(folder)
+    return folders
+
+
+def run_sft_stage(sources: list[Path], tokenizer: Path, out: Path) -> tuple[float, dict]:
+    from ga.data.sft.mixture import SftDataConfig, prepare_sft_data
+
+    cfg = SftDataConfig.from_dict(SFT_SETTINGS)
+    start = time.perf_counter()
+    manifests = prepare_sft_data(cfg, SFT_LAYOUT["window"], sources, tokenizer, out / "train", out / "val")
+    return time.perf_counter() - start, manifests
+
+
+def sft_texts(sources: list[Path], tokenizer: Path) -> list[str]:
+    """What the stage tokenizes: every record's context and its conversation rendered with the chat template."""
+    from ga.data.sft.format import ChatFormat
+
+    chat = ChatFormat.load(tokenizer)
+    frame = pl.concat([pl.read_parquet(folder / "records.parquet") for folder in sources])
+    return frame["context"].to_list() + [chat.render(turns).text for turns in frame["conversations"].to_list()]
+
+
+def sft_throughput(tmp: Path, tokenizer_dir: Path, backend, records: int, repeats: int) -> dict:
+    """The sft_data stage against bare encode_batch on the same texts, side by side."""
+    sources = generate_sft_sources(tmp / "sft-sources", records, seed=3)
+    texts = sft_texts(sources, tokenizer_dir)
+    batch = SFT_SETTINGS["tokenize_batch_records"]
+    times = {"encode_batch": [], "stage": []}
+    tokens = 0
+    for repeat in range(repeats):
+        start, count = time.perf_counter(), 0
+        for i in range(0, len(texts), batch):
+            count += sum(len(e.ids) for e in backend.encode_batch(texts[i:i + batch], add_special_tokens=False))
+        times["encode_batch"].append(time.perf_counter() - start)
+        tokens = count
+        seconds, manifests = run_sft_stage(sources, tokenizer_dir, tmp / f"sft-out-{repeat}")
+        times["stage"].append(seconds)
+    best = {k: min(v) for k, v in times.items()}
+    return {"sft_throughput_ratio_vs_tokenizers": round(best["encode_batch"] / best["stage"], 3),
+            "sft_records": records, "sft_examples": manifests["train"]["examples"] + manifests["val"]["examples"],
+            "sft_tokens": tokens, "sft_tokens_per_s_stage": round(tokens / best["stage"]),
+            "sft_tokens_per_s_encode_batch": round(tokens / best["encode_batch"]),
+            "sft_seconds_stage": round(best["stage"], 2), "sft_seconds_encode_batch": round(best["encode_batch"], 2)}
+
+
 def stage_main(argv: list[str]) -> int:
     """Child process for the peak-memory run: the stage alone, then its own peak RSS as JSON."""
     documents, tokenizer, out = map(Path, argv)
@@ -94,6 +174,7 @@ def main() -> int:
     parser.add_argument("--corpus-gb", type=float, default=2.6, help="0: only the side-by-side throughput")
     parser.add_argument("--ratio-mb", type=float, default=32)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--sft-records", type=int, default=2000, help="0: skip the instruction-tuning stage")
     parser.add_argument("--tokenizer", help="model dir with the tokenizer (default: the embedded SmolLM2)")
     parser.add_argument("--workdir", help="where to put the generated corpus (default: a temporary folder)")
     args = parser.parse_args()
@@ -136,6 +217,8 @@ def main() -> int:
             "ram_gib": round(ram_bytes / 2**30, 2),
             "cpu_count": os.cpu_count(),
         }
+        if args.sft_records > 0:
+            result.update(sft_throughput(tmp, tokenizer_dir, backend, args.sft_records, args.repeats))
         if args.corpus_gb > 0:
             print(json.dumps(result), file=sys.stderr, flush=True)  # early result: the peak run takes long
             # -- peak memory over a corpus larger than a tenth of RAM, in a fresh process

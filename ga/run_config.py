@@ -20,6 +20,7 @@ import yaml
 from ga.base import BaseModelConfig
 from ga.config import GenerativeAdapterConfig
 from ga.data.config import PretrainDataConfig
+from ga.data.sft.mixture import SftDataConfig, SftSourcesSectionConfig, check_datasets
 from ga.io import read_yaml, write_yaml
 from ga.section import SCHEMA_DIALECT, ConfigError, ConfigSection, setting
 from ga.train.config import TrainConfig
@@ -45,13 +46,21 @@ class RunConfig(ConfigSection):
     pretrain_data: PretrainDataConfig = setting(default_factory=PretrainDataConfig,
                                                 doc="pretraining documents and their window layout")
     pretrain: TrainConfig = setting(default_factory=TrainConfig, doc="pretraining the generator with DeepSpeed")
+    sft_sources: SftSourcesSectionConfig = setting(default_factory=SftSourcesSectionConfig,
+                                                   doc="instruction-tuning datasets: sources, conversion, token "
+                                                       "limits")
+    sft_data: SftDataConfig = setting(default_factory=SftDataConfig,
+                                      doc="instruction-tuning mixture and its context + conversation windows")
 
     section_doc: ClassVar[str] = "Generative Adapter pipeline configuration"
 
     def __post_init__(self) -> None:
         # The data stages seed their sampling with the run's seed (one seed per run, set once at the top level).
-        if isinstance(self.pretrain_data, PretrainDataConfig):
-            self.pretrain_data.seed = self.seed
+        for section in (self.pretrain_data, self.sft_data):
+            if isinstance(section, ConfigSection):
+                section.seed = self.seed
+        if isinstance(self.sft_sources, SftSourcesSectionConfig) and isinstance(self.pretrain_data, ConfigSection):
+            self.sft_sources.set_run_values(self.seed, self.pretrain_data.val_fraction)
         super().__post_init__()
 
     def check(self) -> None:
@@ -59,6 +68,17 @@ class RunConfig(ConfigSection):
             raise ConfigError(f"adapter.window ({self.adapter.window}) must equal pretrain_data.window "
                               f"({self.pretrain_data.window}): the generator encodes contexts in the windows it "
                               "was trained on")
+        if self.sft_data.max_tokens < 2 * self.adapter.window:
+            raise ConfigError(f"sft_data.max_tokens ({self.sft_data.max_tokens}) must hold at least two windows of "
+                              f"adapter.window ({self.adapter.window}) tokens: a context and a conversation window")
+        check_datasets(self.sft_data.datasets, self.sft_sources.source_names())
+        if self.pretrain_data.source == "embedded":  # the generated QA must ask about the corpus's own entities
+            for name in self.sft_data.datasets:
+                block = getattr(self.sft_sources, name)
+                if hasattr(block, "entities") and block.entities != self.pretrain_data.embedded.entities:
+                    raise ConfigError(f"sft_sources.{name}.entities ({block.entities}) must equal "
+                                      f"pretrain_data.embedded.entities ({self.pretrain_data.embedded.entities}): "
+                                      "its records ask about the pretraining corpus's fictional entities")
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -88,11 +108,8 @@ class RunConfig(ConfigSection):
         return write_yaml(self.to_dict(), path, only_if_changed=True)
 
     def to_dict(self) -> dict:
-        values = super().to_dict()
-        values["adapter"] = {k: v for k, v in values["adapter"].items()
-                             if k in GenerativeAdapterConfig.json_schema()["properties"]}
-        values["pretrain_data"].pop("seed")
-        return values
+        """The values a config file can hold (fields set by the program are left out)."""
+        return _schema_keys_only(super().to_dict(), self.json_schema())
 
     # ------------------------------------------------------------------ layout of a run's files
     @property
@@ -114,6 +131,14 @@ class RunConfig(ConfigSection):
     @classmethod
     def schema(cls) -> dict:
         return {"$schema": SCHEMA_DIALECT, **cls.json_schema()}
+
+
+def _schema_keys_only(values: Any, schema: dict) -> Any:
+    """`values` without the keys its schema does not list (program-set `internal` fields), at every depth."""
+    properties = schema.get("properties")
+    if not isinstance(values, dict) or properties is None:
+        return values
+    return {key: _schema_keys_only(value, properties[key]) for key, value in values.items() if key in properties}
 
 
 def apply_overrides(values: dict, overrides: list[str]) -> dict:

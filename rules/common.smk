@@ -33,13 +33,20 @@ onstart:
 
 
 def stage_params(rule_name):
-    """The config values stage `rule_name`'s outputs depend on (ga/stages/<rule>.py: depends_on)."""
+    """The config values stage `rule_name`'s outputs depend on (ga/stages/<rule>.py: depends_on); for a rule with
+    wildcards (one job per dataset, ...), a function of the job's wildcards, so each job has its own params."""
+    wildcard_names = list(stages.load(rule_name).STAGE.wildcards)
+    if wildcard_names:
+        return lambda wildcards: stages.depends_on(rule_name, RUN_CONFIG,
+                                                   **{name: wildcards[name] for name in wildcard_names})
     return stages.depends_on(rule_name, RUN_CONFIG)
 
 
 def stage_shell(rule_name, launcher="ga"):
-    """`<launcher> <rule> --config <resolved config> --<input> {input.<name>:q} ... > {log:q} 2>&1`."""
+    """`<launcher> <rule> --config <resolved config> [--<wildcard> {wildcards.<name>:q} ...]
+    --<input> {input.<name>:q} ... --<output> {output.<name>:q} ... > {log:q} 2>&1`."""
     stage = stages.load(rule_name).STAGE
-    flags = [f"--{name.replace('_', '-')} {{input.{name}:q}}" for name in stage.inputs]
+    flags = [f"--{name.replace('_', '-')} {{wildcards.{name}:q}}" for name in stage.wildcards]
+    flags += [f"--{name.replace('_', '-')} {{input.{name}:q}}" for name in stage.inputs]
     flags += [f"--{name.replace('_', '-')} {{output.{name}:q}}" for name in stage.outputs]
     return f"{launcher} {rule_name} --config {shlex.quote(CONFIG_FILE)} {' '.join(flags)} > {{log:q}} 2>&1"

@@ -163,11 +163,14 @@ def test_depends_on_leaves_out_values_that_change_no_output():
 
 
 def test_every_stage_has_the_stage_shape():
+    config = RunConfig.load(REPO / "config" / "smoke.yaml")
+    wildcard_values = {"dataset": config.sft_data.datasets[0]}  # one job of each wildcard rule
     for name in stages.STAGE_NAMES:
         module = stages.load(name)
         assert module.STAGE.name == name
         assert callable(module.run) and callable(module.depends_on)
-        assert isinstance(module.depends_on(RunConfig.load(REPO / "config" / "smoke.yaml")), dict)
+        wildcards = {key: wildcard_values[key] for key in module.STAGE.wildcards}
+        assert isinstance(module.depends_on(config, **wildcards), dict)
 
 
 def test_launcher_follows_the_resources():

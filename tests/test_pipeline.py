@@ -9,6 +9,7 @@ STALE_AFTER_CHANGE below.
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import os
 import re
@@ -28,15 +29,19 @@ CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "
 WORKFLOW_FILES = ("Snakefile", "rules", "config", "slurm", "workflow", "resources")
 LOCAL_PROFILE = "workflow/profiles/default"
 
-# Jobs `snakemake -n` plans for a fresh run of each config (rule -> count); `all` is the target rule.
+# Jobs `snakemake -n` plans for a fresh run of each config (rule -> count); `all` is the target rule. sft_sources
+# has one job per dataset of the config's instruction-tuning mixture.
 EXPECTED_JOBS = {
-    name: {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1, "report": 1, "all": 1}
+    name: {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1,
+           "sft_sources": len(RunConfig.load(REPO / "config" / name).sft_data.datasets), "sft_data": 1, "report": 1,
+           "all": 1}
     for name in CONFIGS
 }
+PAPER_SFT_DATASETS = 9
 
 # After a complete smoke run, overriding config values (`--config set="key=value ..."`) must make exactly these
-# rules stale (besides the `all` target, which always runs).
-ALL_STAGES = {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "report"}
+# rules stale (besides the `all` target, which always runs); a dict also gives the number of jobs of each rule.
+ALL_STAGES = {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "report"}
 STALE_AFTER_CHANGE = [
     # a new base model dir may carry a new tokenizer, so the data stages downstream of it rerun
     ("base_model.random_config.hidden_size=32", ALL_STAGES),
@@ -47,9 +52,18 @@ STALE_AFTER_CHANGE = [
     ("pretrain.checkpoint_every=1", {"report"}),  # changes no output; the report shows the whole config
     ("pretrain.resources.threads=2", {"report"}),
     ("pretrain_data.reconstruction_windows=2", {"pretrain_data", "pretrain", "report"}),  # layout: examples on
-    ("pretrain_data.window=16 adapter.window=16", {"pretrain_data", "pretrain", "report"}),
+    # the window length is also the instruction-tuning windows' length
+    ("pretrain_data.window=16 adapter.window=16", {"pretrain_data", "pretrain", "sft_data", "report"}),
     ("pretrain_data.token_budget=5000", {"pretrain_documents", "pretrain_data", "pretrain", "report"}),
     ("pretrain_data.tokenize_batch_documents=8", {"report"}),  # never changes a byte of the data
+    # the generated QA datasets split the fictional entities exactly as the pretraining data holds them out
+    ("pretrain_data.val_fraction=0.3", {"pretrain_data": 1, "pretrain": 1, "sft_sources": 2, "sft_data": 1,
+                                        "report": 1}),
+    # one dataset's filter: that dataset's job and the mixture
+    ("sft_sources.synthetic_chat.questions_per_record=2", {"sft_sources": 1, "sft_data": 1, "report": 1}),
+    ("sft_sources.max_conversation_tokens=100", {"sft_sources": 3, "sft_data": 1, "report": 1}),
+    ("sft_data.val_records=1", {"sft_data", "report"}),
+    ("sft_data.tokenize_batch_records=8", {"report"}),
 ]
 
 
@@ -126,6 +140,11 @@ def test_dry_run_of_one_stage_for_the_paper_config(dry_checkout):
     assert result.returncode == 0, explain(result)
     assert planned_jobs(result) == {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1}
     assert "runs/paper-mistral/data/pretrain/train" in result.stdout
+    sft = snakemake(["sft_data", "-n", "--cores", "1", "--configfile", "config/paper-mistral.yaml"], dry_checkout)
+    assert sft.returncode == 0, explain(sft)
+    assert planned_jobs(sft) == {"fetch_base": 1, "sft_sources": PAPER_SFT_DATASETS, "sft_data": 1}
+    for dataset in ("coqa", "metaicl"):
+        assert f"runs/paper-mistral/data/sft/sources/{dataset}" in sft.stdout
 
 
 def test_snakemake_rejects_bad_config_before_any_job(dry_checkout, tmp_path):
@@ -168,13 +187,24 @@ def check_smoke_outputs(root: Path, jobs: dict[str, int]) -> dict:
             (manifest["examples"], windows, layout["window"])
     validation = json.loads((run / "pretrain" / "validation.json").read_text())
     assert validation["step"] == resolved["pretrain"]["steps"]
+    from ga.data.sft.tokenize import load_examples as load_sft_examples
+
+    datasets = resolved["sft_data"]["datasets"]
+    for dataset in datasets:
+        assert json.loads((run / "data" / "sft" / "sources" / dataset / "manifest.json").read_text())["records"] > 0
+    for split in ("train", "val"):
+        manifest = json.loads((run / "data" / "sft" / split / "manifest.json").read_text())
+        assert [row["dataset"] for row in manifest["datasets"]] == datasets
+        examples = load_sft_examples(run / "data" / "sft" / split)
+        assert len(examples) == manifest["examples"] > 0
+        assert all(e["input_ids"].shape[1] == resolved["adapter"]["window"] for e in examples)
     described = {Path(o["path"]).name: o for o in report["outputs"]}
     assert described["base_model"]["parameters"] > 0
     rules = set(jobs) - {"all"}
-    assert set(report["stages"]) >= rules - {"report"}
+    assert {stage.split(".")[0] for stage in report["stages"]} >= rules - {"report"}  # sft_sources.<dataset>
     for rule in rules:
-        assert (root / "logs" / "smoke" / f"{rule}.log").is_file(), f"no log for {rule}"
-        assert (root / "benchmarks" / "smoke" / f"{rule}.tsv").is_file(), f"no benchmark for {rule}"
+        assert list((root / "logs" / "smoke").glob(f"{rule}.*log")), f"no log for {rule}"
+        assert list((root / "benchmarks" / "smoke").glob(f"{rule}.*tsv")), f"no benchmark for {rule}"
     return report
 
 
@@ -198,11 +228,13 @@ def test_rule_params_are_the_stages_depends_on(smoke_local):
     root, result = smoke_local
     assert result.returncode == 0, explain(result, root)
     config = RunConfig.load(REPO / "config" / "smoke.yaml")
-    records = [json.loads(path.read_text()) for path in (root / ".snakemake" / "metadata").iterdir()]
     seen = set()
-    for record in records:
-        assert [ast.literal_eval(p) for p in record["params"]] == [stages.depends_on(record["rule"], config)], \
-            record["rule"]
+    for path in (root / ".snakemake" / "metadata").iterdir():
+        record = json.loads(path.read_text())
+        output = Path(base64.urlsafe_b64decode(path.name).decode())  # the metadata file is named by its output
+        wildcards = {"dataset": output.name} if stages.load(record["rule"]).STAGE.wildcards else {}
+        assert [ast.literal_eval(p) for p in record["params"]] == \
+            [stages.depends_on(record["rule"], config, **wildcards)], record["rule"]
         seen.add(record["rule"])
     assert seen == ALL_STAGES
 
@@ -217,7 +249,8 @@ def test_one_value_override_reruns_only_stale_stages(smoke_local, overrides, sta
     after = snakemake(["-n", "--cores", "1", "--configfile", "config/smoke.yaml", "--config", f"set={overrides}"],
                       root)
     assert after.returncode == 0, explain(after)
-    assert set(planned_jobs(after)) - {"all"} == stale, explain(after)
+    planned = {rule: count for rule, count in planned_jobs(after).items() if rule != "all"}
+    assert (planned if isinstance(stale, dict) else set(planned)) == stale, explain(after)
 
 
 # --- the smoke DAG through --profile slurm on a real local cluster ------------------------------------------
@@ -259,7 +292,9 @@ def test_smoke_dag_runs_through_slurm_profile(slurm_cluster, tmp_path):
     remote_rules = set(jobs) - {"all", "report"}
     assert remote_rules, "the smoke DAG has no SLURM job"
     for rule in remote_rules:
-        assert any(state == "COMPLETED" and partition == slurm_cluster.partition and comment == f"rule_{rule}"
+        comments = {f"rule_{rule}"} | {f"rule_{rule}_wildcards_{dataset}" for dataset in  # one job per dataset
+                                       RunConfig.load(REPO / "config" / "smoke.yaml").sft_data.datasets}
+        assert any(state == "COMPLETED" and partition == slurm_cluster.partition and comment in comments
                    for _, partition, state, comment in completed), f"{rule} not completed on SLURM:\n{squeue}"
         assert list((root / ".snakemake" / "slurm_logs").glob(f"rule_{rule}/**/*.log")), f"no SLURM log of {rule}"
 

@@ -2,15 +2,17 @@
 
 `ga/stages/<rule>.py` defines
     STAGE                      a `Stage`: its rule name (= its `ga` subcommand), a summary, its named inputs/outputs
-    depends_on(config) -> dict exactly the config values its outputs depend on (the rule's `params:`, and the
-                               fingerprint of anything it resumes)
-    run(config, inputs, outputs) -> dict | None
+                               and the wildcards of its rule (one job per value, e.g. one per dataset)
+    depends_on(config, **wildcards) -> dict
+                               exactly the config values its outputs depend on (the rule's `params:`, and the
+                               fingerprint of anything it resumes); for a job of a wildcard rule, that job's values
+    run(config, inputs, outputs, **wildcards) -> dict | None
                                the work; inputs/outputs are namespaces of paths named as in the rule
 and the command line is the same for every stage:
 
-    ga <rule> --config RUN_CONFIG [--<input> PATH ...] [--<output> PATH ...]
+    ga <rule> --config RUN_CONFIG [--<wildcard> VALUE ...] [--<input> PATH ...] [--<output> PATH ...]
 
-(flag names are the rule's input and output names with '-' for '_'). Mistakes a user can fix (a bad config value,
+(flag names are the rule's wildcard, input and output names with '-' for '_'). Mistakes a user can fix (a bad config value,
 a malformed input file, a missing base model) end with one line naming the file, row or key, and exit status 1.
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
-STAGE_NAMES = ("fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "report")
+STAGE_NAMES = ("fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "report")
 """Every stage, in DAG order (the order of `include:` lines in the Snakefile)."""
 
 
@@ -38,6 +40,8 @@ class Stage:
     """Output name (as in the rule) -> help text."""
     many: tuple[str, ...] = ()
     """Inputs that take several paths."""
+    wildcards: dict[str, str] = field(default_factory=dict)
+    """Wildcard name (as in the rule) -> help text: the rule has one job per value."""
 
 
 def load(name: str) -> ModuleType:
@@ -47,9 +51,10 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(f"ga.stages.{name}")
 
 
-def depends_on(name: str, config) -> dict:
-    """What stage `name`'s outputs depend on, for `config` (a RunConfig)."""
-    return load(name).depends_on(config)
+def depends_on(name: str, config, **wildcards: str) -> dict:
+    """What stage `name`'s outputs depend on, for `config` (a RunConfig) and, for a wildcard rule, one job's
+    wildcard values."""
+    return load(name).depends_on(config, **wildcards)
 
 
 def summary(name: str) -> str:
@@ -77,6 +82,9 @@ def main(name: str, argv: list[str]) -> int:
     parser.add_argument("--config", required=True, type=Path, help="the run config (YAML)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override one config value (repeatable)")
+    jobs = parser.add_argument_group("job")
+    for key, help_text in stage.wildcards.items():
+        jobs.add_argument(_flag(key), dest=key, required=True, help=help_text)
     for group_name, names in (("inputs", stage.inputs), ("outputs", stage.outputs)):
         group = parser.add_argument_group(group_name)
         for key, help_text in names.items():
@@ -86,12 +94,13 @@ def main(name: str, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     inputs = SimpleNamespace(**{key: getattr(args, key) for key in stage.inputs})
     outputs = SimpleNamespace(**{key: getattr(args, key) for key in stage.outputs})
+    wildcards = {key: getattr(args, key) for key in stage.wildcards}
 
     from ga.run_config import RunConfig
 
     try:
         config = RunConfig.load(args.config, args.overrides)
-        result = module.run(config, inputs, outputs)
+        result = module.run(config, inputs, outputs, **wildcards)
     except user_errors() as err:
         message = str(err).strip()
         print(f"ga {name}: {message}", file=sys.stderr)

@@ -1,0 +1,56 @@
+# Instruction-tuning data (docs/method.md#instruction-tuning), two stages:
+#   sft_sources  one job per dataset of sft_data.datasets: download (or generate) + convert + check ->
+#                records.parquet + manifest.json (drops by reason, provenance, licence)
+#   sft_data     the mixture: held-out validation slice per dataset, caps, weights, seeded shuffle, MetaICL
+#                test-task guard, tokenized into context + conversation windows -> train/ and val/ shards + manifests
+# A dataset job's params are its own dataset's settings only, so changing one dataset's filter reruns that job and
+# the mixture. The tokenizer is the base model folder's (an input, so a different base model makes both stale).
+SFT_DATA_DIR = f"{RUN}/data/sft"
+SFT_DATASETS = RUN_CONFIG.sft_data.datasets
+
+
+wildcard_constraints:
+    dataset="|".join(SFT_DATASETS),
+
+
+rule sft_sources:
+    input:
+        base_model=rules.fetch_base.output.base_model,
+    output:
+        records=directory(f"{SFT_DATA_DIR}/sources/{{dataset}}"),
+    params:
+        depends_on=stage_params("sft_sources"),
+    log:
+        f"{LOGS}/sft_sources.{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/sft_sources.{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=12 * 60,
+    shell:
+        stage_shell("sft_sources")
+
+
+rule sft_data:
+    input:
+        sources=expand(f"{SFT_DATA_DIR}/sources/{{dataset}}", dataset=SFT_DATASETS),
+        base_model=rules.fetch_base.output.base_model,
+    output:
+        train=directory(f"{SFT_DATA_DIR}/train"),
+        val=directory(f"{SFT_DATA_DIR}/val"),
+    params:
+        depends_on=stage_params("sft_data"),
+    log:
+        f"{LOGS}/sft_data.log",
+    benchmark:
+        f"{BENCH}/sft_data.tsv"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=12 * 60,
+    shell:
+        stage_shell("sft_data")
+
+
+FINAL_TARGETS.extend([rules.sft_data.output.train, rules.sft_data.output.val])
