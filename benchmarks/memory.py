@@ -1,4 +1,4 @@
-"""Host memory per training process: the lazy example set (ga.data.pretrain.open_split) against the eager int64
+"""Host memory per training process: the lazy example set (ga.data.examples.open_split) against the eager int64
 tensors of load_examples, measured at 1x and 20x examples of the paper's layout and extrapolated to the paper run.
 
     python benchmarks/memory.py [--examples 100] [--scale 20] [--reads 64] [--batch 1]
@@ -54,7 +54,7 @@ def child_main(mode: str, split_dir: str, reads: int, batch: int) -> None:
     """One measurement: open the split the given way, collate random micro-batches, print the peak as JSON."""
     import numpy as np
 
-    from ga.data.pretrain import load_examples, open_split, read_manifest
+    from ga.data.examples import load_examples, open_split, read_manifest
     from ga.train.objective import MODEL_INPUT_KEYS, PretrainObjective
 
     start = time.perf_counter()

@@ -1,5 +1,7 @@
 """The Generative Adapter for Hugging Face decoder-only causal LMs: a generator (ga.generator) attached to a frozen
 base model, and the API around it (training forward, encoding contexts into AdapterStates, serving them).
+It runs past 400 lines on purpose: it is the one user-facing object, readable top to bottom (hook wiring, training
+forward, encode/update, serving, persistence); the generator's modules and passes live in ga/generator.py.
 
 Two forward hooks carry the generated delta into an unmodified base model: a pre-hook on each decoder layer reads
 the layer input H, and a hook on each targeted linear adds dy. What the hooks do is decided by the *pass* that is

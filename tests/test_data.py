@@ -15,9 +15,10 @@ import torch
 from ga.data import contracts
 from ga.data.contracts import DataError, validate
 from ga.data.entities import entity_documents, generate_entities, passages
-from ga.data.pretrain import (SplitFormatError, build_examples, held_out_document, iter_batches,
-                               load_examples, nearest_disjoint_example, open_split, prepare_examples,
-                               sequence_documents, span_starts)
+from ga.data.pretrain import (build_examples, held_out_document, prepare_examples, sequence_documents,
+                              span_starts)
+from ga.data.examples import (SplitFormatError, iter_batches, load_examples, nearest_disjoint_example,
+                              open_split)
 from ga.data.config import PretrainDataConfig, WindowLayout
 from ga.data.sources import write_documents
 from ga.train.objective import MODEL_INPUT_KEYS
@@ -385,7 +386,7 @@ RSS_MARGIN_MB = 50
 RSS_READER = """
 import sys
 import numpy as np
-from ga.data.pretrain import open_split
+from ga.data.examples import open_split
 from ga.train.objective import PretrainObjective
 
 examples, manifest = open_split(sys.argv[1])

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from tiny_models import VOCAB, tiny_gam
 
 from ga.data.config import PretrainDataConfig
-from ga.data.pretrain import is_validation, load_examples, prepare_examples, read_manifest
+from ga.data.pretrain import is_validation, prepare_examples
+from ga.data.examples import load_examples, read_manifest
 from ga.data.sources import write_documents
 from ga.data.tokenize import DocumentTokenizer
 from ga.train.paper_protocol import (

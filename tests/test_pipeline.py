@@ -176,7 +176,7 @@ def check_smoke_outputs(root: Path, jobs: dict[str, int]) -> dict:
     resolved = RunConfig.load(REPO / "config" / "smoke.yaml").to_dict()
     assert report["run_name"] == "smoke" and report["config"] == resolved
     assert yaml.safe_load((run / "config.yaml").read_text()) == resolved
-    from ga.data.pretrain import load_examples, read_manifest
+    from ga.data.examples import load_examples, read_manifest
 
     layout = resolved["pretrain_data"]
     windows = layout["completion_windows"] + layout["reconstruction_windows"]

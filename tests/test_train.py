@@ -395,7 +395,7 @@ def test_deepspeed_config_must_not_set_owned_keys(tmp_path):
 def test_training_on_a_lazily_read_split_is_bit_identical(tmp_path, tiny_tokenizer_dir):
     """The stage's lazy example set and the eager loader's tensors train the very same generator."""
     from ga.data.config import WindowLayout
-    from ga.data.pretrain import load_examples, open_split
+    from ga.data.examples import load_examples, open_split
     from train_support import write_token_split
 
     layout = WindowLayout(window=WINDOW, completion_windows=N_COMPLETION, reconstruction_windows=N_COMPLETION)
@@ -435,7 +435,8 @@ class DonorRecorder:
 
 def test_validation_takes_other_context_donors_from_disjoint_documents(tmp_path, tiny_tokenizer_dir):
     from ga.data.config import PretrainDataConfig
-    from ga.data.pretrain import open_split, prepare_examples
+    from ga.data.pretrain import prepare_examples
+    from ga.data.examples import open_split
     from ga.data.sources import write_documents
     from ga.train.distributed import Dist
     from ga.train.loop import validate

@@ -89,7 +89,7 @@ def examples_schema(layout: WindowLayout, vocab_size: int) -> pa.DataFrameSchema
 
     def labels_consistent(data: pa.PolarsData) -> pl.LazyFrame:
         # every real (unmasked) token is labelled with its own id and padding never is: exactly what the lazy loader
-        # (ga.data.pretrain.PretrainExamples) derives from input_ids and attention_mask instead of reading labels
+        # (ga.data.examples.PretrainExamples) derives from input_ids and attention_mask instead of reading labels
         per_token = (
             data.lazyframe.select("input_ids", "labels", "attention_mask")
             .with_row_index("_row")

@@ -49,7 +49,7 @@ def run(config, inputs, outputs) -> dict:
 
     import ga
     from ga.base import load_base
-    from ga.data.pretrain import open_split
+    from ga.data.examples import open_split
     from ga.io import copy_file, write_json
     from ga.train.distributed import init_distributed
     from ga.train.loop import Trainer, export_generator

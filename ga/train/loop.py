@@ -141,7 +141,7 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
     `validation_variants` say), not the paper's Table 2 protocol (ga/train/paper_protocol.py); the metric names
     `<variant>_<part>_ppl` stay as they are.
     The donor of held-out example i (for the other-context control) is `val_set.donor_for(i)` when the set can name
-    one: `ga.data.pretrain.PretrainExamples` picks the nearest later example that shares no document with i (the
+    one: `ga.data.examples.PretrainExamples` picks the nearest later example that shares no document with i (the
     next example is often the same document's continuation). Sets without document ids (e.g. the tests' synthetic
     ones, whose every example is its own token stream) fall back to example i+1, cyclically among the scored ones.
     """

@@ -36,7 +36,8 @@ import pyarrow.parquet as pq
 import torch
 
 from ga.data.contracts import RAW_DOCUMENTS, validate
-from ga.data.pretrain import MANIFEST, held_out_document
+from ga.data.pretrain import held_out_document
+from ga.data.examples import MANIFEST
 from ga.data.tokenize import DocumentTokenizer
 from ga.train.distributed import Dist
 from ga.train.loop import MAX_EXP_ARG
