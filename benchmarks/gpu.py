@@ -80,9 +80,9 @@ from ga.data.config import WindowLayout  # noqa: E402
 from ga.data.pretrain import build_examples, examples_to_tensors  # noqa: E402
 from ga.model import decoder_layers  # noqa: E402
 from ga.normalize import normalize_state  # noqa: E402
-from ga.stages.pretrain import ExampleSet  # noqa: E402
 from ga.train import PretrainObjective, TrainConfig  # noqa: E402
 from ga.train.loop import Trainer, train  # noqa: E402
+from ga.train.objective import MODEL_INPUT_KEYS  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------- constants
 H100_H200_BF16_DENSE_PEAK_TFLOPS = 989.0
@@ -249,13 +249,14 @@ def build_base(spec: ModelSpec, device: torch.device, dtype: torch.dtype):
         return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa", **{dtype_kwarg: dtype})
 
 
-def layout_examples(layout: Layout, vocab_size: int, count: int) -> ExampleSet:
+def layout_examples(layout: Layout, vocab_size: int, count: int) -> list[dict]:
     """`count` pretraining examples of random token ids, laid out as the data pipeline stores them."""
     window_layout = WindowLayout(layout.window, layout.completion_windows, layout.reconstruction_windows)
     rng = np.random.default_rng(SEED)
     sequences = rng.integers(0, vocab_size, size=(count, window_layout.seq_len), dtype=np.int32)
     frame = build_examples(sequences, 0, window_layout, SEED, "train", pad_id=0)
-    return ExampleSet(examples_to_tensors(frame, window_layout))
+    tensors = examples_to_tensors(frame, window_layout)
+    return [{key: tensors[key][i] for key in MODEL_INPUT_KEYS} for i in range(count)]
 
 
 class ThroughputTrainer(Trainer):
