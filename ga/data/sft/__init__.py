@@ -1,4 +1,4 @@
-"""Instruction-tuning (SFT) data: the nine-dataset mixture's sources (docs/method.md#sft-mixture).
+"""Instruction-tuning (SFT) data: the nine-dataset mixture and its embedded twin (docs/method.md#sft-mixture).
 
 - `ga.data.sft.records`: the record format (`id`, `context`, `conversations`) as a Polars schema and a pandera
   contract, and the provenance (hub id, revision, licence) a dataset manifest records
@@ -8,4 +8,10 @@
   whose errors name file, row and field
 - `ga.data.sft.build`: what the converters share: token limits, the QA budget, distractor sampling
 - `ga.data.sft.metaicl_split`: MetaICL's HR->LR task split and the guard that keeps its test tasks out of training
+- `ga.data.sft.hub`: the only two network calls (a dataset split, a single file), cached per revision
+- `ga.data.sft.embedded`: the embedded twin (entity QA, synthetic ICL, synthetic multi-session chats), offline
+- `ga.data.sft.mixture`: the `sft_data` section, one lookup for every dataset (`sft_source`), the mixture
+- `ga.data.sft.format`: the one context format and the chat rendering with assistant-token labels, shared by
+  training, evaluation and the user-facing API
+- `ga.data.sft.tokenize`: records -> context + conversation windows (the model's inputs), shards and their loader
 """
