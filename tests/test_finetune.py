@@ -231,3 +231,37 @@ def test_one_sft_step_agrees_on_zero_0_and_2(stage_inputs, tmp_path):
         weights[stage] = generator_weights(tmp_path / f"zero{stage}" / "generator")
     for key in weights[0]:
         torch.testing.assert_close(weights[2][key], weights[0][key], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_killed_stage_resumes_to_the_uninterrupted_result(stage_inputs, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    settings = ("finetune.steps=8", "finetune.checkpoint_every=2", "finetune.generation_records=0")
+    reference = run_stage(stage_inputs, tmp_path / "reference", *settings)
+
+    out = tmp_path / "interrupted"
+    out.mkdir()
+    with (out / "first.log").open("w") as log:
+        proc = subprocess.Popen(stage_command(stage_inputs, out, *settings), env=stage_env(), stdout=log,
+                                stderr=subprocess.STDOUT)
+        first_checkpoint = out / "state" / "checkpoints" / f"step-{2:08d}"
+        deadline = time.monotonic() + 300
+        while not first_checkpoint.is_dir() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)  # like a SLURM job at its time limit
+        proc.wait()
+    assert first_checkpoint.is_dir(), (out / "first.log").read_text()[-3000:]
+    assert not (out / "validation.json").exists(), "the run finished before it could be killed"
+
+    resumed = run_stage(stage_inputs, out, *settings)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "train"][-1] == 8
+    expected, found = generator_weights(tmp_path / "reference" / "generator"), generator_weights(out / "generator")
+    for key in expected:
+        torch.testing.assert_close(found[key], expected[key], atol=1e-6, rtol=1e-5)
+    for key, value in reference.items():
+        if key.endswith("_ppl"):
+            assert resumed[key] == pytest.approx(value, rel=1e-5), key
