@@ -171,9 +171,5 @@ class LengthGroupedBatches:
 def token_padding_share(examples) -> float:
     """Share of the tokens of the records' own windows that are padding (the end of the last context window and
     of each conversation window), before any batching."""
-    real = slots = 0
-    for index in range(len(examples)):
-        mask = examples[index]["attention_mask"]
-        real += int(mask.sum())
-        slots += mask.numel()
-    return 1.0 - real / slots if slots else 0.0
+    slots = int(np.sum(examples.windows)) * examples.window
+    return 1.0 - int(np.sum(examples.real_tokens)) / slots if slots else 0.0

@@ -362,6 +362,8 @@ class SftExamples:
         self.context_windows = np.asarray(frame["context_windows"].to_list(), dtype=np.int64)
         self.windows = frame["adapter_prefix"].list.len().to_numpy().astype(np.int64)
         """Windows of each example (S)."""
+        self.real_tokens = frame["attention_mask"].list.sum().to_numpy().astype(np.int64)
+        """Real (unpadded) tokens of each example."""
 
     def __len__(self) -> int:
         return len(self.record_ids)
