@@ -23,7 +23,7 @@ from ga.data.config import PretrainDataConfig
 from ga.data.sft.mixture import SftDataConfig, SftSourcesSectionConfig, check_datasets
 from ga.io import read_yaml, write_yaml
 from ga.section import SCHEMA_DIALECT, ConfigError, ConfigSection, setting
-from ga.train.config import TrainConfig
+from ga.train.config import FinetuneConfig, PretrainConfig
 
 RUN_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SCHEMA_HEADER = ("# JSON Schema of a run config (config/*.yaml), generated from the section dataclasses by\n"
@@ -45,12 +45,14 @@ class RunConfig(ConfigSection):
                                                doc="the generator's hyperparameters")
     pretrain_data: PretrainDataConfig = setting(default_factory=PretrainDataConfig,
                                                 doc="pretraining documents and their window layout")
-    pretrain: TrainConfig = setting(default_factory=TrainConfig, doc="pretraining the generator with DeepSpeed")
+    pretrain: PretrainConfig = setting(default_factory=PretrainConfig, doc="pretraining the generator with DeepSpeed")
     sft_sources: SftSourcesSectionConfig = setting(default_factory=SftSourcesSectionConfig,
                                                    doc="instruction-tuning datasets: sources, conversion, token "
                                                        "limits")
     sft_data: SftDataConfig = setting(default_factory=SftDataConfig,
                                       doc="instruction-tuning mixture and its context + conversation windows")
+    finetune: FinetuneConfig = setting(default_factory=FinetuneConfig,
+                                       doc="instruction tuning the pretrained generator with DeepSpeed")
 
     section_doc: ClassVar[str] = "Generative Adapter pipeline configuration"
 

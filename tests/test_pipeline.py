@@ -33,37 +33,46 @@ LOCAL_PROFILE = "workflow/profiles/default"
 # has one job per dataset of the config's instruction-tuning mixture.
 EXPECTED_JOBS = {
     name: {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1,
-           "sft_sources": len(RunConfig.load(REPO / "config" / name).sft_data.datasets), "sft_data": 1, "report": 1,
-           "all": 1}
+           "sft_sources": len(RunConfig.load(REPO / "config" / name).sft_data.datasets), "sft_data": 1, "finetune": 1,
+           "report": 1, "all": 1}
     for name in CONFIGS
 }
 PAPER_SFT_DATASETS = 9
 
 # After a complete smoke run, overriding config values (`--config set="key=value ..."`) must make exactly these
 # rules stale (besides the `all` target, which always runs); a dict also gives the number of jobs of each rule.
-ALL_STAGES = {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "report"}
+ALL_STAGES = {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "finetune",
+              "report"}
 STALE_AFTER_CHANGE = [
     # a new base model dir may carry a new tokenizer, so the data stages downstream of it rerun
     ("base_model.random_config.hidden_size=32", ALL_STAGES),
     ("seed=1", ALL_STAGES),
-    ("adapter.alpha=4", {"pretrain", "report"}),  # the generator's scale: training, never data
-    ("pretrain.lr=1.0e-4", {"pretrain", "report"}),  # a training hyperparameter never reruns data preparation
-    ("pretrain.val_examples=2", {"pretrain", "report"}),  # what validation measures is an output of pretrain
+    ("adapter.alpha=4", {"pretrain", "finetune", "report"}),  # the generator's scale: training, never data
+    # a training hyperparameter never reruns data preparation; fine-tuning starts from the new pretrained generator
+    ("pretrain.lr=1.0e-4", {"pretrain", "finetune", "report"}),
+    # what validation measures is an output of pretrain (its rerun rewrites the generator that finetune starts from)
+    ("pretrain.val_examples=2", {"pretrain", "finetune", "report"}),
     ("pretrain.checkpoint_every=1", {"report"}),  # changes no output; the report shows the whole config
     ("pretrain.resources.threads=2", {"report"}),
-    ("pretrain_data.reconstruction_windows=2", {"pretrain_data", "pretrain", "report"}),  # layout: examples on
+    ("pretrain_data.reconstruction_windows=2", {"pretrain_data", "pretrain", "finetune", "report"}),  # layout: examples on
     # the window length is also the instruction-tuning windows' length
-    ("pretrain_data.window=16 adapter.window=16", {"pretrain_data", "pretrain", "sft_data", "report"}),
-    ("pretrain_data.token_budget=5000", {"pretrain_documents", "pretrain_data", "pretrain", "report"}),
+    ("pretrain_data.window=16 adapter.window=16", {"pretrain_data", "pretrain", "sft_data", "finetune", "report"}),
+    ("pretrain_data.token_budget=5000", {"pretrain_documents", "pretrain_data", "pretrain", "finetune", "report"}),
     ("pretrain_data.tokenize_batch_documents=8", {"report"}),  # never changes a byte of the data
     # the generated QA datasets split the fictional entities exactly as the pretraining data holds them out
     ("pretrain_data.val_fraction=0.3", {"pretrain_data": 1, "pretrain": 1, "sft_sources": 2, "sft_data": 1,
-                                        "report": 1}),
+                                        "finetune": 1, "report": 1}),
     # one dataset's filter: that dataset's job and the mixture
-    ("sft_sources.synthetic_chat.questions_per_record=2", {"sft_sources": 1, "sft_data": 1, "report": 1}),
-    ("sft_sources.max_conversation_tokens=100", {"sft_sources": 3, "sft_data": 1, "report": 1}),
-    ("sft_data.val_records=1", {"sft_data", "report"}),
+    # the SFT data: that dataset's job, the mixture and the fine-tuning on it
+    ("sft_sources.synthetic_chat.questions_per_record=2", {"sft_sources": 1, "sft_data": 1, "finetune": 1,
+                                                           "report": 1}),
+    ("sft_sources.max_conversation_tokens=100", {"sft_sources": 3, "sft_data": 1, "finetune": 1, "report": 1}),
+    ("sft_data.val_records=1", {"sft_data", "finetune", "report"}),
     ("sft_data.tokenize_batch_records=8", {"report"}),
+    ("finetune.lr=1.0e-3", {"finetune", "report"}),  # fine-tuning alone: the pretrained generator stays
+    ("finetune.max_new_tokens=2", {"finetune", "report"}),  # the answer-F1 check is an output of finetune
+    ("finetune.checkpoint_every=2", {"report"}),
+    ("finetune.resources.threads=2", {"report"}),
 ]
 
 
@@ -187,6 +196,11 @@ def check_smoke_outputs(root: Path, jobs: dict[str, int]) -> dict:
             (manifest["examples"], windows, layout["window"])
     validation = json.loads((run / "pretrain" / "validation.json").read_text())
     assert validation["step"] == resolved["pretrain"]["steps"]
+    tuned = json.loads((run / "finetune" / "validation.json").read_text())
+    assert tuned["step"] == resolved["finetune"]["steps"]
+    assert {f"{arm}_{dataset}_ppl" for arm in ("own", "other", "none")
+            for dataset in resolved["sft_data"]["datasets"]} <= set(tuned)
+    assert (run / "finetune" / "generator" / "generator.safetensors").is_file()
     from ga.data.sft.tokenize import load_examples as load_sft_examples
 
     datasets = resolved["sft_data"]["datasets"]

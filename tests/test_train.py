@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 import ga
 from ga.labels import IGNORE_INDEX
 from ga.model import GENERATOR_WEIGHTS
-from ga.train import PretrainObjective, TrainConfig
+from ga.train import FinetuneConfig, PretrainConfig, PretrainObjective, TrainConfig
 from ga.train.checkpoint import GENERATOR_DIR, completed_checkpoints
 from ga.train.loop import export_generator, train
 from ga.train.objective import ALL_LABELS, MODEL_INPUT_KEYS, NO_PART, part_sums, stack_examples
@@ -137,7 +137,7 @@ def test_loss_decreases_on_smoke_config(tmp_path):
     n_completion = data_section.get("completion_windows", 2)
     n_reconstruction = data_section.get("reconstruction_windows", n_completion)
     window = data_section.get("window", config["adapter"]["window"])
-    cfg = TrainConfig.from_dict(config["pretrain"])
+    cfg = PretrainConfig.from_dict(config["pretrain"])
     cfg.deepspeed_config = str(REPO / cfg.deepspeed_config)
     torch.manual_seed(config["seed"])
     base = LlamaForCausalLM(LlamaConfig(**config["base_model"]["random_config"]))
@@ -375,7 +375,14 @@ def test_lr_schedule():
                                         ({"loss_parts": []}, "pretrain.loss_parts")])
 def test_config_errors_name_the_key(bad, match):
     with pytest.raises(ValueError, match=match):
-        TrainConfig.from_dict({"steps": 1, **bad}, "pretrain")  # the section's path, as RunConfig builds it
+        PretrainConfig.from_dict({"steps": 1, **bad}, "pretrain")  # the section's path, as RunConfig builds it
+
+
+def test_pretraining_keys_are_not_finetune_keys():
+    """loss_parts and paper_val_documents belong to the pretraining objective: a finetune section refuses them."""
+    for key, value in (("loss_parts", ["completion"]), ("paper_val_documents", 2)):
+        with pytest.raises(ValueError, match=f"finetune.*{key}|unknown key"):
+            FinetuneConfig.from_dict({key: value}, "finetune")
 
 
 def test_deepspeed_config_must_not_set_owned_keys(tmp_path):

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
-STAGE_NAMES = ("fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "report")
+STAGE_NAMES = ("fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "finetune",
+               "report")
 """Every stage, in DAG order (the order of `include:` lines in the Snakefile)."""
 
 

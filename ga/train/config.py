@@ -1,4 +1,6 @@
-"""Training hyperparameters: the `pretrain` section of a run config (and the fine-tuning section after it)."""
+"""Training hyperparameters: `TrainConfig` (what every run of the training loop takes), `PretrainConfig` (the `pretrain`
+section: plus the pretraining objective's own keys) and `FinetuneConfig` (the `finetune` section: plus epochs and
+the greedy-generation check)."""
 from __future__ import annotations
 
 import math
@@ -31,7 +33,7 @@ class Resources(ConfigSection):
 
 @dataclass
 class TrainConfig(ConfigSection):
-    """One training run of the generator on a DeepSpeed engine (docs/method.md#pretraining-objective)."""
+    """One training run of the generator on a DeepSpeed engine (docs/method.md#training)."""
 
     steps: int = setting(100, "optimizer steps in the whole run (a resumed run continues towards the same total)",
                          minimum=1)
@@ -63,12 +65,6 @@ class TrainConfig(ConfigSection):
                                 resume_safe=True)
     val_batch_size: int = setting(1, "examples (or documents, for the paper's protocol) per validation forward "
                                      "pass", minimum=1, resume_safe=True)
-    loss_parts: list[str] = setting(list(LOSS_PARTS), "parts of the pretraining objective whose labels the training "
-                                    "loss covers: completion and/or reconstruction (the paper's ablations train one "
-                                    "alone); validation scores every part", min_items=1)
-    paper_val_documents: int = setting(0, "held-out documents scored by the paper's Table 2 protocol, in stored "
-                                          "order, among those of at least two windows (0: all of them)", minimum=0,
-                                       resume_safe=True)
     max_skipped_steps: int = setting(10, "stop with an error once more optimizer steps than this had a non-finite "
                                          "loss or gradient", minimum=0, affects_output=False)
     num_threads: int | None = setting(None, "torch intra-op CPU threads per process (null: torch's default)",
@@ -87,9 +83,6 @@ class TrainConfig(ConfigSection):
     def check(self) -> None:
         if len(self.adam_betas) != 2:
             raise ConfigError(f"adam_betas: must be two numbers in [0, 1), got {self.adam_betas!r}")
-        unknown = [part for part in self.loss_parts if part not in LOSS_PARTS]
-        if unknown or len(set(self.loss_parts)) != len(self.loss_parts):
-            raise ConfigError(f"loss_parts: must be distinct names among {list(LOSS_PARTS)}, got {self.loss_parts!r}")
 
     def lr_factor(self, step: int) -> float:
         """Learning-rate multiplier for optimizer step `step` (0-based): warmup, then decay to min_lr_ratio."""
@@ -104,3 +97,44 @@ class TrainConfig(ConfigSection):
         else:
             shape = 0.5 * (1.0 + math.cos(math.pi * progress))
         return self.min_lr_ratio + (1.0 - self.min_lr_ratio) * shape
+
+
+@dataclass
+class PretrainConfig(TrainConfig):
+    """Pretraining the generator (docs/method.md#pretraining-objective): the loop's settings plus the pretraining
+    objective's own."""
+
+    loss_parts: list[str] = setting(list(LOSS_PARTS), "parts of the pretraining objective whose labels the training "
+                                    "loss covers: completion and/or reconstruction (the paper's ablations train one "
+                                    "alone); validation scores every part", min_items=1)
+    paper_val_documents: int = setting(0, "held-out documents scored by the paper's Table 2 protocol, in stored "
+                                          "order, among those of at least two windows (0: all of them)", minimum=0,
+                                       resume_safe=True)
+
+    def check(self) -> None:
+        super().check()
+        unknown = [part for part in self.loss_parts if part not in LOSS_PARTS]
+        if unknown or len(set(self.loss_parts)) != len(self.loss_parts):
+            raise ConfigError(f"loss_parts: must be distinct names among {list(LOSS_PARTS)}, got {self.loss_parts!r}")
+
+
+@dataclass
+class FinetuneConfig(TrainConfig):
+    """Instruction tuning from the pretrained generator (docs/method.md#instruction-tuning): the loop's settings,
+    the run length in epochs, and the greedy-generation check at the end."""
+
+    epochs: float | None = setting(None, "when set, the run length in passes over the training mixture: steps = "
+                                         "ceil(epochs x training records / global batch), replacing `steps` (the "
+                                         "mixture's size is known only once sft_data ran)", exclusive_minimum=0)
+    generation_records: int = setting(8, "held-out records per dataset whose first question is answered greedily "
+                                         "(own / other / no adapter) for the answer-F1 check (0: no check)",
+                                      minimum=0, resume_safe=True)
+    max_new_tokens: int = setting(32, "most tokens generated per answer in the F1 check", minimum=1,
+                                  resume_safe=True)
+
+    def run_steps(self, train_records: int, world_size: int) -> int:
+        """Optimizer steps of the run: `steps`, or `epochs` over `train_records` when epochs is set."""
+        if self.epochs is None:
+            return self.steps
+        per_step = self.micro_batch_size * self.grad_accum_steps * world_size
+        return max(1, math.ceil(self.epochs * train_records / per_step))

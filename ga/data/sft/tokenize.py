@@ -298,27 +298,88 @@ def validate_examples(frame: pl.DataFrame, layout: SftLayout, vocab_size: int, f
     return validate(examples_schema(layout, vocab_size), frame, file)
 
 
-# ---------------------------------------------------------------- loader
-def load_examples(split_dir: str | os.PathLike) -> list[dict]:
-    """Every example of a split folder as tensors: input_ids, attention_mask, labels (S, L) and adapter_prefix
-    (S,), torch.long (S varies per example), plus record_id and dataset. Batching records of different S is
-    the training loader's business (pad with windows that have no tokens and no loss)."""
-    import json
+# ---------------------------------------------------------------- loaders
+EXAMPLE_META_COLUMNS = ("record_id", "dataset", "context_windows")
 
+
+def example_tensors(row: dict, window: int) -> dict:
+    """One stored row as the training loop takes it: input_ids, attention_mask, labels (S, L) and adapter_prefix
+    (S,), torch.long, plus record_id, dataset and context_windows."""
     import torch
 
-    split_dir = Path(split_dir)
+    windows = len(row["adapter_prefix"])
+
+    def grid(column):
+        return torch.as_tensor(np.asarray(row[column], dtype=np.int64)).reshape(windows, window)
+
+    return {"input_ids": grid("input_ids"), "attention_mask": grid("attention_mask"), "labels": grid("labels"),
+            "adapter_prefix": torch.as_tensor(np.asarray(row["adapter_prefix"], dtype=np.int64)),
+            **{column: row[column] for column in EXAMPLE_META_COLUMNS}}
+
+
+def _split_frame(split_dir: Path) -> tuple[pl.DataFrame, dict]:
+    import json
+
     manifest = json.loads((split_dir / "manifest.json").read_text())
-    window = manifest["layout"]["window"]
     frame = pl.concat([pl.read_parquet(split_dir / shard["file"]) for shard in manifest["shards"]])
-    examples = []
-    for row in frame.iter_rows(named=True):
-        windows = len(row["adapter_prefix"])
+    return frame, manifest
 
-        def grid(column):
-            return torch.tensor(row[column], dtype=torch.long).reshape(windows, window)
 
-        examples.append({"input_ids": grid("input_ids"), "attention_mask": grid("attention_mask"),
-                         "labels": grid("labels"), "adapter_prefix": torch.tensor(row["adapter_prefix"]),
-                         "record_id": row["record_id"], "dataset": row["dataset"]})
-    return examples
+def load_examples(split_dir: str | os.PathLike) -> list[dict]:
+    """Every example of a split folder as tensors (see `example_tensors`; S varies per example). Batching records
+    of different S is the training loader's business (pad with windows that have no tokens and no loss)."""
+    frame, manifest = _split_frame(Path(split_dir))
+    window = manifest["layout"]["window"]
+    return [example_tensors(row, window) for row in frame.iter_rows(named=True)]
+
+
+class SftExamples:
+    """The examples of one split, made into tensors one at a time (`examples[i]`, as `example_tensors` gives it).
+
+    The split's Parquet shards are read once into Arrow columns (no per-token Python objects); only the example
+    asked for is widened to tensors. Host memory holds the split's Arrow data: fine for the embedded mixture and
+    for the paper's (~60k records of <= 8,192 tokens: a few GB); a memory-mapped copy as pretraining's
+    (ga/data/examples.py) would bound it further.
+
+    interleave_datasets: order the examples round robin over the datasets (for a held-out split scored in part).
+    `donor_for(i)`: the other-context donor of held-out example i for validation: the nearest later example
+    (cyclically) of a different record, preferring one of the same dataset, so that the control changes the context
+    and not the kind of task.
+    """
+
+    def __init__(self, split_dir: str | os.PathLike, interleave_datasets: bool = False):
+        self.split_dir = Path(split_dir)
+        frame, self.manifest = _split_frame(self.split_dir)
+        self.window = int(self.manifest["layout"]["window"])
+        if interleave_datasets:
+            # Round robin over the datasets (stored order within each): the first n examples, as validation takes
+            # them with `val_examples`, cover every dataset.
+            frame = (frame.with_columns(pl.int_range(pl.len()).over("dataset").alias("_rank"))
+                     .sort(["_rank", "dataset"], maintain_order=True).drop("_rank"))
+        self._table = frame.to_arrow()
+        self.record_ids = frame["record_id"].to_list()
+        self.datasets = frame["dataset"].to_list()
+        self.context_windows = np.asarray(frame["context_windows"].to_list(), dtype=np.int64)
+        self.windows = frame["adapter_prefix"].list.len().to_numpy().astype(np.int64)
+        """Windows of each example (S)."""
+        self.real_tokens = frame["attention_mask"].list.sum().to_numpy().astype(np.int64)
+        """Real (unpadded) tokens of each example."""
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"example {index} of {len(self)}")
+        row = {name: column[0] for name, column in self._table.slice(index, 1).to_pydict().items()}
+        return example_tensors(row, self.window)
+
+    def donor_for(self, index: int) -> int:
+        n = len(self)
+        later = [(index + step) % n for step in range(1, n)]
+        others = [j for j in later if self.record_ids[j] != self.record_ids[index]]
+        if not others:
+            raise ValueError(f"{self.split_dir}: every example is record {self.record_ids[index]}; the "
+                             "other-context control needs a second record")
+        same_dataset = [j for j in others if self.datasets[j] == self.datasets[index]]
+        return (same_dataset or others)[0]

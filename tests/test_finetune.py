@@ -1,0 +1,267 @@
+"""Instruction tuning on the shared training loop: the SFT objective's batches (loss on assistant tokens only,
+padding windows, length grouping), its validation variants, and the finetune stage's step on ZeRO 0 and 2."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from ga.data.sft.tokenize import SftExamples, SftLayout, SftTokenizer, examples_frame
+from ga.labels import IGNORE_INDEX
+from ga.train.answer_f1 import first_question, normalize_answer, token_f1
+from ga.train.objective import NO_PART
+from ga.train.sft_objective import LengthGroupedBatches, SftObjective
+
+WINDOW = 128
+MAX_TOKENS = 12 * WINDOW
+DATASETS = ("alpha", "beta")
+
+
+def conversation(pairs):
+    messages = []
+    for question, answer in pairs:
+        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    return messages
+
+
+def sft_rows(dataset: str, count: int) -> list[dict]:
+    """Records whose contexts vary in length (so in window count) and whose answers are recognisable words."""
+    return [{"id": f"{dataset}.{i}",
+             "context": f"Passage {i} of {dataset}: " + "the river runs past the old mill. " * (2 + 6 * (i % 4)),
+             "conversations": conversation([(f"What is item {j} of passage {i}?", f"zebra {dataset} {i} {j}")
+                                            for j in range(1 + i % 2)])}
+            for i in range(count)]
+
+
+def write_sft_split(out_dir: Path, tokenizer_dir: Path, count: int) -> SftExamples:
+    """A split folder as sft_data writes it (one shard), tokenized with the given tokenizer."""
+    tokenizer = SftTokenizer.load(tokenizer_dir, SftLayout.of(WINDOW, MAX_TOKENS))
+    rows = [row for dataset in DATASETS for row in sft_rows(dataset, count)]
+    records, drops = tokenizer.tokenize(pl.DataFrame(rows))
+    assert not drops and len(records) == len(rows)
+    out_dir.mkdir(parents=True)
+    examples_frame(records, 0).write_parquet(out_dir / "shard-00000.parquet")
+    manifest = {"layout": {"window": WINDOW, "max_windows": MAX_TOKENS // WINDOW},
+                "shards": [{"file": "shard-00000.parquet", "rows": len(records)}],
+                "datasets": [{"dataset": dataset} for dataset in DATASETS], "content_sha256": "test"}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest))
+    return SftExamples(out_dir)
+
+
+@pytest.fixture(scope="module")
+def sft_split(tmp_path_factory, tiny_tokenizer_dir):
+    return write_sft_split(tmp_path_factory.mktemp("sft") / "train", tiny_tokenizer_dir, 8)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+
+
+def test_loss_only_on_assistant_tokens(sft_split, tokenizer):
+    """Every labelled run of a batch decodes to an assistant answer (+ its end-of-turn token), in order; context,
+    user, template and padding tokens carry no label."""
+    objective = SftObjective(DATASETS)
+    grouped = LengthGroupedBatches(sft_split, group_size=3, seed=0)
+    answers = {row["id"]: [m["content"] for m in row["conversations"] if m["role"] == "assistant"]
+               for dataset in DATASETS for row in sft_rows(dataset, 8)}
+    eos = tokenizer.eos_token_id
+    for group in range(len(grouped)):
+        batch = objective.collate([grouped[group]])
+        records = grouped[group]
+        for row, record in enumerate(records):
+            c, windows = int(batch["context_windows"][row]), int(batch["windows"][row])
+            labels, ids = batch["labels"][row], batch["input_ids"][row]
+            assert (labels[:c] == IGNORE_INDEX).all(), "a context token is labelled"
+            assert (labels[windows:] == IGNORE_INDEX).all() and (batch["attention_mask"][row, windows:] == 0).all()
+            assert (batch["adapter_prefix"][row, windows:] == 0).all()
+            assert (batch["window_part"][row, :c] == NO_PART).all() and (batch["window_part"][row, windows:] == NO_PART).all()
+            assert (batch["window_part"][row, c:windows] == DATASETS.index(record["dataset"])).all()
+            runs = []
+            for w in range(c, windows):
+                labelled = (labels[w] != IGNORE_INDEX).tolist()
+                start = None
+                for position, flag in enumerate(labelled + [False]):
+                    if flag and start is None:
+                        start = position
+                    elif not flag and start is not None:
+                        run = ids[w, start:position]
+                        assert int(run[-1]) == eos, "a labelled run does not end with the end-of-turn token"
+                        assert (labels[w, start:position] == run).all()
+                        runs.append(tokenizer.decode(run[:-1]))
+                        start = None
+            assert runs == answers[record["record_id"]], record["record_id"]
+
+
+def test_length_grouping_cuts_padding(sft_split):
+    grouped = LengthGroupedBatches(sft_split, group_size=4, seed=0)
+    assert sorted(i for g in grouped.groups for i in g) == list(range(len(sft_split)))
+    assert len(set(sft_split.windows.tolist())) > 1, "the test records should differ in window count"
+    assert grouped.padding_share() < grouped.random_padding_share()
+    batch = SftObjective(DATASETS).collate([grouped[0]])
+    slots = batch["windows"].numel() * batch["input_ids"].shape[1]
+    assert 1 - batch["windows"].sum().item() / slots == pytest.approx(grouped._share(grouped.groups[:1]))
+
+
+def test_validation_variants_swap_only_the_context(sft_split):
+    objective = SftObjective(DATASETS)
+    receivers = [0, 3]
+    batch = objective.collate([sft_split[i] for i in receivers])
+    donors = [sft_split.donor_for(i) for i in receivers]
+    assert all(sft_split.record_ids[d] != sft_split.record_ids[i] for i, d in zip(receivers, donors))
+    donor = objective.collate([sft_split[d] for d in donors])
+    variants = dict(objective.validation_variants(batch, donor))
+    assert set(variants) == {"own", "other", "none"}
+    assert (variants["none"]["adapter_prefix"] == 0).all()
+    other = variants["other"]
+    for row, (i, d) in enumerate(zip(receivers, donors)):
+        ours, theirs = sft_split[i], sft_split[d]
+        c, dc = int(ours["context_windows"]), int(theirs["context_windows"])
+        n = ours["adapter_prefix"].shape[0] - c
+        assert torch.equal(other["input_ids"][row, :dc], theirs["input_ids"][:dc])
+        assert torch.equal(other["input_ids"][row, dc:dc + n], ours["input_ids"][c:])
+        assert torch.equal(other["labels"][row, dc:dc + n], ours["labels"][c:])
+        assert (other["labels"][row, :dc] == IGNORE_INDEX).all()
+        assert other["adapter_prefix"][row, :dc + n].tolist() == list(range(dc)) + [dc] * n
+    # the same answer tokens are scored in every variant
+    counts = {name: int((v["labels"] != IGNORE_INDEX).sum()) for name, v in variants.items()}
+    assert len(set(counts.values())) == 1, counts
+
+
+def test_answer_f1_and_first_question(sft_split, tokenizer):
+    assert normalize_answer("The  Zebra, a cat!") == "zebra cat"
+    assert token_f1("the zebra alpha", "Zebra alpha 0") == pytest.approx(0.8)
+    assert token_f1("", "") == 1.0 and token_f1("x", "y") == 0.0
+    prompt, answer = first_question(sft_split[0], tokenizer.eos_token_id)
+    assert tokenizer.decode(answer) == "zebra alpha 0 0"
+    assert "What is item 0 of passage 0?" in tokenizer.decode(prompt)
+
+
+# --- the stage, as a process: one SFT step on ZeRO 0 and 2, kill and resume -----------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def stage_inputs(tmp_path_factory, tiny_tokenizer_dir, tiny_model_dir):
+    """Inputs of `ga finetune`: the tiny model, a 'pretrained' generator (freshly initialised, seed 0) and SFT
+    train/val splits tokenized with the tiny tokenizer."""
+    import ga
+    from ga.base import load_base
+
+    root = tmp_path_factory.mktemp("finetune-inputs")
+    base_model, _ = load_base(tiny_model_dir)
+    torch.manual_seed(0)
+    model = ga.GenerativeAdapter(base_model, ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=16,
+                                                                        window=WINDOW))
+    model.save_pretrained(root / "pretrained")
+    write_sft_split(root / "train", tiny_tokenizer_dir, 8)
+    write_sft_split(root / "val", tiny_tokenizer_dir, 2)
+    return root, tiny_model_dir
+
+
+def stage_command(inputs, out: Path, *overrides: str) -> list[str]:
+    import sys
+
+    root, model_dir = inputs
+    settings = ["finetune.steps=4", "finetune.micro_batch_size=2", "finetune.checkpoint_every=1",
+                "finetune.val_examples=2", "finetune.generation_records=1", "finetune.max_new_tokens=2",
+                "finetune.gradient_checkpointing=false", *overrides]
+    return [sys.executable, "-m", "ga.cli", "finetune", "--config", str(REPO / "config" / "smoke.yaml"),
+            *[arg for s in settings for arg in ("--set", s)],
+            "--base-model", str(model_dir), "--pretrained", str(root / "pretrained"), "--train", str(root / "train"),
+            "--val", str(root / "val"), "--deepspeed-config", str(REPO / "resources/deepspeed/zero2.json"),
+            "--generator", str(out / "generator"), "--metrics", str(out / "metrics.jsonl"),
+            "--validation", str(out / "validation.json")]
+
+
+def stage_env() -> dict:
+    import os
+
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    return env
+
+
+def run_stage(inputs, out: Path, *overrides: str) -> dict:
+    import subprocess
+
+    result = subprocess.run(stage_command(inputs, out, *overrides), env=stage_env(), capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((out / "validation.json").read_text())
+
+
+def generator_weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "generator.safetensors"))
+
+
+@pytest.mark.slow
+def test_stage_trains_from_the_pretrained_generator(stage_inputs, tmp_path):
+    validation = run_stage(stage_inputs, tmp_path / "zero2")
+    assert validation["step"] == 4 and validation["skipped_steps"] == 0
+    for variant in ("own", "other", "none"):
+        for dataset in DATASETS:
+            assert np.isfinite(validation[f"{variant}_{dataset}_ppl"])
+    assert set(validation["answer_f1"]["per_dataset"]) == set(DATASETS)
+    assert 0 <= validation["padding_window_share"] <= validation["padding_window_share_without_grouping"]
+    rows = [json.loads(line) for line in (tmp_path / "zero2" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3, 4]
+    pretrained = generator_weights(stage_inputs[0] / "pretrained")
+    tuned = generator_weights(tmp_path / "zero2" / "generator")
+    assert set(tuned) == set(pretrained)
+    assert any(not torch.equal(tuned[k], pretrained[k]) for k in tuned), "the generator did not move"
+
+
+@pytest.mark.slow
+def test_one_sft_step_agrees_on_zero_0_and_2(stage_inputs, tmp_path):
+    weights = {}
+    for stage in (0, 2):
+        run_stage(stage_inputs, tmp_path / f"zero{stage}", "finetune.steps=1",
+                  f"finetune.deepspeed_config={REPO / f'resources/deepspeed/zero{stage}.json'}")
+        weights[stage] = generator_weights(tmp_path / f"zero{stage}" / "generator")
+    for key in weights[0]:
+        torch.testing.assert_close(weights[2][key], weights[0][key], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_killed_stage_resumes_to_the_uninterrupted_result(stage_inputs, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    settings = ("finetune.steps=8", "finetune.checkpoint_every=2", "finetune.generation_records=0")
+    reference = run_stage(stage_inputs, tmp_path / "reference", *settings)
+
+    out = tmp_path / "interrupted"
+    out.mkdir()
+    with (out / "first.log").open("w") as log:
+        proc = subprocess.Popen(stage_command(stage_inputs, out, *settings), env=stage_env(), stdout=log,
+                                stderr=subprocess.STDOUT)
+        first_checkpoint = out / "state" / "checkpoints" / f"step-{2:08d}"
+        deadline = time.monotonic() + 300
+        while not first_checkpoint.is_dir() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)  # like a SLURM job at its time limit
+        proc.wait()
+    assert first_checkpoint.is_dir(), (out / "first.log").read_text()[-3000:]
+    assert not (out / "validation.json").exists(), "the run finished before it could be killed"
+
+    resumed = run_stage(stage_inputs, out, *settings)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "train"][-1] == 8
+    expected, found = generator_weights(tmp_path / "reference" / "generator"), generator_weights(out / "generator")
+    for key in expected:
+        torch.testing.assert_close(found[key], expected[key], atol=1e-6, rtol=1e-5)
+    for key, value in reference.items():
+        if key.endswith("_ppl"):
+            assert resumed[key] == pytest.approx(value, rel=1e-5), key
