@@ -397,6 +397,18 @@ def test_deepspeed_config_must_not_set_owned_keys(tmp_path):
     assert ds["train_batch_size"] == 24 and ds["zero_optimization"]["stage"] == 2
 
 
+@pytest.mark.parametrize("settings, section", [(PretrainConfig, "pretrain"), (FinetuneConfig, "finetune")])
+def test_loop_errors_name_the_section_the_settings_come_from(settings, section, tmp_path):
+    from ga.train.loop import deepspeed_config
+
+    with pytest.raises(FileNotFoundError, match=rf"^{section}\.deepspeed_config: .*missing\.json does not exist"):
+        deepspeed_config(settings(deepspeed_config=str(tmp_path / "missing.json")), use_bf16=False, world_size=1)
+    clashing = tmp_path / "ds.json"
+    clashing.write_text(json.dumps({"gradient_clipping": 5.0}))
+    with pytest.raises(ValueError, match=rf"\({section}\.\*\)"):
+        deepspeed_config(settings(deepspeed_config=str(clashing)), use_bf16=False, world_size=1)
+
+
 # ------------------------------------------------------------------ split folders read lazily (ga.data.pretrain)
 @pytest.mark.slow
 def test_training_on_a_lazily_read_split_is_bit_identical(tmp_path, tiny_tokenizer_dir):

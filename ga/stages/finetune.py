@@ -61,8 +61,6 @@ def run(config, inputs, outputs) -> dict:
 
     dist_info = init_distributed()
     cfg = config.finetune
-    if not Path(cfg.deepspeed_config).is_file():  # named here: the loop's own message speaks of pretrain.*
-        raise FileNotFoundError(f"finetune.deepspeed_config: {cfg.deepspeed_config} does not exist")
     train_records, val_set = SftExamples(inputs.train), SftExamples(inputs.val, interleave_datasets=True)
     datasets = [row["dataset"] for row in train_records.manifest["datasets"]]
     # The loop draws one length-grouped group of micro_batch_size records per micro-batch.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ga.section import ConfigError, ConfigSection, setting
 
@@ -34,6 +35,9 @@ class Resources(ConfigSection):
 @dataclass
 class TrainConfig(ConfigSection):
     """One training run of the generator on a DeepSpeed engine (docs/method.md#training)."""
+
+    section: ClassVar[str] = "pretrain"
+    """The run config section these settings come from: the training loop names keys by it in its errors."""
 
     steps: int = setting(100, "optimizer steps in the whole run (a resumed run continues towards the same total)",
                          minimum=1)
@@ -122,6 +126,8 @@ class PretrainConfig(TrainConfig):
 class FinetuneConfig(TrainConfig):
     """Instruction tuning from the pretrained generator (docs/method.md#instruction-tuning): the loop's settings,
     the run length in epochs, and the greedy-generation check at the end."""
+
+    section: ClassVar[str] = "finetune"
 
     epochs: float | None = setting(None, "when set, the run length in passes over the training mixture: steps = "
                                          "ceil(epochs x training records / global batch), replacing `steps` (the "

@@ -39,7 +39,7 @@ class TrainLog:
                 try:
                     from torch.utils.tensorboard import SummaryWriter
                 except ImportError as err:
-                    raise ImportError("pretrain.tensorboard is true but the `tensorboard` package is not "
+                    raise ImportError("tensorboard: true needs the `tensorboard` package, which is not "
                                       "installed") from err
                 self._writer = SummaryWriter(str(Path(state_dir) / TENSORBOARD_DIR))
         self._progress = tqdm(total=total_steps, initial=start_step, desc="train", disable=not enabled,

@@ -41,12 +41,13 @@ def deepspeed_config(cfg: TrainConfig, use_bf16: bool, world_size: int) -> dict:
     try:
         ds_config = json.loads(path.read_text())
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"pretrain.deepspeed_config: {path} does not exist") from err
+        raise FileNotFoundError(f"{cfg.section}.deepspeed_config: {path} does not exist") from err
     except json.JSONDecodeError as err:
-        raise ValueError(f"pretrain.deepspeed_config: {path} is not valid JSON ({err})") from err
+        raise ValueError(f"{cfg.section}.deepspeed_config: {path} is not valid JSON ({err})") from err
     clashes = sorted(set(ds_config) & set(OWNED_DEEPSPEED_KEYS))
     if clashes:
-        raise ValueError(f"{path}: keys {clashes} are set from the training config (pretrain.*); remove them here")
+        raise ValueError(f"{path}: keys {clashes} are set from the training config ({cfg.section}.*); remove them "
+                         "here")
     stage = ds_config.get("zero_optimization", {}).get("stage", 0)
     if stage not in (0, 1, 2, 3):
         raise ValueError(f"{path}: zero_optimization.stage must be 0, 1, 2 or 3, got {stage!r}")
@@ -72,7 +73,7 @@ def use_bf16(cfg: TrainConfig) -> bool:
     if cfg.precision == "auto":
         return torch.cuda.is_available()
     if cfg.precision == "bf16" and not torch.cuda.is_available():
-        raise ValueError("pretrain.precision: bf16 needs a GPU; use fp32 or auto on CPU")
+        raise ValueError(f"{cfg.section}.precision: bf16 needs a GPU; use fp32 or auto on CPU")
     return cfg.precision == "bf16"
 
 
@@ -334,7 +335,7 @@ class Trainer:
         self.skipped_total += int(skipped)
         if self.skipped_total > cfg.max_skipped_steps:
             raise RuntimeError(f"{self.skipped_total} optimizer steps had a non-finite loss or gradient (last at "
-                               f"step {step + 1}); that exceeds pretrain.max_skipped_steps={cfg.max_skipped_steps}. "
+                               f"step {step + 1}); that exceeds {cfg.section}.max_skipped_steps={cfg.max_skipped_steps}. "
                                f"Lower the learning rate or check the data.")
 
         losses.combine(self.dist.sum)
