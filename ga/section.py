@@ -146,30 +146,23 @@ class ConfigSection:
     # ------------------------------------------------------------------ what a stage depends on
     def depends_on(self) -> dict:
         """The values a stage's output depends on: every field but those declared `affects_output=False`."""
-        result = {}
-        for field in dataclasses.fields(self):
-            meta = _meta(field)
-            if meta["internal"] or not meta["affects_output"]:
-                continue
-            value = getattr(self, field.name)
-            if isinstance(value, ConfigSection):
-                value = value.depends_on()
-                if not value:  # a nested section that changes no output
-                    continue
-            result[field.name] = _plain(value)
-        return result
+        return self._dependencies(resumable=False)
 
     def resumable_depends_on(self) -> dict:
         """`depends_on()` without `resume_safe` fields: what a stage's resumable checkpoints must agree on."""
+        return self._dependencies(resumable=True)
+
+    def _dependencies(self, resumable: bool) -> dict:
         result = {}
         for field in dataclasses.fields(self):
             meta = _meta(field)
-            if meta["internal"] or not meta["affects_output"] or meta["resume_safe"]:
+            if meta["internal"] or not meta["affects_output"] or (resumable and meta["resume_safe"]):
                 continue
             value = getattr(self, field.name)
             if isinstance(value, ConfigSection):
-                value = value.resumable_depends_on()
-                if not value:
+                # through the public methods, which a section may extend (e.g. with a program-set seed)
+                value = value.resumable_depends_on() if resumable else value.depends_on()
+                if not value:  # a nested section that changes no output
                     continue
             result[field.name] = _plain(value)
         return result
