@@ -10,14 +10,16 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ga.section import ConfigError, ConfigSection, setting
 
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-"""Accepted `dtype` strings (config files name dtypes as strings)."""
+if TYPE_CHECKING:
+    import torch
+
+DTYPES = ("float32", "bfloat16", "float16")
+"""Accepted `dtype` strings (config files name dtypes as strings; each is the name of a torch dtype). torch is
+imported only where a model is loaded, so reading a run config (every snakemake start) does not pay for it."""
 
 SOURCES = ("embedded", "hub", "local", "random")
 """`base_model.source` values."""
@@ -59,10 +61,13 @@ class BaseModelConfig(ConfigSection):
 
 def parse_dtype(dtype: str | torch.dtype, where: str = "dtype") -> torch.dtype:
     """The torch dtype named by `dtype` ("float32" | "bfloat16" | "float16"); a torch.dtype passes through."""
-    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
+    import torch
+
+    accepted = {name: getattr(torch, name) for name in DTYPES}
+    if isinstance(dtype, torch.dtype) and dtype in accepted.values():
         return dtype
-    if isinstance(dtype, str) and dtype in DTYPES:
-        return DTYPES[dtype]
+    if isinstance(dtype, str) and dtype in accepted:
+        return accepted[dtype]
     raise BaseModelError(f"{where}: unknown dtype {dtype!r}; expected one of {list(DTYPES)}")
 
 
@@ -84,6 +89,7 @@ def load_base(name_or_path: str | os.PathLike, revision: str | None = None, dtyp
     first, so the processes of a multi-GPU job never hold one CPU copy each); None: host memory, as before.
     The tokenizer always has a pad token (see below), so batches can be padded.
     """
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch_dtype = parse_dtype(dtype)
@@ -118,6 +124,8 @@ def load_base(name_or_path: str | os.PathLike, revision: str | None = None, dtyp
 
 def chat_input_ids(tokenizer, question: str) -> torch.Tensor:
     """(1, L) ids of one user message rendered with the tokenizer's chat template, ready for the reply."""
+    import torch
+
     messages = [{"role": "user", "content": question}]
     rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
     return torch.tensor([rendered["input_ids"]])
@@ -125,6 +133,8 @@ def chat_input_ids(tokenizer, question: str) -> torch.Tensor:
 
 def greedy_chat_answer(model, tokenizer, question: str, max_new_tokens: int) -> str:
     """Greedy answer of a chat model to one user message (uses the tokenizer's chat template)."""
+    import torch
+
     input_ids = chat_input_ids(tokenizer, question)
     with torch.no_grad():
         output = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), do_sample=False,

@@ -27,9 +27,6 @@ STAGE = Stage(
              "validation": "final validation JSON to write"},
 )
 
-STATE_DIR = "state"
-"""Checkpoints and the live metrics log, next to the outputs."""
-
 
 def depends_on(config) -> dict:
     """What the tuned generator and its validation depend on (data, base model and pretrained generator are rule
@@ -56,6 +53,7 @@ def run(config, inputs, outputs) -> dict:
     from ga.model import GENERATOR_WEIGHTS
     from ga.train.answer_f1 import answer_f1
     from ga.train.distributed import init_distributed
+    from ga.train.checkpoint import STATE_DIR
     from ga.train.loop import Trainer, export_generator
     from ga.train.sft_objective import LengthGroupedBatches, SftObjective, token_padding_share
 

@@ -27,9 +27,6 @@ STAGE = Stage(
              "validation": "final validation JSON to write"},
 )
 
-STATE_DIR = "state"
-"""Checkpoints and the live metrics log, next to the outputs."""
-
 
 def depends_on(config) -> dict:
     """What the trained generator and its validation depend on (the data and base model are rule inputs)."""
@@ -52,6 +49,7 @@ def run(config, inputs, outputs) -> dict:
     from ga.data.examples import open_split
     from ga.io import copy_file, write_json
     from ga.train.distributed import init_distributed
+    from ga.train.checkpoint import STATE_DIR
     from ga.train.loop import Trainer, export_generator
     from ga.train.objective import PretrainObjective
     from ga.train.paper_protocol import paper_validation

@@ -25,6 +25,9 @@ from ga.io import atomic_dir, read_json, write_json
 from ga.model import GENERATOR_WEIGHTS
 from ga.train.distributed import Dist
 
+STATE_DIR = "state"
+"""A training stage's checkpoints and live metrics log, in this folder beside its outputs (not a rule output, so a
+killed job keeps it and a rerun resumes)."""
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)$")
 TRAINER_STATE = "trainer_state.json"
 GENERATOR_DIR = "generator"
