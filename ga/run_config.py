@@ -21,6 +21,7 @@ from ga.base import BaseModelConfig
 from ga.config import GenerativeAdapterConfig
 from ga.data.config import PretrainDataConfig
 from ga.data.sft.mixture import SftDataConfig, SftSourcesSectionConfig, check_datasets
+from ga.eval.config import KnowledgeEvalConfig
 from ga.io import read_yaml, write_yaml
 from ga.section import SCHEMA_DIALECT, ConfigError, ConfigSection, setting
 from ga.train.config import FinetuneConfig, PretrainConfig
@@ -53,6 +54,9 @@ class RunConfig(ConfigSection):
                                       doc="instruction-tuning mixture and its context + conversation windows")
     finetune: FinetuneConfig = setting(default_factory=FinetuneConfig,
                                        doc="instruction tuning the pretrained generator with DeepSpeed")
+    knowledge_eval: KnowledgeEvalConfig = setting(default_factory=KnowledgeEvalConfig,
+                                                  doc="knowledge acquisition by context length: benchmarks x "
+                                                      "lengths x methods")
 
     section_doc: ClassVar[str] = "Generative Adapter pipeline configuration"
 

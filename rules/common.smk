@@ -42,11 +42,24 @@ def stage_params(rule_name):
     return stages.depends_on(rule_name, RUN_CONFIG)
 
 
+def optional_input_flags(rule_name):
+    """`params.optional_inputs` of a rule whose stage has optional inputs: the flags of those the job has."""
+    optional = stages.load(rule_name).STAGE.optional
+
+    def flags(wildcards, input):
+        present = [name for name in optional if name in input.keys()]
+        return " ".join(f"--{name.replace('_', '-')} {shlex.quote(str(input[name]))}" for name in present)
+
+    return flags
+
+
 def stage_shell(rule_name, launcher="ga"):
     """`<launcher> <rule> --config <resolved config> [--<wildcard> {wildcards.<name>:q} ...]
     --<input> {input.<name>:q} ... --<output> {output.<name>:q} ... > {log:q} 2>&1`."""
     stage = stages.load(rule_name).STAGE
     flags = [f"--{name.replace('_', '-')} {{wildcards.{name}:q}}" for name in stage.wildcards]
-    flags += [f"--{name.replace('_', '-')} {{input.{name}:q}}" for name in stage.inputs]
+    flags += [f"--{name.replace('_', '-')} {{input.{name}:q}}" for name in stage.inputs if name not in stage.optional]
+    if stage.optional:  # the job's own optional inputs, as `params.optional_inputs` (see optional_input_flags)
+        flags.append("{params.optional_inputs}")
     flags += [f"--{name.replace('_', '-')} {{output.{name}:q}}" for name in stage.outputs]
     return f"{launcher} {rule_name} --config {shlex.quote(CONFIG_FILE)} {' '.join(flags)} > {{log:q}} 2>&1"

@@ -31,48 +31,84 @@ LOCAL_PROFILE = "workflow/profiles/default"
 
 # Jobs `snakemake -n` plans for a fresh run of each config (rule -> count); `all` is the target rule. sft_sources
 # has one job per dataset of the config's instruction-tuning mixture.
-EXPECTED_JOBS = {
-    name: {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1,
-           "sft_sources": len(RunConfig.load(REPO / "config" / name).sft_data.datasets), "sft_data": 1, "finetune": 1,
-           "report": 1, "all": 1}
-    for name in CONFIGS
-}
+
+
+def expected_jobs(name: str) -> dict[str, int]:
+    config = RunConfig.load(REPO / "config" / name)
+    kqa = config.knowledge_eval
+    benchmarks, lengths, methods = len(kqa.benchmarks), len(kqa.lengths), len(kqa.methods)
+    jobs = {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1,
+            "sft_sources": len(config.sft_data.datasets), "sft_data": 1, "finetune": 1,
+            "knowledge_contexts": benchmarks * lengths, "knowledge_eval": benchmarks * methods * lengths,
+            "knowledge_summary": 1, "report": 1, "all": 1}
+    if "qa_finetuning" in kqa.methods:
+        jobs["knowledge_qa_lora"] = benchmarks
+    return jobs
+
+
+# knowledge_contexts has one job per benchmark x length, knowledge_eval one per benchmark x method x length.
+EXPECTED_JOBS = {name: expected_jobs(name) for name in CONFIGS}
+STREAMINGQA_FIXTURE = REPO / "tests" / "fixtures" / "streamingqa" / "camels_test.csv"
+"""Stands in for the StreamingQA files the paper configs expect under data/streamingqa/ (a user supplies them)."""
 PAPER_SFT_DATASETS = 9
 
 # After a complete smoke run, overriding config values (`--config set="key=value ..."`) must make exactly these
 # rules stale (besides the `all` target, which always runs); a dict also gives the number of jobs of each rule.
+EVAL_STAGES = {"knowledge_contexts", "knowledge_qa_lora", "knowledge_eval", "knowledge_summary"}
 ALL_STAGES = {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "finetune",
-              "report"}
+              "report"} | EVAL_STAGES
+SMOKE_EVAL_JOBS = {"knowledge_eval": 6, "knowledge_summary": 1, "report": 1}
+"""Evaluation jobs downstream of a new generator or of a new contexts file (the smoke grid: 6 methods x 1 length);
+knowledge_eval's generative_adapter job is the only one that reads the generator."""
+AFTER_NEW_GENERATOR = {"knowledge_eval": 1, "knowledge_summary": 1, "report": 1}
 STALE_AFTER_CHANGE = [
     # a new base model dir may carry a new tokenizer, so the data stages downstream of it rerun
     ("base_model.random_config.hidden_size=32", ALL_STAGES),
     ("seed=1", ALL_STAGES),
-    ("adapter.alpha=4", {"pretrain", "finetune", "report"}),  # the generator's scale: training, never data
+    ("adapter.alpha=4", {"pretrain": 1, "finetune": 1, **AFTER_NEW_GENERATOR}),  # the generator's scale: training, never data
     # a training hyperparameter never reruns data preparation; fine-tuning starts from the new pretrained generator
-    ("pretrain.lr=1.0e-4", {"pretrain", "finetune", "report"}),
+    ("pretrain.lr=1.0e-4", {"pretrain": 1, "finetune": 1, **AFTER_NEW_GENERATOR}),
     # what validation measures is an output of pretrain (its rerun rewrites the generator that finetune starts from)
-    ("pretrain.val_examples=2", {"pretrain", "finetune", "report"}),
+    ("pretrain.val_examples=2", {"pretrain": 1, "finetune": 1, **AFTER_NEW_GENERATOR}),
     ("pretrain.checkpoint_every=1", {"report"}),  # changes no output; the report shows the whole config
     ("pretrain.resources.threads=2", {"report"}),
-    ("pretrain_data.reconstruction_windows=2", {"pretrain_data", "pretrain", "finetune", "report"}),  # layout: examples on
+    ("pretrain_data.reconstruction_windows=2", {"pretrain_data": 1, "pretrain": 1, "finetune": 1,
+                                                **AFTER_NEW_GENERATOR}),  # layout: examples on
     # the window length is also the instruction-tuning windows' length
-    ("pretrain_data.window=16 adapter.window=16", {"pretrain_data", "pretrain", "sft_data", "finetune", "report"}),
-    ("pretrain_data.token_budget=5000", {"pretrain_documents", "pretrain_data", "pretrain", "finetune", "report"}),
+    ("pretrain_data.window=16 adapter.window=16", {"pretrain_data": 1, "pretrain": 1, "sft_data": 1, "finetune": 1,
+                                                  **AFTER_NEW_GENERATOR}),
+    ("pretrain_data.token_budget=5000", {"pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1, "finetune": 1,
+                                        **AFTER_NEW_GENERATOR}),
     ("pretrain_data.tokenize_batch_documents=8", {"report"}),  # never changes a byte of the data
     # the generated QA datasets split the fictional entities exactly as the pretraining data holds them out
+    # ... and the evaluation's held-out entities with them (new contexts, new QA pairs for the QA LoRA)
     ("pretrain_data.val_fraction=0.3", {"pretrain_data": 1, "pretrain": 1, "sft_sources": 2, "sft_data": 1,
-                                        "finetune": 1, "report": 1}),
+                                        "finetune": 1, "knowledge_contexts": 1, "knowledge_qa_lora": 1,
+                                        **SMOKE_EVAL_JOBS}),
     # one dataset's filter: that dataset's job and the mixture
     # the SFT data: that dataset's job, the mixture and the fine-tuning on it
     ("sft_sources.synthetic_chat.questions_per_record=2", {"sft_sources": 1, "sft_data": 1, "finetune": 1,
-                                                           "report": 1}),
-    ("sft_sources.max_conversation_tokens=100", {"sft_sources": 3, "sft_data": 1, "finetune": 1, "report": 1}),
-    ("sft_data.val_records=1", {"sft_data", "finetune", "report"}),
+                                                           **AFTER_NEW_GENERATOR}),
+    ("sft_sources.max_conversation_tokens=100", {"sft_sources": 3, "sft_data": 1, "finetune": 1,
+                                                 **AFTER_NEW_GENERATOR}),
+    ("sft_data.val_records=1", {"sft_data": 1, "finetune": 1, **AFTER_NEW_GENERATOR}),
     ("sft_data.tokenize_batch_records=8", {"report"}),
-    ("finetune.lr=1.0e-3", {"finetune", "report"}),  # fine-tuning alone: the pretrained generator stays
-    ("finetune.max_new_tokens=2", {"finetune", "report"}),  # the answer-F1 check is an output of finetune
+    ("finetune.lr=1.0e-3", {"finetune": 1, **AFTER_NEW_GENERATOR}),  # fine-tuning alone: the pretrained one stays
+    ("finetune.max_new_tokens=2", {"finetune": 1, **AFTER_NEW_GENERATOR}),  # the F1 check is an output of finetune
     ("finetune.checkpoint_every=2", {"report"}),
     ("finetune.resources.threads=2", {"report"}),
+    # evaluation settings never make training stale; each reruns only the jobs of the method that uses it
+    ("knowledge_eval.bm25.k1=1.2", {"knowledge_eval": 1, "knowledge_summary": 1, "report": 1}),
+    ("knowledge_eval.encode_strategy=streaming", {"knowledge_eval": 1, "knowledge_summary": 1, "report": 1}),
+    ("knowledge_eval.qa_finetuning.lr=1.0e-4", {"knowledge_qa_lora": 1, "knowledge_eval": 1,
+                                                "knowledge_summary": 1, "report": 1}),
+    ("knowledge_eval.max_new_tokens=3", SMOKE_EVAL_JOBS),  # every method generates
+    ("knowledge_eval.resources.in_context.threads=2", {"report"}),
+    # a new length: its contexts and its jobs only
+    ("knowledge_eval.lengths=[128,256]", {"knowledge_contexts": 1, **SMOKE_EVAL_JOBS}),
+    # a new method: its jobs only
+    ("knowledge_eval.methods=[generative_adapter,closed_book,in_context,bm25,continual_pretraining]",
+     {"knowledge_summary": 1, "report": 1}),
 ]
 
 
@@ -131,8 +167,25 @@ def dry_checkout(tmp_path_factory) -> Path:
     return checkout(tmp_path_factory.mktemp("dry"))
 
 
+def supply_streamingqa(root: Path, name: str) -> None:
+    """Put a StreamingQA CSV where config `name` expects the user's files (a fixture in CaMeLS's layout)."""
+    kqa = RunConfig.load(REPO / "config" / name).knowledge_eval
+    for path in (kqa.streamingqa.test_csv, kqa.streamingqa.train_csv):
+        if "streamingqa" in kqa.benchmarks and path is not None:
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(STREAMINGQA_FIXTURE, root / path)
+
+
+def test_paper_config_names_the_missing_streamingqa_file(tmp_path):
+    root = checkout(tmp_path / "checkout")
+    result = snakemake(["-n", "--cores", "1", "--configfile", "config/paper-mistral.yaml"], root)
+    assert result.returncode != 0
+    assert "data/streamingqa/streamingqa_test.csv" in result.stdout + result.stderr, explain(result)
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_dry_run_lists_expected_jobs(dry_checkout, name):
+    supply_streamingqa(dry_checkout, name)
     args = ["-n", "--cores", "1"] + ([] if name == "config.yaml" else ["--configfile", f"config/{name}"])
     result = snakemake(args, dry_checkout)
     assert result.returncode == 0, explain(result)
@@ -236,6 +289,22 @@ def test_smoke_dag_runs_locally(smoke_local):
     check_smoke_outputs(root, EXPECTED_JOBS["smoke.yaml"])
 
 
+OUTPUT_WILDCARDS = {  # where each wildcard rule's output path holds its wildcards
+    "sft_sources": r".*/sources/(?P<dataset>[^/]+)",
+    "knowledge_contexts": r".*/knowledge/(?P<benchmark>[^/]+)/contexts/(?P<length>\d+)\.parquet",
+    "knowledge_qa_lora": r".*/knowledge/(?P<benchmark>[^/]+)/qa_lora",
+    "knowledge_eval": r".*/knowledge/(?P<benchmark>[^/]+)/(?P<method>[^/]+)/(?P<length>\d+)",
+}
+
+
+def output_wildcards(rule: str, output: Path) -> dict:
+    if not stages.load(rule).STAGE.wildcards:
+        return {}
+    match = re.fullmatch(OUTPUT_WILDCARDS[rule], str(output))
+    assert match, (rule, output)
+    return match.groupdict()
+
+
 @pytest.mark.slow
 def test_rule_params_are_the_stages_depends_on(smoke_local):
     """Snakemake records each output's params; they must be exactly the stage's depends_on() for the config."""
@@ -246,9 +315,11 @@ def test_rule_params_are_the_stages_depends_on(smoke_local):
     for path in (root / ".snakemake" / "metadata").iterdir():
         record = json.loads(path.read_text())
         output = Path(base64.urlsafe_b64decode(path.name).decode())  # the metadata file is named by its output
-        wildcards = {"dataset": output.name} if stages.load(record["rule"]).STAGE.wildcards else {}
-        assert [ast.literal_eval(p) for p in record["params"]] == \
-            [stages.depends_on(record["rule"], config, **wildcards)], record["rule"]
+        wildcards = output_wildcards(record["rule"], output)
+        # the first param is depends_on; a rule with optional inputs also records their flags (a plain string)
+        assert ast.literal_eval(record["params"][0]) == stages.depends_on(record["rule"], config, **wildcards), \
+            record["rule"]
+        assert len(record["params"]) == 1 + bool(stages.load(record["rule"]).STAGE.optional), record["rule"]
         seen.add(record["rule"])
     assert seen == ALL_STAGES
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 STAGE_NAMES = ("fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "finetune",
-               "report")
+               "knowledge_contexts", "knowledge_qa_lora", "knowledge_eval", "knowledge_summary", "report")
 """Every stage, in DAG order (the order of `include:` lines in the Snakefile)."""
 
 
@@ -41,6 +41,9 @@ class Stage:
     """Output name (as in the rule) -> help text."""
     many: tuple[str, ...] = ()
     """Inputs that take several paths."""
+    optional: tuple[str, ...] = ()
+    """Inputs that only some jobs of the rule have (e.g. the generator, for the generative adapter's jobs only):
+    their flags may be left out, and the stage gets None."""
     wildcards: dict[str, str] = field(default_factory=dict)
     """Wildcard name (as in the rule) -> help text: the rule has one job per value."""
 
@@ -90,8 +93,8 @@ def main(name: str, argv: list[str]) -> int:
         group = parser.add_argument_group(group_name)
         for key, help_text in names.items():
             many = key in stage.many
-            group.add_argument(_flag(key), dest=key, required=True, type=Path, nargs="+" if many else None,
-                               help=help_text)
+            group.add_argument(_flag(key), dest=key, required=key not in stage.optional, type=Path,
+                               nargs="+" if many else None, help=help_text)
     args = parser.parse_args(argv)
     inputs = SimpleNamespace(**{key: getattr(args, key) for key in stage.inputs})
     outputs = SimpleNamespace(**{key: getattr(args, key) for key in stage.outputs})

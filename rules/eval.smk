@@ -1,0 +1,137 @@
+# Evaluation I, knowledge acquisition by context length (docs/method.md#evaluation), four stages:
+#   knowledge_contexts  one job per benchmark x length: passages grouped into contexts of k tokens, with questions
+#   knowledge_qa_lora   one job per benchmark: the QA fine-tuning baseline's LoRA (only when that method runs)
+#   knowledge_eval      one job per benchmark x method x length: answers, scores, costs
+#   knowledge_summary   every job in one table, beside the paper's numbers
+# Adding a length, a method or a benchmark to knowledge_eval runs only the new jobs; a job's params are its own
+# method's settings, so changing one baseline's setting reruns only its jobs. Each method's jobs request
+# knowledge_eval.resources.<method> from the cluster.
+KQA_DIR = f"{RUN}/eval/knowledge"
+KQA = RUN_CONFIG.knowledge_eval
+KQA_RESOURCES = KQA.resources
+
+
+wildcard_constraints:
+    benchmark="|".join(KQA.benchmarks),
+    method="|".join(KQA.methods),
+    length=r"\d+",
+
+
+def knowledge_source_files(wildcards):
+    """The user-supplied files a benchmark is read from (so that a changed file makes its jobs stale)."""
+    if wildcards.benchmark != "streamingqa":
+        return []
+    return [KQA.streamingqa.test_csv]
+
+
+def knowledge_qa_source_files(wildcards):
+    if wildcards.benchmark != "streamingqa":
+        return []
+    return [KQA.streamingqa.train_csv]
+
+
+def knowledge_method_inputs(wildcards):
+    """The optional input of a method's jobs: the fine-tuned generator, or the benchmark's QA LoRA."""
+    if wildcards.method == "generative_adapter":
+        return {"generator": rules.finetune.output.generator}
+    if wildcards.method == "qa_finetuning":
+        return {"qa_lora": f"{KQA_DIR}/{wildcards.benchmark}/qa_lora"}
+    return {}
+
+
+def method_resource(name):
+    """A resource of the job's method (knowledge_eval.resources.<method>.<name>)."""
+    return lambda wildcards: getattr(getattr(KQA_RESOURCES, wildcards.method), name)
+
+
+rule knowledge_contexts:
+    input:
+        base_model=rules.fetch_base.output.base_model,
+        source_files=knowledge_source_files,
+    output:
+        contexts=f"{KQA_DIR}/{{benchmark}}/contexts/{{length}}.parquet",
+    params:
+        depends_on=stage_params("knowledge_contexts"),
+    log:
+        f"{LOGS}/knowledge_contexts.{{benchmark}}.{{length}}.log",
+    benchmark:
+        f"{BENCH}/knowledge_contexts.{{benchmark}}.{{length}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    shell:
+        stage_shell("knowledge_contexts")
+
+
+rule knowledge_qa_lora:
+    input:
+        base_model=rules.fetch_base.output.base_model,
+        source_files=knowledge_qa_source_files,
+    output:
+        qa_lora=directory(f"{KQA_DIR}/{{benchmark}}/qa_lora"),
+    params:
+        depends_on=stage_params("knowledge_qa_lora"),
+    log:
+        f"{LOGS}/knowledge_qa_lora.{{benchmark}}.log",
+    benchmark:
+        f"{BENCH}/knowledge_qa_lora.{{benchmark}}.tsv"
+    threads: KQA_RESOURCES.qa_finetuning.threads
+    resources:
+        gpu=KQA_RESOURCES.qa_finetuning.gpus,
+        mem_mb=KQA_RESOURCES.qa_finetuning.mem_mb,
+        runtime=KQA_RESOURCES.qa_finetuning.runtime,
+        cpus_per_task=KQA_RESOURCES.qa_finetuning.threads,
+    shell:
+        stage_shell("knowledge_qa_lora")
+
+
+rule knowledge_eval:
+    input:
+        unpack(knowledge_method_inputs),
+        base_model=rules.fetch_base.output.base_model,
+        contexts=rules.knowledge_contexts.output.contexts,
+    output:
+        results=directory(f"{KQA_DIR}/{{benchmark}}/{{method}}/{{length}}"),
+    params:
+        depends_on=stage_params("knowledge_eval"),
+        optional_inputs=optional_input_flags("knowledge_eval"),
+    log:
+        f"{LOGS}/knowledge_eval.{{benchmark}}.{{method}}.{{length}}.log",
+    benchmark:
+        f"{BENCH}/knowledge_eval.{{benchmark}}.{{method}}.{{length}}.tsv"
+    threads: lambda wildcards: getattr(KQA_RESOURCES, wildcards.method).threads
+    resources:
+        gpu=method_resource("gpus"),
+        mem_mb=method_resource("mem_mb"),
+        runtime=method_resource("runtime"),
+        cpus_per_task=method_resource("threads"),
+    shell:
+        stage_shell("knowledge_eval")
+
+
+KQA_RESULTS = expand(f"{KQA_DIR}/{{benchmark}}/{{method}}/{{length}}", benchmark=KQA.benchmarks,
+                     method=KQA.methods, length=KQA.lengths)
+
+
+rule knowledge_summary:
+    input:
+        results=KQA_RESULTS,
+    output:
+        table=f"{KQA_DIR}/summary.parquet",
+        markdown=f"{KQA_DIR}/summary.md",
+    params:
+        depends_on=stage_params("knowledge_summary"),
+    log:
+        f"{LOGS}/knowledge_summary.log",
+    benchmark:
+        f"{BENCH}/knowledge_summary.tsv"
+    localrule: True
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        stage_shell("knowledge_summary")
+
+
+FINAL_TARGETS.extend([rules.knowledge_summary.output.table, rules.knowledge_summary.output.markdown])
