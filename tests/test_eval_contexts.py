@@ -81,6 +81,11 @@ def test_a_question_of_two_passages_is_an_error():
                          Passage("y", "b", (Question("q1", "?", ("r",)),))])
 
 
+def test_one_id_for_two_questions_is_an_error():
+    with pytest.raises(ValueError, match="'q1' names two different questions of passage 'x'"):
+        unique_passages([Passage("x", "a", (Question("q1", "?", ("r",)), Question("q1", "?", ("s",))))])
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="at least 1"):
         group_contexts([passage("a", 1)], 0, count_words, "squad")

@@ -6,7 +6,7 @@ asked of that context (so every question lands in exactly one context per k).
 
 Grouping rule (`group_contexts`), linear in the benchmark's text:
 - passages are deduplicated by `passage_id` (the first occurrence's text wins; the questions of later occurrences
-  are added to it, a question id already there once is not added again);
+  are added to it, a question repeated exactly is asked once);
 - each passage's tokens are counted once; a group grows, passage by passage in order, while the estimate
   sum(passage tokens) + (passages - 1) x separator tokens stays within k;
 - a closed group's joined text is counted exactly (a tokenizer can merge tokens across a boundary, so the count of
@@ -74,9 +74,11 @@ CountTokens = Callable[[str], int]
 
 # ---------------------------------------------------------------- grouping
 def unique_passages(passages: Sequence[Passage]) -> list[Passage]:
-    """Passages deduplicated by id, in order of first occurrence; a duplicate's new questions join the first one.
+    """Passages deduplicated by id, in order of first occurrence; a duplicate's new questions join the first one
+    (a question it repeats is asked once).
 
-    Raises ValueError when a question id belongs to two different passages (it would be asked twice)."""
+    Raises ValueError when a question id belongs to two passages (it would be asked twice) or names two different
+    questions (one would be lost)."""
     texts: dict[str, str] = {}
     questions: dict[str, dict[str, Question]] = {}
     owner: dict[str, str] = {}
@@ -90,7 +92,9 @@ def unique_passages(passages: Sequence[Passage]) -> list[Passage]:
             if first != passage.passage_id:
                 raise ValueError(f"question {question.question_id!r} belongs to passages {first!r} and "
                                  f"{passage.passage_id!r}")
-            own.setdefault(question.question_id, question)
+            if own.setdefault(question.question_id, question) != question:
+                raise ValueError(f"question id {question.question_id!r} names two different questions of passage "
+                                 f"{passage.passage_id!r}")
     return [Passage(passage_id, text, tuple(questions[passage_id].values())) for passage_id, text in texts.items()]
 
 
