@@ -7,6 +7,7 @@ Knowledge acquisition by context length (the paper's headline experiment):
   held-out fictional entities), each yielding passages with their questions in the source's order.
 - `ga.eval.metrics`: SQuAD v1.1 F1 / EM (max over references, and the authors' shortest-reference variant),
   ROUGE-L recall.
+- `ga.eval.paper`: the paper's published knowledge-QA numbers (resources/paper/knowledge_qa.yaml) as a table.
 - `ga.eval.methods`: one interface (`contextualize` a context once, `answer` its questions in one batch) for the
   generative adapter, closed-book, in-context prompting, BM25 retrieval, continual pretraining and QA fine-tuning.
 - `ga.eval.costs`: contextualization and per-query FLOPs (analytic), wall-clock, peak memory, storage.
