@@ -25,13 +25,14 @@ def depends_on(config, benchmark: str, length: str) -> dict:
 
 def run(config, inputs, outputs, benchmark: str, length: str) -> dict:
     from ga.data.tokenize import DocumentTokenizer
-    from ga.eval.contexts import group_contexts, over_length_contexts, write_contexts
-    from ga.eval.sources import benchmark_passages
+    from ga.eval.contexts import group_contexts, over_length, write_contexts
+    from ga.eval.sources import benchmark_passages, benchmark_provenance
 
     tokenizer = DocumentTokenizer.load(inputs.base_model)
     passages = benchmark_passages(config, benchmark)
-    contexts = group_contexts(passages, int(length), tokenizer.count_tokens, benchmark)
+    contexts = group_contexts(passages, int(length), lambda text: tokenizer.count_tokens([text])[0], benchmark)
     write_contexts(contexts, outputs.contexts)
     return {"benchmark": benchmark, "length": int(length), "passages": len(passages), "contexts": len(contexts),
-            "questions": sum(len(c.questions) for c in contexts),
-            "over_length_contexts": over_length_contexts(contexts)}
+            "questions": sum(len(c.questions) for c in contexts), "over_length_contexts": over_length(contexts),
+            "no_reference_questions": sum(not q.references for c in contexts for q in c.questions),
+            "source": benchmark_provenance(config, benchmark)}
