@@ -33,7 +33,8 @@ def sft_rows(dataset: str, count: int) -> list[dict]:
     return [{"id": f"{dataset}.{i}",
              "context": f"Passage {i} of {dataset}: " + "the river runs past the old mill. " * (2 + 6 * (i % 4)),
              "conversations": conversation([(f"What is item {j} of passage {i}?", f"zebra {dataset} {i} {j}")
-                                            for j in range(1 + i % 2)])}
+                                            for j in range(1 + i % 2)]),
+             "context_sources": [f"passage:{dataset}-{i}"]}
             for i in range(count)]
 
 

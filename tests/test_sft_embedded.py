@@ -205,6 +205,7 @@ def test_entity_qa_record_by_hand():
             {"role": "user", "content": "What was Klearnork Waxdrourkpyl's occupation?"},
             {"role": "assistant", "content": "linguist"},
         ],
+        "context_sources": ["entity:entity-000000", "entity:entity-000002"],  # the asked entity and Wispyr
     }
 
 
@@ -266,12 +267,14 @@ def test_icl_record_by_hand():
         "context": "Input: denihox\nOutput: den\n\nInput: dutraisai\nOutput: dut",
         "conversations": [{"role": "user", "content": "Input: zileil\nOutput:"},
                           {"role": "assistant", "content": "zil"}],
+        "context_sources": ["icl_family:first_letters"],
     }]
     assert records("synthetic_icl", cfg, EVAL)[0].to_dicts() == [{
         "id": "synthetic_icl.0.repeat_word-0",
         "context": "Input: sishukon\nOutput: sishukon-sishukon\n\nInput: tothil\nOutput: tothil-tothil",
         "conversations": [{"role": "user", "content": "Input: doutaihir\nOutput:"},
                           {"role": "assistant", "content": "doutaihir-doutaihir"}],
+        "context_sources": ["icl_family:repeat_word"],
     }]
 
 
@@ -306,6 +309,7 @@ def test_chat_record_by_hand():
                           {"role": "assistant", "content": "Your hobby is sailing."},
                           {"role": "user", "content": "What is my name?"},
                           {"role": "assistant", "content": "Your name is Luthonas."}],
+        "context_sources": ["persona:train-0"],
     }]
 
 

@@ -196,6 +196,7 @@ class LastWindowObjective:
     is the one scored part, adapted by all windows before it."""
 
     part_names = ("answer",)
+    donor_variants = ()
 
     def collate(self, examples):
         batch = stack_examples(examples, MODEL_INPUT_KEYS)

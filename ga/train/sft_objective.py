@@ -40,6 +40,8 @@ class SftObjective:
     """Answer-token loss on instruction-tuning records; validation with the record's own context adapter, another
     record's, and none. `datasets`: the mixture's datasets, in order (the reported parts)."""
 
+    donor_variants = ("other",)
+
     def __init__(self, datasets: Sequence[str]):
         if not datasets:
             raise ValueError("the instruction-tuning mixture names no dataset")
