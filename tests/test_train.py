@@ -441,6 +441,7 @@ class DonorRecorder:
     """An objective that runs no forward pass: it records which examples validation pairs as receiver and donor."""
 
     part_names = ("all",)
+    donor_variants = ("other",)
 
     def __init__(self):
         self.pairs: list[tuple[int, int]] = []

@@ -188,10 +188,11 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
             unavailable += int(no_donor.sum())
     if was_training:
         engine.train()
-    without_donor = int(dist_info.sum(unavailable))
-    metrics = {f"{variant}_unavailable_examples": without_donor for variant in dict.fromkeys(objective.donor_variants)}
+    metrics = {}
     for variant, variant_sums in sums.items():
         variant_sums.combine(dist_info.sum)
+        if variant in objective.donor_variants:
+            metrics[f"{variant}_unavailable_examples"] = int(dist_info.sum(unavailable))
         for p, part in enumerate(objective.part_names):
             loss = variant_sums.mean(p)
             if loss is not None:
