@@ -112,6 +112,14 @@ def test_length_grouping_cuts_padding(sft_split):
     batch = SftObjective(DATASETS).collate([grouped[0]])
     slots = batch["windows"].numel() * batch["input_ids"].shape[1]
     assert 1 - batch["windows"].sum().item() / slots == pytest.approx(grouped._share(grouped.groups[:1]))
+    shuffled = LengthGroupedBatches(sft_split, group_size=4, seed=0, by_length=False)
+    assert sorted(i for g in shuffled.groups for i in g) == list(range(len(sft_split)))
+    assert shuffled.padding_share() == grouped.random_padding_share()
+    for groups in (grouped, shuffled):  # token padding share: the collated micro-batches' own count
+        batches = [SftObjective(DATASETS).collate([groups[g]]) for g in range(len(groups))]
+        positions = sum(b["attention_mask"].numel() for b in batches)
+        real = sum(int(b["attention_mask"].sum()) for b in batches)
+        assert groups.token_padding_share() == pytest.approx(1 - real / positions)
 
 
 def test_validation_variants_swap_only_the_context(sft_split):
