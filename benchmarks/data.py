@@ -96,7 +96,7 @@ def run_stage(documents: Path, tokenizer: Path, out: Path) -> float:
 
 def generate_sft_sources(out: Path, records: int, seed: int = 0) -> list[Path]:
     """Record folders (as the sft_sources stage writes them) of SFT_DATASETS, `records` records in all."""
-    from ga.data.sft.records import conversation, records_frame
+    from ga.data.sft.records import conversation, passage_source, records_frame
 
     pool, rng = paragraphs(), random.Random(seed)
     sentences = sorted({s.strip() + "." for p in pool for s in p.split(". ") if 20 < len(s.strip()) < 200})
@@ -106,8 +106,10 @@ def generate_sft_sources(out: Path, records: int, seed: int = 0) -> list[Path]:
         for number in range(records // len(SFT_DATASETS) + (index < records % len(SFT_DATASETS))):
             pairs = [(rng.choice(sentences).rstrip(".") + "?", rng.choice(sentences))
                      for _ in range(rng.randint(*SFT_QA_PAIRS))]
+            context = rng.choices(pool, k=rng.randint(*SFT_CONTEXT_PARAGRAPHS))
             rows.append({"id": f"{name}.{number}", "conversations": conversation(pairs),
-                         "context": "\n\n".join(rng.choices(pool, k=rng.randint(*SFT_CONTEXT_PARAGRAPHS)))})
+                         "context": "\n\n".join(context),
+                         "context_sources": sorted({passage_source(paragraph) for paragraph in context})})
         folder = out / name
         folder.mkdir(parents=True)
         records_frame(rows).write_parquet(folder / "records.parquet")

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 import torch
 
+from ga.data.sft.records import RECORD_SCHEMA
 from ga.data.sft.tokenize import SftExamples, SftLayout, SftTokenizer, examples_frame
 from ga.labels import IGNORE_INDEX
 from ga.train.answer_f1 import first_question, normalize_answer, token_f1
@@ -33,23 +34,27 @@ def sft_rows(dataset: str, count: int) -> list[dict]:
     return [{"id": f"{dataset}.{i}",
              "context": f"Passage {i} of {dataset}: " + "the river runs past the old mill. " * (2 + 6 * (i % 4)),
              "conversations": conversation([(f"What is item {j} of passage {i}?", f"zebra {dataset} {i} {j}")
-                                            for j in range(1 + i % 2)])}
+                                            for j in range(1 + i % 2)]),
+             "context_sources": [f"passage:{dataset}-{i}"]}
             for i in range(count)]
 
 
-def write_sft_split(out_dir: Path, tokenizer_dir: Path, count: int) -> SftExamples:
-    """A split folder as sft_data writes it (one shard), tokenized with the given tokenizer."""
+def write_sft_split(out_dir: Path, tokenizer_dir: Path, count: int, rows: list[dict] | None = None,
+                    interleave_datasets: bool = False) -> SftExamples:
+    """A split folder as sft_data writes it (one shard), tokenized with the given tokenizer: `rows` (records), by
+    default `count` records of each of DATASETS."""
     tokenizer = SftTokenizer.load(tokenizer_dir, SftLayout.of(WINDOW, MAX_TOKENS))
-    rows = [row for dataset in DATASETS for row in sft_rows(dataset, count)]
-    records, drops = tokenizer.tokenize(pl.DataFrame(rows))
+    rows = rows if rows is not None else [row for dataset in DATASETS for row in sft_rows(dataset, count)]
+    records, drops = tokenizer.tokenize(pl.DataFrame(rows, schema=RECORD_SCHEMA))
     assert not drops and len(records) == len(rows)
     out_dir.mkdir(parents=True)
     examples_frame(records, 0).write_parquet(out_dir / "shard-00000.parquet")
+    datasets = list(dict.fromkeys(record.dataset for record in records))
     manifest = {"layout": {"window": WINDOW, "max_windows": MAX_TOKENS // WINDOW},
                 "shards": [{"file": "shard-00000.parquet", "rows": len(records)}],
-                "datasets": [{"dataset": dataset} for dataset in DATASETS], "content_sha256": "test"}
+                "datasets": [{"dataset": dataset} for dataset in datasets], "content_sha256": "test"}
     (out_dir / "manifest.json").write_text(json.dumps(manifest))
-    return SftExamples(out_dir)
+    return SftExamples(out_dir, interleave_datasets=interleave_datasets)
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +112,14 @@ def test_length_grouping_cuts_padding(sft_split):
     batch = SftObjective(DATASETS).collate([grouped[0]])
     slots = batch["windows"].numel() * batch["input_ids"].shape[1]
     assert 1 - batch["windows"].sum().item() / slots == pytest.approx(grouped._share(grouped.groups[:1]))
+    shuffled = LengthGroupedBatches(sft_split, group_size=4, seed=0, by_length=False)
+    assert sorted(i for g in shuffled.groups for i in g) == list(range(len(sft_split)))
+    assert shuffled.padding_share() == grouped.random_padding_share()
+    for groups in (grouped, shuffled):  # token padding share: the collated micro-batches' own count
+        batches = [SftObjective(DATASETS).collate([groups[g]]) for g in range(len(groups))]
+        positions = sum(b["attention_mask"].numel() for b in batches)
+        real = sum(int(b["attention_mask"].sum()) for b in batches)
+        assert groups.token_padding_share() == pytest.approx(1 - real / positions)
 
 
 def test_validation_variants_swap_only_the_context(sft_split):
@@ -141,6 +154,149 @@ def test_answer_f1_and_first_question(sft_split, tokenizer):
     prompt, answer = first_question(sft_split[0], tokenizer.eos_token_id)
     assert tokenizer.decode(answer) == "zebra alpha 0 0"
     assert "What is item 0 of passage 0?" in tokenizer.decode(prompt)
+
+
+# --- the other-context control: donors that share no context source ---------------------------------------------
+def nearest_other_record(split: SftExamples, index: int) -> int:
+    """The donor rule before context sources: the nearest later example of another record of the same dataset."""
+    n = len(split)
+    return next(j for j in ((index + step) % n for step in range(1, n))
+                if split.record_ids[j] != split.record_ids[index] and split.datasets[j] == split.datasets[index])
+
+
+@pytest.fixture(scope="module")
+def held_out_entity_qa(tmp_path_factory, tiny_tokenizer_dir):
+    """The embedded entity_qa eval records (held-out entities; each context holds 0-2 other held-out entities as
+    distractors), built and tokenized with the real code; and the config they come from."""
+    from ga.data.sft.embedded import EVAL, generate_records
+    from ga.data.sft.embedded.config import EntityQaConfig
+
+    cfg = EntityQaConfig(entities=80, seed=3, val_fraction=0.2, passages_per_entity=1, max_context_tokens=4096,
+                         max_conversation_tokens=512)
+    records, _ = generate_records("entity_qa", cfg, lambda text: len(text.split()), split=EVAL)
+    split = write_sft_split(tmp_path_factory.mktemp("entity_qa") / "val", tiny_tokenizer_dir, 0, records.to_dicts())
+    return split, records, cfg
+
+
+@pytest.fixture(scope="module")
+def embedded_mixture_val(tmp_path_factory, tiny_tokenizer_dir):
+    """The held-out split of a small embedded mixture (entity_qa, synthetic_icl, synthetic_chat), built by both data
+    stages' real code."""
+    from ga.data.sft.mixture import SftDataConfig, SftSourcesSectionConfig, build_mixture
+
+    sources = SftSourcesSectionConfig.from_dict({
+        "entity_qa": {"entities": 60, "records_per_entity": 2},
+        "synthetic_icl": {"entities": 60, "tasks_per_family": 1, "eval_tasks_per_family": 1, "records_per_task": 2,
+                          "max_demonstrations": 8},
+        "synthetic_chat": {"personas": 30, "eval_personas": 5}})
+    sources.set_run_values(seed=3, pretrain_val_fraction=0.2)
+    cfg = SftDataConfig.from_dict({"val_records": 12, "max_tokens": MAX_TOKENS, "seed": 3})
+    root = tmp_path_factory.mktemp("embedded-mixture")
+    splits = build_mixture(sources, cfg, WINDOW, tiny_tokenizer_dir, root / "out", root / "cache")
+    return SftExamples(splits["val"], interleave_datasets=True)
+
+
+def test_entity_qa_context_sources_name_the_entities_of_the_context(held_out_entity_qa):
+    from ga.data.entities import generate_entities
+
+    split, records, cfg = held_out_entity_qa
+    names = {f"entity:{entity.entity_id}": entity.name for entity in generate_entities(cfg.entities, cfg.seed)}
+    for record in records.iter_rows(named=True):
+        passages = record["context"].split(cfg.passage_separator)
+        assert len(passages) == cfg.passages_per_entity * len(record["context_sources"]), record["id"]
+        for source in record["context_sources"]:
+            assert sum(names[source] in passage for passage in passages) >= cfg.passages_per_entity, record["id"]
+    # tokenization carries them into the examples, record by record
+    by_id = dict(zip(records["id"].to_list(), records["context_sources"].to_list()))
+    assert [sorted(split.context_sources[i]) for i in range(len(split))] == \
+        [by_id[record] for record in split.record_ids]
+
+
+@pytest.mark.parametrize("split_fixture", ["held_out_entity_qa", "embedded_mixture_val"])
+def test_other_context_donor_shares_no_source_with_its_record(split_fixture, request):
+    split = request.getfixturevalue(split_fixture)
+    split = split[0] if isinstance(split, tuple) else split
+    assert len(split) > 10
+    for index in range(len(split)):
+        donor = split.donor_for(index)
+        assert donor is not None and split.datasets[donor] == split.datasets[index], index
+        assert split.context_sources[donor].isdisjoint(split.context_sources[index]), (index, donor)
+        assert split.donor_for(index) == donor  # deterministic
+    if split_fixture == "held_out_entity_qa":
+        # the setting exercises the control: the donor rule without sources would hand over a scored entity
+        assert any(split.context_sources[nearest_other_record(split, i)] & split.context_sources[i]
+                   for i in range(len(split)))
+
+
+def sourced_rows(sources_of) -> list[dict]:
+    """sft_rows of DATASETS (4 each) whose context sources are `sources_of(dataset, i)`."""
+    return [dict(row, context_sources=sources_of(dataset, i)) for dataset in DATASETS
+            for i, row in enumerate(sft_rows(dataset, 4))]
+
+
+@pytest.fixture(scope="module")
+def fallback_split(tmp_path_factory, tiny_tokenizer_dir):
+    """Every alpha context shares one passage; beta contexts are distinct."""
+    rows = sourced_rows(lambda dataset, i: ["passage:alpha-all"] if dataset == "alpha" else [f"passage:beta-{i}"])
+    return write_sft_split(tmp_path_factory.mktemp("fallback") / "val", tiny_tokenizer_dir, 0, rows, True)
+
+
+@pytest.fixture(scope="module")
+def no_donor_split(tmp_path_factory, tiny_tokenizer_dir):
+    """Every context shares one passage: no example has a donor."""
+    rows = sourced_rows(lambda dataset, i: ["passage:shared", f"passage:{dataset}-{i}"])
+    return write_sft_split(tmp_path_factory.mktemp("no-donor") / "val", tiny_tokenizer_dir, 0, rows, True)
+
+
+def test_donor_falls_back_to_another_dataset_then_to_none(fallback_split, no_donor_split):
+    for index in range(len(fallback_split)):
+        donor = fallback_split.donor_for(index)
+        expected = "beta"  # alpha has no disjoint alpha record; beta has disjoint beta records
+        assert fallback_split.datasets[donor] == expected, index
+        assert fallback_split.context_sources[donor].isdisjoint(fallback_split.context_sources[index])
+    assert [no_donor_split.donor_for(i) for i in range(len(no_donor_split))] == [None] * len(no_donor_split)
+
+
+@pytest.fixture(scope="module")
+def tiny_sft_model(tiny_model_dir):
+    import ga
+    from ga.base import load_base
+
+    base_model, _ = load_base(tiny_model_dir)
+    torch.manual_seed(0)
+    return ga.GenerativeAdapter(base_model, ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=16,
+                                                                       window=WINDOW))
+
+
+def test_validation_counts_examples_without_a_donor_and_scores_the_rest(tiny_sft_model, fallback_split,
+                                                                         no_donor_split):
+    from ga.train.config import TrainConfig
+    from ga.train.distributed import init_distributed
+    from ga.train.loop import validate
+
+    dist_info = init_distributed()
+    cfg = TrainConfig(val_batch_size=3)
+    objective = SftObjective(DATASETS)
+    with_fallback = validate(tiny_sft_model, objective, fallback_split, cfg, dist_info)
+    assert with_fallback["other_unavailable_examples"] == 0
+    assert {f"other_{dataset}_ppl" for dataset in DATASETS} <= set(with_fallback)
+    without = validate(tiny_sft_model, objective, no_donor_split, cfg, dist_info)
+    assert without["other_unavailable_examples"] == len(no_donor_split)
+    assert not [key for key in without if key.startswith("other_") and key.endswith("_ppl")]
+    for arm in ("own", "none"):  # the other arms are scored as before
+        for dataset in DATASETS:
+            assert np.isfinite(without[f"{arm}_{dataset}_ppl"])
+
+
+def test_answer_f1_counts_records_without_a_donor(tiny_sft_model, tokenizer, fallback_split, no_donor_split):
+    from ga.train.answer_f1 import answer_f1
+
+    with_fallback = answer_f1(tiny_sft_model, tokenizer, fallback_split, 2, max_new_tokens=2)["per_dataset"]
+    without = answer_f1(tiny_sft_model, tokenizer, no_donor_split, 2, max_new_tokens=2)["per_dataset"]
+    for dataset in DATASETS:
+        assert with_fallback[dataset]["other_unavailable"] == 0 and "other_f1" in with_fallback[dataset]
+        assert without[dataset]["records"] == without[dataset]["other_unavailable"] == 2
+        assert "other_f1" not in without[dataset] and {"own_f1", "none_f1"} <= set(without[dataset])
 
 
 # --- the stage, as a process: one SFT step on ZeRO 0 and 2, kill and resume -----------------------------------

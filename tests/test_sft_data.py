@@ -45,7 +45,8 @@ def make_rows(dataset: str, count: int, pairs: int = 2, tag=None) -> list[dict]:
     return [{"id": f"{dataset}.{i}" + (f".{tag}" if tag else ""),
              "context": f"Passage {i} of {dataset}: " + "the river runs past the old mill. " * (1 + i % 5),
              "conversations": conversation([(f"Question {j} about passage {i}?", f"Answer {j}.")
-                                            for j in range(1 + i % pairs)])}
+                                            for j in range(1 + i % pairs)]),
+             "context_sources": [f"passage:{dataset}-{i}"]}
             for i in range(count)]
 
 
@@ -199,7 +200,7 @@ def test_caps_and_weights(sources, tiny_tokenizer_dir, tmp_path):
 
 def test_records_over_the_token_limit_are_dropped_and_counted(tmp_path, tiny_tokenizer_dir, registry):
     rows = make_rows("drop", 6) + [{"id": "drop.6", "context": "long " * 400,
-                                    "conversations": conversation([("Q?", "A.")])}]
+                                    "conversations": conversation([("Q?", "A.")]), "context_sources": ["passage:6"]}]
     dirs = write_sources(tmp_path, tiny_tokenizer_dir, {"drop": rows}, registry)
     cfg = data_config(["drop"], val_records=0, max_tokens=4 * WINDOW)
     manifests = prepare(cfg, dirs, tiny_tokenizer_dir, tmp_path / "out")

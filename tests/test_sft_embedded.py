@@ -205,6 +205,7 @@ def test_entity_qa_record_by_hand():
             {"role": "user", "content": "What was Klearnork Waxdrourkpyl's occupation?"},
             {"role": "assistant", "content": "linguist"},
         ],
+        "context_sources": ["entity:entity-000000", "entity:entity-000002"],  # the asked entity and Wispyr
     }
 
 
@@ -266,12 +267,14 @@ def test_icl_record_by_hand():
         "context": "Input: denihox\nOutput: den\n\nInput: dutraisai\nOutput: dut",
         "conversations": [{"role": "user", "content": "Input: zileil\nOutput:"},
                           {"role": "assistant", "content": "zil"}],
+        "context_sources": ["icl_family:first_letters"],
     }]
     assert records("synthetic_icl", cfg, EVAL)[0].to_dicts() == [{
         "id": "synthetic_icl.0.repeat_word-0",
         "context": "Input: sishukon\nOutput: sishukon-sishukon\n\nInput: tothil\nOutput: tothil-tothil",
         "conversations": [{"role": "user", "content": "Input: doutaihir\nOutput:"},
                           {"role": "assistant", "content": "doutaihir-doutaihir"}],
+        "context_sources": ["icl_family:repeat_word"],
     }]
 
 
@@ -306,6 +309,7 @@ def test_chat_record_by_hand():
                           {"role": "assistant", "content": "Your hobby is sailing."},
                           {"role": "user", "content": "What is my name?"},
                           {"role": "assistant", "content": "Your name is Luthonas."}],
+        "context_sources": ["persona:train-0"],
     }]
 
 
@@ -370,3 +374,27 @@ def test_bad_native_rows_name_row_and_field():
         synthetic_chat.convert(in_memory_rows("synthetic_chat", rows), cfg, count_words, seeded_rng(0, "x"))
     with pytest.raises(ValueError, match="split must be one of"):
         records("synthetic_chat", cfg, "validation")
+
+
+# ---------------------------------------------------------------- context sources
+def test_context_sources_say_what_each_context_is_made_of():
+    cfg = icl_config()
+    names = {f"entity:{entity.entity_id}": entity.name for entity in generate_entities(cfg.entities, cfg.seed)}
+    frame, _ = records("synthetic_icl", cfg)
+    lookups = 0
+    for record in frame.iter_rows(named=True):
+        family = synthetic_icl.task_family(record["id"].split(".", 2)[2])
+        entities = [source for source in record["context_sources"] if source.startswith("entity:")]
+        assert set(record["context_sources"]) == {f"icl_family:{family}", *entities}, record["id"]
+        assert all(re.search(rf"\b{re.escape(names[source])}\b", record["context"]) for source in entities)
+        lookups += family == "entity_lookup"
+        assert bool(entities) == (family == "entity_lookup"), record["id"]
+    assert lookups > 0
+    chat, _ = records("synthetic_chat", chat_config())
+    assert chat["context_sources"].to_list() == [[f"persona:train-{i}"] for i in range(chat.height)]
+    qa_cfg = qa_config()
+    qa, _ = records("entity_qa", qa_cfg, EVAL)
+    for record in qa.iter_rows(named=True):  # the asked entity is a source; the others are distractors
+        asked = record["conversations"][0]["content"]
+        assert any(names[source] in asked for source in record["context_sources"]), record["id"]
+        assert all(names[source] in record["context"] for source in record["context_sources"]), record["id"]

@@ -172,7 +172,8 @@ def sft_tokenizer(tiny_tokenizer_dir, window=64, max_tokens=1024) -> SftTokenize
 
 
 def record(identifier, context, pairs) -> dict:
-    return {"id": identifier, "context": context, "conversations": conversation(pairs)}
+    return {"id": identifier, "context": context, "conversations": conversation(pairs),
+            "context_sources": [f"passage:{identifier}"]}
 
 
 def test_record_layout_context_windows_then_conversation_windows(tiny_tokenizer_dir, hf_tokenizer):

@@ -23,7 +23,7 @@ from ga.data.sft.build import seeded_rng
 from ga.data.sft.config import SftSourcesConfig
 from ga.data.sft.metaicl_split import (HR_TO_LR_TEST_TASKS, HR_TO_LR_TRAIN_TASKS, check_no_test_tasks,
                                        ensure_training_task)
-from ga.data.sft.records import RECORD_SCHEMA, provenance_frame, validate_records
+from ga.data.sft.records import RECORD_SCHEMA, passage_source, provenance_frame, validate_records
 from ga.data.sft.sources import MIXTURE_SOURCES, SFT_SOURCES
 from ga.section import ConfigError
 
@@ -162,6 +162,11 @@ def metaicl_file(root: Path, task: str, examples: list[tuple[str, str]], row_tas
 NO_DISTRACTORS = {"coqa": {"distractors": 0}, "drop": {"distractors": 0}}
 
 
+def passages(*texts: str) -> list[str]:
+    """The context sources of a context made of these passages (ga/data/sft/records.py)."""
+    return sorted(passage_source(text) for text in texts)
+
+
 def test_coqa(tmp_path):
     path = write_parquet(tmp_path / "coqa.parquet", COQA, [
         coqa_row("The cat sat on the mat.", ["Where did the cat sit?", "What sat?"], ["on the mat", "the cat"]),
@@ -170,9 +175,11 @@ def test_coqa(tmp_path):
     records, drops = run("coqa", path, settings(**NO_DISTRACTORS))
     assert records.to_dicts() == [
         {"id": "coqa.0", "context": "The cat sat on the mat.",
-         "conversations": turns(("Where did the cat sit?", "on the mat"), ("What sat?", "the cat"))},
+         "conversations": turns(("Where did the cat sit?", "on the mat"), ("What sat?", "the cat")),
+         "context_sources": passages("The cat sat on the mat.")},
         {"id": "coqa.1", "context": "Ann has two dogs.",
-         "conversations": turns(("Who has dogs?", "Ann"), ("How many?", "two"))},
+         "conversations": turns(("Who has dogs?", "Ann"), ("How many?", "two")),
+         "context_sources": passages("Ann has two dogs.")},
     ]
     assert drops == {}
 
@@ -187,9 +194,11 @@ def test_drop_groups_questions_by_passage(tmp_path):
     records, drops = run("drop", path, settings(**NO_DISTRACTORS))
     assert records.to_dicts() == [
         {"id": "drop.0", "context": "In 1990 the team won 3 games.",
-         "conversations": turns(("How many games?", "3"), ("Which year?", "1990"), ("Who won?", "the team"))},
+         "conversations": turns(("How many games?", "3"), ("Which year?", "1990"), ("Who won?", "the team")),
+         "context_sources": passages("In 1990 the team won 3 games.")},
         {"id": "drop.1", "context": "Rain fell for 2 days.",
-         "conversations": turns(("How long did it rain?", "2 days"))},
+         "conversations": turns(("How long did it rain?", "2 days")),
+         "context_sources": passages("Rain fell for 2 days.")},
     ]
     assert drops == {}
 
@@ -204,7 +213,8 @@ def test_narrativeqa_groups_by_summary_and_drops_long_summaries(tmp_path):
     records, drops = run("narrativeqa", path, settings(narrativeqa={"max_context_tokens": 7}))
     assert records.to_dicts() == [
         {"id": "narrativeqa.0", "context": "Tom finds gold.",
-         "conversations": turns(("What does Tom find?", "Gold."), ("Who finds gold?", "Tom"))},
+         "conversations": turns(("What does Tom find?", "Gold."), ("Who finds gold?", "Tom")),
+         "context_sources": passages("Tom finds gold.")},
     ]
     assert drops == {"record_context_over_limit": 1}
     # the dataset's own limit (2,048 by default) applies, not the global one
@@ -219,9 +229,11 @@ def test_pubmedqa(tmp_path):
     records, drops = run("pubmedqa", path)
     assert records.to_dicts() == [
         {"id": "pubmedqa.0", "context": "Background text.\nResults text.",
-         "conversations": turns(("Does aspirin help?", "Yes. It helps a little."))},
+         "conversations": turns(("Does aspirin help?", "Yes. It helps a little.")),
+         "context_sources": passages("Background text.\nResults text.")},
         {"id": "pubmedqa.1", "context": "Only section.",
-         "conversations": turns(("Is X linked to Y?", "Maybe. Evidence is mixed."))},
+         "conversations": turns(("Is X linked to Y?", "Maybe. Evidence is mixed.")),
+         "context_sources": passages("Only section.")},
     ]
     assert drops == {}
 
@@ -237,7 +249,8 @@ def test_quail_drops_unanswerable_questions(tmp_path):
     records, drops = run("quail", path)
     assert records.to_dicts() == [
         {"id": "quail.0", "context": "Passage A.", "conversations": turns(("Who ran?", "the cat"),
-                                                                          ("What flew?", "a bird"))},
+                                                                          ("What flew?", "a bird")),
+         "context_sources": passages("Passage A.")},
     ]
     assert drops == {"question_unanswerable": 2, "record_no_qa_pairs": 1}
 
@@ -253,9 +266,11 @@ def test_booksum_csv(tmp_path):
     records, drops = run("booksum", path)
     assert records.to_dicts() == [
         {"id": "booksum.0", "context": "Persuasion, chapter 3:\n\n" + chapter,
-         "conversations": turns(("Summarize Persuasion, chapter 3", "Anne remembers Wentworth."))},
+         "conversations": turns(("Summarize Persuasion, chapter 3", "Anne remembers Wentworth.")),
+         "context_sources": ["book:Persuasion"]},
         {"id": "booksum.1", "context": "Hamlet, scene 2:\n\nEnter the king.",
-         "conversations": turns(("Summarize Hamlet, scene 2", "The court gathers."))},
+         "conversations": turns(("Summarize Hamlet, scene 2", "The court gathers.")),
+         "context_sources": ["book:Hamlet"]},
     ]
     assert drops == {}
 
@@ -273,9 +288,11 @@ def test_longalpaca_json_array(tmp_path):
     records, drops = run("longalpaca", path)
     assert records.to_dicts() == [
         {"id": "longalpaca.0", "context": "Below is a paper.\nThe paper begins.\nAlpha beta. Now the paper ends.",
-         "conversations": turns(("What is alpha?", "A letter."))},
+         "conversations": turns(("What is alpha?", "A letter.")),
+         "context_sources": passages("Below is a paper.\nThe paper begins.\nAlpha beta. Now the paper ends.")},
         {"id": "longalpaca.1", "context": "Doc one. Now the story ends. More. Now the book ends.",
-         "conversations": turns(("Summarize it.", "A summary."))},
+         "conversations": turns(("Summarize it.", "A summary.")),
+         "context_sources": passages("Doc one. Now the story ends. More. Now the book ends.")},
     ]
     assert drops == {"record_no_marker": 1, "record_no_question": 1}
 
@@ -288,8 +305,10 @@ def test_pwc_jsonl(tmp_path):
     ])
     records, drops = run("pwc", path, settings(pwc={"max_turn_tokens": 5}))
     assert records.to_dicts() == [
-        {"id": "pwc.0", "context": "Text one.", "conversations": turns(("Give the title.", "One."))},
-        {"id": "pwc.1", "context": "Text two.", "conversations": turns(("Count it.", "Two."))},
+        {"id": "pwc.0", "context": "Text one.", "conversations": turns(("Give the title.", "One.")),
+         "context_sources": passages("Text one.")},
+        {"id": "pwc.1", "context": "Text two.", "conversations": turns(("Count it.", "Two.")),
+         "context_sources": passages("Text two.")},
     ]
     assert drops == {"qa_pair_turn_over_limit": 1}
 
@@ -303,6 +322,8 @@ def test_coqa_distractors_are_seeded(tmp_path):
     records, _ = run("coqa", path, settings(coqa={"distractors": 2}), seed=0)
     # seed 0 draws 0, 1 and 0 distractors; story one's is story zero, shuffled in front of it
     assert records["context"].to_list() == ["Story zero.", "Story one.\n\nStory zero.", "Story two."]
+    assert records["context_sources"].to_list() == [passages("Story zero."), passages("Story one.", "Story zero."),
+                                                    passages("Story two.")]
     assert records["conversations"].to_list() == [turns(("Q0?", "A0")), turns(("Q1?", "A1")), turns(("Q2?", "A2"))]
 
 
@@ -328,8 +349,10 @@ def test_msmarco_merges_selected_passages(tmp_path):
     # record 1 gets none and swaps its two query groups.
     assert records.to_dicts() == [
         {"id": "msmarco.0", "context": "P-D\n\nP-A\n\nP-C", "conversations": turns(("q0", "a0"), ("q5", "a5"),
-                                                                                   ("q3", "a3"))},
-        {"id": "msmarco.1", "context": "P-D\n\nP-E", "conversations": turns(("q7", "a7"), ("q6", "a6"))},
+                                                                                   ("q3", "a3")),
+         "context_sources": passages("P-D", "P-A", "P-C")},  # own passages and the distractor
+        {"id": "msmarco.1", "context": "P-D\n\nP-E", "conversations": turns(("q7", "a7"), ("q6", "a6")),
+         "context_sources": passages("P-D", "P-E")},
     ]
     assert drops == {"passage_leftover": 1, "query_no_answer": 2, "query_no_selected_passage": 1}
 
@@ -341,7 +364,7 @@ def test_metaicl_demonstrations_and_queries(tmp_path):
     # seed 0 orders the examples 4, 2, 3, 0, 1: demonstrations 4 and 2, question 3; then 0 and 1 find no question
     assert records.to_dicts() == [
         {"id": "metaicl.0.glue-sst2", "context": "Input: x4\nOutput: y4\n\nInput: x2\nOutput: y2",
-         "conversations": turns(("Input: x3\nOutput:", "y3"))},
+         "conversations": turns(("Input: x3\nOutput:", "y3")), "context_sources": ["task:glue-sst2"]},
     ]
     assert drops == {"example_leftover": 2}
 
@@ -397,7 +420,8 @@ def test_token_limits_drop_and_count(tmp_path):
     # record 0 keeps the longest prefix of its session within 6 words: "One two three?" + "a" (4), "Four five?" +
     # "b" (3 more: 7 > 6) is cut, and so is everything after it
     assert records.to_dicts() == [{"id": "coqa.0", "context": "Short story.",
-                                   "conversations": turns(("One two three?", "a"))}]
+                                   "conversations": turns(("One two three?", "a")),
+                                   "context_sources": passages("Short story.")}]
     assert drops == {"qa_pair_over_budget": 2, "record_context_over_limit": 1, "record_conversation_over_limit": 1}
     # a dataset's own limits override the global ones
     overridden = settings(max_context_tokens=4, coqa={"distractors": 0, "max_context_tokens": 100})
@@ -654,9 +678,10 @@ def test_invalid_utf8_names_row_and_field(tmp_path):
 
 
 # ---------------------------------------------------------------- the record contract
-def record(identifier="coqa.1", context="C.", conversation=None):
+def record(identifier="coqa.1", context="C.", conversation=None, sources=("passage:c",)):
     return {"id": identifier, "context": context,
-            "conversations": conversation if conversation is not None else turns(("Q?", "A."))}
+            "conversations": conversation if conversation is not None else turns(("Q?", "A.")),
+            "context_sources": list(sources)}
 
 
 @pytest.mark.parametrize("bad, column, check", [
@@ -671,6 +696,10 @@ def record(identifier="coqa.1", context="C.", conversation=None):
     (record(context="  "), "context", "non_empty_string"),
     (record(identifier="coqa.0"), "id", "duplicate"),
     (record(identifier="coqa-zero"), "id", "str_matches"),
+    (record(sources=()), "context_sources", "non_empty_distinct_kind_colon_id"),
+    (record(sources=("passage:c", "passage:c")), "context_sources", "non_empty_distinct_kind_colon_id"),
+    (record(sources=("no kind",)), "context_sources", "non_empty_distinct_kind_colon_id"),
+    (record(sources=("passage: ",)), "context_sources", "non_empty_distinct_kind_colon_id"),
 ])
 def test_record_contract(bad, column, check):
     frame = pl.DataFrame([record("coqa.0"), bad], schema=RECORD_SCHEMA)

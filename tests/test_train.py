@@ -196,6 +196,7 @@ class LastWindowObjective:
     is the one scored part, adapted by all windows before it."""
 
     part_names = ("answer",)
+    donor_variants = ()
 
     def collate(self, examples):
         batch = stack_examples(examples, MODEL_INPUT_KEYS)
@@ -440,6 +441,7 @@ class DonorRecorder:
     """An objective that runs no forward pass: it records which examples validation pairs as receiver and donor."""
 
     part_names = ("all",)
+    donor_variants = ("other",)
 
     def __init__(self):
         self.pairs: list[tuple[int, int]] = []

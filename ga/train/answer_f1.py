@@ -5,6 +5,10 @@ The question and reference answer come from the tokenized record itself: in the 
 prompt is everything before the first labelled token (the chat up to the assistant's generation prompt) and the
 reference is the first run of labelled tokens without its end-of-turn token. The context is the real tokens of
 the context windows, encoded as training encoded them (sequential, fixed windows of the training length).
+
+The `other` arm's context is `val_set.donor_for(index)`'s, one that shares no context source with the record's
+(ga/data/sft/tokenize.py); where there is none the arm is skipped for that record and counted
+(`other_unavailable`), and `other_f1` averages the records that had one.
 """
 from __future__ import annotations
 
@@ -66,8 +70,9 @@ def context_ids(example: dict) -> torch.Tensor:
 
 @torch.no_grad()
 def answer_f1(model, tokenizer, val_set, records_per_dataset: int, max_new_tokens: int) -> dict:
-    """{dataset: {arm_f1: mean F1, records: n}} over the first `records_per_dataset` held-out records of each
-    dataset (distinct records, in stored order); plus `examples`: a few predictions for reading."""
+    """{"per_dataset": {dataset: {arm_f1: mean F1, records: n, other_unavailable: records without a donor}},
+    "samples": a few predictions for reading} over the first `records_per_dataset` held-out records of each dataset
+    (distinct records, in stored order). `other_f1` is missing where no record of the dataset had a donor."""
     if records_per_dataset == 0:
         return {}
     eos_id = tokenizer.eos_token_id
@@ -84,20 +89,22 @@ def answer_f1(model, tokenizer, val_set, records_per_dataset: int, max_new_token
     window = model.config.window
     device = next(model.generator_parameters()).device
     scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    without_donor: Counter = Counter()
     samples = []
     for dataset, indices in chosen.items():
         for position, index in enumerate(indices):
             example = val_set[index]
-            donor = val_set[val_set.donor_for(index)]
+            donor = val_set.donor_for(index)
             prompt, reference = first_question(example, eos_id)
-            states = {"own": model.encode(context_ids(example), strategy="sequential", window=window,
-                                          chunking="fixed"),
-                      "other": model.encode(context_ids(donor), strategy="sequential", window=window,
-                                            chunking="fixed"),
-                      "none": None}
+            contexts = {"own": example, "other": None if donor is None else val_set[donor]}
+            states = {arm: model.encode(context_ids(context), strategy="sequential", window=window,
+                                        chunking="fixed")
+                      for arm, context in contexts.items() if context is not None}
+            states["none"] = None
+            without_donor[dataset] += donor is None
             reference_text = tokenizer.decode(reference, skip_special_tokens=True)
             predictions = {}
-            for arm in ARMS:
+            for arm in (arm for arm in ARMS if arm in states):
                 output = model.generate(prompt[None].to(device), states[arm], max_new_tokens=max_new_tokens,
                                         do_sample=False, eos_token_id=eos_id, pad_token_id=pad_id)
                 predictions[arm] = tokenizer.decode(output[0, prompt.shape[0]:], skip_special_tokens=True).strip()
@@ -107,6 +114,6 @@ def answer_f1(model, tokenizer, val_set, records_per_dataset: int, max_new_token
     if was_training:
         model.train()
     result = {dataset: {**{f"{arm}_f1": sum(values) / len(values) for arm, values in arms.items()},
-                        "records": len(next(iter(arms.values())))}
+                        "records": len(arms["own"]), "other_unavailable": without_donor[dataset]}
               for dataset, arms in scores.items()}
     return {"per_dataset": result, "samples": samples}

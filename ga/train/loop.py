@@ -143,8 +143,13 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
     `<variant>_<part>_ppl` stay as they are.
     The donor of held-out example i (for the other-context control) is `val_set.donor_for(i)` when the set can name
     one: `ga.data.examples.PretrainExamples` picks the nearest later example that shares no document with i (the
-    next example is often the same document's continuation). Sets without document ids (e.g. the tests' synthetic
-    ones, whose every example is its own token stream) fall back to example i+1, cyclically among the scored ones.
+    next example is often the same document's continuation), `ga.data.sft.tokenize.SftExamples` one whose context
+    shares no source with i's. Sets without document ids (e.g. the tests' synthetic ones, whose every example is
+    its own token stream) fall back to example i+1, cyclically among the scored ones.
+
+    `donor_for(i)` may return None: no example qualifies. Example i then scores nothing in the objective's
+    `donor_variants` (it is run with itself as a stand-in donor and its tokens are not counted, so that every
+    process still runs the same forward passes), and `<variant>_unavailable_examples` counts such examples.
     """
     n_val = len(val_set) if cfg.val_examples == 0 else min(cfg.val_examples, len(val_set))
     if n_val < 2:
@@ -152,11 +157,12 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
                          f"other-context donor); the validation split has {len(val_set)}")
     donor_for = getattr(val_set, "donor_for", None)
 
-    def donor_of(receiver: int) -> int:
+    def donor_of(receiver: int) -> int | None:
         return donor_for(receiver) if donor_for is not None else (receiver + 1) % n_val
 
     n_parts = len(objective.part_names)
     sums: dict[str, LossSums] = {}
+    unavailable = torch.zeros((), dtype=torch.float64, device=dist_info.device)
     mine = list(range(dist_info.rank, n_val, dist_info.world_size))
     was_training = engine.training
     engine.eval()
@@ -166,18 +172,27 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
         indices = mine[b * cfg.val_batch_size: (b + 1) * cfg.val_batch_size]
         scored = bool(indices)
         indices = indices or [0]  # a process with no examples left still joins the collective forward passes
+        donors = [donor_of(i) for i in indices]
+        no_donor = torch.tensor([d is None for d in donors])
         batch = objective.collate([val_set[i] for i in indices])
-        donor = objective.collate([val_set[donor_of(i)] for i in indices])
+        donor = objective.collate([val_set[i if d is None else d] for i, d in zip(indices, donors)])
         for variant, variant_batch in objective.validation_variants(batch, donor):
             out = engine(**model_inputs(variant_batch, dist_info.device))
             variant_sums = sums.setdefault(variant, LossSums(n_parts))
             if scored:
-                variant_sums.add(out.window_losses, out.window_token_counts, variant_batch["window_part"])
+                token_counts = out.window_token_counts
+                if variant in objective.donor_variants:  # rows without a donor count no token
+                    token_counts = token_counts.masked_fill(no_donor.to(token_counts.device)[:, None], 0)
+                variant_sums.add(out.window_losses, token_counts, variant_batch["window_part"])
+        if scored:
+            unavailable += int(no_donor.sum())
     if was_training:
         engine.train()
     metrics = {}
     for variant, variant_sums in sums.items():
         variant_sums.combine(dist_info.sum)
+        if variant in objective.donor_variants:
+            metrics[f"{variant}_unavailable_examples"] = int(dist_info.sum(unavailable))
         for p, part in enumerate(objective.part_names):
             loss = variant_sums.mean(p)
             if loss is not None:

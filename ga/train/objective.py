@@ -28,7 +28,9 @@ class Objective(Protocol):
                          at least MODEL_INPUT_KEYS and `window_part` (B, S): the part each window's tokens count to.
     validation_variants: a held-out batch and a donor batch (other held-out sequences, same shapes) -> named batches:
                          each variant's metrics are the per-part perplexities over all its batches (variants of the
-                         same name are pooled).
+                         same name are pooled). Every variant keeps the held-out batch's rows in order.
+    donor_variants:      names of the variants whose adapter comes from the donor batch: where a held-out example
+                         has no donor, its row of these variants is not scored (and the loop counts it).
 
     That is all the loop needs from an objective: it knows no layout, labels or part of its own (part names only name
     the metrics). The training loss is the model's causal LM loss over the labelled tokens (an objective shapes it
@@ -38,6 +40,7 @@ class Objective(Protocol):
     """
 
     part_names: tuple[str, ...]
+    donor_variants: tuple[str, ...]
 
     def collate(self, examples: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]: ...
 
@@ -137,6 +140,7 @@ class PretrainObjective:
     """
 
     part_names = ("completion", "reconstruction", "first_window")
+    donor_variants = ("other",)
 
     def __init__(self, n_completion: int, loss_parts: Sequence[str] = LOSS_PARTS):
         if n_completion < 1:

@@ -40,6 +40,8 @@ class SftObjective:
     """Answer-token loss on instruction-tuning records; validation with the record's own context adapter, another
     record's, and none. `datasets`: the mixture's datasets, in order (the reported parts)."""
 
+    donor_variants = ("other",)
+
     def __init__(self, datasets: Sequence[str]):
         if not datasets:
             raise ValueError("the instruction-tuning mixture names no dataset")
@@ -134,20 +136,29 @@ class LengthGroupedBatches:
     """A training split as fixed groups of `group_size` records of similar window counts (item i: a list of
     records), so that a micro-batch wastes little on padding windows. Groups: records sorted by window count (ties
     in a seeded order), cut in order; the last group may be smaller. The loop shuffles the groups every epoch.
+    `by_length=False` cuts the groups from a seeded permutation instead (random batching, for comparison).
 
     `padding_share()`: the share of window slots that are padding when training on these groups; `random_padding_
     share()`: the same for groups of randomly chosen records, for comparison.
     """
 
-    def __init__(self, examples, group_size: int, seed: int):
+    def __init__(self, examples, group_size: int, seed: int, by_length: bool = True):
         if group_size < 1:
             raise ValueError(f"group_size must be >= 1, got {group_size}")
         self.examples, self.group_size = examples, group_size
         self.windows = np.asarray(examples.windows, dtype=np.int64)
-        tie_break = np.random.default_rng(seed * EPOCH_GROUPING_SEED_STRIDE).permutation(len(self.windows))
-        order = np.lexsort((tie_break, self.windows))
-        self.groups = [order[start:start + group_size].tolist() for start in range(0, len(order), group_size)]
         self.seed = seed
+        if by_length:
+            tie_break = np.random.default_rng(seed * EPOCH_GROUPING_SEED_STRIDE).permutation(len(self.windows))
+            self.groups = self._cut(np.lexsort((tie_break, self.windows)))
+        else:
+            self.groups = self._random_groups()
+
+    def _cut(self, order: np.ndarray) -> list[list[int]]:
+        return [order[start:start + self.group_size].tolist() for start in range(0, len(order), self.group_size)]
+
+    def _random_groups(self) -> list[list[int]]:
+        return self._cut(np.random.default_rng(self.seed).permutation(len(self.windows)))
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -164,8 +175,14 @@ class LengthGroupedBatches:
         return self._share(self.groups)
 
     def random_padding_share(self) -> float:
-        order = np.random.default_rng(self.seed).permutation(len(self.windows))
-        return self._share([order[s:s + self.group_size] for s in range(0, len(order), self.group_size)])
+        return self._share(self._random_groups())
+
+    def token_padding_share(self) -> float:
+        """Share of the token positions of these groups' micro-batches (padding windows included) that are
+        padding."""
+        real = np.asarray(self.examples.real_tokens, dtype=np.int64)
+        slots = sum(len(g) * int(self.windows[g].max()) for g in self.groups) * self.examples.window
+        return 1.0 - int(sum(int(real[g].sum()) for g in self.groups)) / slots if slots else 0.0
 
 
 def token_padding_share(examples) -> float:

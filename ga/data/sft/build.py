@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ga.data.sft.records import conversation, record_id, records_frame, validate_records
+from ga.data.sft.records import conversation, passage_source, record_id, records_frame, validate_records
 
 CountTokens = Callable[[str], int]
 """Token count of a text with the base model's tokenizer (no special tokens)."""
@@ -76,8 +76,12 @@ class RecordBuilder:
     def pair_tokens(self, pair: QAPair) -> int:
         return self.count_tokens(pair.question) + self.count_tokens(pair.answer)
 
-    def add(self, context: str, pairs: Sequence[QAPair], tag: str | None = None) -> bool:
-        """Consider one candidate record; returns whether it was kept."""
+    def add(self, context: str, pairs: Sequence[QAPair], sources: Iterable[str], tag: str | None = None) -> bool:
+        """Consider one candidate record; returns whether it was kept. `sources`: what the context is made of (the
+        record's `context_sources`, ga/data/sft/records.py), stored sorted and distinct."""
+        sources = sorted(set(sources))
+        if not sources:
+            raise ValueError(f"{self.dataset} candidate {self.candidates}: a record needs its context sources")
         number = self.candidates
         self.candidates += 1
         if not pairs:
@@ -99,7 +103,7 @@ class RecordBuilder:
         if len(kept) < len(pairs):
             self.drop("qa_pair_over_budget", len(pairs) - len(kept))
         self.rows.append({"id": record_id(self.dataset, number, tag), "context": context,
-                          "conversations": conversation(kept)})
+                          "conversations": conversation(kept), "context_sources": sources})
         return True
 
     def result(self) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -137,12 +141,13 @@ def sample_distractors(rng: random.Random, pool_size: int, excluded: Iterable[in
 
 
 def context_with_distractors(rng: random.Random, pool: PassagePool, own: Sequence[str], max_distractors: int,
-                             separator: str) -> str:
-    """The record's own passages plus 0..max_distractors random other passages of the pool, shuffled and joined.
+                             separator: str) -> tuple[str, list[str]]:
+    """The record's own passages plus 0..max_distractors random other passages of the pool, shuffled and joined;
+    and the context's sources (`passage_source` of every passage in it, own and distractor).
 
     A distractor is never one of the record's own passages (nor a copy of one: the pool holds distinct texts),
     and never appears twice. Random calls: `randint`, `sample`, `shuffle`."""
     excluded = {pool.index[passage] for passage in own}
     chosen = list(own) + [pool.texts[j] for j in sample_distractors(rng, len(pool.texts), excluded, max_distractors)]
     rng.shuffle(chosen)
-    return separator.join(chosen)
+    return separator.join(chosen), [passage_source(passage) for passage in chosen]

@@ -13,6 +13,7 @@ dataset converters, and the work of the two data stages.
   guard on everything, tokenization (ga/data/sft/tokenize.py), and train/ + val/ Parquet shards with manifests
   that give per-dataset statistics: records, QA pairs, context and conversation tokens (mean, p50, p95, max), and
   what every filter dropped and why.
+- `build_mixture`: both stages in one call (tests, benchmarks).
 """
 from __future__ import annotations
 
@@ -433,3 +434,18 @@ def prepare_sft_data(cfg: SftDataConfig, window: int, source_dirs: list[str | os
             result[split] = writer.finish(manifests, params, extra)
         return result
 
+
+
+def build_mixture(sources, cfg: SftDataConfig, window: int, tokenizer_dir: str | os.PathLike,
+                  out_dir: str | os.PathLike, cache_dir: str | os.PathLike) -> dict[str, Path]:
+    """Both data stages in one call, as the pipeline runs them (for tests and benchmarks): every dataset of
+    `cfg.datasets` converted with its `sources` block into `out_dir/sources/<name>`, then the mixture into
+    `out_dir/train` and `out_dir/val`. Returns the two split folders by name."""
+    out_dir = Path(out_dir)
+    source_dirs = []
+    for name in cfg.datasets:
+        write_source_records(sources, name, tokenizer_dir, out_dir / "sources" / name, cache_dir)
+        source_dirs.append(out_dir / "sources" / name)
+    splits = {split: out_dir / split for split in SPLITS}
+    prepare_sft_data(cfg, window, source_dirs, tokenizer_dir, splits["train"], splits["val"])
+    return splits

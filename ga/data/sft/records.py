@@ -4,19 +4,36 @@ where the records came from.
 One record is one context and a multi-turn question-answer session:
 
     {"id": "<dataset>.<n>", "context": str,
-     "conversations": [{"role": "user", "content": str}, {"role": "assistant", "content": str}, ...]}
+     "conversations": [{"role": "user", "content": str}, {"role": "assistant", "content": str}, ...],
+     "context_sources": [str, ...]}
+
+`context_sources` (this project's addition to the authors' format) names what the context is made of, as
+`<kind>:<id>` strings, sorted and distinct: the record's own passages and its distractors alike. Two records whose
+lists are disjoint share no text, which the other-context control of validation relies on (its donor must not carry
+the scored record's passages; `SftExamples.donor_for`). Per dataset:
+
+    coqa, drop, msmarco, narrativeqa, pubmedqa, quail, longalpaca, pwc   passage:<digest>, one per passage (own and
+                                            distractor), the digest of its text (`passage_source`): the native rows
+                                            have no common id, and equal text is what must not be shared
+    booksum                                 book:<book>: chapters of one book share characters and plot
+    metaicl                                 task:<task>: the demonstrations are the task's examples
+    entity_qa                               entity:<entity_id>, the asked entity and every distractor entity
+    synthetic_icl                           icl_family:<family>, plus entity:<entity_id> of each train entity whose
+                                            name the demonstrations contain (the entity_lookup family)
+    synthetic_chat                          persona:<persona_id>
 
 `n` numbers the dataset's candidate records (before filters), so a record keeps its id when a filter setting
 changes. MetaICL ids carry the task as a third part (`metaicl.<n>.<task>`) so that the leakage check can run on
 the final records alone (ga/data/sft/metaicl_split.py).
 
 The contract: non-empty strings, unique ids, a conversation that starts with the user, alternates and ends with
-the assistant. Polars strings are always valid UTF-8; sources read from bytes are checked when they are read
-(ga/data/sft/native.py).
+the assistant, at least one context source, each `<kind>:<id>` and none twice. Polars strings are always valid
+UTF-8; sources read from bytes are checked when they are read (ga/data/sft/native.py).
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -27,12 +44,17 @@ from ga.data.contracts import validate
 
 USER, ASSISTANT = "user", "assistant"
 TURN_DTYPE = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
-RECORD_SCHEMA = {"id": pl.Utf8, "context": pl.Utf8, "conversations": pl.List(TURN_DTYPE)}
+RECORD_SCHEMA = {"id": pl.Utf8, "context": pl.Utf8, "conversations": pl.List(TURN_DTYPE),
+                 "context_sources": pl.List(pl.Utf8)}
 RECORD_COLUMNS = tuple(RECORD_SCHEMA)
 
 DATASET_NAME_PATTERN = r"[a-z][a-z0-9_]*"
 RECORD_ID_PATTERN = rf"{DATASET_NAME_PATTERN}\.[0-9]+(\.[A-Za-z0-9_\-]+)?"
 """`<dataset>.<n>`, optionally `.<tag>` (MetaICL: the task)."""
+SOURCE_ID_PATTERN = r"[a-z][a-z_]*:\S(.*\S)?"
+"""One entry of `context_sources`: `<kind>:<id>`, the id without surrounding whitespace."""
+SOURCE_DIGEST_BYTES = 8
+"""Bytes of the digest naming a passage by its text (16 hex characters)."""
 
 
 def record_id(dataset: str, number: int, tag: str | None = None) -> str:
@@ -51,6 +73,11 @@ def conversation(pairs) -> list[dict]:
         turns.append({"role": USER, "content": question})
         turns.append({"role": ASSISTANT, "content": answer})
     return turns
+
+
+def passage_source(passage: str) -> str:
+    """The `context_sources` entry of a passage known only by its text: `passage:<digest of the text>`."""
+    return f"passage:{hashlib.blake2b(passage.encode(), digest_size=SOURCE_DIGEST_BYTES).hexdigest()}"
 
 
 def records_frame(rows: list[dict]) -> pl.DataFrame:
@@ -84,6 +111,14 @@ def _contents_non_blank(data: pa.PolarsData) -> pl.LazyFrame:
     return data.lazyframe.select(_turns(pl.element().struct.field("content").str.strip_chars().str.len_chars() > 0))
 
 
+def _sources_valid(data: pa.PolarsData) -> pl.LazyFrame:
+    entries = pl.col(data.key)
+    return data.lazyframe.select(
+        (entries.list.len() > 0)
+        & entries.list.eval(pl.element().str.contains(f"^{SOURCE_ID_PATTERN}$").fill_null(False)).list.all()
+        & (entries.list.n_unique() == entries.list.len()))
+
+
 def records_contract(dataset: str | None = None) -> pa.DataFrameSchema:
     """The record contract; with `dataset`, every id must also belong to that dataset."""
     id_pattern = rf"{re.escape(dataset)}\.[0-9]+(\.[A-Za-z0-9_\-]+)?" if dataset else RECORD_ID_PATTERN
@@ -98,6 +133,8 @@ def records_contract(dataset: str | None = None) -> pa.DataFrameSchema:
                         pa.Check(_user_first_and_alternating, name="user_first_then_alternating"),
                         pa.Check(_ends_with_assistant, name="ends_with_assistant"),
                         pa.Check(_contents_non_blank, name="turn_contents_non_empty")]),
+            "context_sources": pa.Column(pl.List(pl.Utf8), nullable=False,
+                                         checks=pa.Check(_sources_valid, name="non_empty_distinct_kind_colon_id")),
         },
         strict=True,
         name=f"sft_records[{dataset}]" if dataset else "sft_records",

@@ -30,6 +30,8 @@ Stored layout (one Parquet row per example; ids int32 at rest):
     labels           List[Int32]   S*L; IGNORE_INDEX (-100) = no loss; otherwise equal to input_ids
     attention_mask   List[Int8]    S*L; 1 = real token, 0 = padding
     adapter_prefix   List[Int32]   S; [0, 1, ..., c-1, c, ..., c]
+    context_sources  List[Utf8]    the record's `context_sources` (ga/data/sft/records.py): what its context windows
+                                   are made of; the other-context control picks donors that share none of them
 """
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ from ga.labels import IGNORE_INDEX
 
 EXAMPLE_COLUMNS = {"example_id": pl.Int64, "record_id": pl.Utf8, "dataset": pl.Utf8, "context_windows": pl.Int32,
                    "qa_pairs": pl.Int32, "input_ids": pl.List(pl.Int32), "labels": pl.List(pl.Int32),
-                   "attention_mask": pl.List(pl.Int8), "adapter_prefix": pl.List(pl.Int32)}
+                   "attention_mask": pl.List(pl.Int8), "adapter_prefix": pl.List(pl.Int32),
+                   "context_sources": pl.List(pl.Utf8)}
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class TokenizedRecord:
     context_tokens: int
     conversation_tokens: int
     """Real (unpadded) tokens of the conversation windows, template tokens included."""
+    context_sources: list[str]
 
     @property
     def loss_tokens(self) -> int:
@@ -133,6 +137,7 @@ class SftTokenizer:
         ids = records["id"].to_list()
         datasets = [record_dataset(identifier) for identifier in ids]
         conversations = records["conversations"].to_list()
+        sources = records["context_sources"].to_list()
         keep = []
         for index, messages in enumerate(conversations):
             if any(self.chat_format.has_special_text(m["content"]) for m in messages):
@@ -148,7 +153,7 @@ class SftTokenizer:
             dataset = datasets[index]
             windows = [(chat_ids, chat_labels, chat.pairs)] if len(chat_ids) <= self.layout.window else \
                 self._pack(conversations[index], drops, dataset)
-            tokenized = self._assemble(ids[index], dataset, context, windows, drops)
+            tokenized = self._assemble(ids[index], dataset, context, windows, drops, sources[index])
             if tokenized is not None:
                 result.append(tokenized)
         return result, drops
@@ -180,7 +185,8 @@ class SftTokenizer:
         return packed
 
     def _assemble(self, record_id: str, dataset: str, context: list[int],
-                  windows: list[tuple[np.ndarray, np.ndarray, int]], drops: Counter) -> TokenizedRecord | None:
+                  windows: list[tuple[np.ndarray, np.ndarray, int]], drops: Counter,
+                  context_sources: list[str]) -> TokenizedRecord | None:
         L = self.layout.window
         context_grid, context_mask = context_windows(context, L, self.pad_id)
         c = len(context_grid)
@@ -206,7 +212,8 @@ class SftTokenizer:
             mask[start:start + len(chat_ids)] = 1
         prefix = np.minimum(np.arange(S, dtype=np.int32), c)
         return TokenizedRecord(record_id, dataset, c, sum(pairs for _, _, pairs in windows), input_ids, labels,
-                               mask, prefix, len(context), sum(len(chat_ids) for chat_ids, _, _ in windows))
+                               mask, prefix, len(context), sum(len(chat_ids) for chat_ids, _, _ in windows),
+                               list(context_sources))
 
 
 # ---------------------------------------------------------------- frames and contract
@@ -232,6 +239,7 @@ def examples_frame(records: Sequence[TokenizedRecord], first_example_id: int) ->
         _list_series("labels", [r.labels for r in records], pl.Int32, np.int32),
         _list_series("attention_mask", [r.attention_mask for r in records], pl.Int8, np.int8),
         _list_series("adapter_prefix", [r.adapter_prefix for r in records], pl.Int32, np.int32),
+        pl.Series("context_sources", [r.context_sources for r in records], dtype=pl.List(pl.Utf8)),
     ])
 
 
@@ -277,6 +285,8 @@ def examples_schema(layout: SftLayout, vocab_size: int) -> pa.DataFrameSchema:
             "labels": pa.Column(pl.List(pl.Int32)),
             "attention_mask": pa.Column(pl.List(pl.Int8), checks=binary),
             "adapter_prefix": pa.Column(pl.List(pl.Int32)),
+            "context_sources": pa.Column(pl.List(pl.Utf8), checks=pa.Check(
+                lambda d: d.lazyframe.select(pl.col(d.key).list.len() > 0), name="names_its_context_sources")),
         },
         checks=[
             frame_check("windows_within_layout", (windows > context) & (windows <= layout.max_windows)),
@@ -299,12 +309,12 @@ def validate_examples(frame: pl.DataFrame, layout: SftLayout, vocab_size: int, f
 
 
 # ---------------------------------------------------------------- loaders
-EXAMPLE_META_COLUMNS = ("record_id", "dataset", "context_windows")
+EXAMPLE_META_COLUMNS = ("record_id", "dataset", "context_windows", "context_sources")
 
 
 def example_tensors(row: dict, window: int) -> dict:
     """One stored row as the training loop takes it: input_ids, attention_mask, labels (S, L) and adapter_prefix
-    (S,), torch.long, plus record_id, dataset and context_windows."""
+    (S,), torch.long, plus record_id, dataset, context_windows and context_sources."""
     import torch
 
     windows = len(row["adapter_prefix"])
@@ -342,9 +352,10 @@ class SftExamples:
     (ga/data/examples.py) would bound it further.
 
     interleave_datasets: order the examples round robin over the datasets (for a held-out split scored in part).
-    `donor_for(i)`: the other-context donor of held-out example i for validation: the nearest later example
-    (cyclically) of a different record, preferring one of the same dataset, so that the control changes the context
-    and not the kind of task.
+    `donor_for(i)`: the other-context donor of held-out example i for validation (`context_donor`): an example
+    whose context shares no source with i's, of the same dataset where one exists, so that the control changes the
+    context and not the kind of task; None where every other example shares a source with i (the caller counts the
+    arm as unavailable for i).
     """
 
     def __init__(self, split_dir: str | os.PathLike, interleave_datasets: bool = False):
@@ -359,6 +370,8 @@ class SftExamples:
         self._table = frame.to_arrow()
         self.record_ids = frame["record_id"].to_list()
         self.datasets = frame["dataset"].to_list()
+        self.context_sources = [frozenset(sources) for sources in frame["context_sources"].to_list()]
+        self._donors: dict[int, int | None] = {}
         self.context_windows = np.asarray(frame["context_windows"].to_list(), dtype=np.int64)
         self.windows = frame["adapter_prefix"].list.len().to_numpy().astype(np.int64)
         """Windows of each example (S)."""
@@ -374,12 +387,19 @@ class SftExamples:
         row = {name: column[0] for name, column in self._table.slice(index, 1).to_pydict().items()}
         return example_tensors(row, self.window)
 
-    def donor_for(self, index: int) -> int:
-        n = len(self)
-        later = [(index + step) % n for step in range(1, n)]
-        others = [j for j in later if self.record_ids[j] != self.record_ids[index]]
-        if not others:
-            raise ValueError(f"{self.split_dir}: every example is record {self.record_ids[index]}; the "
-                             "other-context control needs a second record")
-        same_dataset = [j for j in others if self.datasets[j] == self.datasets[index]]
-        return (same_dataset or others)[0]
+    def donor_for(self, index: int) -> int | None:
+        if index not in self._donors:
+            self._donors[index] = context_donor(self.context_sources, self.datasets, index)
+        return self._donors[index]
+
+
+def context_donor(context_sources: Sequence[frozenset[str]], datasets: Sequence[str], receiver: int) -> int | None:
+    """The other-context donor of example `receiver`: the nearest later example (cyclically) whose context sources
+    are disjoint from the receiver's and whose dataset is the receiver's; failing that, the nearest later disjoint
+    example of another dataset; failing that, None. Disjoint sources imply a different record (a record names at
+    least one source). Deterministic: it depends on the examples' order, sources and datasets only."""
+    n = len(context_sources)
+    own = context_sources[receiver]
+    disjoint = [j for j in ((receiver + step) % n for step in range(1, n)) if context_sources[j].isdisjoint(own)]
+    same_dataset = [j for j in disjoint if datasets[j] == datasets[receiver]]
+    return (same_dataset or disjoint or [None])[0]

@@ -89,7 +89,7 @@ def words_pattern(phrases: Iterable[str]) -> re.Pattern | None:
     return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b") if alternatives else None
 
 
-def add_unless_mentions(builder: RecordBuilder, held_out: re.Pattern | None, context: str, pairs,
+def add_unless_mentions(builder: RecordBuilder, held_out: re.Pattern | None, context: str, pairs, sources,
                         tag: str | None = None) -> bool:
     """`builder.add`, except that a candidate whose context or session names a held-out item is dropped (and
     still numbered, so that ids do not shift)."""
@@ -98,4 +98,4 @@ def add_unless_mentions(builder: RecordBuilder, held_out: re.Pattern | None, con
         builder.candidates += 1
         builder.drop(MENTIONS_HELD_OUT)
         return False
-    return builder.add(context, pairs, tag)
+    return builder.add(context, pairs, sources, tag)

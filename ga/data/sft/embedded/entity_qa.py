@@ -15,7 +15,8 @@ eval entity anyway (a generated fact value that happens to equal an eval entity'
 Record: the entity's passages plus those of 0..`distractor_entities` other entities of the same split, shuffled
 passage by passage and joined by blank lines (as CoQA adds distractor stories); the session asks up to
 `questions_per_record` of the entity's facts (`fact.question` -> `fact.answer`) in a random order; distractor
-entities are not asked about, so the answer must come from the right passages. Train: `records_per_entity` rounds
+entities are not asked about, so the answer must come from the right passages. The record's context sources are
+`entity:<entity_id>` of the asked entity and of every distractor. Train: `records_per_entity` rounds
 over the train entities; eval: one record per eval entity.
 Random calls per record: distractor count, distractor draw, passage shuffle, question shuffle.
 """
@@ -44,6 +45,11 @@ LICENCE = common.LICENCE
 
 def provenance(cfg: EntityQaConfig, split: str = TRAIN) -> SourceProvenance:
     return common.provenance(NAME, cfg, split)
+
+
+def entity_source(entity_id: str) -> str:
+    """The `context_sources` entry of an entity's passages (ga/data/sft/records.py)."""
+    return f"entity:{entity_id}"
 
 
 def eval_entity_ids(entities: Iterable[Entity], seed: int, val_fraction: float) -> set[str]:
@@ -86,6 +92,7 @@ read_native = common.read_native
 
 @dataclass(frozen=True)
 class _Entity:
+    entity_id: str
     name: str
     passages: list[str]
     pairs: list[QAPair]
@@ -94,7 +101,7 @@ class _Entity:
 def _entity(row: NativeRow) -> _Entity:
     facts = items(row, "facts")
     pairs = [QAPair(text(row, f"facts[{i}].question"), text(row, f"facts[{i}].answer")) for i in range(len(facts))]
-    return _Entity(text(row, "name"), texts(row, "passages"), pairs)
+    return _Entity(text(row, "entity_id"), text(row, "name"), texts(row, "passages"), pairs)
 
 
 def convert(rows: Iterable[NativeRow], cfg: EntityQaConfig, count_tokens: CountTokens, rng: random.Random,
@@ -121,6 +128,7 @@ def convert(rows: Iterable[NativeRow], cfg: EntityQaConfig, count_tokens: CountT
             rng.shuffle(passages)
             pairs = list(entity.pairs)
             rng.shuffle(pairs)
+            sources = [entity_source(chosen[j].entity_id) for j in [index, *distractors]]
             common.add_unless_mentions(builder, held_out, cfg.passage_separator.join(passages),
-                                       pairs[:cfg.questions_per_record])
+                                       pairs[:cfg.questions_per_record], sources)
     return builder.result()

@@ -12,7 +12,8 @@ A persona states its name and `facts_per_persona` other facts, each once, in a u
 earlier sessions (spread round-robin in a random order), among `small_talk_exchanges` exchanges per session that
 state nothing; the assistant acknowledges. The record's context is the sessions with speaker labels
 ("Session 1:\\nUser: ...\\nAssistant: ..."), joined by blank lines; the record's session asks up to
-`questions_per_record` of the facts ("What is my pet's name?" -> "Your cat is called Miso.").
+`questions_per_record` of the facts ("What is my pet's name?" -> "Your cat is called Miso."); its context source is
+`persona:<persona_id>`.
 
 Split by persona: eval personas are generated first (so the eval split does not change with the number of train
 personas), and a train persona redraws any made-up word an eval persona uses, so no eval persona's name or
@@ -238,5 +239,6 @@ def convert(rows: Iterable[NativeRow], cfg: SyntheticChatConfig, count_tokens: C
         pairs = [QAPair(text(row, f"facts[{i}].question"), text(row, f"facts[{i}].answer"))
                  for i in range(len(items(row, "facts")))]
         rng.shuffle(pairs)
-        builder.add(format_sessions(row, cfg), pairs[:cfg.questions_per_record])
+        persona = f"persona:{text(row, 'persona_id')}"
+        builder.add(format_sessions(row, cfg), pairs[:cfg.questions_per_record], [persona])
     return builder.result()

@@ -17,6 +17,9 @@ uniform `min_demonstrations..max_demonstrations` demonstrations "Input: x\\nOutp
 `queries_per_record` held-out "Input: x\\nOutput:" -> y; examples left when a task runs out are counted as
 `example_leftover`.
 Random calls per task: one shuffle of its examples; per record: the number of demonstrations.
+A record's context sources are `icl_family:<family>` and `entity:<entity_id>` of every train entity whose name its
+demonstrations contain (the `entity_lookup` family), so that the other-context control can tell it from an
+`entity_qa` record about the same entity.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.embedded import common
 from ga.data.sft.embedded.common import EVAL, TRAIN, check_split, generation_rng, split_of
 from ga.data.sft.embedded.config import SyntheticIclConfig
-from ga.data.sft.embedded.entity_qa import eval_entity_ids
+from ga.data.sft.embedded.entity_qa import entity_source, eval_entity_ids
 from ga.data.sft.embedded.icl_families import Resources, make_task
 from ga.data.sft.native import NativeRow, text
 from ga.data.sft.records import SourceProvenance
@@ -108,6 +111,14 @@ def check_no_eval_families(records: pl.DataFrame, eval_families: Iterable[str], 
                                              f"{task_family(task)!r}: it is evaluated on and must not be trained on")
 
 
+def named_entities(cfg: SyntheticIclConfig):
+    """(pattern of the train entities' names, entity id by name): what a context may name (None: no entity)."""
+    entities = generate_entities(cfg.entities, cfg.seed)
+    held_out = eval_entity_ids(entities, cfg.seed, cfg.val_fraction)
+    ids = {entity.name: entity.entity_id for entity in entities if entity.entity_id not in held_out}
+    return common.words_pattern(ids), ids
+
+
 def convert(rows: Iterable[NativeRow], cfg: SyntheticIclConfig, count_tokens: CountTokens, rng: random.Random,
             split: str = TRAIN) -> tuple[pl.DataFrame, dict[str, int]]:
     """The records of one split ("train": the training records; "eval": the evaluation records)."""
@@ -123,6 +134,7 @@ def convert(rows: Iterable[NativeRow], cfg: SyntheticIclConfig, count_tokens: Co
         by_task.setdefault(task, []).append((text(row, "input"), text(row, "output")))
     builder = RecordBuilder(NAME, cfg if split == TRAIN else dataclasses.replace(cfg, max_records=None),
                             count_tokens)
+    names, entity_ids = named_entities(cfg)
     for task, examples in by_task.items():
         order = list(range(len(examples)))
         rng.shuffle(order)
@@ -138,6 +150,9 @@ def convert(rows: Iterable[NativeRow], cfg: SyntheticIclConfig, count_tokens: Co
             queries = [examples[queue.popleft()] for _ in range(cfg.queries_per_record)]
             context = cfg.demonstration_separator.join(
                 cfg.demonstration_template.format(input=source, output=target) for source, target in demonstrations)
+            sources = [f"icl_family:{task_family(task)}"]
+            if names is not None:
+                sources += [entity_source(entity_ids[name]) for name in names.findall(context)]
             builder.add(context, [QAPair(cfg.question_template.format(input=source), target)
-                                  for source, target in queries], tag=task)
+                                  for source, target in queries], sources, tag=task)
     return builder.result()

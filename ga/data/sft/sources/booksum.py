@@ -46,5 +46,6 @@ def convert(rows: Iterable[NativeRow], cfg: BooksumConfig, count_tokens: CountTo
         fields = {"book": text(row, "book_id").split(".", 1)[0].strip(), "summary_id": text(row, "summary_id"),
                   "chapter": text(row, "chapter")}
         question = cfg.question_template.format(**fields)
-        builder.add(cfg.context_template.format(**fields), [QAPair(question, text(row, "summary_text"))])
+        builder.add(cfg.context_template.format(**fields), [QAPair(question, text(row, "summary_text"))],
+                    [f"book:{fields['book']}"])
     return builder.result()

@@ -53,5 +53,6 @@ def convert(rows: Iterable[NativeRow], cfg: CoqaConfig, count_tokens: CountToken
     for story, session in zip(stories, sessions):
         if builder.full:
             break
-        builder.add(context_with_distractors(rng, pool, [story], cfg.distractors, cfg.passage_separator), session)
+        context, sources = context_with_distractors(rng, pool, [story], cfg.distractors, cfg.passage_separator)
+        builder.add(context, session, sources)
     return builder.result()

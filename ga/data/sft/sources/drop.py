@@ -47,5 +47,6 @@ def convert(rows: Iterable[NativeRow], cfg: DropConfig, count_tokens: CountToken
     for passage, session in sessions.items():
         if builder.full:
             break
-        builder.add(context_with_distractors(rng, pool, [passage], cfg.distractors, cfg.passage_separator), session)
+        context, sources = context_with_distractors(rng, pool, [passage], cfg.distractors, cfg.passage_separator)
+        builder.add(context, session, sources)
     return builder.result()

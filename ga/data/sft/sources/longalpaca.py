@@ -20,7 +20,7 @@ from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.config import LongalpacaConfig
 from ga.data.sft.hub import FetchFile, download_file, fetch_hub_file
 from ga.data.sft.native import NativeRow, json_array_rows, text
-from ga.data.sft.records import SourceProvenance
+from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "longalpaca"
 LICENCE = "CC BY-NC"
@@ -62,5 +62,5 @@ def convert(rows: Iterable[NativeRow], cfg: LongalpacaConfig, count_tokens: Coun
         if not question:
             builder.drop("record_no_question")
             continue
-        builder.add(context, [QAPair(question, text(row, "output"))])
+        builder.add(context, [QAPair(question, text(row, "output"))], [passage_source(context)])
     return builder.result()

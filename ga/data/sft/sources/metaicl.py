@@ -139,7 +139,7 @@ def _convert_task(task: str, examples: _TaskExamples, cfg: MetaiclConfig, builde
             builder.drop("example_leftover", len(demonstrations) + len(questions))
             return
         context = cfg.demonstration_separator.join(examples.demonstration(i) for i in demonstrations)
-        builder.add(context, [examples.pair(i) for i in questions], tag=task)
+        builder.add(context, [examples.pair(i) for i in questions], [f"task:{task}"], tag=task)
 
 
 def convert(rows: Iterable[NativeRow], cfg: MetaiclConfig, count_tokens: CountTokens,

@@ -87,8 +87,8 @@ def convert(rows: Iterable[NativeRow], cfg: MsmarcoConfig, count_tokens: CountTo
         if builder.full:
             break
         own = passages[start:start + size]
-        context = context_with_distractors(rng, pool, own, cfg.distractors, cfg.passage_separator)
+        context, sources = context_with_distractors(rng, pool, own, cfg.distractors, cfg.passage_separator)
         sessions = [groups[passage] for passage in own]
         rng.shuffle(sessions)
-        builder.add(context, [pair for session in sessions for pair in session])
+        builder.add(context, [pair for session in sessions for pair in session], sources)
     return builder.result()

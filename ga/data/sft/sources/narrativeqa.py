@@ -17,7 +17,7 @@ from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.config import NarrativeqaConfig
 from ga.data.sft.hub import LoadSplit, download_split, load_hub_split
 from ga.data.sft.native import NativeRow, parquet_rows, text
-from ga.data.sft.records import SourceProvenance
+from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "narrativeqa"
 LICENCE = None
@@ -47,5 +47,5 @@ def convert(rows: Iterable[NativeRow], cfg: NarrativeqaConfig, count_tokens: Cou
     for summary, session in sessions.items():
         if builder.full:
             break
-        builder.add(summary, session)
+        builder.add(summary, session, [passage_source(summary)])
     return builder.result()

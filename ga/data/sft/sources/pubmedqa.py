@@ -19,7 +19,7 @@ from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.config import PubmedqaConfig
 from ga.data.sft.hub import LoadSplit, download_split, load_hub_split
 from ga.data.sft.native import NativeRow, parquet_rows, text, texts
-from ga.data.sft.records import SourceProvenance
+from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "pubmedqa"
 LICENCE = None
@@ -53,5 +53,5 @@ def convert(rows: Iterable[NativeRow], cfg: PubmedqaConfig, count_tokens: CountT
                                                                  f"{decision!r:.80}")
         answer = f"{DECISIONS[decision.strip().lower()]} {text(row, 'long_answer')}"
         context = cfg.contexts_separator.join(texts(row, "context.contexts"))
-        builder.add(context, [QAPair(text(row, "question"), answer)])
+        builder.add(context, [QAPair(text(row, "question"), answer)], [passage_source(context)])
     return builder.result()

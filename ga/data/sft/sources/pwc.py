@@ -20,7 +20,7 @@ from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.config import PwcConfig
 from ga.data.sft.hub import FetchFile, download_file, fetch_hub_file
 from ga.data.sft.native import NativeRow, jsonl_rows, text
-from ga.data.sft.records import SourceProvenance
+from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "pwc"
 LICENCE = "Apache-2.0"
@@ -54,5 +54,5 @@ def convert(rows: Iterable[NativeRow], cfg: PwcConfig, count_tokens: CountTokens
     for passage, session in sessions.items():
         if builder.full:
             break
-        builder.add(passage, session)
+        builder.add(passage, session, [passage_source(passage)])
     return builder.result()

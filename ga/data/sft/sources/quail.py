@@ -20,7 +20,7 @@ from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.config import QuailConfig
 from ga.data.sft.hub import LoadSplit, download_split, load_hub_split
 from ga.data.sft.native import NativeRow, integer, parquet_rows, strings, text
-from ga.data.sft.records import SourceProvenance
+from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "quail"
 LICENCE = "CC BY-NC-SA"
@@ -61,5 +61,5 @@ def convert(rows: Iterable[NativeRow], cfg: QuailConfig, count_tokens: CountToke
     for passage, session in sessions.items():
         if builder.full:
             break
-        builder.add(passage, session)
+        builder.add(passage, session, [passage_source(passage)])
     return builder.result()
