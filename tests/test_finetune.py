@@ -13,7 +13,7 @@ import torch
 from ga.data.sft.records import RECORD_SCHEMA
 from ga.data.sft.tokenize import SftExamples, SftLayout, SftTokenizer, examples_frame
 from ga.labels import IGNORE_INDEX
-from ga.train.answer_f1 import first_question, normalize_answer, token_f1
+from ga.train.answer_f1 import first_question
 from ga.train.objective import NO_PART
 from ga.train.sft_objective import LengthGroupedBatches, SftObjective
 
@@ -148,9 +148,6 @@ def test_validation_variants_swap_only_the_context(sft_split):
 
 
 def test_answer_f1_and_first_question(sft_split, tokenizer):
-    assert normalize_answer("The  Zebra, a cat!") == "zebra cat"
-    assert token_f1("the zebra alpha", "Zebra alpha 0") == pytest.approx(0.8)
-    assert token_f1("", "") == 1.0 and token_f1("x", "y") == 0.0
     prompt, answer = first_question(sft_split[0], tokenizer.eos_token_id)
     assert tokenizer.decode(answer) == "zebra alpha 0 0"
     assert "What is item 0 of passage 0?" in tokenizer.decode(prompt)

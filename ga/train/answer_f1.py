@@ -12,38 +12,16 @@ The `other` arm's context is `val_set.donor_for(index)`'s, one that shares no co
 """
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter, defaultdict
 
 import torch
 
+from ga.eval.metrics import f1_score
 from ga.labels import IGNORE_INDEX
 
 ARMS = ("own", "other", "none")
-ARTICLES = re.compile(r"\b(a|an|the)\b")
 SAMPLES_PER_DATASET = 2
 """Predictions kept per dataset for reading beside the scores."""
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD's normalization: lowercase, no punctuation, no articles, single spaces."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-def token_f1(prediction: str, reference: str) -> float:
-    """SQuAD's token F1 of the normalized strings (1 when both are empty)."""
-    predicted, expected = normalize_answer(prediction).split(), normalize_answer(reference).split()
-    if not predicted or not expected:
-        return float(predicted == expected)
-    common = sum((Counter(predicted) & Counter(expected)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(expected)
-    return 2 * precision * recall / (precision + recall)
 
 
 def first_question(example: dict, eos_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,7 +86,7 @@ def answer_f1(model, tokenizer, val_set, records_per_dataset: int, max_new_token
                 output = model.generate(prompt[None].to(device), states[arm], max_new_tokens=max_new_tokens,
                                         do_sample=False, eos_token_id=eos_id, pad_token_id=pad_id)
                 predictions[arm] = tokenizer.decode(output[0, prompt.shape[0]:], skip_special_tokens=True).strip()
-                scores[dataset][arm].append(token_f1(predictions[arm], reference_text))
+                scores[dataset][arm].append(f1_score(predictions[arm], reference_text))
             if position < SAMPLES_PER_DATASET:
                 samples.append({"record_id": val_set.record_ids[index], "reference": reference_text, **predictions})
     if was_training:
