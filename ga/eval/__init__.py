@@ -10,6 +10,9 @@ Knowledge acquisition by context length (the paper's headline experiment):
 - `ga.eval.paper`: the paper's published knowledge-QA numbers (resources/paper/knowledge_qa.yaml) as a table.
 - `ga.eval.methods`: one interface (`contextualize` a context once, `answer` its questions in one batch) for the
   generative adapter, closed-book, in-context prompting, BM25 retrieval, continual pretraining and QA fine-tuning.
+- `ga.eval.generation`: greedy answers in left-padded batches with a KV cache, stopping at a newline.
+- `ga.eval.lora`: PEFT LoRAs trained on the frozen base (continual pretraining per context, QA fine-tuning per
+  benchmark) and applied without changing it.
 - `ga.eval.costs`: contextualization and per-query FLOPs (analytic), wall-clock, peak memory, storage.
 - `ga.eval.runner`: a method over a contexts file -> per-question predictions and a summary.
 """

@@ -107,6 +107,9 @@ class KnowledgeEvalConfig(ConfigSection):
     max_new_tokens: int = setting(20, "most tokens generated per answer (greedy; generation also stops at a "
                                       "newline)", minimum=1)
     batch_size: int = setting(32, "questions generated together (one left-padded batch with a KV cache)", minimum=1)
+    max_batch_tokens: int | None = setting(32768, "at most this many padded prompt positions in one generation batch "
+                                                  "(long in-context prompts go in smaller batches; null: only "
+                                                  "batch_size limits a batch)", minimum=1)
     encode_strategy: str = setting("sequential", "how the generative adapter encodes a context: sequential "
                                                  "(windows in one forward pass) or streaming (window by window)",
                                    choices=ENCODE_STRATEGIES)
