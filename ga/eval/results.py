@@ -45,7 +45,8 @@ def summarize(scored: Sequence[dict], costs: Sequence[dict], job: dict) -> dict:
     for column in COST_COLUMNS:
         values = [cost[column] for cost in costs if cost.get(column) is not None]
         summary[column] = sum(values) / len(values) if values else None
-    summary["context_tokens"] = (sum(cost["context_tokens"] for cost in costs) / len(costs)) if costs else None
+    tokens = [cost["context_tokens"] for cost in costs if cost.get("context_tokens") is not None]
+    summary["context_tokens"] = sum(tokens) / len(tokens) if tokens else None
     return summary
 
 
@@ -58,17 +59,17 @@ def write_results(rows: Sequence[dict], costs: Sequence[dict], folder: str | Pat
     scored = score_rows(rows)
     summary = summarize(scored, costs, job)
     with atomic_dir(folder) as tmp:
-        pl.DataFrame(scored, infer_schema_length=None).write_parquet(tmp / PREDICTIONS_FILE)
-        pl.DataFrame([_flat_cost(cost) for cost in costs], infer_schema_length=None).write_parquet(tmp / COSTS_FILE)
+        pl.DataFrame([_flat(row) for row in scored], infer_schema_length=None).write_parquet(tmp / PREDICTIONS_FILE)
+        pl.DataFrame([_flat(cost) for cost in costs], infer_schema_length=None).write_parquet(tmp / COSTS_FILE)
         write_json(summary, tmp / SUMMARY_FILE, sort_keys=False)
     return summary
 
 
-def _flat_cost(cost: dict) -> dict:
-    """A cost row with its free-form `notes` as a JSON string (one Parquet schema for every method)."""
+def _flat(row: dict) -> dict:
+    """A row with its free-form mappings (`notes`) as JSON strings: one Parquet schema for every method."""
     import json
 
-    return {**{k: v for k, v in cost.items() if k != "notes"}, "notes": json.dumps(cost.get("notes") or {})}
+    return {key: json.dumps(value, sort_keys=True) if isinstance(value, dict) else value for key, value in row.items()}
 
 
 # ---------------------------------------------------------------- the table of all jobs

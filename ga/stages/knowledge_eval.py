@@ -9,6 +9,8 @@ the sample, and the cost columns). A job's params are the settings of its own me
 baseline's setting reruns only that baseline's jobs."""
 from __future__ import annotations
 
+import sys
+
 from ga.stages import Stage
 
 STAGE = Stage(
@@ -74,4 +76,8 @@ def run(config, inputs, outputs, benchmark: str, method: str, length: str) -> di
               "sample_contexts": cfg.sample_contexts}
     summary = write_results(rows, costs, outputs.results,
                             {"benchmark": benchmark, "method": method, "length": int(length), **sample})
-    return summary
+    failed = {outcome: n for outcome, n in summary["outcomes"].items() if outcome.endswith("failed")}
+    if failed:  # recorded per question (predictions.parquet: error) and counted; said here too, so it is seen
+        print(f"ga knowledge_eval: {benchmark}/{method}/{length}: {failed} (see the error column of "
+              f"{outputs.results}/predictions.parquet)", file=sys.stderr)
+    return {key: value for key, value in summary.items() if key not in ("sample_contexts",)}

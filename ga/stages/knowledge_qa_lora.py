@@ -31,6 +31,8 @@ def run(config, inputs, outputs, benchmark: str) -> dict:
     base_model, tokenizer = load_base(inputs.base_model, dtype=base.dtype,
                                       attn_implementation=base.attn_implementation, device=evaluation_device())
     pairs = benchmark_qa_pairs(config, benchmark)
-    result = train_qa_lora(base_model, tokenizer, pairs, config.knowledge_eval.qa_finetuning, config.seed,
-                           outputs.qa_lora)
-    return {"benchmark": benchmark, "qa_pairs": len(pairs), **(result or {})}
+    trained = train_qa_lora(base_model, tokenizer, pairs, config.knowledge_eval.qa_finetuning, config.seed,
+                            outputs.qa_lora)
+    summary = trained.summary()
+    return {"benchmark": benchmark, "qa_pairs": len(pairs), "steps": summary["steps"],
+            "sequences": summary["sequences"], "final_loss": summary["final_loss"]}
