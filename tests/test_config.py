@@ -164,7 +164,9 @@ def test_depends_on_leaves_out_values_that_change_no_output():
 
 def test_every_stage_has_the_stage_shape():
     config = RunConfig.load(REPO / "config" / "smoke.yaml")
-    wildcard_values = {"dataset": config.sft_data.datasets[0]}  # one job of each wildcard rule
+    wildcard_values = {"dataset": config.sft_data.datasets[0],  # one job of each wildcard rule
+                       "benchmark": config.knowledge_eval.benchmarks[0], "method": config.knowledge_eval.methods[0],
+                       "length": str(config.knowledge_eval.lengths[0])}
     for name in stages.STAGE_NAMES:
         module = stages.load(name)
         assert module.STAGE.name == name
