@@ -149,7 +149,7 @@ def test_in_context_truncation_keeps_the_end_and_is_recorded(tiny):
     question = QUESTIONS[0]
     full = chat.prompt_ids([{"role": "user", "content": f"{CONTEXT_TEXT}\n\n{question}"}])
     limit = len(full) - 25
-    method = build_method("in_context", eval_config(max_prompt_tokens=limit), base, tokenizer)
+    method = build_method("in_context", eval_config(max_prompt_tokens=limit, prompt_cache=False), base, tokenizer)
     ids, dropped = method.context_prompt(CONTEXT_TEXT, question)
     assert dropped == 25 and len(ids) == limit
     # what is left out is one block of tokens, the context's first ones: its end is kept
@@ -386,3 +386,56 @@ def test_smollm2_generative_adapter_batched_equals_direct_generate(embedded_dir)
     assert answers == expected
     closed = build_method("closed_book", cfg, base, tokenizer)
     assert closed.answer(closed.contextualize(context), context.questions[:1]) == ["The capital of France is Paris."]
+
+
+def test_prefix_cached_generation_equals_the_whole_prompts(tiny):
+    """A shared prefix run once (its KV cache copied into every batch, padding between prefix and suffixes) gives the
+    same greedy answers as the whole prompts run from scratch, for suffixes of different lengths."""
+    from ga.eval.generation import encode_prefix
+
+    model, tokenizer = tiny
+    prefix = tokenizer("The archive keeps the maps of the old harbour and the lists of ships.\n\n")["input_ids"]
+    suffixes = [tokenizer(text)["input_ids"] for text in ("Where are the maps?", "What else?",
+                                                          "Which lists does the archive keep, and since when?")]
+    settings = GenerationSettings(max_new_tokens=6, batch_size=2, fixed_length=True)
+    whole = generate(model, tokenizer, [prefix + suffix for suffix in suffixes], settings)
+    shared = encode_prefix(model, prefix)
+    cached = generate(model, tokenizer, suffixes, settings, prefix=shared)
+    assert [g.text for g in cached] == [g.text for g in whole]
+    assert [g.cached_tokens for g in cached] == [len(prefix)] * 3
+    assert [g.prompt_tokens for g in cached] == [len(s) for s in suffixes]
+    again = generate(model, tokenizer, suffixes, settings, prefix=shared)  # the prefix's cache is left as it was
+    assert [g.text for g in again] == [g.text for g in cached]
+
+
+def test_cached_in_context_prompting_answers_like_the_whole_prompts(tiny):
+    """The context run once (prompt_cache) answers every question as the whole prompt does; when the longest
+    question's prompt would not fit, the context's first tokens are dropped once for all questions, and counted."""
+    base, tokenizer = tiny
+    questions = (QUESTIONS[0], "Why?", "Which statement binds names, and where does it bind them?")
+    context = make_context(questions=questions)
+    whole = build_method("in_context", eval_config(prompt_cache=False), base, tokenizer)
+    cached = build_method("in_context", eval_config(prompt_cache=True), base, tokenizer)
+    contextualized = cached.contextualize(context)
+    assert contextualized.notes["prompt_truncated_tokens"] == 0
+    assert cached.answer(contextualized, context.questions) == whole.answer(whole.contextualize(context),
+                                                                            context.questions)
+    generations = cached.generate(contextualized, context.questions)
+    prefix = contextualized.notes["prefix_tokens"]
+    chat = ChatFormat(tokenizer)
+    for generation, question in zip(generations, questions):  # prefix + suffix: the whole prompt's token count
+        full = chat.prompt_ids([{"role": "user", "content": f"{CONTEXT_TEXT}\n\n{question}"}])
+        assert generation.cached_tokens == prefix and generation.cached_tokens + generation.prompt_tokens == len(full)
+    # the per-query cost counts only the question's own tokens (the context is in the cache)
+    assert cached.query_flops(contextualized, generations[1]) < whole.query_flops(
+        whole.contextualize(context), whole.generate(whole.contextualize(context), context.questions)[1])
+
+    longest = chat.prompt_ids([{"role": "user", "content": f"{CONTEXT_TEXT}\n\n{questions[2]}"}])
+    limited = build_method("in_context", eval_config(prompt_cache=True, max_prompt_tokens=len(longest) - 10), base,
+                           tokenizer)
+    truncated = limited.contextualize(context)
+    assert truncated.notes["prompt_truncated_tokens"] == 10
+    assert truncated.notes["prefix_tokens"] == prefix - 10
+    rows, _ = run_method(limited, [context])
+    assert [row["notes"]["prompt_truncated_tokens"] for row in rows] == [10, 10, 10]
+    assert [row["notes"]["prompt_over_limit"] for row in rows] == [0, 0, 0]

@@ -116,6 +116,10 @@ class KnowledgeEvalConfig(ConfigSection):
     max_prompt_tokens: int | None = setting(None, "in-context prompting keeps the last this many tokens of the "
                                                   "context so the prompt fits (null: the base model's context limit)",
                                             minimum=1)
+    prompt_cache: bool = setting(True, "in-context prompting runs the context once into a KV cache that all of its "
+                                       "questions continue from (what a serving system does, and the paper's "
+                                       "per-query cost of prompting); false: every question's prompt re-reads the "
+                                       "whole context")
     bm25: Bm25Config = setting(default_factory=Bm25Config, doc="BM25 retrieval baseline")
     continual_pretraining: LoraTrainingConfig = setting(default_factory=LoraTrainingConfig,
                                                         doc="continual pretraining baseline: a LoRA trained on the "

@@ -106,12 +106,13 @@ def forward_flops(config, new_tokens: int, cached_tokens: int = 0, logit_tokens:
             + 2 * logit_tokens * shape.hidden * shape.vocab)
 
 
-def generation_flops(config, prompt_tokens: int, new_tokens: int, causal: bool = True) -> int:
+def generation_flops(config, prompt_tokens: int, new_tokens: int, causal: bool = True, cached_tokens: int = 0) -> int:
     """FLOPs of greedy generation with a KV cache: the prompt's forward (logits of its last position: the first new
-    token), then one single-token forward per further new token."""
-    total = forward_flops(config, prompt_tokens, 0, logit_tokens=1, causal=causal)
+    token) after `cached_tokens` already in the cache (a shared prefix run once), then one single-token forward per
+    further new token."""
+    total = forward_flops(config, prompt_tokens, cached_tokens, logit_tokens=1, causal=causal)
     for step in range(1, new_tokens):
-        total += forward_flops(config, 1, prompt_tokens + step - 1, logit_tokens=1, causal=causal)
+        total += forward_flops(config, 1, cached_tokens + prompt_tokens + step - 1, logit_tokens=1, causal=causal)
     return total
 
 

@@ -5,7 +5,10 @@ Used by every knowledge-QA method (docs/method.md#knowledge-acquisition): the pl
 (`ga.data.sft.format`); this module only batches, generates and decodes.
 
 Prompts are sorted by length before they are cut into batches (less padding), and the answers are returned in the
-prompts' order. Left padding does not change a greedy answer: padded positions are masked and position ids follow
+prompts' order. Prompts that all start with the same tokens (in-context prompting: the context before each question)
+can share a `Prefix`: its KV cache is computed once (`encode_prefix`) and every batch continues from a copy of it, so
+each prompt runs only its own suffix; the padding of a batch then sits between the prefix and the suffixes, masked
+like left padding (tests/test_eval_methods.py checks cached against uncached). Left padding does not change a greedy answer: padded positions are masked and position ids follow
 the attention mask, so every prompt sees exactly its own tokens (tests/test_eval_methods.py checks batched against
 one-by-one).
 """
@@ -39,6 +42,30 @@ class Generation:
     """Tokens this prompt generated up to and including its stop (newline or EOS), as the model ran them."""
     notes: dict = field(default_factory=dict)
     """What the method that made the prompt records about it (e.g. context tokens truncated)."""
+    cached_tokens: int = 0
+    """Tokens of the prompt read from a shared prefix's KV cache (not run for this prompt); `prompt_tokens` are the
+    ones it ran."""
+
+
+@dataclass
+class Prefix:
+    """Tokens every prompt of a `generate` call starts with, run once: `cache` is their KV cache."""
+
+    ids: list[int]
+    cache: object
+    """A Transformers `Cache` after one forward over `ids` (batch of one), never modified by `generate`."""
+
+
+def encode_prefix(model, ids: Sequence[int]) -> Prefix:
+    """Run `ids` once and keep their KV cache for `generate(..., prefix=...)`."""
+    import torch
+
+    if len(ids) == 0:
+        raise ValueError("encode_prefix: the prefix needs at least one token")
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        output = model(input_ids=torch.as_tensor([list(ids)], device=device), use_cache=True, logits_to_keep=1)
+    return Prefix(list(ids), output.past_key_values)
 
 
 def pad_id(tokenizer) -> int:
@@ -86,8 +113,12 @@ def _new_token_counts(new_ids, eos_ids: set[int], tokenizer, fixed_length: bool)
     return counts
 
 
-def generate(model, tokenizer, prompts: Sequence[Sequence[int]], settings: GenerationSettings) -> list[Generation]:
-    """Greedy generations for `prompts` (token ids), in their order (see the module doc)."""
+def generate(model, tokenizer, prompts: Sequence[Sequence[int]], settings: GenerationSettings,
+             prefix: Prefix | None = None) -> list[Generation]:
+    """Greedy generations for `prompts` (token ids), in their order (see the module doc); with `prefix`, each prompt
+    is what follows the prefix's tokens."""
+    import copy
+
     import torch
     from transformers import StoppingCriteriaList, StopStringCriteria
 
@@ -111,18 +142,26 @@ def generate(model, tokenizer, prompts: Sequence[Sequence[int]], settings: Gener
             attention_mask[row, width - len(prompt):] = 1
         # fixed length: EOS is suppressed until max_new_tokens, and no stop string is watched
         length_kwargs = {"min_new_tokens": settings.max_new_tokens} if settings.fixed_length else {}
+        cached = 0
+        if prefix is not None:  # the batch continues a copy of the prefix's cache, one row per prompt
+            cached = len(prefix.ids)
+            cache = copy.deepcopy(prefix.cache)
+            cache.batch_repeat_interleave(len(batch))
+            input_ids = torch.cat([torch.as_tensor([prefix.ids] * len(batch), dtype=torch.long), input_ids], dim=1)
+            attention_mask = torch.cat([torch.ones((len(batch), cached), dtype=torch.long), attention_mask], dim=1)
+            length_kwargs["cache"] = cache
         with torch.no_grad():
             output = model.generate(
                 input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), do_sample=False,
                 num_beams=1, max_new_tokens=settings.max_new_tokens, pad_token_id=padding, eos_token_id=eos_id,
                 stopping_criteria=stopping, **length_kwargs,
             )
-        new_ids = output[:, width:].cpu()
+        new_ids = output[:, cached + width:].cpu()
         counts = _new_token_counts(new_ids, eos_ids, tokenizer, settings.fixed_length)
         for row, index in enumerate(batch):
             # after its stop a row holds padding: decode only what it generated
             text = tokenizer.decode(new_ids[row, :counts[row]], skip_special_tokens=True)
-            results[index] = Generation(_cut(text), len(prompts[index]), counts[row])
+            results[index] = Generation(_cut(text), len(prompts[index]), counts[row], cached_tokens=cached)
     return results
 
 

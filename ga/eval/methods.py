@@ -6,7 +6,9 @@ then answer all its questions in batches.
                          `knowledge_eval.encode_strategy`); questions are answered closed-book inside `adapted(state)`
   closed_book            the base model, the question alone
   in_context             the whole context and the question in the user turn ("{context}\\n\\n{question}"); when the
-                         prompt would exceed the limit, the context's first tokens are dropped (its end is kept)
+                         prompt would exceed the limit, the context's first tokens are dropped (its end is kept); with
+                         `knowledge_eval.prompt_cache` (default) the prompt up to the question is run once per
+                         context and every question continues from its KV cache
   bm25                   the context cut into chunks of `bm25.chunk_tokens` base-model tokens, ranked per question by
                          Okapi BM25 (bm25s, Lucene's variant; words: lowercased runs of letters, digits and
                          underscores); the top `bm25.top_k`, best first and separated by a blank line, take the
@@ -35,7 +37,7 @@ from typing import Any, ClassVar
 from ga.eval import costs
 from ga.eval.config import KnowledgeEvalConfig
 from ga.eval.contexts import PASSAGE_SEPARATOR, Context, Question
-from ga.eval.generation import Generation, GenerationSettings, generate, pad_id
+from ga.eval.generation import Generation, GenerationSettings, Prefix, encode_prefix, generate, pad_id
 
 CONTEXT_PROMPT = "{context}\n\n{question}"
 """The user turn of in-context prompting (and of BM25, with the retrieved chunks as the context)."""
@@ -89,7 +91,8 @@ class Method(ABC):
         """Analytic FLOPs of one answer: the base model's generation with a KV cache, plus any unmerged LoRA on every
         position it computes (the prompt and every generated token but the last)."""
         positions = generation.prompt_tokens + max(generation.new_tokens - 1, 0)
-        return (costs.generation_flops(self.base_model.config, generation.prompt_tokens, generation.new_tokens)
+        return (costs.generation_flops(self.base_model.config, generation.prompt_tokens, generation.new_tokens,
+                                       cached_tokens=generation.cached_tokens)
                 + costs.lora_delta_flops(self.lora_shapes(contextualized), positions))
 
     def question_prompt(self, question: Question) -> list[int]:
@@ -140,45 +143,94 @@ class GenerativeAdapterMethod(Method):
         return costs.generator_lora_shapes(self.generator)
 
 
+@dataclass
+class CachedContext:
+    """In-context prompting with the context run once: the prompt up to the questions (chat template + context +
+    blank line) as a KV-cached `Prefix`, and how many of the context's first tokens it leaves out."""
+
+    context: str
+    prefix: Prefix
+    prefix_text: str
+    truncated_tokens: int
+
+
 class InContext(Method):
     name = "in_context"
 
-    def __init__(self, base_model, tokenizer, settings: GenerationSettings, max_prompt_tokens: int | None):
+    def __init__(self, base_model, tokenizer, settings: GenerationSettings, max_prompt_tokens: int | None,
+                 prompt_cache: bool = False):
         super().__init__(base_model, tokenizer, settings)
         model_limit = base_model.config.max_position_embeddings - settings.max_new_tokens
         self.prompt_limit = model_limit if max_prompt_tokens is None else min(max_prompt_tokens, model_limit)
+        self.prompt_cache = prompt_cache
 
     def _text_tokens(self, text: str) -> int:
         return len(self.chat_format.backend.encode(text, add_special_tokens=False).ids)
 
+    def _rendered(self, context: str, question: str) -> tuple[str, int]:
+        """(the chat prompt's text of `CONTEXT_PROMPT`, where the context starts in it)."""
+        content = CONTEXT_PROMPT.format(context=context, question=question)
+        text = self.chat_format.template([{"role": "user", "content": content}], add_generation_prompt=True)
+        start = text.rfind(content)
+        if start < 0:
+            raise ValueError("in_context: the chat template does not render the user turn verbatim, so the "
+                             "context's tokens cannot be located")
+        return text, start
+
+    def _drop_context_start(self, encoding, start: int, end: int, excess: int) -> tuple[list[int], int]:
+        """`encoding`'s ids without the first `excess` tokens that begin in text[start:end] (the context)."""
+        ids = encoding.ids
+        if excess <= 0:
+            return ids, 0
+        context_positions = [i for i, (first, _) in enumerate(encoding.offsets) if start <= first < end]
+        dropped = context_positions[:excess]
+        if not dropped:
+            return ids, 0
+        return ids[:dropped[0]] + ids[dropped[-1] + 1:], len(dropped)
+
     def contextualize(self, context: Context) -> Contextualized:
         tokens = self._text_tokens(context.text)
-        kept = min(tokens, self.prompt_limit)
-        return Contextualized(payload=context.text, storage_floats=costs.kv_cache_floats(self.base_model.config, kept),
-                              context_tokens=tokens)
+        config = self.base_model.config
+        if not self.prompt_cache:
+            kept = min(tokens, self.prompt_limit)
+            return Contextualized(payload=context.text, storage_floats=costs.kv_cache_floats(config, kept),
+                                  context_tokens=tokens)
+        cached = self.cache_context(context.text, [question.question for question in context.questions])
+        kept = len(cached.prefix.ids)
+        return Contextualized(payload=cached, storage_floats=costs.kv_cache_floats(config, kept), context_tokens=tokens,
+                              notes={"prefix_tokens": kept, "prompt_truncated_tokens": cached.truncated_tokens},
+                              flops=costs.forward_flops(config, kept, logit_tokens=1))
+
+    def cache_context(self, context: str, questions: Sequence[str]) -> CachedContext:
+        """The shared prefix of every question's prompt, run once. When the longest question's prompt would exceed
+        the limit, the context's first tokens are dropped from the prefix (its end is kept), once for all questions."""
+        text, start = self._rendered(context, "")
+        prefix_text = text[:start + len(context) + len(CONTEXT_PROMPT.format(context="", question=""))]
+        suffixes = [len(self.suffix_ids(prefix_text, context, question)) for question in questions] or [0]
+        encoding = self.chat_format.backend.encode(prefix_text, add_special_tokens=False)
+        excess = len(encoding.ids) + max(suffixes) - self.prompt_limit
+        ids, dropped = self._drop_context_start(encoding, start, start + len(context), excess)
+        return CachedContext(context, encode_prefix(self.base_model, ids), prefix_text, dropped)
+
+    def suffix_ids(self, prefix_text: str, context: str, question: str) -> list[int]:
+        """The tokens of a question's prompt after the shared prefix (tokenized on their own: the prefix ends with
+        a blank line, where the tokenizer's pre-tokenization splits anyway)."""
+        text, _ = self._rendered(context, question)
+        if not text.startswith(prefix_text):
+            raise ValueError("in_context: the chat template renders the context differently for different "
+                             "questions, so the context cannot be run once for all of them")
+        return self.chat_format.backend.encode(text[len(prefix_text):], add_special_tokens=False).ids
 
     def context_prompt(self, context: str, question: str) -> tuple[list[int], int]:
         """(prompt ids, context tokens dropped): the chat prompt of `CONTEXT_PROMPT`, with as many of the context's
         first tokens left out as needed to fit `prompt_limit` (all of them, if the question alone is too long: the
         prompt is then over the limit and still answered). Tokens are those of the whole rendered prompt, so what
         is kept is tokenized exactly as in the full prompt."""
-        content = CONTEXT_PROMPT.format(context=context, question=question)
-        text = self.chat_format.template([{"role": "user", "content": content}], add_generation_prompt=True)
+        text, start = self._rendered(context, question)
         encoding = self.chat_format.backend.encode(text, add_special_tokens=False)
-        ids = encoding.ids
-        excess = len(ids) - self.prompt_limit
-        if excess <= 0 or not context:
-            return ids, 0
-        start = text.rfind(content)
-        if start < 0:
-            raise ValueError("in_context: the chat template does not render the user turn verbatim, so the "
-                             "context's tokens cannot be located for truncation")
-        end = start + len(context)
-        context_positions = [i for i, (first, _) in enumerate(encoding.offsets) if start <= first < end]
-        dropped = context_positions[:excess]
-        if not dropped:
-            return ids, 0
-        return ids[:dropped[0]] + ids[dropped[-1] + 1:], len(dropped)
+        if not context:
+            return encoding.ids, 0
+        return self._drop_context_start(encoding, start, start + len(context), len(encoding.ids) - self.prompt_limit)
 
     def _prompted(self, contexts: Sequence[str], questions: Sequence[Question]) -> list[Generation]:
         prompts, notes = [], []
@@ -189,7 +241,17 @@ class InContext(Method):
         generations = generate(self.base_model, self.tokenizer, prompts, self.settings)
         return [replace(generation, notes={**generation.notes, **note}) for generation, note in zip(generations, notes)]
 
+    def _cached(self, cached: CachedContext, questions: Sequence[Question]) -> list[Generation]:
+        suffixes = [self.suffix_ids(cached.prefix_text, cached.context, question.question) for question in questions]
+        generations = generate(self.base_model, self.tokenizer, suffixes, self.settings, prefix=cached.prefix)
+        prefix_tokens = len(cached.prefix.ids)
+        return [replace(generation, notes={**generation.notes, "prompt_truncated_tokens": cached.truncated_tokens,
+                                           "prompt_over_limit": int(prefix_tokens + len(ids) > self.prompt_limit)})
+                for generation, ids in zip(generations, suffixes)]
+
     def generate(self, contextualized, questions):
+        if isinstance(contextualized.payload, CachedContext):
+            return self._cached(contextualized.payload, questions)
         return self._prompted([contextualized.payload] * len(questions), questions)
 
 
@@ -327,7 +389,7 @@ def build_method(name: str, cfg: KnowledgeEvalConfig, base_model, tokenizer, gen
     if name == "closed_book":
         return ClosedBook(base_model, tokenizer, settings)
     if name == "in_context":
-        return InContext(base_model, tokenizer, settings, cfg.max_prompt_tokens)
+        return InContext(base_model, tokenizer, settings, cfg.max_prompt_tokens, cfg.prompt_cache)
     if name == "bm25":
         return Bm25(base_model, tokenizer, settings, cfg.max_prompt_tokens, cfg.bm25.chunk_tokens, cfg.bm25.top_k,
                     cfg.bm25.k1, cfg.bm25.b)

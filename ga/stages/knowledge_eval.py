@@ -34,7 +34,7 @@ def depends_on(config, benchmark: str, method: str, length: str) -> dict:
     """Generation settings plus the method's own settings (its model files are rule inputs)."""
     cfg = config.knowledge_eval
     own = {"generative_adapter": {"encode_strategy": cfg.encode_strategy},
-           "in_context": {"max_prompt_tokens": cfg.max_prompt_tokens},
+           "in_context": {"max_prompt_tokens": cfg.max_prompt_tokens, "prompt_cache": cfg.prompt_cache},
            "bm25": {"bm25": cfg.bm25.depends_on()},
            "continual_pretraining": {"seed": config.seed,
                                      "continual_pretraining": cfg.continual_pretraining.depends_on()}}.get(method, {})
