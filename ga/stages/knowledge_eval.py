@@ -46,7 +46,7 @@ def depends_on(config, benchmark: str, method: str, length: str) -> dict:
 def run(config, inputs, outputs, benchmark: str, method: str, length: str) -> dict:
     from ga.base import load_base
     from ga.eval.contexts import read_contexts
-    from ga.eval.device import evaluation_device
+    from ga.eval.device import evaluation_device, limit_threads
     from ga.eval.methods import build_method
     from ga.eval.results import write_results
     from ga.eval.runner import run_method
@@ -61,6 +61,7 @@ def run(config, inputs, outputs, benchmark: str, method: str, length: str) -> di
     available = len(contexts)
     if cfg.sample_contexts is not None:
         contexts = contexts[:cfg.sample_contexts]
+    limit_threads(getattr(cfg.resources, method).threads)
     base = config.base_model
     base_model, tokenizer = load_base(inputs.base_model, dtype=base.dtype,
                                       attn_implementation=base.attn_implementation, device=evaluation_device())

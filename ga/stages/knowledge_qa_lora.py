@@ -25,8 +25,9 @@ def run(config, inputs, outputs, benchmark: str) -> dict:
     from ga.base import load_base
     from ga.eval.lora import train_qa_lora
     from ga.eval.sources import benchmark_qa_pairs
-    from ga.eval.device import evaluation_device
+    from ga.eval.device import evaluation_device, limit_threads
 
+    limit_threads(config.knowledge_eval.resources.qa_finetuning.threads)
     base = config.base_model
     base_model, tokenizer = load_base(inputs.base_model, dtype=base.dtype,
                                       attn_implementation=base.attn_implementation, device=evaluation_device())
