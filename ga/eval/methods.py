@@ -143,10 +143,18 @@ class GenerativeAdapterMethod(Method):
 class InContext(Method):
     name = "in_context"
 
-    def __init__(self, base_model, tokenizer, settings: GenerationSettings, max_prompt_tokens: int | None):
+    def __init__(self, base_model, tokenizer, settings: GenerationSettings, max_prompt_tokens: int | None,
+                 prompt_template: str = CONTEXT_PROMPT):
+        """prompt_template: the user turn, with {context} and {question} (each once; e.g. in-context learning joins
+        the demonstrations and the query by its demonstration separator)."""
         super().__init__(base_model, tokenizer, settings)
+        for field_name in ("{context}", "{question}"):
+            if prompt_template.count(field_name) != 1:
+                raise ValueError(f"in_context: prompt_template must contain {field_name} once, got "
+                                 f"{prompt_template!r}")
         model_limit = base_model.config.max_position_embeddings - settings.max_new_tokens
         self.prompt_limit = model_limit if max_prompt_tokens is None else min(max_prompt_tokens, model_limit)
+        self.prompt_template = prompt_template
 
     def _text_tokens(self, text: str) -> int:
         return len(self.chat_format.backend.encode(text, add_special_tokens=False).ids)
@@ -158,11 +166,11 @@ class InContext(Method):
                               context_tokens=tokens)
 
     def context_prompt(self, context: str, question: str) -> tuple[list[int], int]:
-        """(prompt ids, context tokens dropped): the chat prompt of `CONTEXT_PROMPT`, with as many of the context's
+        """(prompt ids, context tokens dropped): the chat prompt of `prompt_template`, with as many of the context's
         first tokens left out as needed to fit `prompt_limit` (all of them, if the question alone is too long: the
         prompt is then over the limit and still answered). Tokens are those of the whole rendered prompt, so what
         is kept is tokenized exactly as in the full prompt."""
-        content = CONTEXT_PROMPT.format(context=context, question=question)
+        content = self.prompt_template.format(context=context, question=question)
         text = self.chat_format.template([{"role": "user", "content": content}], add_generation_prompt=True)
         encoding = self.chat_format.backend.encode(text, add_special_tokens=False)
         ids = encoding.ids
