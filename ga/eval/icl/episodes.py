@@ -13,7 +13,7 @@ a seed's k-shot file as the first k of one seeded shuffle of the training split,
 is exactly its k-shot file for k <= 16; the draws are nested (k demonstrations are the first k of 2k) and depend on
 nothing but the file. When overlaps leave fewer than k, the episode has fewer (`Episode.k_drawn` says how many).
 
-The test-set cap (`test_sample`): at most n test examples, a sample seeded by the task alone (the same for every
+The test-set cap (`sample_test`): at most n test examples, a sample seeded by the task alone (the same for every
 seed, k and method), kept in file order.
 """
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _one_value(data: pa.PolarsData) -> pl.LazyFrame:
 
 
 def _both_splits(data: pa.PolarsData) -> pl.LazyFrame:
-    return data.lazyframe.select(pl.lit(TRAIN).is_in(pl.col("split")) & pl.lit(TEST).is_in(pl.col("split")))
+    return data.lazyframe.select((pl.col("split") == TRAIN).any() & (pl.col("split") == TEST).any())
 
 
 def _positions_unique(data: pa.PolarsData) -> pl.LazyFrame:
@@ -171,7 +171,7 @@ def demonstrations(episodes: Episodes, k: int) -> tuple[Example, ...]:
     return episodes.train[:k]
 
 
-def test_sample(test: Sequence[Example], task: str, max_examples: int | None) -> tuple[Example, ...]:
+def sample_test(test: Sequence[Example], task: str, max_examples: int | None) -> tuple[Example, ...]:
     """All test examples, or a sample of at most `max_examples` seeded by the task, in file order."""
     if max_examples is None or len(test) <= max_examples:
         return tuple(test)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ga.eval.contexts import Question
 from ga.eval.icl.config import ZERO_SHOT, ZERO_SHOT_K, IclEvalConfig
-from ga.eval.icl.episodes import (Episodes, demonstrations, episodes_frame, read_episodes, test_sample,
+from ga.eval.icl.episodes import (Episodes, demonstrations, episodes_frame, read_episodes, sample_test,
                                   validation_examples, write_episodes)
 from ga.eval.icl.methods import IclEpisode, IclFormat
 from ga.eval.icl.tasks import IclSources, provenance, task_files, task_kind
@@ -72,7 +72,7 @@ def icl_episode(episodes: Episodes, k: int, icl_format: IclFormat, max_test_exam
     pairs = tuple((example.input, example.output) for example in shown)
     queries = tuple(Question(f"{episodes.task}/test/{example.position}", icl_format.question(example.input),
                              (example.output,))
-                    for example in test_sample(episodes.test, episodes.task, max_test_examples))
+                    for example in sample_test(episodes.test, episodes.task, max_test_examples))
     held_out = () if validation is None else tuple((example.input, example.output)
                                                    for example in validation_examples(episodes, validation, k))
     return IclEpisode(context_id=f"{episodes.benchmark}-{episodes.task}-k{k}-s{episodes.seed}",
