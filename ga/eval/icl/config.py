@@ -61,7 +61,8 @@ class MetaiclEvalSourceConfig(ConfigSection):
             raise ConfigError(f"tasks: {unknown} are not MetaICL HR->LR test tasks (only those are held out of "
                               "training)")
         if len(set(self.tasks)) != len(self.tasks):
-            raise ConfigError(f"tasks: listed more than once: {sorted({t for t in self.tasks if self.tasks.count(t) > 1})}")
+            repeated = sorted({task for task in self.tasks if self.tasks.count(task) > 1})
+            raise ConfigError(f"tasks: listed more than once: {repeated}")
 
 
 @dataclass

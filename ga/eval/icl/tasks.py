@@ -19,7 +19,6 @@ labels (options) and `generation` otherwise.
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
