@@ -15,4 +15,7 @@ Knowledge acquisition by context length (the paper's headline experiment):
   benchmark) and applied without changing it.
 - `ga.eval.costs`: contextualization and per-query FLOPs (analytic), wall-clock, peak memory, storage.
 - `ga.eval.runner`: a method over a contexts file -> per-question predictions and a summary.
+
+In-context learning (MetaICL and its embedded twin): `ga.eval.icl` (its own package map), on the same methods, runner,
+generation, LoRA training and results.
 """

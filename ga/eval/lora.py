@@ -36,6 +36,12 @@ class TrainedLora:
     """Padded positions of every sequence of every optimizer step (what the training FLOPs count)."""
     losses: list[float] = field(default_factory=list)
     """Loss of every step."""
+    validation_losses: list[float] = field(default_factory=list)
+    """Mean validation loss (per target token) after every epoch, when `train_lora` had validation sequences."""
+    best_epoch: int | None = None
+    """The epoch (1-based) whose weights were kept (the lowest validation loss); None without validation."""
+    validation_lengths: list[int] = field(default_factory=list)
+    """Padded positions of every validation sequence of every validation pass (forward only)."""
 
     @property
     def shapes(self) -> list[tuple[int, int, int]]:
@@ -49,9 +55,12 @@ class TrainedLora:
 
     def summary(self) -> dict:
         every = max(1, len(self.losses) // SAMPLE_LOSSES)
-        return {"steps": self.steps, "sequences": len(self.trained_lengths), "positions": sum(self.trained_lengths),
-                "final_loss": self.losses[-1] if self.losses else None,
-                "losses": [[step, self.losses[step]] for step in range(0, len(self.losses), every)]}
+        summary = {"steps": self.steps, "sequences": len(self.trained_lengths),
+                   "positions": sum(self.trained_lengths), "final_loss": self.losses[-1] if self.losses else None,
+                   "losses": [[step, self.losses[step]] for step in range(0, len(self.losses), every)]}
+        if self.validation_losses:
+            summary.update(validation_losses=list(self.validation_losses), best_epoch=self.best_epoch)
+        return summary
 
 
 def peft_config(cfg: LoraTrainingConfig):
@@ -110,23 +119,74 @@ def _pieces(sequences: Sequence[Sequence[int]], labels: Sequence[Sequence[int]] 
     return pieces
 
 
+def _padded(batch, pad_id: int):
+    """(input_ids, labels, attention mask) of (ids, labels) pairs, right-padded, padding masked and without loss."""
+    import torch
+
+    width = max(len(ids) for ids, _ in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    targets = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (ids, row_labels) in enumerate(batch):
+        input_ids[row, :len(ids)] = torch.tensor(ids)
+        targets[row, :len(ids)] = torch.tensor(row_labels)
+        mask[row, :len(ids)] = 1
+    return input_ids, targets, mask
+
+
+def validation_loss(model, pieces, batch_size: int, pad_id: int, trained: TrainedLora) -> float:
+    """Mean loss per target token over `pieces` ((ids, labels) pairs), in eval mode without gradients; the padded
+    lengths are added to `trained.validation_lengths`."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        for start in range(0, len(pieces), batch_size):
+            input_ids, targets, mask = _padded(pieces[start:start + batch_size], pad_id)
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float()
+            shifted = targets[:, 1:].to(device)
+            total += float(torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), shifted,
+                                                             ignore_index=IGNORE_INDEX, reduction="sum"))
+            count += int((shifted != IGNORE_INDEX).sum())
+            trained.validation_lengths += [input_ids.shape[1]] * input_ids.shape[0]
+    model.train(was_training)
+    return total / count if count else float("nan")
+
+
 def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTrainingConfig, seed: int,
-               labels: Sequence[Sequence[int]] | None = None, pad_id: int = 0) -> TrainedLora:
+               labels: Sequence[Sequence[int]] | None = None, pad_id: int = 0,
+               validation: tuple[Sequence[Sequence[int]], Sequence[Sequence[int]] | None] | None = None,
+               patience: int | None = None) -> TrainedLora:
     """A fresh LoRA trained on `sequences` (token ids) with the causal LM loss, on the frozen base model.
 
     Sequences are cut into pieces of `cfg.max_tokens`; every epoch visits the pieces in a seeded random order, in
     batches of `cfg.batch_size` (right-padded, padding masked); AdamW at `cfg.lr` after a linear warmup of
     `cfg.warmup_steps`; `cfg.epochs` passes or `cfg.max_steps` steps, whichever ends first. labels: per-token
-    targets, IGNORE_INDEX for no loss (None: every token). The base model is unchanged afterwards."""
+    targets, IGNORE_INDEX for no loss (None: every token). The base model is unchanged afterwards.
+
+    validation: (sequences, labels) whose mean loss per target token is measured after every epoch; the weights of
+    the epoch with the lowest loss are kept, and with `patience` training stops after that many epochs without a
+    lower loss (early stopping). None (or no target token in them): the last step's weights."""
     import torch
     from peft import get_peft_model_state_dict
 
     pieces = [piece for piece in _pieces(sequences, labels, cfg.max_tokens) if len(piece[0]) > 1]
     if not pieces:
         raise ValueError("train_lora: no training sequence of at least two tokens")
+    held_out = []
+    if validation is not None:
+        held_out = [piece for piece in _pieces(validation[0], validation[1], cfg.max_tokens) if len(piece[0]) > 1]
     device = next(base_model.parameters()).device
     config = peft_config(cfg)
     trained = TrainedLora(config=config, weights={})
+    best_loss, best_weights, stale = float("inf"), None, 0
+
+    def lora_weights(model) -> dict:
+        return {key: value.detach().cpu().clone() for key, value in get_peft_model_state_dict(model).items()}
+
     with _seeded(seed, device), lora_applied(base_model, config) as model:
         order = torch.Generator().manual_seed(seed)
         parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
@@ -134,20 +194,16 @@ def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTraining
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min(1.0, (step + 1) / (cfg.warmup_steps + 1)) if cfg.warmup_steps else 1.0)
         model.train()
-        for _ in range(cfg.epochs):
+        for epoch in range(1, cfg.epochs + 1):
+            if cfg.max_steps is not None and trained.steps >= cfg.max_steps:
+                break
             permutation = torch.randperm(len(pieces), generator=order).tolist()
             for start in range(0, len(pieces), cfg.batch_size):
                 if cfg.max_steps is not None and trained.steps >= cfg.max_steps:
                     break
                 batch = [pieces[i] for i in permutation[start:start + cfg.batch_size]]
-                width = max(len(ids) for ids, _ in batch)
-                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-                targets = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, (ids, row_labels) in enumerate(batch):
-                    input_ids[row, :len(ids)] = torch.tensor(ids)
-                    targets[row, :len(ids)] = torch.tensor(row_labels)
-                    mask[row, :len(ids)] = 1
+                input_ids, targets, mask = _padded(batch, pad_id)
+                width = input_ids.shape[1]
                 loss = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
                              labels=targets.to(device)).loss
                 loss.backward()
@@ -157,7 +213,16 @@ def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTraining
                 trained.steps += 1
                 trained.losses.append(float(loss.detach()))
                 trained.trained_lengths += [width] * len(batch)
-        trained.weights = {key: value.detach().cpu().clone() for key, value in get_peft_model_state_dict(model).items()}
+            if held_out:
+                loss = validation_loss(model, held_out, cfg.batch_size, pad_id, trained)
+                trained.validation_losses.append(loss)
+                if loss < best_loss:
+                    best_loss, best_weights, stale, trained.best_epoch = loss, lora_weights(model), 0, epoch
+                else:
+                    stale += 1
+                    if patience is not None and stale >= patience:
+                        break
+        trained.weights = lora_weights(model) if best_weights is None else best_weights
     return trained
 
 

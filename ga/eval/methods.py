@@ -158,24 +158,36 @@ class InContext(Method):
     name = "in_context"
 
     def __init__(self, base_model, tokenizer, settings: GenerationSettings, max_prompt_tokens: int | None,
-                 prompt_cache: bool = False):
+                 prompt_cache: bool = False, prompt_template: str = CONTEXT_PROMPT):
+        """prompt_cache: run the prompt up to the question once per context (a KV-cached prefix for every question);
+        prompt_template: the user turn, with {context} and {question} (each once; e.g. in-context learning joins
+        the demonstrations and the query by its demonstration separator)."""
         super().__init__(base_model, tokenizer, settings)
+        for field_name in ("{context}", "{question}"):
+            if prompt_template.count(field_name) != 1:
+                raise ValueError(f"in_context: prompt_template must contain {field_name} once, got "
+                                 f"{prompt_template!r}")
         model_limit = base_model.config.max_position_embeddings - settings.max_new_tokens
         self.prompt_limit = model_limit if max_prompt_tokens is None else min(max_prompt_tokens, model_limit)
-        self.prompt_cache = prompt_cache
+        self.prompt_cache, self.prompt_template = prompt_cache, prompt_template
+        # the literal text of the user turn before the context, and between the context and the question
+        self.before_context, after_context = prompt_template.split("{context}")
+        self.context_to_question = after_context.split("{question}")[0]
+        if prompt_cache and "{question}" not in after_context:
+            raise ValueError("in_context: prompt_cache needs the question after the context in prompt_template")
 
     def _text_tokens(self, text: str) -> int:
         return len(self.chat_format.backend.encode(text, add_special_tokens=False).ids)
 
     def _rendered(self, context: str, question: str) -> tuple[str, int]:
-        """(the chat prompt's text of `CONTEXT_PROMPT`, where the context starts in it)."""
-        content = CONTEXT_PROMPT.format(context=context, question=question)
+        """(the chat prompt's text of `prompt_template`, where the context starts in it)."""
+        content = self.prompt_template.format(context=context, question=question)
         text = self.chat_format.template([{"role": "user", "content": content}], add_generation_prompt=True)
         start = text.rfind(content)
         if start < 0:
             raise ValueError("in_context: the chat template does not render the user turn verbatim, so the "
                              "context's tokens cannot be located")
-        return text, start
+        return text, start + len(self.before_context)
 
     def _drop_context_start(self, encoding, start: int, end: int, excess: int) -> tuple[list[int], int]:
         """`encoding`'s ids without the first `excess` tokens that begin in text[start:end] (the context)."""
@@ -205,7 +217,7 @@ class InContext(Method):
         """The shared prefix of every question's prompt, run once. When the longest question's prompt would exceed
         the limit, the context's first tokens are dropped from the prefix (its end is kept), once for all questions."""
         text, start = self._rendered(context, "")
-        prefix_text = text[:start + len(context) + len(CONTEXT_PROMPT.format(context="", question=""))]
+        prefix_text = text[:start + len(context) + len(self.context_to_question)]
         suffixes = [len(self.suffix_ids(prefix_text, context, question)) for question in questions] or [0]
         encoding = self.chat_format.backend.encode(prefix_text, add_special_tokens=False)
         excess = len(encoding.ids) + max(suffixes) - self.prompt_limit
@@ -222,7 +234,7 @@ class InContext(Method):
         return self.chat_format.backend.encode(text[len(prefix_text):], add_special_tokens=False).ids
 
     def context_prompt(self, context: str, question: str) -> tuple[list[int], int]:
-        """(prompt ids, context tokens dropped): the chat prompt of `CONTEXT_PROMPT`, with as many of the context's
+        """(prompt ids, context tokens dropped): the chat prompt of `prompt_template`, with as many of the context's
         first tokens left out as needed to fit `prompt_limit` (all of them, if the question alone is too long: the
         prompt is then over the limit and still answered). Tokens are those of the whole rendered prompt, so what
         is kept is tokenized exactly as in the full prompt."""

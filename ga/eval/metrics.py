@@ -15,6 +15,10 @@ with no ASCII letters or digits scores 0.
 
 A prediction with no tokens after normalization (empty, blank, only punctuation or articles) scores 0 on every
 metric: the official EM would call it equal to a reference that also normalizes to nothing.
+
+In-context learning (MetaICL) scores `accuracy` instead (`accuracy_score`): 1 when the prediction equals a
+reference after stripping surrounding whitespace and ignoring case (`str.casefold`), else 0; nothing else is
+normalized (punctuation and inner spaces count), and an empty prediction is wrong.
 """
 from __future__ import annotations
 
@@ -88,3 +92,24 @@ def score(prediction: str, references: Sequence[str]) -> dict[str, float]:
         "em_shortest": exact_match(prediction, shortest),
         "rouge_l_recall": max(rouge_l_recall(prediction, reference) for reference in references),
     }
+
+
+ACCURACY_KEYS = ("accuracy",)
+"""The keys of `accuracy_score`'s result."""
+
+
+def normalize_label(text: str) -> str:
+    """What case-insensitive exact match compares: the text stripped of surrounding whitespace, case-folded."""
+    return text.strip().casefold()
+
+
+def accuracy_score(prediction: str, references: Sequence[str]) -> dict[str, float]:
+    """{"accuracy": 1.0 or 0.0}: case-insensitive exact match against any reference (an empty prediction is wrong).
+
+    Raises ValueError when `references` is empty, like `score`."""
+    if isinstance(references, str):
+        raise TypeError("references must be a sequence of strings, not one string")
+    if not references:
+        raise ValueError("a question without references cannot be scored")
+    answer = normalize_label(prediction)
+    return {"accuracy": float(bool(answer) and any(answer == normalize_label(ref) for ref in references))}

@@ -8,7 +8,7 @@ percentages (100 x the mean over questions), as the paper reports them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 METRICS = ("f1", "em", "f1_shortest", "em_shortest", "rouge_l_recall")
@@ -22,25 +22,31 @@ COST_COLUMNS = ("contextualize_flops", "contextualize_seconds", "per_query_flops
 PREDICTIONS_FILE, COSTS_FILE, SUMMARY_FILE = "predictions.parquet", "costs.parquet", "summary.json"
 
 
-def score_rows(rows: Sequence[dict]) -> list[dict]:
-    """Each runner row with every metric added (None where the question has no references or was not answered)."""
+Scorer = Callable[[str, Sequence[str]], dict]
+"""(prediction, references) -> {metric: value in [0, 1]} (`ga.eval.metrics.score`, `accuracy_score`)."""
+
+
+def score_rows(rows: Sequence[dict], scorer: Scorer | None = None, metrics: Sequence[str] = METRICS) -> list[dict]:
+    """Each runner row with every metric added (None where the question has no references or was not answered).
+    scorer: None for the knowledge-QA metrics (`ga.eval.metrics.score`); `metrics` are the keys it returns."""
     from ga.eval.metrics import score
 
+    scorer = score if scorer is None else scorer
     scored = []
     for row in rows:
-        values = dict.fromkeys(METRICS)
+        values = dict.fromkeys(metrics)
         if row["outcome"] == ANSWERED and row["references"]:
-            values = score(row["prediction"] or "", row["references"])
+            values = scorer(row["prediction"] or "", row["references"])
         scored.append({**row, **values})
     return scored
 
 
-def summarize(scored: Sequence[dict], costs: Sequence[dict], job: dict) -> dict:
+def summarize(scored: Sequence[dict], costs: Sequence[dict], job: dict, metrics: Sequence[str] = METRICS) -> dict:
     """One job's summary: the job, its counts by outcome, mean scores (percent) and mean costs per context."""
-    counted = [row for row in scored if row["f1"] is not None]
+    counted = [row for row in scored if row[metrics[0]] is not None]
     summary = {**job, "questions": len(scored), "scored": len(counted),
                "outcomes": dict(sorted(Counter(row["outcome"] for row in scored).items()))}
-    for metric in METRICS:
+    for metric in metrics:
         summary[metric] = 100 * sum(row[metric] for row in counted) / len(counted) if counted else None
     for column in COST_COLUMNS:
         values = [cost[column] for cost in costs if cost.get(column) is not None]
@@ -50,14 +56,16 @@ def summarize(scored: Sequence[dict], costs: Sequence[dict], job: dict) -> dict:
     return summary
 
 
-def write_results(rows: Sequence[dict], costs: Sequence[dict], folder: str | Path, job: dict) -> dict:
-    """Score `rows`, write predictions.parquet, costs.parquet and summary.json into `folder` (atomically)."""
+def write_results(rows: Sequence[dict], costs: Sequence[dict], folder: str | Path, job: dict,
+                  scorer: Scorer | None = None, metrics: Sequence[str] = METRICS) -> dict:
+    """Score `rows` (with `scorer`, see `score_rows`), write predictions.parquet, costs.parquet and summary.json
+    into `folder` (atomically)."""
     import polars as pl
 
     from ga.io import atomic_dir, write_json
 
-    scored = score_rows(rows)
-    summary = summarize(scored, costs, job)
+    scored = score_rows(rows, scorer, metrics)
+    summary = summarize(scored, costs, job, metrics)
     with atomic_dir(folder) as tmp:
         pl.DataFrame([_flat(row) for row in scored], infer_schema_length=None).write_parquet(tmp / PREDICTIONS_FILE)
         pl.DataFrame([_flat(cost) for cost in costs], infer_schema_length=None).write_parquet(tmp / COSTS_FILE)

@@ -38,7 +38,7 @@ from ga.data.sft.embedded import common
 from ga.data.sft.embedded.common import EVAL, TRAIN, check_split, generation_rng, split_of
 from ga.data.sft.embedded.config import SyntheticIclConfig
 from ga.data.sft.embedded.entity_qa import entity_source, eval_entity_ids
-from ga.data.sft.embedded.icl_families import Resources, make_task
+from ga.data.sft.embedded.icl_families import Resources, Task, make_task
 from ga.data.sft.native import NativeRow, text
 from ga.data.sft.records import SourceProvenance
 
@@ -56,24 +56,42 @@ def examples_per_task(cfg: SyntheticIclConfig) -> int:
     return cfg.records_per_task * (cfg.max_demonstrations + cfg.queries_per_record)
 
 
-def generate_rows(cfg: SyntheticIclConfig) -> Iterator[dict]:
+def task_resources(cfg: SyntheticIclConfig) -> Resources:
+    """What the families draw on: the train entities of the pretraining corpus (never its held-out ones)."""
     entities = generate_entities(cfg.entities, cfg.seed)
     held_out = eval_entity_ids(entities, cfg.seed, cfg.val_fraction)
-    resources = Resources([entity for entity in entities if entity.entity_id not in held_out])
+    return Resources([entity for entity in entities if entity.entity_id not in held_out])
+
+
+def seeded_task(cfg: SyntheticIclConfig, family: str, index: int, resources: Resources) -> tuple[Task, random.Random]:
+    """Task `<family>-<index>` and the generator its examples are drawn from (seeded by the run's seed, the family
+    and the index alone)."""
+    rng = generation_rng(NAME, cfg.seed, family, index)
+    return make_task(family, index, rng, resources), rng
+
+
+def distinct_examples(task: Task, rng: random.Random, wanted: int) -> Iterator[tuple[str, str]]:
+    """Up to `wanted` examples of `task` with distinct inputs (fewer when DRAWS_PER_EXAMPLE x wanted draws do not
+    find that many)."""
+    seen: set[str] = set()
+    for _ in range(wanted * DRAWS_PER_EXAMPLE):
+        if len(seen) == wanted:
+            break
+        source, target = task.draw(rng)
+        if source in seen:
+            continue
+        seen.add(source)
+        yield source, target
+
+
+def generate_rows(cfg: SyntheticIclConfig) -> Iterator[dict]:
+    resources = task_resources(cfg)
     wanted = examples_per_task(cfg)
     for family in cfg.families:
         split = EVAL if family in cfg.eval_families else TRAIN
         for index in range(cfg.eval_tasks_per_family if split == EVAL else cfg.tasks_per_family):
-            rng = generation_rng(NAME, cfg.seed, family, index)
-            task = make_task(family, index, rng, resources)
-            seen: set[str] = set()
-            for _ in range(wanted * DRAWS_PER_EXAMPLE):
-                if len(seen) == wanted:
-                    break
-                source, target = task.draw(rng)
-                if source in seen:
-                    continue
-                seen.add(source)
+            task, rng = seeded_task(cfg, family, index, resources)
+            for source, target in distinct_examples(task, rng, wanted):
                 yield {"task": task.name, "family": family, "split": split, "params": task.params,
                        "input": source, "output": target, "options": list(task.options)}
 
