@@ -22,6 +22,7 @@ from ga.config import GenerativeAdapterConfig
 from ga.data.config import PretrainDataConfig
 from ga.data.sft.mixture import SftDataConfig, SftSourcesSectionConfig, check_datasets
 from ga.eval.config import KnowledgeEvalConfig
+from ga.eval.icl.config import IclEvalConfig
 from ga.io import read_yaml, write_yaml
 from ga.section import SCHEMA_DIALECT, ConfigError, ConfigSection, setting
 from ga.train.config import FinetuneConfig, PretrainConfig
@@ -57,6 +58,8 @@ class RunConfig(ConfigSection):
     knowledge_eval: KnowledgeEvalConfig = setting(default_factory=KnowledgeEvalConfig,
                                                   doc="knowledge acquisition by context length: benchmarks x "
                                                       "lengths x methods")
+    icl_eval: IclEvalConfig = setting(default_factory=IclEvalConfig,
+                                      doc="in-context learning: benchmarks x tasks x k x seeds x methods")
 
     section_doc: ClassVar[str] = "Generative Adapter pipeline configuration"
 

@@ -9,12 +9,7 @@
 KQA_DIR = f"{RUN}/eval/knowledge"
 KQA = RUN_CONFIG.knowledge_eval
 KQA_RESOURCES = KQA.resources
-
-
-wildcard_constraints:
-    benchmark="|".join(KQA.benchmarks),
-    method="|".join(KQA.methods),
-    length=r"\d+",
+KQA_WILDCARDS = {"benchmark": "|".join(KQA.benchmarks), "method": "|".join(KQA.methods), "length": r"\d+"}
 
 
 def knowledge_source_files(wildcards):
@@ -45,6 +40,8 @@ def method_resource(name):
 
 
 rule knowledge_contexts:
+    wildcard_constraints:
+        **KQA_WILDCARDS,
     input:
         base_model=rules.fetch_base.output.base_model,
         source_files=knowledge_source_files,
@@ -65,6 +62,8 @@ rule knowledge_contexts:
 
 
 rule knowledge_qa_lora:
+    wildcard_constraints:
+        **KQA_WILDCARDS,
     input:
         base_model=rules.fetch_base.output.base_model,
         source_files=knowledge_qa_source_files,
@@ -87,6 +86,8 @@ rule knowledge_qa_lora:
 
 
 rule knowledge_eval:
+    wildcard_constraints:
+        **KQA_WILDCARDS,
     input:
         unpack(knowledge_method_inputs),
         base_model=rules.fetch_base.output.base_model,

@@ -43,6 +43,10 @@ def expected_jobs(name: str) -> dict[str, int]:
             "knowledge_summary": 1, "report": 1, "all": 1}
     if "qa_finetuning" in kqa.methods:
         jobs["knowledge_qa_lora"] = benchmarks
+    from ga.eval.icl.sources import benchmark_tasks, icl_jobs
+
+    tasks = sum(len(names) for names in benchmark_tasks(config).values())
+    jobs.update(icl_episodes=tasks * len(config.icl_eval.seeds), icl_eval=len(icl_jobs(config)), icl_summary=1)
     return jobs
 
 
@@ -54,16 +58,19 @@ PAPER_SFT_DATASETS = 9
 
 # After a complete smoke run, overriding config values (`--config set="key=value ..."`) must make exactly these
 # rules stale (besides the `all` target, which always runs); a dict also gives the number of jobs of each rule.
-EVAL_STAGES = {"knowledge_contexts", "knowledge_qa_lora", "knowledge_eval", "knowledge_summary"}
+EVAL_STAGES = {"knowledge_contexts", "knowledge_qa_lora", "knowledge_eval", "knowledge_summary", "icl_episodes",
+               "icl_eval", "icl_summary"}
 ALL_STAGES = {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "finetune",
               "report"} | EVAL_STAGES
 SMOKE_EVAL_JOBS = {"knowledge_eval": 6, "knowledge_summary": 1, "report": 1}
+SMOKE_ICL_JOBS = {"icl_eval": 7, "icl_summary": 1}
 """Evaluation jobs downstream of a new generator or of a new contexts file (the smoke grid: 6 methods x 1 length);
 knowledge_eval's generative_adapter job is the only one that reads the generator."""
-AFTER_NEW_GENERATOR = {"knowledge_eval": 1, "knowledge_summary": 1, "report": 1}
+AFTER_NEW_GENERATOR = {"knowledge_eval": 1, "knowledge_summary": 1, "icl_eval": 2, "icl_summary": 1, "report": 1}
+"""...and the in-context-learning jobs of the generative adapter (smoke grid: 1 k x 2 seeds)."""
 STALE_AFTER_CHANGE = [
     # a new base model dir may carry a new tokenizer, so the data stages downstream of it rerun
-    ("base_model.random_config.hidden_size=32", ALL_STAGES),
+    ("base_model.random_config.hidden_size=32", ALL_STAGES - {"icl_episodes"}),  # ICL examples are text
     ("seed=1", ALL_STAGES),
     ("adapter.alpha=4", {"pretrain": 1, "finetune": 1, **AFTER_NEW_GENERATOR}),  # the generator's scale: training, never data
     # a training hyperparameter never reruns data preparation; fine-tuning starts from the new pretrained generator
@@ -84,7 +91,7 @@ STALE_AFTER_CHANGE = [
     # ... and the evaluation's held-out entities with them (new contexts, new QA pairs for the QA LoRA)
     ("pretrain_data.val_fraction=0.3", {"pretrain_data": 1, "pretrain": 1, "sft_sources": 2, "sft_data": 1,
                                         "finetune": 1, "knowledge_contexts": 1, "knowledge_qa_lora": 1,
-                                        **SMOKE_EVAL_JOBS}),
+                                        **SMOKE_EVAL_JOBS, "icl_episodes": 2, **SMOKE_ICL_JOBS}),
     # one dataset's filter: that dataset's job and the mixture
     # the SFT data: that dataset's job, the mixture and the fine-tuning on it
     ("sft_sources.synthetic_chat.questions_per_record=2", {"sft_sources": 1, "sft_data": 1, "finetune": 1,
@@ -106,6 +113,9 @@ STALE_AFTER_CHANGE = [
     ("knowledge_eval.resources.in_context.threads=2", {"report"}),
     # a new length: its contexts and its jobs only
     ("knowledge_eval.lengths=[128,256]", {"knowledge_contexts": 1, **SMOKE_EVAL_JOBS}),
+    ("icl_eval.ks=[4,8]", {"icl_eval": 6, "icl_summary": 1, "report": 1}),  # a new k: its jobs (3 methods x 2 seeds)
+    ("icl_eval.few_shot_finetuning.lr=1.0e-4", {"icl_eval": 2, "icl_summary": 1, "report": 1}),
+    ("icl_eval.max_test_examples=3", {**SMOKE_ICL_JOBS, "report": 1}),
     # a new method: its jobs only
     ("knowledge_eval.methods=[generative_adapter,closed_book,in_context,bm25,continual_pretraining]",
      {"knowledge_summary": 1, "report": 1}),
@@ -294,6 +304,8 @@ OUTPUT_WILDCARDS = {  # where each wildcard rule's output path holds its wildcar
     "knowledge_contexts": r".*/knowledge/(?P<benchmark>[^/]+)/contexts/(?P<length>\d+)\.parquet",
     "knowledge_qa_lora": r".*/knowledge/(?P<benchmark>[^/]+)/qa_lora",
     "knowledge_eval": r".*/knowledge/(?P<benchmark>[^/]+)/(?P<method>[^/]+)/(?P<length>\d+)",
+    "icl_episodes": r".*/icl/(?P<benchmark>[^/]+)/episodes/(?P<task>[^/]+)/(?P<seed>\d+)\.parquet",
+    "icl_eval": r".*/icl/(?P<benchmark>[^/]+)/(?P<task>[^/]+)/(?P<method>[^/]+)/k(?P<k>\d+)-s(?P<seed>\d+)",
 }
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 STAGE_NAMES = ("fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "finetune",
-               "knowledge_contexts", "knowledge_qa_lora", "knowledge_eval", "knowledge_summary", "report")
+               "knowledge_contexts", "knowledge_qa_lora", "knowledge_eval", "knowledge_summary", "icl_episodes", "icl_eval",
+               "icl_summary", "report")
 """Every stage, in DAG order (the order of `include:` lines in the Snakefile)."""
 
 

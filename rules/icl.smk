@@ -1,0 +1,102 @@
+# Evaluation II, in-context learning (docs/method.md#in-context-learning), three stages:
+#   icl_episodes  one job per benchmark x task x seed: the task's 16 training examples of the seed and its test set
+#   icl_eval      one job per benchmark x task x k x seed x method (zero_shot once per task, at k = 0 and the
+#                 first seed): answers to every test query, scored by exact match, with costs
+#   icl_summary   every job in tables by task, k and kind (classification / multiple choice)
+# A new k, seed or method runs only its jobs; a job's params are its own method's settings. Each method's jobs
+# request icl_eval.resources.<method> from the cluster.
+from ga.eval.icl.sources import icl_jobs
+
+ICL_DIR = f"{RUN}/eval/icl"
+ICL = RUN_CONFIG.icl_eval
+ICL_JOBS = icl_jobs(RUN_CONFIG)
+ICL_WILDCARDS = {"benchmark": "|".join(ICL.benchmarks), "method": "|".join(ICL.methods), "task": r"[^/]+",
+                 "k": r"\d+", "seed": r"\d+"}
+
+
+def icl_method_inputs(wildcards):
+    """The optional input of a method's jobs: the fine-tuned generator, or the validation seed's episodes."""
+    from ga.eval.icl.jobs import validation_seed
+
+    if wildcards.method == "generative_adapter":
+        return {"generator": rules.finetune.output.generator}
+    if wildcards.method == "few_shot_finetuning":
+        other = validation_seed(ICL.seeds, int(wildcards.seed))
+        return {"validation": f"{ICL_DIR}/{wildcards.benchmark}/episodes/{wildcards.task}/{other}.parquet"}
+    return {}
+
+
+def icl_resource(name):
+    """A resource of the job's method (icl_eval.resources.<method>.<name>)."""
+    return lambda wildcards: getattr(getattr(ICL.resources, wildcards.method), name)
+
+
+rule icl_episodes:
+    wildcard_constraints:
+        **ICL_WILDCARDS,
+    output:
+        episodes=f"{ICL_DIR}/{{benchmark}}/episodes/{{task}}/{{seed}}.parquet",
+    params:
+        depends_on=stage_params("icl_episodes"),
+    log:
+        f"{LOGS}/icl_episodes.{{benchmark}}.{{task}}.{{seed}}.log",
+    benchmark:
+        f"{BENCH}/icl_episodes.{{benchmark}}.{{task}}.{{seed}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        stage_shell("icl_episodes")
+
+
+rule icl_eval:
+    wildcard_constraints:
+        **ICL_WILDCARDS,
+    input:
+        unpack(icl_method_inputs),
+        base_model=rules.fetch_base.output.base_model,
+        episodes=rules.icl_episodes.output.episodes,
+    output:
+        results=directory(f"{ICL_DIR}/{{benchmark}}/{{task}}/{{method}}/k{{k}}-s{{seed}}"),
+    params:
+        depends_on=stage_params("icl_eval"),
+        optional_inputs=optional_input_flags("icl_eval"),
+    log:
+        f"{LOGS}/icl_eval.{{benchmark}}.{{task}}.{{method}}.k{{k}}-s{{seed}}.log",
+    benchmark:
+        f"{BENCH}/icl_eval.{{benchmark}}.{{task}}.{{method}}.k{{k}}-s{{seed}}.tsv"
+    threads: lambda wildcards: getattr(ICL.resources, wildcards.method).threads
+    resources:
+        gpu=icl_resource("gpus"),
+        mem_mb=icl_resource("mem_mb"),
+        runtime=icl_resource("runtime"),
+        cpus_per_task=icl_resource("threads"),
+    shell:
+        stage_shell("icl_eval")
+
+
+ICL_RESULTS = [f"{ICL_DIR}/{job['benchmark']}/{job['task']}/{job['method']}/k{job['k']}-s{job['seed']}"
+               for job in ICL_JOBS]
+
+
+rule icl_summary:
+    input:
+        results=ICL_RESULTS,
+    output:
+        summary=directory(f"{ICL_DIR}/summary"),
+    params:
+        depends_on=stage_params("icl_summary"),
+    log:
+        f"{LOGS}/icl_summary.log",
+    benchmark:
+        f"{BENCH}/icl_summary.tsv"
+    localrule: True
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        stage_shell("icl_summary")
+
+
+FINAL_TARGETS.append(rules.icl_summary.output.summary)
