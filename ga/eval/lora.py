@@ -159,7 +159,7 @@ def validation_loss(model, pieces, batch_size: int, pad_id: int, trained: Traine
 def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTrainingConfig, seed: int,
                labels: Sequence[Sequence[int]] | None = None, pad_id: int = 0,
                validation: tuple[Sequence[Sequence[int]], Sequence[Sequence[int]] | None] | None = None,
-               patience: int | None = None) -> TrainedLora:
+               patience: int | None = None, progress: bool = False) -> TrainedLora:
     """A fresh LoRA trained on `sequences` (token ids) with the causal LM loss, on the frozen base model.
 
     Sequences are cut into pieces of `cfg.max_tokens`; every epoch visits the pieces in a seeded random order, in
@@ -169,9 +169,11 @@ def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTraining
 
     validation: (sequences, labels) whose mean loss per target token is measured after every epoch; the weights of
     the epoch with the lowest loss are kept, and with `patience` training stops after that many epochs without a
-    lower loss (early stopping). None (or no target token in them): the last step's weights."""
+    lower loss (early stopping). None (or no target token in them): the last step's weights.
+    progress: show a progress bar of the optimizer steps with the running loss."""
     import torch
     from peft import get_peft_model_state_dict
+    from tqdm.auto import tqdm
 
     pieces = [piece for piece in _pieces(sequences, labels, cfg.max_tokens) if len(piece[0]) > 1]
     if not pieces:
@@ -187,6 +189,10 @@ def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTraining
     def lora_weights(model) -> dict:
         return {key: value.detach().cpu().clone() for key, value in get_peft_model_state_dict(model).items()}
 
+    steps_per_epoch = -(-len(pieces) // cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps,
+                                                                                 cfg.epochs * steps_per_epoch)
+    bar = tqdm(total=total_steps, desc="LoRA", unit="step", disable=not progress)
     with _seeded(seed, device), lora_applied(base_model, config) as model:
         order = torch.Generator().manual_seed(seed)
         parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
@@ -212,6 +218,8 @@ def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTraining
                 optimizer.zero_grad(set_to_none=True)
                 trained.steps += 1
                 trained.losses.append(float(loss.detach()))
+                bar.update(1)
+                bar.set_postfix(loss=f"{trained.losses[-1]:.3f}")
                 trained.trained_lengths += [width] * len(batch)
             if held_out:
                 loss = validation_loss(model, held_out, cfg.batch_size, pad_id, trained)
@@ -223,6 +231,7 @@ def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTraining
                     if patience is not None and stale >= patience:
                         break
         trained.weights = lora_weights(model) if best_weights is None else best_weights
+    bar.close()
     return trained
 
 
@@ -255,7 +264,7 @@ def train_qa_lora(base_model, tokenizer, qa_pairs: Sequence[tuple[str, str]], cf
                          f"{cfg.max_tokens}")
     from ga.eval.generation import pad_id
 
-    trained = train_lora(base_model, ids, cfg, seed, labels=labels, pad_id=pad_id(tokenizer))
+    trained = train_lora(base_model, ids, cfg, seed, labels=labels, pad_id=pad_id(tokenizer), progress=True)
     with atomic_dir(Path(out_dir)) as build_dir, lora_applied(base_model, trained.config, trained.weights) as model:
         model.save_pretrained(build_dir, safe_serialization=True)
         write_json({**trained.summary(), "qa_pairs": len(qa_pairs), "qa_pairs_over_max_tokens": too_long,
