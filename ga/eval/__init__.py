@@ -15,4 +15,6 @@ Knowledge acquisition by context length (the paper's headline experiment):
   benchmark) and applied without changing it.
 - `ga.eval.costs`: contextualization and per-query FLOPs (analytic), wall-clock, peak memory, storage.
 - `ga.eval.runner`: a method over a contexts file -> per-question predictions and a summary.
+
+Personalization on multi-session chats (MSC and its embedded twin): `ga.eval.msc` (its own package map).
 """

@@ -1,4 +1,4 @@
-"""Personalization on multi-session chats (docs/method.md#personalization-multi-session-chat): MemGPT's
+"""Personalization on multi-session chats (docs/method.md#personalization): MemGPT's
 `MSC-Self-Instruct` and its embedded twin, the held-out personas of `synthetic_chat`.
 
 A conversation (earlier sessions plus the current one) is laid out as context text by the shared

@@ -1,4 +1,4 @@
-"""The `msc_eval` section: personalization on multi-session chats (docs/method.md#personalization-multi-session-chat).
+"""The `msc_eval` section: personalization on multi-session chats (docs/method.md#personalization).
 
 Which benchmarks and methods form the grid, how the conversations are cut into job batches (each cell
 "benchmark x conversation batch x method" one Snakemake job, so adding a method runs only its jobs, and a failed
