@@ -4,10 +4,12 @@ A user's sessions arrive one after another; `encode_sessions` folds each into th
 `GenerativeAdapter.update` as it comes, the generator's constant-memory streaming (docs/method.md#encoding-a-context),
 so a user's adapter is updated per session instead of re-reading the whole history.
 
-The tokens are the whole conversation's context ids (`ContextFormat`: BOS + text + EOS) cut where each session's
-text begins (`session_segments`): concatenated, the sessions' ids are exactly what sequential encoding reads. Each
-session is read in windows of at most `window` tokens, one `update` per window, each window encoded under the
-adapter of everything before it.
+The tokens are the whole conversation's context ids (`ContextFormat`: BOS + text + EOS) cut where each session
+begins, a later session opening with the separator before it (`session_segments`): concatenated, the sessions' ids
+are exactly what sequential encoding reads (and, with a byte-level BPE tokenizer such as SmolLM2's, each later
+session's ids are those of its separator and text tokenized on their own, as they would be when the session
+arrives). Each session is read in windows of at most `window` tokens, one `update` per window, each window encoded
+under the adapter of everything before it.
 
 What equality holds (tests/test_eval_msc.py checks both):
 - session streaming gives the state of `sequential` encoding over the session-aligned window grid
@@ -27,17 +29,20 @@ from ga.eval.msc.conversations import Conversation
 
 
 def session_starts(conversation: Conversation) -> list[int]:
-    """Character offsets in `conversation.text` where the second, third, ... session's text begins."""
+    """Character offsets in `conversation.text` where the second, third, ... session begins: at the separator
+    before its text (a session arrives as the separator and its text)."""
     starts, position = [], 0
     for session in conversation.sessions[:-1]:
-        position += len(session) + len(conversation.session_separator)
+        position += len(session)
         starts.append(position)
+        position += len(conversation.session_separator)
     return starts
 
 
 def session_segments(context_format, conversation: Conversation) -> list[list[int]]:
-    """The conversation's context ids cut where each session begins (the separator before a session ends the
-    session before it): one list of ids per session, concatenated exactly `context_format.ids(text)`."""
+    """The conversation's context ids cut where each session begins: one list of ids per session (BOS and the first
+    session's text; then the separator and the session's text, EOS after the last), concatenated exactly
+    `context_format.ids(text)`."""
     return context_format.segment_ids(conversation.text, session_starts(conversation))
 
 
