@@ -24,7 +24,6 @@ from ga.data.sft.format import ContextFormat, SessionLayout
 from ga.data.sft.native import NativeRow
 from ga.data.sft.records import ASSISTANT, USER
 from ga.eval import costs
-from ga.eval.generation import pad_id
 from ga.eval.msc import jobs, sources
 from ga.eval.msc.config import MscEvalConfig, MscSourceConfig
 from ga.eval.msc.conversations import (Chat, Conversation, batch_conversations, batch_count, conversations,

@@ -20,6 +20,7 @@ is labelled when it overlaps a loss span, so a token that joins template text an
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -104,7 +105,7 @@ class ContextFormat:
         at or after each character offset of `starts` (ascending, after 0); a token across an offset stays in the
         earlier segment, BOS opens the first segment and EOS closes the last. Concatenated, the segments are
         exactly `ids(context)`: the same tokens as the whole context, cut where its parts begin."""
-        if any(later < earlier for earlier, later in zip(starts, starts[1:])) or (starts and starts[0] <= 0):
+        if any(later < earlier for earlier, later in itertools.pairwise(starts)) or (starts and starts[0] <= 0):
             raise ValueError(f"segment starts must be ascending character offsets after 0, got {list(starts)}")
         if self.share_backend:
             self.backend.encode_special_tokens = True
@@ -118,7 +119,7 @@ class ContextFormat:
         tail = [self.eos_id] if self.eos_id is not None else []
         ids = head + encoding.ids + tail
         cuts = [0] + [len(head) + bisect.bisect_left(token_starts, start) for start in starts] + [len(ids)]
-        return [ids[begin:end] for begin, end in zip(cuts, cuts[1:])]
+        return [ids[begin:end] for begin, end in itertools.pairwise(cuts)]
 
 
 def context_windows(ids: Sequence[int], window: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
