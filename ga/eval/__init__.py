@@ -18,4 +18,6 @@ Knowledge acquisition by context length (the paper's headline experiment):
 
 In-context learning (MetaICL and its embedded twin): `ga.eval.icl` (its own package map), on the same methods, runner,
 generation, LoRA training and results.
+
+Personalization on multi-session chats (MSC and its embedded twin): `ga.eval.msc` (its own package map).
 """

@@ -165,10 +165,24 @@ def encode_chunks(tokens: int, window: int, strategy: str) -> tuple[list[int], i
 def encode_flops(gam, tokens: int, strategy: str, window: int | None = None, causal: bool = True) -> int:
     """Matmul FLOPs of `gam.encode` over a context of `tokens` tokens plus forming the state's LoRA factors once
     (see the module doc; the SVDs are not counted)."""
+    chunks, normalizations = encode_chunks(tokens, window or gam.config.window, strategy)
+    return chunks_encode_flops(gam, chunks, normalizations, causal)
+
+
+def session_streaming_chunks(session_tokens: Sequence[int], window: int) -> tuple[list[int], int]:
+    """(positions of each forward, normalized states per adapted map) of encoding sessions one at a time, each cut
+    into windows of at most `window` tokens, one `GenerativeAdapter.update` per window (ga/eval/msc/encoding.py):
+    every update runs its window unpadded and normalizes the running state once."""
+    chunks = [min(window, tokens - start) for tokens in session_tokens for start in range(0, tokens, window)]
+    return chunks, len(chunks)
+
+
+def chunks_encode_flops(gam, chunks: Sequence[int], normalizations: int, causal: bool = True) -> int:
+    """Matmul FLOPs of encoding forwards over windows of these positions (`encode_chunks`,
+    `session_streaming_chunks`), with `normalizations` normalized states per adapted map, plus forming the final
+    state's LoRA factors once."""
     config = gam.config
-    window = window or config.window
     d_h, d_r, rank = gam.base_model.config.hidden_size, config.inter_size, config.rank
-    chunks, normalizations = encode_chunks(tokens, window, strategy)
     maps = generator_shapes(gam)
     per_position = sum(4 * d_h * d_r + 2 * d_r * d_r + 2 * d_in * d_r + 2 * d_r * d_r + 2 * d_r * d_out
                        for d_in, d_out in maps)

@@ -5,6 +5,8 @@ for training but fed it plain at inference, docs/design.md#one-context-format).
 - `ContextFormat`: a context is plain text framed like a pretraining document, BOS + its tokens + EOS (the
   tokenizer's own BOS/EOS, as `pretrain_data` uses by default), so the generator reads contexts the way it read
   text in pretraining. Special-token strings inside the text stay text (a context cannot inject an end-of-turn).
+- `SessionLayout`: a multi-session chat given as a context (earlier sessions with speaker labels), one text layout
+  for the instruction-tuning records and the personalization evaluation.
 - `ChatFormat`: a conversation rendered with the base model's own chat template, and which characters of the
   rendered text carry loss: every assistant turn's text and its end-of-turn token, nothing else. Assistant spans
   are found by rendering prefixes of the conversation (`render_incremental`: the text after the prompt for turn k,
@@ -17,6 +19,8 @@ is labelled when it overlaps a loss span, so a token that joins template text an
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -96,6 +100,27 @@ class ContextFormat:
                 self.backend.encode_special_tokens = False
         return [head + encoding.ids + tail for encoding in encodings]
 
+    def segment_ids(self, context: str, starts: Sequence[int]) -> list[list[int]]:
+        """`ids(context)` cut into consecutive segments: a new segment begins at the first token whose text starts
+        at or after each character offset of `starts` (ascending, after 0); a token across an offset stays in the
+        earlier segment, BOS opens the first segment and EOS closes the last. Concatenated, the segments are
+        exactly `ids(context)`: the same tokens as the whole context, cut where its parts begin."""
+        if any(later < earlier for earlier, later in itertools.pairwise(starts)) or (starts and starts[0] <= 0):
+            raise ValueError(f"segment starts must be ascending character offsets after 0, got {list(starts)}")
+        if self.share_backend:
+            self.backend.encode_special_tokens = True
+        try:
+            encoding = self.backend.encode(context, add_special_tokens=False)
+        finally:
+            if self.share_backend:
+                self.backend.encode_special_tokens = False
+        token_starts = [first for first, _ in encoding.offsets]
+        head = [self.bos_id] if self.bos_id is not None else []
+        tail = [self.eos_id] if self.eos_id is not None else []
+        ids = head + encoding.ids + tail
+        cuts = [0] + [len(head) + bisect.bisect_left(token_starts, start) for start in starts] + [len(ids)]
+        return [ids[begin:end] for begin, end in itertools.pairwise(cuts)]
+
 
 def context_windows(ids: Sequence[int], window: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Context ids cut into (windows, window) ids and attention mask; the last window is padded at its end."""
@@ -105,6 +130,52 @@ def context_windows(ids: Sequence[int], window: int, pad_id: int) -> tuple[np.nd
     mask = np.zeros(count * window, dtype=np.int8)
     mask[:len(ids)] = 1
     return grid.reshape(count, window), mask.reshape(count, window)
+
+
+# ---------------------------------------------------------------- multi-session chat as context text
+Turn = tuple[str, str]
+"""(role, text) of one turn of a chat given as context: role is USER or ASSISTANT."""
+
+
+@dataclass(frozen=True)
+class SessionLayout:
+    """How the sessions of a multi-session chat become one context text, the same for instruction tuning
+    (`synthetic_chat`'s records) and for evaluation (Multi-Session Chat and its embedded twin), so that the generator
+    reads conversations alike in both:
+
+        {header of session 1}
+        {user_label}: {text}
+        {assistant_label}: {text}
+        ...
+        {separator}{header of session 2}
+        ...
+
+    `header` takes `{number}` (sessions are numbered from 1)."""
+
+    header: str
+    user_label: str
+    assistant_label: str
+    separator: str
+
+    def session_text(self, number: int, turns: Sequence[Turn]) -> str:
+        """Session `number` (from 1): its header, then one line per turn with the speaker's label."""
+        labels = {USER: self.user_label, ASSISTANT: self.assistant_label}
+        lines = [self.header.format(number=number)]
+        for index, (role, text) in enumerate(turns):
+            if role not in labels:
+                raise ValueError(f"session {number}, turn {index}: role {role!r} is not one of {sorted(labels)}")
+            lines.append(f"{labels[role]}: {text}")
+        return "\n".join(lines)
+
+    def session_texts(self, sessions: Sequence[Sequence[Turn]]) -> list[str]:
+        return [self.session_text(number, turns) for number, turns in enumerate(sessions, start=1)]
+
+    def join(self, session_texts: Sequence[str]) -> str:
+        return self.separator.join(session_texts)
+
+    def text(self, sessions: Sequence[Sequence[Turn]]) -> str:
+        """The context text of a chat: every session's text, joined by `separator`."""
+        return self.join(self.session_texts(sessions))
 
 
 # ---------------------------------------------------------------- conversation

@@ -35,6 +35,7 @@ from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.embedded import common
 from ga.data.sft.embedded.common import EVAL, TRAIN, check_split, generation_rng, made_up_word, split_of
 from ga.data.sft.embedded.config import CHAT_ATTRIBUTES, SyntheticChatConfig
+from ga.data.sft.format import SessionLayout, Turn
 from ga.data.sft.native import NativeRow, items, text
 from ga.data.sft.records import ASSISTANT, USER, SourceProvenance
 
@@ -210,19 +211,29 @@ def native_rows(cfg: SyntheticChatConfig) -> Iterator[NativeRow]:
 read_native = common.read_native
 
 
-def format_sessions(row: NativeRow, cfg: SyntheticChatConfig) -> str:
-    labels = {USER: cfg.user_label, ASSISTANT: cfg.assistant_label}
+def session_layout(cfg: SyntheticChatConfig) -> SessionLayout:
+    """The context layout of the chats (the shared `ga.data.sft.format.SessionLayout`; the personalization
+    evaluation formats its conversations with the same one)."""
+    return SessionLayout(cfg.session_header, cfg.user_label, cfg.assistant_label, cfg.session_separator)
+
+
+def session_turns(row: NativeRow) -> list[list[Turn]]:
+    """The row's sessions as (role, text) turns; a speaker other than user/assistant is a DataError."""
     sessions = []
     for number in range(len(items(row, "sessions"))):
-        lines = [cfg.session_header.format(number=number + 1)]
+        turns = []
         for turn in range(len(items(row, f"sessions[{number}]"))):
             speaker = text(row, f"sessions[{number}][{turn}].speaker")
-            if speaker not in labels:
+            if speaker not in (USER, ASSISTANT):
                 raise DataError(row.file, row.row, f"sessions[{number}][{turn}].speaker",
-                                f"{speaker!r} is not one of {sorted(labels)}")
-            lines.append(f"{labels[speaker]}: {text(row, f'sessions[{number}][{turn}].text')}")
-        sessions.append("\n".join(lines))
-    return cfg.session_separator.join(sessions)
+                                f"{speaker!r} is not one of {sorted((ASSISTANT, USER))}")
+            turns.append((speaker, text(row, f"sessions[{number}][{turn}].text")))
+        sessions.append(turns)
+    return sessions
+
+
+def format_sessions(row: NativeRow, cfg: SyntheticChatConfig) -> str:
+    return session_layout(cfg).text(session_turns(row))
 
 
 def convert(rows: Iterable[NativeRow], cfg: SyntheticChatConfig, count_tokens: CountTokens, rng: random.Random,

@@ -1,0 +1,70 @@
+"""The personalization methods, through the knowledge-QA Method interface (ga/eval/methods.py): a conversation is a
+Context, contextualized once per user, then its questions are answered.
+
+  generative_adapter   the conversation's context text (ContextFormat, as instruction tuning encoded
+                       `synthetic_chat`'s contexts) becomes an adapter; `msc_eval.encode_strategy` sequential or
+                       streaming is `GenerativeAdapterMethod` itself, session_streaming is `SessionStreamingAdapter`
+                       (one session at a time through `GenerativeAdapter.update`, ga/eval/msc/encoding.py)
+  closed_book          the question alone (`ClosedBook`)
+  in_context           full-conversation prompting (`InContext`): the conversation and the question in the user turn
+
+Storage per user is the method's storage per context: the adapter's rank-r LoRA factors, the conversation's KV cache
+for prompting, nothing for closed-book.
+"""
+from __future__ import annotations
+
+from ga.eval import costs
+from ga.eval.generation import GenerationSettings
+from ga.eval.methods import ClosedBook, Contextualized, GenerativeAdapterMethod, InContext, Method
+from ga.eval.msc.config import METHODS, MscEvalConfig
+from ga.eval.msc.conversations import Conversation
+from ga.eval.msc.encoding import encode_sessions, session_segments, window_aligned
+
+SESSION_STREAMING = "session_streaming"
+
+
+class SessionStreamingAdapter(GenerativeAdapterMethod):
+    """The generative adapter reading a conversation one session at a time (same name, `generative_adapter`: the
+    strategy is a setting of the method, recorded with its results)."""
+
+    def __init__(self, generator, tokenizer, settings: GenerationSettings):
+        super().__init__(generator, tokenizer, settings, SESSION_STREAMING)
+
+    def contextualize(self, context: Conversation) -> Contextualized:
+        if not isinstance(context, Conversation):
+            raise TypeError(f"session streaming reads a Conversation (with its sessions), got "
+                            f"{type(context).__name__} {context.context_id!r}")
+        window = self.generator.config.window
+        segments = session_segments(self.context_format, context)
+        state = encode_sessions(self.generator, segments, window)
+        chunks, normalizations = costs.session_streaming_chunks([len(segment) for segment in segments], window)
+        shapes = costs.generator_lora_shapes(self.generator)
+        return Contextualized(
+            payload=state, storage_floats=costs.lora_floats(shapes), context_tokens=sum(map(len, segments)),
+            notes={"state_floats": sum(s.numel() for s in state.sums.values()), "sessions": len(segments),
+                   "window_aligned": int(window_aligned(segments, window))},
+            flops=costs.chunks_encode_flops(self.generator, chunks, normalizations))
+
+
+def generation_settings(cfg: MscEvalConfig) -> GenerationSettings:
+    return GenerationSettings(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
+                              max_batch_tokens=cfg.max_batch_tokens)
+
+
+def build_msc_method(name: str, cfg: MscEvalConfig, base_model, tokenizer, generator=None) -> Method:
+    """The method `name` (one of `ga.eval.msc.config.METHODS`) as `cfg` configures it; generator: a
+    GenerativeAdapter around `base_model` (generative_adapter only)."""
+    settings = generation_settings(cfg)
+    if name == "generative_adapter":
+        if generator is None:
+            raise ValueError("generative_adapter: needs generator= (a GenerativeAdapter)")
+        if generator.base_model is not base_model:
+            raise ValueError("generative_adapter: generator.base_model is not the given base_model")
+        if cfg.encode_strategy == SESSION_STREAMING:
+            return SessionStreamingAdapter(generator, tokenizer, settings)
+        return GenerativeAdapterMethod(generator, tokenizer, settings, cfg.encode_strategy)
+    if name == "closed_book":
+        return ClosedBook(base_model, tokenizer, settings)
+    if name == "in_context":
+        return InContext(base_model, tokenizer, settings, cfg.max_prompt_tokens)
+    raise ValueError(f"unknown method {name!r}; choose one of {list(METHODS)}")
