@@ -1,7 +1,7 @@
 # Generative Adapter (ICLR 2025), reproduced as a pipeline (docs/rulegraph.png shows the DAG):
 #   fetch the frozen base model -> prepare the pretraining data -> pretrain the generator -> prepare the
 #   instruction-tuning data -> fine-tune the generator -> evaluate (knowledge QA by context length,
-#   in-context learning) -> report.
+#   in-context learning, personalization) -> report.
 # One config per setting (config/*.yaml; config/config.yaml, the embedded default, when no --configfile is given),
 # checked against config/schema.yaml before any job runs. Each rule calls the `ga` subcommand of its name
 # (ga/stages/<rule>.py), writes logs/{run_name}/<rule>.log and benchmarks/{run_name}/<rule>.tsv, and lists under
@@ -32,4 +32,5 @@ include: "rules/train.smk"
 include: "rules/finetune.smk"
 include: "rules/eval.smk"
 include: "rules/icl.smk"
+include: "rules/msc.smk"
 include: "rules/report.smk"

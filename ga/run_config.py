@@ -23,6 +23,7 @@ from ga.data.config import PretrainDataConfig
 from ga.data.sft.mixture import SftDataConfig, SftSourcesSectionConfig, check_datasets
 from ga.eval.config import KnowledgeEvalConfig
 from ga.eval.icl.config import IclEvalConfig
+from ga.eval.msc.config import MscEvalConfig
 from ga.io import read_yaml, write_yaml
 from ga.section import SCHEMA_DIALECT, ConfigError, ConfigSection, setting
 from ga.train.config import FinetuneConfig, PretrainConfig
@@ -60,6 +61,8 @@ class RunConfig(ConfigSection):
                                                       "lengths x methods")
     icl_eval: IclEvalConfig = setting(default_factory=IclEvalConfig,
                                       doc="in-context learning: benchmarks x tasks x k x seeds x methods")
+    msc_eval: MscEvalConfig = setting(default_factory=MscEvalConfig,
+                                      doc="personalization on multi-session chats: benchmarks x batches x methods")
 
     section_doc: ClassVar[str] = "Generative Adapter pipeline configuration"
 

@@ -27,7 +27,7 @@ from types import ModuleType, SimpleNamespace
 
 STAGE_NAMES = ("fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "finetune",
                "knowledge_contexts", "knowledge_qa_lora", "knowledge_eval", "knowledge_summary", "icl_episodes", "icl_eval",
-               "icl_summary", "report")
+               "icl_summary", "msc_conversations", "msc_eval", "msc_summary", "report")
 """Every stage, in DAG order (the order of `include:` lines in the Snakefile)."""
 
 

@@ -66,5 +66,7 @@ def build_msc_method(name: str, cfg: MscEvalConfig, base_model, tokenizer, gener
     if name == "closed_book":
         return ClosedBook(base_model, tokenizer, settings)
     if name == "in_context":
-        return InContext(base_model, tokenizer, settings, cfg.max_prompt_tokens)
+        # the conversation runs once, every question continues from its KV cache: the paper's per-query cost of
+        # full-conversation prompting (Table 1), and the same answers as whole prompts (tests/test_eval_methods.py)
+        return InContext(base_model, tokenizer, settings, cfg.max_prompt_tokens, prompt_cache=True)
     raise ValueError(f"unknown method {name!r}; choose one of {list(METHODS)}")

@@ -1,0 +1,94 @@
+# Evaluation II, personalization on multi-session chats (docs/method.md#personalization), three stages:
+#   msc_conversations  one job per benchmark: the conversations (earlier sessions + the current dialog) and questions
+#   msc_eval           one job per benchmark x conversation batch x method: answers, F1 / ROUGE-L, Table 1 costs
+#   msc_summary        every job pooled into the paper's Table 1
+# A new method or batch runs only its jobs; each method's jobs request msc_eval.resources.<method>.
+from ga.eval.msc.jobs import batch_ids
+
+MSC_DIR = f"{RUN}/eval/msc"
+MSC = RUN_CONFIG.msc_eval
+MSC_WILDCARDS = {"benchmark": "|".join(MSC.benchmarks), "method": "|".join(MSC.methods), "batch": r"\d+"}
+
+
+def msc_method_inputs(wildcards):
+    """The fine-tuned generator, for the generative adapter's jobs."""
+    return {"generator": rules.finetune.output.generator} if wildcards.method == "generative_adapter" else {}
+
+
+def msc_resource(name):
+    """A resource of the job's method (msc_eval.resources.<method>.<name>)."""
+    return lambda wildcards: getattr(getattr(MSC.resources, wildcards.method), name)
+
+
+rule msc_conversations:
+    wildcard_constraints:
+        **MSC_WILDCARDS,
+    input:
+        base_model=rules.fetch_base.output.base_model,
+    output:
+        conversations=f"{MSC_DIR}/{{benchmark}}/conversations.parquet",
+    params:
+        depends_on=stage_params("msc_conversations"),
+    log:
+        f"{LOGS}/msc_conversations.{{benchmark}}.log",
+    benchmark:
+        f"{BENCH}/msc_conversations.{{benchmark}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        stage_shell("msc_conversations")
+
+
+rule msc_eval:
+    wildcard_constraints:
+        **MSC_WILDCARDS,
+    input:
+        unpack(msc_method_inputs),
+        base_model=rules.fetch_base.output.base_model,
+        conversations=rules.msc_conversations.output.conversations,
+    output:
+        results=directory(f"{MSC_DIR}/{{benchmark}}/{{method}}/batch-{{batch}}"),
+    params:
+        depends_on=stage_params("msc_eval"),
+        optional_inputs=optional_input_flags("msc_eval"),
+    log:
+        f"{LOGS}/msc_eval.{{benchmark}}.{{method}}.{{batch}}.log",
+    benchmark:
+        f"{BENCH}/msc_eval.{{benchmark}}.{{method}}.{{batch}}.tsv"
+    threads: lambda wildcards: getattr(MSC.resources, wildcards.method).threads
+    resources:
+        gpu=msc_resource("gpus"),
+        mem_mb=msc_resource("mem_mb"),
+        runtime=msc_resource("runtime"),
+        cpus_per_task=msc_resource("threads"),
+    shell:
+        stage_shell("msc_eval")
+
+
+MSC_RESULTS = [f"{MSC_DIR}/{benchmark}/{method}/batch-{batch}" for benchmark in MSC.benchmarks
+               for method in MSC.methods for batch in batch_ids(RUN_CONFIG, benchmark)]
+
+
+rule msc_summary:
+    input:
+        results=MSC_RESULTS,
+    output:
+        table=f"{MSC_DIR}/summary.parquet",
+        markdown=f"{MSC_DIR}/summary.md",
+    params:
+        depends_on=stage_params("msc_summary"),
+    log:
+        f"{LOGS}/msc_summary.log",
+    benchmark:
+        f"{BENCH}/msc_summary.tsv"
+    localrule: True
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        stage_shell("msc_summary")
+
+
+FINAL_TARGETS.extend([rules.msc_summary.output.table, rules.msc_summary.output.markdown])
