@@ -166,12 +166,16 @@ def test_every_stage_has_the_stage_shape():
     config = RunConfig.load(REPO / "config" / "smoke.yaml")
     wildcard_values = {"dataset": config.sft_data.datasets[0],  # one job of each wildcard rule
                        "benchmark": config.knowledge_eval.benchmarks[0], "method": config.knowledge_eval.methods[0],
-                       "length": str(config.knowledge_eval.lengths[0])}
+                       "length": str(config.knowledge_eval.lengths[0]), "task": "keyword_classification-0",
+                       "k": "4", "seed": "13", "batch": "0"}
+    per_family = {"icl": {"benchmark": config.icl_eval.benchmarks[0], "method": config.icl_eval.methods[0]},
+                  "msc": {"benchmark": config.msc_eval.benchmarks[0], "method": config.msc_eval.methods[0]}}
     for name in stages.STAGE_NAMES:
         module = stages.load(name)
         assert module.STAGE.name == name
         assert callable(module.run) and callable(module.depends_on)
-        wildcards = {key: wildcard_values[key] for key in module.STAGE.wildcards}
+        values = {**wildcard_values, **per_family.get(name.split("_")[0], {})}
+        wildcards = {key: values[key] for key in module.STAGE.wildcards}
         assert isinstance(module.depends_on(config, **wildcards), dict)
 
 

@@ -208,10 +208,13 @@ class InContext(Method):
             return Contextualized(payload=context.text, storage_floats=costs.kv_cache_floats(config, kept),
                                   context_tokens=tokens)
         cached = self.cache_context(context.text, [question.question for question in context.questions])
-        kept = len(cached.prefix.ids)
+        prefix = len(cached.prefix.ids)
+        # storage counts the context's kept tokens, as without the cache (the template's tokens are the same for
+        # every context)
+        kept = max(tokens - cached.truncated_tokens, 0)
         return Contextualized(payload=cached, storage_floats=costs.kv_cache_floats(config, kept), context_tokens=tokens,
-                              notes={"prefix_tokens": kept, "prompt_truncated_tokens": cached.truncated_tokens},
-                              flops=costs.forward_flops(config, kept, logit_tokens=1))
+                              notes={"prefix_tokens": prefix, "prompt_truncated_tokens": cached.truncated_tokens},
+                              flops=costs.forward_flops(config, prefix, logit_tokens=1))
 
     def cache_context(self, context: str, questions: Sequence[str]) -> CachedContext:
         """The shared prefix of every question's prompt, run once. When the longest question's prompt would exceed
