@@ -315,8 +315,9 @@ def test_methods_costs_and_table(tiny_model_dir, tmp_path):
     assert pooled["generative_adapter"]["storage_floats"] == costs.lora_floats(costs.generator_lora_shapes(gam))
     kv = sum(costs.kv_cache_floats(base.config, len(tokenizer(c.text).input_ids)) for c in items) / 3
     assert pooled["in_context"]["storage_floats"] == pytest.approx(kv)
-    # prompting re-reads the conversation for every query; the adapter's query is the question alone
-    assert pooled["in_context"]["per_query_flops"] > 3 * pooled["generative_adapter"]["per_query_flops"]
+    # prompting runs the conversation once (its KV cache is the storage) and every query still attends to it; the
+    # adapter's query is the question alone
+    assert pooled["in_context"]["per_query_flops"] > pooled["generative_adapter"]["per_query_flops"]
     assert pooled["closed_book"]["per_query_flops"] < pooled["generative_adapter"]["per_query_flops"]
 
     table = summary_table(list(pooled.values()), paper_msc(), "Mistral-7B-Instruct")
