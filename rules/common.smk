@@ -24,6 +24,10 @@ BENCH = RUN_CONFIG.benchmarks_dir
 CONFIG_FILE = RUN_CONFIG.resolved_config_path
 REPORT = f"{RUN}/report/summary.json"
 
+# The generator's training path (data, pretraining, instruction tuning) goes first when jobs compete for cores: the
+# evaluation jobs that need no generator (the baselines) fill the cores it leaves free instead of delaying it.
+TRAINING_PATH_PRIORITY = 10
+
 # Final outputs of each stage; every rules file appends its own and the report rule collects them all.
 FINAL_TARGETS = []
 

@@ -18,6 +18,7 @@ rule pretrain_documents:
         f"{LOGS}/pretrain_documents.log",
     benchmark:
         f"{BENCH}/pretrain_documents.tsv"
+    priority: TRAINING_PATH_PRIORITY
     threads: 2
     resources:
         mem_mb=8000,
@@ -39,6 +40,7 @@ rule pretrain_data:
         f"{LOGS}/pretrain_data.log",
     benchmark:
         f"{BENCH}/pretrain_data.tsv"
+    priority: TRAINING_PATH_PRIORITY
     threads: 2
     resources:
         mem_mb=8000,

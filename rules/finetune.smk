@@ -23,6 +23,7 @@ rule finetune:
         f"{LOGS}/finetune.log",
     benchmark:
         f"{BENCH}/finetune.tsv"
+    priority: TRAINING_PATH_PRIORITY
     threads: FINETUNE_RESOURCES.threads
     resources:
         gpu=FINETUNE_RESOURCES.gpus,

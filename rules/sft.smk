@@ -24,6 +24,7 @@ rule sft_sources:
         f"{LOGS}/sft_sources.{{dataset}}.log",
     benchmark:
         f"{BENCH}/sft_sources.{{dataset}}.tsv"
+    priority: TRAINING_PATH_PRIORITY
     threads: 1
     resources:
         mem_mb=8000,
@@ -45,6 +46,7 @@ rule sft_data:
         f"{LOGS}/sft_data.log",
     benchmark:
         f"{BENCH}/sft_data.tsv"
+    priority: TRAINING_PATH_PRIORITY
     threads: 2
     resources:
         mem_mb=16000,

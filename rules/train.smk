@@ -27,6 +27,7 @@ rule pretrain:
         f"{LOGS}/pretrain.log",
     benchmark:
         f"{BENCH}/pretrain.tsv"
+    priority: TRAINING_PATH_PRIORITY
     threads: PRETRAIN_RESOURCES.threads
     resources:
         gpu=PRETRAIN_RESOURCES.gpus,
