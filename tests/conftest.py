@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,16 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if NEEDS_EMBEDDED_MODEL in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def restore_environment():
+    """Each test starts from the same environment variables: an in-process training run sets the launcher's
+    RANK / WORLD_SIZE / LOCAL_RANK (ga.train.distributed), which must not reach later tests' subprocesses."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture

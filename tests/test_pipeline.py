@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "schema.yaml")
 WORKFLOW_FILES = ("Snakefile", "rules", "config", "slurm", "workflow", "resources")
 LOCAL_PROFILE = "workflow/profiles/default"
+LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 # Jobs `snakemake -n` plans for a fresh run of each config (rule -> count); `all` is the target rule. sft_sources
 # has one job per dataset of the config's instruction-tuning mixture.
@@ -142,7 +143,9 @@ def load(name: str) -> dict:
 
 def workflow_env(extra: dict | None = None) -> dict:
     """The tests' environment, with this checkout's `ga` package first on the path (for jobs too)."""
-    env = dict(os.environ, **(extra or {}))
+    # a launcher's variables (left by an in-process run) would make every job join a process group that is not there
+    env = {key: value for key, value in os.environ.items() if key not in LAUNCHER_VARIABLES}
+    env.update(extra or {})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
