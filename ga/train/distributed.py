@@ -56,13 +56,16 @@ def init_distributed() -> Dist:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if use_cuda:
         torch.cuda.set_device(local_rank)
+    launched = "RANK" in os.environ
+    if not launched and (not dist.is_initialized() or dist.get_world_size() == 1):
+        # DeepSpeed reads the launcher's variables even for one process; state them for a plain `ga pretrain` (again
+        # when this process's one-process group outlived them, as between tests)
+        for name, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
+            os.environ.setdefault(name, value)
     if not dist.is_initialized():
-        if "RANK" in os.environ:
+        if launched:
             dist.init_process_group(backend)
         else:
-            # DeepSpeed reads the launcher's variables even for one process; state them for a plain `ga pretrain`.
-            for name, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
-                os.environ.setdefault(name, value)
             dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
     deepspeed.init_distributed(dist_backend=backend)
     device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
