@@ -385,7 +385,16 @@ class QaFinetuning(Method):
         return self.lora.shapes
 
 
-def generation_settings(cfg: KnowledgeEvalConfig) -> GenerationSettings:
+def check_generator(generator, base_model) -> None:
+    """The generative adapter's methods need a GenerativeAdapter around the very base model the others use."""
+    if generator is None:
+        raise ValueError("generative_adapter: needs generator= (a GenerativeAdapter)")
+    if generator.base_model is not base_model:
+        raise ValueError("generative_adapter: generator.base_model is not the given base_model")
+
+
+def generation_settings(cfg) -> GenerationSettings:
+    """Greedy generation as an evaluation section sets it (knowledge_eval, icl_eval and msc_eval share the keys)."""
     return GenerationSettings(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
                               max_batch_tokens=cfg.max_batch_tokens)
 
@@ -396,10 +405,7 @@ def build_method(name: str, cfg: KnowledgeEvalConfig, base_model, tokenizer, gen
     around `base_model` (generative_adapter only); qa_lora_dir: `train_qa_lora`'s folder (qa_finetuning only)."""
     settings = generation_settings(cfg)
     if name == "generative_adapter":
-        if generator is None:
-            raise ValueError("generative_adapter: needs generator= (a GenerativeAdapter)")
-        if generator.base_model is not base_model:
-            raise ValueError("generative_adapter: generator.base_model is not the given base_model")
+        check_generator(generator, base_model)
         return GenerativeAdapterMethod(generator, tokenizer, settings, cfg.encode_strategy)
     if name == "closed_book":
         return ClosedBook(base_model, tokenizer, settings)

@@ -24,7 +24,8 @@ from ga.eval import costs
 from ga.eval.contexts import Context
 from ga.eval.generation import GenerationSettings, pad_id
 from ga.eval.icl.config import IclEvalConfig
-from ga.eval.methods import ClosedBook, Contextualized, GenerativeAdapterMethod, InContext, Method
+from ga.eval.methods import (ClosedBook, Contextualized, GenerativeAdapterMethod, InContext, Method,
+                             check_generator, generation_settings)
 
 
 @dataclass(frozen=True)
@@ -132,21 +133,13 @@ class FewShotFinetuning(Method):
         return contextualized.payload.shapes
 
 
-def generation_settings(cfg: IclEvalConfig) -> GenerationSettings:
-    return GenerationSettings(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
-                              max_batch_tokens=cfg.max_batch_tokens)
-
-
 def build_icl_method(name: str, cfg: IclEvalConfig, base_model, tokenizer, icl_format: IclFormat, generator=None,
                      seed: int = 0) -> Method:
     """The method `name` (one of `ga.eval.icl.config.ICL_METHODS`) as `cfg` configures it. generator: a
     GenerativeAdapter around `base_model` (generative_adapter only); seed: the few-shot LoRA's seed (the run's)."""
     settings = generation_settings(cfg)
     if name == "generative_adapter":
-        if generator is None:
-            raise ValueError("generative_adapter: needs generator= (a GenerativeAdapter)")
-        if generator.base_model is not base_model:
-            raise ValueError("generative_adapter: generator.base_model is not the given base_model")
+        check_generator(generator, base_model)
         return GenerativeAdapterMethod(generator, tokenizer, settings, cfg.encode_strategy)
     if name == "zero_shot":
         return ZeroShot(base_model, tokenizer, settings)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from ga.eval import costs
 from ga.eval.generation import GenerationSettings
-from ga.eval.methods import ClosedBook, Contextualized, GenerativeAdapterMethod, InContext, Method
+from ga.eval.methods import (ClosedBook, Contextualized, GenerativeAdapterMethod, InContext, Method,
+                             check_generator, generation_settings)
 from ga.eval.msc.config import METHODS, MscEvalConfig
 from ga.eval.msc.conversations import Conversation
 from ga.eval.msc.encoding import encode_sessions, session_segments, window_aligned
@@ -46,20 +47,12 @@ class SessionStreamingAdapter(GenerativeAdapterMethod):
             flops=costs.chunks_encode_flops(self.generator, chunks, normalizations))
 
 
-def generation_settings(cfg: MscEvalConfig) -> GenerationSettings:
-    return GenerationSettings(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
-                              max_batch_tokens=cfg.max_batch_tokens)
-
-
 def build_msc_method(name: str, cfg: MscEvalConfig, base_model, tokenizer, generator=None) -> Method:
     """The method `name` (one of `ga.eval.msc.config.METHODS`) as `cfg` configures it; generator: a
     GenerativeAdapter around `base_model` (generative_adapter only)."""
     settings = generation_settings(cfg)
     if name == "generative_adapter":
-        if generator is None:
-            raise ValueError("generative_adapter: needs generator= (a GenerativeAdapter)")
-        if generator.base_model is not base_model:
-            raise ValueError("generative_adapter: generator.base_model is not the given base_model")
+        check_generator(generator, base_model)
         if cfg.encode_strategy == SESSION_STREAMING:
             return SessionStreamingAdapter(generator, tokenizer, settings)
         return GenerativeAdapterMethod(generator, tokenizer, settings, cfg.encode_strategy)
