@@ -73,6 +73,16 @@ def write_results(rows: Sequence[dict], costs: Sequence[dict], folder: str | Pat
     return summary
 
 
+def say_failures(summary: dict, job: str, folder: str | Path) -> None:
+    """One stderr line when questions of a job failed: they are recorded per question (predictions.parquet, column
+    `error`) and counted in the summary; said here too, so that they are seen."""
+    import sys
+
+    failed = {outcome: n for outcome, n in summary["outcomes"].items() if outcome.endswith("failed")}
+    if failed:
+        print(f"{job}: {failed} (see the error column of {Path(folder) / PREDICTIONS_FILE})", file=sys.stderr)
+
+
 def _flat(row: dict) -> dict:
     """A row with its free-form mappings (`notes`) as JSON strings: one Parquet schema for every method."""
     import json

@@ -4,8 +4,6 @@ per task at k = 0); every test query "Input: x\\nOutput:" is answered greedily a
 match. Outputs, in one folder: predictions.parquet, costs.parquet, summary.json (ga/eval/icl/jobs.py)."""
 from __future__ import annotations
 
-import sys
-
 from ga.stages import Stage
 
 STAGE = Stage(
@@ -37,6 +35,7 @@ def run(config, inputs, outputs, benchmark: str, task: str, k: str, seed: str, m
     from ga.eval.icl.jobs import evaluate_job
     from ga.eval.icl.methods import build_icl_method
     from ga.eval.icl.sources import icl_format
+    from ga.eval.results import say_failures
     from ga.section import ConfigError
 
     cfg = config.icl_eval
@@ -56,8 +55,5 @@ def run(config, inputs, outputs, benchmark: str, task: str, k: str, seed: str, m
     evaluated = build_icl_method(method, cfg, base_model, tokenizer, fmt, generator=generator, seed=config.seed)
     summary = evaluate_job(evaluated, inputs.episodes, int(k), fmt, cfg.max_test_examples, outputs.results,
                            validation_path=inputs.validation, progress=True)
-    failed = {outcome: n for outcome, n in summary["outcomes"].items() if outcome.endswith("failed")}
-    if failed:
-        print(f"ga icl_eval: {benchmark}/{task}/{method}/k{k}-s{seed}: {failed} (see the error column of "
-              f"{outputs.results}/predictions.parquet)", file=sys.stderr)
+    say_failures(summary, f"ga icl_eval: {benchmark}/{task}/{method}/k{k}-s{seed}", outputs.results)
     return summary

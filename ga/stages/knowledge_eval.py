@@ -9,8 +9,6 @@ the sample, and the cost columns). A job's params are the settings of its own me
 baseline's setting reruns only that baseline's jobs."""
 from __future__ import annotations
 
-import sys
-
 from ga.stages import Stage
 
 STAGE = Stage(
@@ -48,7 +46,7 @@ def run(config, inputs, outputs, benchmark: str, method: str, length: str) -> di
     from ga.eval.contexts import read_contexts
     from ga.eval.device import evaluation_device, limit_threads
     from ga.eval.methods import build_method
-    from ga.eval.results import write_results
+    from ga.eval.results import say_failures, write_results
     from ga.eval.runner import run_method
     from ga.section import ConfigError
 
@@ -77,8 +75,5 @@ def run(config, inputs, outputs, benchmark: str, method: str, length: str) -> di
               "sample_contexts": cfg.sample_contexts}
     summary = write_results(rows, costs, outputs.results,
                             {"benchmark": benchmark, "method": method, "length": int(length), **sample})
-    failed = {outcome: n for outcome, n in summary["outcomes"].items() if outcome.endswith("failed")}
-    if failed:  # recorded per question (predictions.parquet: error) and counted; said here too, so it is seen
-        print(f"ga knowledge_eval: {benchmark}/{method}/{length}: {failed} (see the error column of "
-              f"{outputs.results}/predictions.parquet)", file=sys.stderr)
+    say_failures(summary, f"ga knowledge_eval: {benchmark}/{method}/{length}", outputs.results)
     return {key: value for key, value in summary.items() if key not in ("sample_contexts",)}

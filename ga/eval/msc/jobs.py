@@ -16,7 +16,6 @@ Jobs (one rule each; wildcards in brackets):
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -148,6 +147,7 @@ def evaluate_batch(config, benchmark: str, method: str, batch: str | int, base_m
     from ga.eval.msc.conversations import batch_conversations, read_conversations
     from ga.eval.msc.methods import build_msc_method
     from ga.eval.msc.results import evaluate_conversations
+    from ga.eval.results import say_failures
     from ga.section import ConfigError
 
     cfg: MscEvalConfig = config.msc_eval
@@ -170,10 +170,7 @@ def evaluate_batch(config, benchmark: str, method: str, batch: str | int, base_m
            "conversations_per_batch": cfg.conversations_per_batch, "max_conversations": cfg.max_conversations,
            "conversations_available": len(everything), "conversations_evaluated": len(chosen)}
     summary = evaluate_conversations(built, chosen, output, job, progress=progress)
-    failed = {outcome: n for outcome, n in summary["outcomes"].items() if outcome.endswith("failed")}
-    if failed:  # recorded per question and counted; said here too, so it is seen
-        print(f"ga msc_eval: {benchmark}/{batch}/{method}: {failed} (see the error column of "
-              f"{output}/predictions.parquet)", file=sys.stderr)
+    say_failures(summary, f"ga msc_eval: {benchmark}/{batch}/{method}", output)
     return summary
 
 
