@@ -1,15 +1,19 @@
-"""Stage report: one JSON and one Markdown summary of what the run produced (ga/report.py): every stage's final
-outputs, the wall time and peak memory Snakemake measured for each rule, and the config."""
+"""Stage report: what the run produced, for people (ga/report/): summary.json and summary.md (every stage's final
+outputs, the wall time and peak memory Snakemake measured for each rule, the config), and index.html with plots/
+(the DAG, data statistics, training curves, every evaluation beside the paper's numbers, costs, versions)."""
 from __future__ import annotations
 
 from ga.stages import Stage
 
 STAGE = Stage(
     name="report",
-    summary="summarise a pipeline run (outputs, stage timings, config)",
-    inputs={"outputs": "final outputs of the stages to describe"},
-    outputs={"json": "JSON summary to write", "markdown": "Markdown summary to write"},
+    summary="summarise a pipeline run (outputs, data, training, evaluations beside the paper, timings, config)",
+    inputs={"outputs": "final outputs of the stages to describe",
+            "snakefile": "the workflow's Snakefile, to draw the rule graph (without it the page has no DAG)"},
+    outputs={"json": "JSON summary to write", "markdown": "Markdown summary to write",
+             "html": "self-contained HTML page to write", "plots": "folder of the page's figures (PNG) to write"},
     many=("outputs",),
+    optional=("snakefile",),
 )
 
 
@@ -19,11 +23,19 @@ def depends_on(config) -> dict:
 
 
 def run(config, inputs, outputs) -> dict:
+    import os
+    from pathlib import Path
+
     from ga.io import write_json, write_text
     from ga.report import build_report, render_markdown
+    from ga.report.build import ReportInputs, write_report_page
 
     report = build_report(config.run_name, config.to_dict(), [str(p) for p in inputs.outputs],
                           config.benchmarks_dir)
+    page = write_report_page(ReportInputs(Path(config.run_dir), Path(config.benchmarks_dir), inputs.snakefile),
+                             config.run_name, config.base_model.id, outputs.html, outputs.plots)
     write_json(report, outputs.json, sort_keys=False)
-    write_text(render_markdown(report), outputs.markdown)
-    return {"json": str(outputs.json), "markdown": str(outputs.markdown)}
+    plots = os.path.relpath(outputs.plots, Path(outputs.markdown).parent)
+    write_text(render_markdown(report, [f"{plots}/{name}" for name in page["figures"]]), outputs.markdown)
+    return {"json": str(outputs.json), "markdown": str(outputs.markdown), "html": page["html"],
+            "figures": len(page["figures"])}

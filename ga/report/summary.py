@@ -1,13 +1,13 @@
-"""The run report: one JSON and one Markdown summary of what a pipeline run produced.
+"""summary.json and summary.md: what a pipeline run produced, in one JSON and one Markdown file.
 
-The last rule of the DAG (ga/stages/report.py). It describes each final output of the stages that ran (model
-directories, data manifests, metric logs), the wall time and peak memory Snakemake measured for every rule
-(benchmarks/{run_name}/*.tsv), and the config the run used.
+It describes each final output of the stages that ran (model directories, data manifests, metric logs), the wall
+time and peak memory Snakemake measured for every rule (benchmarks/{run_name}/*.tsv), and the config the run used.
 """
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -117,9 +117,14 @@ def build_report(run_name: str, config: dict, outputs: list[str], benchmark_dir:
     }
 
 
-def render_markdown(report: dict) -> str:
-    lines = [f"# Run `{report['run_name']}`", "", f"Generated {report['generated_at']}.", "",
-             "## Stages", "", "| rule | wall time (s) | peak RSS (MB) |", "|---|---|---|"]
+def render_markdown(report: dict, figures: Sequence[str] = ()) -> str:
+    """The summary for people; `figures`: the report's PNG files, as paths relative to the Markdown file (the
+    full page with every table is index.html beside it)."""
+    lines = [f"# Run `{report['run_name']}`", "", f"Generated {report['generated_at']}.", ""]
+    if figures:
+        lines += ["The full report, with every table and figure, is `index.html` in this folder.", "",
+                  "## Figures", ""] + [f"![{Path(figure).stem}]({figure})" for figure in figures] + [""]
+    lines += ["## Stages", "", "| rule | wall time (s) | peak RSS (MB) |", "|---|---|---|"]
     for rule, bench in report["stages"].items():
         wall = "" if bench["wall_s"] is None else f"{bench['wall_s']:.1f}"
         rss = "" if bench["max_rss_mb"] is None else f"{bench['max_rss_mb']:.0f}"
