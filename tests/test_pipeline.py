@@ -2,7 +2,7 @@
 through `--profile slurm` on a real one-node SLURM cluster), rule params == the stages' depends_on(), and rerunning
 only stale stages after a one-value override.
 
-Snakemake runs in a temporary copy of the workflow files (what a checkout holds), so runs/, logs/ and
+Snakemake runs in a temporary copy of the workflow files (tests/workflow_support.py), so runs/, logs/ and
 benchmarks/ of the tests never land in the repository. When a rules file adds a stage, extend EXPECTED_JOBS and
 STALE_AFTER_CHANGE below.
 """
@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,12 +22,9 @@ import yaml
 
 from ga import stages
 from ga.run_config import RunConfig
+from workflow_support import REPO, checkout, explain, snakemake, workflow_env
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "schema.yaml")
-WORKFLOW_FILES = ("Snakefile", "rules", "config", "slurm", "workflow", "resources")
-LOCAL_PROFILE = "workflow/profiles/default"
-LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 # Jobs `snakemake -n` plans for a fresh run of each config (rule -> count); `all` is the target rule. sft_sources
 # has one job per dataset of the config's instruction-tuning mixture.
@@ -141,28 +137,6 @@ def load(name: str) -> dict:
 
 # --- Snakemake itself ---------------------------------------------------------------------------------------
 
-def workflow_env(extra: dict | None = None) -> dict:
-    """The tests' environment, with this checkout's `ga` package first on the path (for jobs too)."""
-    # a launcher's variables (left by an in-process run) would make every job join a process group that is not there
-    env = {key: value for key, value in os.environ.items() if key not in LAUNCHER_VARIABLES}
-    env.update(extra or {})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
-
-def checkout(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    return dest
-
-
-def snakemake(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 900):
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env or workflow_env(),
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout)
-
-
 def planned_jobs(result) -> dict[str, int]:
     """rule -> count from the 'Job stats' table of a (dry) run; {} when there is nothing to do."""
     text = result.stdout + result.stderr
@@ -176,15 +150,6 @@ def planned_jobs(result) -> dict[str, int]:
             break
         jobs[fields[0]] = int(fields[1])
     return jobs
-
-
-def explain(result, root: Path | None = None) -> str:
-    """A failed run's output plus the ends of its rule logs and SLURM job logs."""
-    text = f"exit {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-8000:]}"
-    if root is not None:
-        for log in sorted((root / "logs").rglob("*.log")) + sorted((root / ".snakemake" / "slurm_logs").rglob("*.log")):
-            text += f"\n--- {log.relative_to(root)}\n{log.read_text(errors='replace')[-3000:]}"
-    return text
 
 
 @pytest.fixture(scope="module")
@@ -300,11 +265,10 @@ def check_smoke_outputs(root: Path, jobs: dict[str, int]) -> dict:
     return report
 
 
-@pytest.fixture(scope="module")
-def smoke_local(tmp_path_factory):
-    root = checkout(tmp_path_factory.mktemp("smoke-local"))
-    result = snakemake(["--profile", LOCAL_PROFILE, "--configfile", "config/smoke.yaml"], root)
-    return root, result
+@pytest.fixture
+def smoke_local(smoke_run):
+    """The smoke DAG run once per session (tests/conftest.py), shared with the report's browser test."""
+    return smoke_run
 
 
 @pytest.mark.slow

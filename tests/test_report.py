@@ -38,11 +38,15 @@ def test_report_describes_models_manifests_metrics_and_benchmarks(tmp_path, monk
     config.write_text(yaml.safe_dump({"run_name": "r", "seed": 0, "adapter": {"window": 64},
                                       "pretrain_data": {"window": 64}}))
     out_json, out_md = tmp_path / "report" / "summary.json", tmp_path / "report" / "summary.md"
+    out_html, out_plots = tmp_path / "report" / "index.html", tmp_path / "report" / "plots"
     assert ga_main(["report", "--config", str(config), "--json", str(out_json), "--markdown", str(out_md),
+                    "--html", str(out_html), "--plots", str(out_plots),
                     "--outputs", str(model), str(data), str(metrics)]) == 0
     report = json.loads(out_json.read_text())
     assert [o["path"] for o in report["outputs"]] == [str(model), str(data), str(metrics)]
     assert report["stages"]["pretrain"]["wall_s"] == 12.5
     markdown = out_md.read_text()
     assert "| pretrain | 12.5 | 321 |" in markdown and "17 parameters" in markdown
+    assert "plots/stages.png" in markdown and (out_plots / "stages.png").is_file()
+    assert out_html.read_text().startswith("<!DOCTYPE html>")
     assert not list((tmp_path / "report").glob(".*tmp")), "temporary files left behind"

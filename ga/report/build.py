@@ -57,15 +57,17 @@ def data_section(layout: RunLayout) -> Section:
     if documents is None:
         section.notes.append("No pretraining documents (stage pretrain_documents did not run).")
     else:
-        total = documents.get("tokens") or sum(row["tokens"] for row in documents["sources"])
+        sources = documents.get("sources", [])
+        total = sum(row.get("tokens") or 0 for row in sources)
         section.tables.append(Table(
             ("source", "documents", "tokens", "share of tokens (%)"),
-            [(row["source"], row["documents"], row["tokens"], PERCENT * row["tokens"] / total if total else None)
-             for row in documents["sources"]],
-            caption=f"Pretraining documents by source ({documents['params'].get('source', '')})"))
+            [(row.get("source"), row.get("documents"), row.get("tokens"),
+              PERCENT * row["tokens"] / total if total and row.get("tokens") is not None else None) for row in sources],
+            caption=f"Pretraining documents by source ({documents.get('params', {}).get('source', 'source unknown')})"))
     splits = [(split, read_json_if_exists(layout.pretrain_split(split))) for split in SPLITS]
-    rows = [(split, m["examples"], m.get("documents"), m.get("tokens"), m["layout"]["seq_len"], m["layout"]["window"],
-             m["layout"]["completion_windows"], m["layout"]["reconstruction_windows"], m.get("dropped_tail_tokens"))
+    rows = [(split, m.get("examples"), m.get("documents"), m.get("tokens"),
+             *(m.get("layout", {}).get(key) for key in ("seq_len", "window", "completion_windows",
+                                                         "reconstruction_windows")), m.get("dropped_tail_tokens"))
             for split, m in splits if m is not None]
     if rows:
         section.tables.append(Table(("split", "examples", "documents", "tokens", "sequence length", "window",
@@ -77,7 +79,7 @@ def data_section(layout: RunLayout) -> Section:
     if sources:
         section.tables.append(Table(
             ("dataset", "records", "QA pairs", "licence", "dropped records"),
-            [(m["dataset"], m.get("records"), m.get("qa_pairs"), m.get("licence"),
+            [(m.get("dataset"), m.get("records"), m.get("qa_pairs"), m.get("licence"),
               sum((m.get("drops") or {}).values())) for m in sources],
             caption="Instruction-tuning sources (records as prepared, before the mixture)"))
     mixture, drops = [], []
@@ -85,11 +87,12 @@ def data_section(layout: RunLayout) -> Section:
         manifest = read_json_if_exists(layout.sft_split(split))
         if manifest is None:
             continue
-        for row in manifest["datasets"]:
-            mixture.append((split, row["dataset"], row.get("records"), row.get("examples"), row.get("qa_pairs"),
+        for row in manifest.get("datasets", []):
+            mixture.append((split, row.get("dataset"), row.get("records"), row.get("examples"), row.get("qa_pairs"),
                             row.get("context_tokens_mean"), row.get("context_tokens_p95"),
                             row.get("conversation_tokens_mean"), row.get("loss_tokens"), row.get("windows_mean")))
-        drops += [(split, row["dataset"], row["stage"], row["reason"], row["count"]) for row in manifest["drops"]]
+        drops += [(split, row.get("dataset"), row.get("stage"), row.get("reason"), row.get("count"))
+                  for row in manifest.get("drops", [])]
     if mixture:
         section.tables.append(Table(("split", "dataset", "records", "examples", "QA pairs", "context tokens (mean)",
                                      "context tokens (p95)", "conversation tokens (mean)", "loss tokens",
