@@ -225,6 +225,7 @@ def check_smoke_outputs(root: Path, jobs: dict[str, int]) -> dict:
         load("smoke.yaml")["base_model"]["random_config"]["hidden_size"]
     report = json.loads((run / "report" / "summary.json").read_text())
     assert (run / "report" / "summary.md").read_text().startswith("# Run `smoke`")
+    assert (run / "report" / "index.html").is_file() and (run / "report" / "plots" / "rulegraph.png").is_file()
     resolved = RunConfig.load(REPO / "config" / "smoke.yaml").to_dict()
     assert report["run_name"] == "smoke" and report["config"] == resolved
     assert yaml.safe_load((run / "config.yaml").read_text()) == resolved

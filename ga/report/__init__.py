@@ -14,6 +14,11 @@ Modules: content.py (tables, figures, sections as plain values), run.py (reads a
 """
 from __future__ import annotations
 
-from ga.report.summary import build_report, describe_output, read_benchmarks, render_markdown
+from ga.report.summary import (
+    build_report,
+    describe_output,
+    read_benchmarks,
+    render_markdown,
+)
 
 __all__ = ["build_report", "describe_output", "read_benchmarks", "render_markdown"]

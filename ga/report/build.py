@@ -14,8 +14,16 @@ from pathlib import Path
 
 from ga.report import plots
 from ga.report.content import Figure, Section, Table
-from ga.report.run import (SPLITS, RunLayout, TrainingLog, package_versions, read_json_if_exists,
-                           read_parquet_if_exists, read_training_log, stage_costs)
+from ga.report.run import (
+    SPLITS,
+    RunLayout,
+    TrainingLog,
+    package_versions,
+    read_json_if_exists,
+    read_parquet_if_exists,
+    read_training_log,
+    stage_costs,
+)
 
 PAPER_ARM_KEY = re.compile(r"^paper_(none_)?(.+)_ppl$")
 VALIDATION_ARMS = ("own", "other", "none")
@@ -158,8 +166,9 @@ def training_section(log: TrainingLog | None, stage: str, title: str, intro: str
 
 
 def knowledge_section(layout: RunLayout, plots_dir: Path) -> Section:
-    from ga.eval.paper import paper_knowledge_qa
     import polars as pl
+
+    from ga.eval.paper import paper_knowledge_qa
 
     section = Section("Evaluation: knowledge QA by context length",
                       "F1 against the single shortest reference is the paper's scoring, so the paper's published F1 "

@@ -28,14 +28,15 @@ def draw_rule_graph(snakefile: str | Path, configfile: str | Path, png: str | Pa
     snakefile = Path(snakefile).resolve()
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--configfile",
                str(Path(configfile).resolve()), "--rulegraph", "--nolock", "--quiet", "all", "--cores", "1"]
-    graph = subprocess.run(command, cwd=snakefile.parent, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                           timeout=RULEGRAPH_TIMEOUT_S)
+    graph = subprocess.run(command, check=False, cwd=snakefile.parent, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=RULEGRAPH_TIMEOUT_S)
     if graph.returncode != 0 or "digraph" not in graph.stdout:
         reason = (graph.stderr.strip().splitlines() or ["no output"])[-1]
         raise DagUnavailable(f"snakemake --rulegraph failed: {reason}")
     png = Path(png)
     png.parent.mkdir(parents=True, exist_ok=True)
-    drawn = subprocess.run([dot, "-Tpng", f"-Gdpi={DOT_DPI}", "-o", str(png)], input=graph.stdout[graph.stdout.index("digraph"):],
+    dot_text = graph.stdout[graph.stdout.index("digraph"):]  # anything Snakemake printed before the graph is dropped
+    drawn = subprocess.run([dot, "-Tpng", f"-Gdpi={DOT_DPI}", "-o", str(png)], input=dot_text, check=False,
                            capture_output=True, text=True, timeout=RULEGRAPH_TIMEOUT_S)
     if drawn.returncode != 0:
         raise DagUnavailable(f"dot failed: {drawn.stderr.strip()}")

@@ -8,6 +8,7 @@ after the page has loaded. Requests that leave the machine are blocked, so a pag
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,8 @@ class PageCheck:
     """Uncaught script errors and console errors."""
     empty_tables: list[str] = field(default_factory=list)
     network_requests: list[str] = field(default_factory=list)
+    text: str = ""
+    """What the page shows (its body's text), after the clicks."""
 
     @property
     def problems(self) -> list[str]:
@@ -62,8 +65,10 @@ _INSPECT = """() => {
 }"""
 
 
-def check_page(page_file: str | Path, screenshot: str | Path, chromium: str | None = None) -> PageCheck:
-    """Load `page_file` (file://), wait for it to settle, inspect it and save a full-page PNG screenshot."""
+def check_page(page_file: str | Path, screenshot: str | Path, click_links: Sequence[str] = (),
+               chromium: str | None = None) -> PageCheck:
+    """Load `page_file` (file://), wait for it to settle, click the links named `click_links` in turn (as a reader
+    navigates an app such as Snakemake's report), inspect it and save a full-page PNG screenshot."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium or find_chromium()
@@ -89,6 +94,10 @@ def check_page(page_file: str | Path, screenshot: str | Path, chromium: str | No
                     if message.type == "error" else None)
             page.goto(Path(page_file).resolve().as_uri(), wait_until="load", timeout=LOAD_TIMEOUT_MS)
             page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
+            for name in click_links:
+                page.get_by_role("link", name=name).first.click(timeout=LOAD_TIMEOUT_MS)
+                page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
+            check.text = page.inner_text("body")
             found = page.evaluate(_INSPECT)
             check.images = len(found["images"])
             check.broken_images = [image["src"] for image in found["images"] if not image["ok"]]
