@@ -273,7 +273,8 @@ def test_smoke_report_opens_in_headless_chromium(smoke_run, tmp_path):
     assert made.returncode == 0, explain(made)
     for category, files in (("Run report", ["runs/smoke/report/index.html"]),
                             ("Figures", [Path(name).stem for name in sorted(["rulegraph.png", *FIGURES])])):
-        check = check_page(snakemake_report, tmp_path / f"snakemake-report-{category.lower().replace(' ', '-')}.png", click_links=[category])
+        screenshot = tmp_path / f"snakemake-report-{category.lower().replace(' ', '-')}.png"
+        check = check_page(snakemake_report, screenshot, click_links=[category])
         print(f"screenshot of Snakemake's report, {category}: {check.screenshot}")
         assert check.problems == [], check
         assert all(name in check.text for name in files), check.text
