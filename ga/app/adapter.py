@@ -87,8 +87,11 @@ def load_generator(generator_dir: str | Path, base: BaseModelSource, device: str
     for another base model raises `UsageError` naming both."""
     from ga.base import load_base
 
+    from transformers.utils import logging as transformers_logging
+
     generator_dir = Path(generator_dir)
     check_generator_dir(generator_dir)
+    transformers_logging.disable_progress_bar()  # a bar per model load would bury the answer and the error lines
     base_model, tokenizer = load_base(base.name_or_path, revision=base.revision, device=device)
     try:
         gam = ga.GenerativeAdapter.from_pretrained(generator_dir, base_model=base_model)

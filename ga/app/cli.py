@@ -192,9 +192,6 @@ def main(name: str, argv: list[str]) -> int:
 
     cls, run = COMMANDS[name]
     args = cls(**vars(parser_for(name).parse_args(argv)))
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # a bar per model load would bury the answer and the error lines
     try:
         return run(args)
     except user_errors() as err:
