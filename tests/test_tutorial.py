@@ -21,7 +21,7 @@ TUTORIAL = REPO / "docs" / "tutorial.md"
 WORKFLOW_FILES = ("Snakefile", "rules", "config", "slurm", "workflow", "resources")
 SMOKE_RUN = [
     ("snakemake --profile workflow/profiles/default",
-     "snakemake --profile workflow/profiles/default --configfile config/smoke.yaml"),
+     "snakemake --configfile config/smoke.yaml --profile workflow/profiles/default"),  # --configfile takes several
     ("runs/default/", "runs/smoke/"),
 ]
 SETUP_LINE = "bash scripts/setup.sh"
