@@ -1,6 +1,7 @@
-"""The `ga` command: one subcommand per pipeline stage (named as its Snakemake rule), plus tools.
+"""The `ga` command: one subcommand per pipeline stage (named as its Snakemake rule), the user's commands, and tools.
 
     ga <rule> --config RUN_CONFIG --<input> PATH ... --<output> PATH ...   (ga/stages/__init__.py)
+    ga adapt | ask | chat | export-peft ...                                 (ga/app/cli.py, docs/tutorial.md)
     ga schema                                                               (prints config/schema.yaml)
 
 Stage modules are imported only when their subcommand runs, so `ga --help` stays fast.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from ga.app.cli import COMMANDS, main as run_command, summary as command_summary
 from ga.stages import STAGE_NAMES, main as run_stage
 
 TOOLS = {"schema": "print the JSON Schema of run configs (config/schema.yaml), generated from the dataclasses"}
@@ -22,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: ga <command> [options]   (ga <command> --help for its options)\n\nstages (rule names):")
         for name in STAGE_NAMES:
             print(f"  {name:<20} {summary(name)}")
+        print("\nuse a generator (docs/tutorial.md):")
+        for name in COMMANDS:
+            print(f"  {name:<20} {command_summary(name)}")
         print("\ntools:")
         for name, text in TOOLS.items():
             print(f"  {name:<20} {text}")
@@ -29,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name in STAGE_NAMES:
         return run_stage(name, rest)
+    if name in COMMANDS:
+        return run_command(name, rest)
     if name == "schema":
         from ga.run_config import schema_yaml
 

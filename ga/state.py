@@ -33,6 +33,9 @@ class AdapterState:
     counts: dict[str, int]
     config: GenerativeAdapterConfig
     lora: LoraFactors | None = field(default=None, repr=False, compare=False)  # as saved with the state, if any
+    origin: dict | None = field(default=None, compare=False)
+    """What the state was made from and with (JSON values; `ga adapt` records the generator, the base model and the
+    context files, so that using it later can check they fit); saved with the state, None if not recorded."""
 
     @property
     def scale(self) -> float:
@@ -55,6 +58,7 @@ class AdapterState:
             sums={k: self.sums[k] + other.sums[k] for k in self.sums},
             counts={k: self.counts[k] + other.counts[k] for k in self.counts},
             config=self.config,
+            origin=self.origin if self.origin == other.origin else None,
         )
 
     def save(self, path: str | Path, lora: LoraFactors | None = None) -> None:
@@ -75,6 +79,8 @@ class AdapterState:
             "counts": json.dumps(self.counts),
             "config": json.dumps(self.config.to_dict()),
         }
+        if self.origin is not None:
+            metadata["origin"] = json.dumps(self.origin)
         with atomic_file(path) as tmp:
             save_file(tensors, str(tmp), metadata=metadata)
 
@@ -99,4 +105,5 @@ class AdapterState:
             counts={k: int(v) for k, v in json.loads(metadata["counts"]).items()},
             config=GenerativeAdapterConfig.from_dict(json.loads(metadata["config"])),
             lora={name: (lora_a[name], lora_b[name]) for name in lora_a} or None,
+            origin=json.loads(metadata["origin"]) if "origin" in metadata else None,
         )

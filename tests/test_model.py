@@ -393,9 +393,9 @@ def test_save_load_roundtrip(tmp_path):
 
 
 def test_adapter_state_is_a_plain_value():
-    assert [f.name for f in dataclasses.fields(ga.AdapterState)] == ["sums", "counts", "config", "lora"]
+    assert [f.name for f in dataclasses.fields(ga.AdapterState)] == ["sums", "counts", "config", "lora", "origin"]
     state = tiny_gam("llama").encode(random_windows(windows=1, length=L).view(1, -1))
-    assert not hasattr(state, "generator") and state.lora is None
+    assert not hasattr(state, "generator") and state.lora is None and state.origin is None
     # ga.state needs nothing of the model: importing it does not import ga.model
     check = "import sys, ga.state; assert 'ga.model' not in sys.modules, 'ga.state imports ga.model'"
     subprocess.run([sys.executable, "-c", check], check=True)

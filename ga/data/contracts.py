@@ -27,7 +27,9 @@ class DataError(ValueError):
 
     def __init__(self, file: str, row: int | str | None, column: str | None, problem: str):
         self.file, self.row, self.column, self.problem = str(file), row, column, problem
-        super().__init__(f"{self.file}: row {row if row is not None else '?'}, column {column!r}: {problem}")
+        where = [f"row {row}"] if row is not None else []
+        where += [f"column {column!r}"] if column is not None else []
+        super().__init__(f"{self.file}: {', '.join(where) + ': ' if where else ''}{problem}")
 
 
 def _non_blank(data: pa.PolarsData) -> pl.LazyFrame:

@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import json
 import math
 import mmap
 import os
@@ -28,7 +27,16 @@ DOCUMENT_IDS = "doc_ids"
 
 
 def read_manifest(split_dir: str | os.PathLike) -> dict:
-    return json.loads((Path(split_dir) / MANIFEST).read_text())
+    from ga.io import read_json
+
+    return read_json(Path(split_dir) / MANIFEST)
+
+
+def _read_table(shard: Path) -> pa.Table:
+    from ga.errors import reading
+
+    with reading(shard, "Parquet file"):
+        return pq.read_table(shard)
 
 
 def _shard_paths(path: Path) -> list[Path]:
@@ -65,7 +73,7 @@ def load_examples(path: str | os.PathLike) -> dict:
 
     path = Path(path)
     num_windows, window = _layout_of(path)
-    table = pa.concat_tables([pq.read_table(p) for p in _shard_paths(path)])
+    table = pa.concat_tables([_read_table(p) for p in _shard_paths(path)])
     return _to_tensors(table, num_windows, window)
 
 
@@ -87,7 +95,7 @@ def iter_batches(path: str | os.PathLike, batch_size: int, shuffle_seed: int | N
         shards = [shards[i] for i in rng.permutation(len(shards))]
     carry = None
     for shard in shards:
-        table = pq.read_table(shard)
+        table = _read_table(shard)
         if rng is not None:
             table = table.take(pa.array(rng.permutation(table.num_rows)))
         if carry is not None:

@@ -33,7 +33,6 @@ compressed Parquet row cannot be read without decompressing its whole row group 
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Iterable
@@ -41,14 +40,13 @@ from typing import Iterable
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from ga.data import contracts
 from ga.data.contracts import RAW_DOCUMENTS, WindowLayout, validate
 from ga.labels import IGNORE_INDEX
-from ga.data.parquet import shard_name, write_parquet
-from ga.io import atomic_dir, sha256_file, sha256_json, write_json
+from ga.data.parquet import open_parquet, shard_name, write_parquet
+from ga.io import atomic_dir, read_json, sha256_file, sha256_json, write_json
 from ga.data.config import PretrainDataConfig
 from ga.data.entities import split_key
 from ga.data.examples import ARROW_SUFFIX, DOCUMENT_IDS, MANIFEST, _to_tensors
@@ -296,23 +294,22 @@ def prepare_examples(settings: PretrainDataConfig, documents_dir: str | os.PathL
                      train_dir: str | os.PathLike, val_dir: str | os.PathLike) -> dict[str, dict]:
     """The examples stage: documents dir -> train/ and val/ shard dirs with manifests. Streams by chunks."""
     documents_dir = Path(documents_dir)
-    documents_manifest = json.loads((documents_dir / MANIFEST).read_text())
+    documents_manifest = read_json(documents_dir / MANIFEST)
     tokenizer = DocumentTokenizer.load(tokenizer_dir, settings.bos_token, settings.eos_token)
     token_schema = contracts.tokenized_documents_schema(tokenizer.vocab_size, tokenizer.bos_id, tokenizer.eos_id)
     with atomic_dir(train_dir) as train_tmp, atomic_dir(val_dir) as val_tmp:
         writers = {"train": SplitWriter("train", train_tmp, settings, tokenizer),
                    "val": SplitWriter("val", val_tmp, settings, tokenizer)}
-        progress = tqdm(total=documents_manifest["documents"], unit="doc", desc="tokenize+window")
-        for shard in documents_manifest["shards"]:
-            path = documents_dir / shard["file"]
-            offset = 0
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=settings.tokenize_batch_documents):
-                docs = validate(RAW_DOCUMENTS, pl.from_arrow(batch), str(path), offset)
-                tokenized = validate(token_schema, tokenizer.tokenize_frame(docs), str(path), offset)
-                in_val = pl.Series([held_out_document(settings.seed, d, settings.val_fraction) for d in docs["doc_id"]])
-                writers["val"].add(tokenized.filter(in_val))
-                writers["train"].add(tokenized.filter(~in_val))
-                offset += batch.num_rows
-                progress.update(batch.num_rows)
-        progress.close()
+        with tqdm(total=documents_manifest["documents"], unit="doc", desc="tokenize+window") as progress:
+            for shard in documents_manifest["shards"]:
+                path = documents_dir / shard["file"]
+                offset = 0
+                for batch in open_parquet(path).iter_batches(batch_size=settings.tokenize_batch_documents):
+                    docs = validate(RAW_DOCUMENTS, pl.from_arrow(batch), str(path), offset)
+                    tokenized = validate(token_schema, tokenizer.tokenize_frame(docs), str(path), offset)
+                    in_val = pl.Series([held_out_document(settings.seed, d, settings.val_fraction) for d in docs["doc_id"]])
+                    writers["val"].add(tokenized.filter(in_val))
+                    writers["train"].add(tokenized.filter(~in_val))
+                    offset += batch.num_rows
+                    progress.update(batch.num_rows)
         return {split: writer.finish(documents_manifest) for split, writer in writers.items()}

@@ -170,17 +170,28 @@ def _text_chunks(path: Path) -> Iterator[Chunk]:
     except UnicodeDecodeError as err:
         line = data[:err.start].count(b"\n")
         raise DataError(file, line, "text", f"invalid UTF-8 at byte {err.start} (row = line)") from None
+    if "\0" in text:  # valid UTF-8 can still be binary data; no text document holds a NUL character
+        line = text[:text.index("\0")].count("\n")
+        raise DataError(file, line, "text", f"NUL byte at byte {data.index(0)}: a binary file, not text (row = line)")
+    if not text.strip():
+        return
     yield file, 0, _frame([{"doc_id": file, "source": LOCAL_SOURCE_NAME, "text": text, "metadata": None}])
 
 
 def local_chunks(settings: PretrainDataConfig) -> Iterator[Chunk]:
     for path in local_files(settings.local.paths):
         if path.suffix == ".jsonl":
-            yield from _jsonl_chunks(path, settings.tokenize_batch_documents)
+            chunks = _jsonl_chunks(path, settings.tokenize_batch_documents)
         elif path.suffix == ".parquet":
-            yield from _parquet_chunks(path, settings.tokenize_batch_documents)
+            chunks = _parquet_chunks(path, settings.tokenize_batch_documents)
         else:
-            yield from _text_chunks(path)
+            chunks = _text_chunks(path)
+        documents = 0
+        for chunk in chunks:
+            documents += chunk[2].height
+            yield chunk
+        if documents == 0:  # a file given (or found) as a source of documents holds none: named, not skipped
+            raise DataError(str(path), None, None, "empty file: no documents")
 
 
 # ---------------------------------------------------------------- SlimPajama
@@ -274,32 +285,31 @@ def write_documents(settings: PretrainDataConfig, tokenizer_dir: str | os.PathLi
             rest = frame.slice(rows)
             pending, pending_rows = ([rest] if rest.height else []), rest.height
 
-        progress = tqdm(total=settings.token_budget, unit="tok", desc=f"documents[{settings.source}]")
-        for origin, offset, chunk in SOURCES[settings.source](settings):
-            validate(RAW_DOCUMENTS, chunk, origin, offset)
-            counts = tokenizer.count_tokens(chunk["text"].to_list())
-            keep = []
-            for index, (doc_id, source, tokens) in enumerate(zip(chunk["doc_id"], chunk["source"], counts)):
-                if doc_id in seen_ids:
-                    raise DataError(origin, offset + index, "doc_id", f"duplicate doc_id {doc_id!r}")
-                if budget.wants(source):
-                    seen_ids.add(doc_id)
-                    budget.take(source, tokens)
-                    stats = per_source.setdefault(source, [0, 0])
-                    stats[0] += 1
-                    stats[1] += tokens
-                    keep.append(index)
-                    progress.update(tokens)
-            if keep:
-                pending.append(chunk[keep])
-                pending_rows += len(keep)
-            while pending_rows >= settings.documents_per_shard:
-                flush(settings.documents_per_shard)
-            if budget.exhausted():
-                break
-        if pending_rows:
-            flush(pending_rows)
-        progress.close()
+        with tqdm(total=settings.token_budget, unit="tok", desc=f"documents[{settings.source}]") as progress:
+            for origin, offset, chunk in SOURCES[settings.source](settings):
+                validate(RAW_DOCUMENTS, chunk, origin, offset)
+                counts = tokenizer.count_tokens(chunk["text"].to_list())
+                keep = []
+                for index, (doc_id, source, tokens) in enumerate(zip(chunk["doc_id"], chunk["source"], counts)):
+                    if doc_id in seen_ids:
+                        raise DataError(origin, offset + index, "doc_id", f"duplicate doc_id {doc_id!r}")
+                    if budget.wants(source):
+                        seen_ids.add(doc_id)
+                        budget.take(source, tokens)
+                        stats = per_source.setdefault(source, [0, 0])
+                        stats[0] += 1
+                        stats[1] += tokens
+                        keep.append(index)
+                        progress.update(tokens)
+                if keep:
+                    pending.append(chunk[keep])
+                    pending_rows += len(keep)
+                while pending_rows >= settings.documents_per_shard:
+                    flush(settings.documents_per_shard)
+                if budget.exhausted():
+                    break
+            if pending_rows:
+                flush(pending_rows)
         if not shards:
             raise DataError(settings.source, None, None, "the source yielded no documents within the budget")
         sources = pl.DataFrame([{"source": s, "documents": d, "tokens": t} for s, (d, t) in sorted(per_source.items())],

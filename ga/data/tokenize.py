@@ -1,14 +1,13 @@
 """Batched document tokenization with the base model's fast (Rust `tokenizers`) tokenizer, called from Polars."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from ga.io import sha256_file
+from ga.io import read_json, sha256_file
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -38,7 +37,7 @@ class DocumentTokenizer:
         specials: dict = {}
         for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the latter wins, as in Transformers
             if (model_dir / name).exists():
-                config = json.loads((model_dir / name).read_text())
+                config = read_json(model_dir / name)
                 specials.update({k: v for k, v in config.items() if k in ("bos_token", "eos_token", "pad_token")})
 
         def token_id(key: str, override: str | None) -> int | None:

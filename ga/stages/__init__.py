@@ -13,14 +13,14 @@ and the command line is the same for every stage:
     ga <rule> --config RUN_CONFIG [--<wildcard> VALUE ...] [--<input> PATH ...] [--<output> PATH ...]
 
 (flag names are the rule's wildcard, input and output names with '-' for '_'). Mistakes a user can fix (a bad config value,
-a malformed input file, a missing base model) end with one line naming the file, row or key, and exit status 1.
+a malformed, empty or missing input file, a missing base model) end with one line naming the file, row or key, and exit
+status 1, without a traceback (`ga.errors`).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -66,15 +66,6 @@ def summary(name: str) -> str:
     return load(name).STAGE.summary
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean a mistake in the user's config or files (reported in one line)."""
-    from ga.base import BaseModelError
-    from ga.data.contracts import DataError
-    from ga.section import ConfigError
-
-    return ConfigError, DataError, BaseModelError, FileNotFoundError
-
-
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -101,15 +92,16 @@ def main(name: str, argv: list[str]) -> int:
     outputs = SimpleNamespace(**{key: getattr(args, key) for key in stage.outputs})
     wildcards = {key: getattr(args, key) for key in stage.wildcards}
 
+    from ga.errors import is_user_error, report, user_errors
     from ga.run_config import RunConfig
 
     try:
         config = RunConfig.load(args.config, args.overrides)
         result = module.run(config, inputs, outputs, **wildcards)
     except user_errors() as err:
-        message = str(err).strip()
-        print(f"ga {name}: {message}", file=sys.stderr)
-        return 1
+        if not is_user_error(err):
+            raise
+        return report(name, err)
     if result is not None:
         print(json.dumps(result, default=str))
     return 0

@@ -24,7 +24,6 @@ The stage calls `paper_validation(engine, documents_dir, base_model_dir, config,
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -32,15 +31,16 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 import torch
 
 from ga.data.contracts import RAW_DOCUMENTS, validate
 from ga.data.pretrain import held_out_document
 from ga.data.examples import MANIFEST
+from ga.data.parquet import open_parquet
 from ga.data.tokenize import DocumentTokenizer
 from ga.train.distributed import Dist
 from ga.train.loop import MAX_EXP_ARG
+from ga.io import read_json
 
 DOCUMENT_WINDOWS = 2
 """Windows of a document the protocol reads: the first (context, reconstruction target) and the next (completion)."""
@@ -94,7 +94,7 @@ def held_out_documents(documents_dir: str | os.PathLike, tokenizer: DocumentToke
     Reads `batch_documents` documents at a time and stops once `limit` documents are found.
     """
     documents_dir = Path(documents_dir)
-    manifest = json.loads((documents_dir / MANIFEST).read_text())
+    manifest = read_json(documents_dir / MANIFEST)
     span = DOCUMENT_WINDOWS * window
     kept: list[np.ndarray] = []
     doc_ids: list[str] = []
@@ -102,7 +102,7 @@ def held_out_documents(documents_dir: str | os.PathLike, tokenizer: DocumentToke
     for shard in manifest["shards"]:
         path = documents_dir / shard["file"]
         offset = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_documents):
+        for batch in open_parquet(path).iter_batches(batch_size=batch_documents):
             documents = validate(RAW_DOCUMENTS, pl.from_arrow(batch), str(path), offset)
             offset += batch.num_rows
             held_out = pl.Series([held_out_document(seed, doc_id, val_fraction) for doc_id in documents["doc_id"]])

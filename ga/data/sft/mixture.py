@@ -17,7 +17,6 @@ dataset converters, and the work of the two data stages.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import pandera.polars as pa
 import polars as pl
 
 from ga.data.contracts import MANIFEST_SHARDS, DataError, validate
-from ga.data.parquet import shard_name, write_parquet
+from ga.data.parquet import read_parquet, shard_name, write_parquet
 from ga.data.sft.build import seeded_rng
 from ga.data.sft.config import SftSourcesConfig
 from ga.data.sft.embedded.config import (EmbeddedSourceConfig, EntityQaConfig, SyntheticChatConfig,
@@ -37,7 +36,7 @@ from ga.data.sft.embedded.config import (EmbeddedSourceConfig, EntityQaConfig, S
 from ga.data.sft.metaicl_split import METAICL_DATASET, check_no_test_tasks
 from ga.data.sft.records import RECORD_SCHEMA, provenance_frame, validate_records
 from ga.data.sources import hash_order_key
-from ga.io import atomic_dir, sha256_file, sha256_json, write_json, write_text
+from ga.io import atomic_dir, read_json, sha256_file, sha256_json, write_json, write_text
 from ga.section import ConfigError, ConfigSection, setting
 
 EMBEDDED_DATASETS = ("entity_qa", "synthetic_icl", "synthetic_chat")
@@ -200,7 +199,7 @@ def read_source_records(source_dirs: list[str | os.PathLike], datasets: list[str
     `datasets` order; and each folder's manifest by dataset."""
     manifests, frames = {}, {}
     for folder in map(Path, source_dirs):
-        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest = read_json(folder / MANIFEST)
         name = manifest["dataset"]
         if name not in datasets:
             raise DataError(str(folder / MANIFEST), None, "dataset", f"{name!r} is not in sft_data.datasets "
@@ -208,7 +207,7 @@ def read_source_records(source_dirs: list[str | os.PathLike], datasets: list[str
         if name in manifests:
             raise DataError(str(folder / MANIFEST), None, "dataset", f"{name!r} given twice")
         path = folder / RECORDS_FILE
-        records = validate_records(pl.read_parquet(path).select(list(RECORD_SCHEMA)), str(path), dataset=name)
+        records = validate_records(read_parquet(path).select(list(RECORD_SCHEMA)), str(path), dataset=name)
         manifests[name], frames[name] = manifest, records.with_columns(pl.lit(name).alias("dataset"))
     missing = [name for name in datasets if name not in frames]
     if missing:

@@ -328,10 +328,11 @@ def example_tensors(row: dict, window: int) -> dict:
 
 
 def _split_frame(split_dir: Path) -> tuple[pl.DataFrame, dict]:
-    import json
+    from ga.data.parquet import read_parquet
+    from ga.io import read_json
 
-    manifest = json.loads((split_dir / "manifest.json").read_text())
-    frame = pl.concat([pl.read_parquet(split_dir / shard["file"]) for shard in manifest["shards"]])
+    manifest = read_json(split_dir / "manifest.json")
+    frame = pl.concat([read_parquet(split_dir / shard["file"]) for shard in manifest["shards"]])
     return frame, manifest
 
 

@@ -37,8 +37,7 @@ def evaluate_conversations(method, conversations, folder: str | Path, job: dict,
 
 def pooled_summaries(folders: Sequence[str | Path]) -> list[dict]:
     """One summary per (benchmark, method, encode strategy): the jobs' rows and costs summarized together."""
-    import polars as pl
-
+    from ga.data.parquet import read_parquet
     from ga.eval.results import summarize
     from ga.io import read_json
 
@@ -53,8 +52,8 @@ def pooled_summaries(folders: Sequence[str | Path]) -> list[dict]:
                                                                         "is given twice")
         group["batches"].add(summary.get("batch"))
         group["evaluated"] += summary.get("conversations_evaluated") or 0
-        group["rows"] += pl.read_parquet(folder / PREDICTIONS_FILE).to_dicts()
-        group["costs"] += pl.read_parquet(folder / COSTS_FILE).to_dicts()
+        group["rows"] += read_parquet(folder / PREDICTIONS_FILE).to_dicts()
+        group["costs"] += read_parquet(folder / COSTS_FILE).to_dicts()
     pooled = []
     for key, group in groups.items():
         job = {**dict(zip(JOB_KEYS, key)), "batches": len(group["batches"]),
