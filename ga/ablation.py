@@ -7,7 +7,7 @@ config. For each variant, `run_ablation` runs
     snakemake --configfile BASE --config set="run_name=ablation-<variant> <overrides>" \\
         runs/ablation-<variant>/pretrain/validation.json
 
-so every variant has its own run directory: a finished variant is not trained again when the ablation is rerun, and
+(and, with `through="finetune"`, its finetune/validation.json too), so every variant has its own run directory: a finished variant is not trained again when the ablation is rerun, and
 each keeps its generator, metrics and logs. (Outputs live under runs/<run_name>/, so each variant also prepares its
 own copy of the data; for the embedded default that takes seconds.) It then writes ablation.md and ablation.json.
 The command line is scripts/ablate.py.
@@ -39,6 +39,10 @@ LOG_TAIL_CHARS = 4000
 """How much of a failed variant's Snakemake output the error shows."""
 SECONDS_PER_MINUTE = 60.0
 PRETRAIN_RULE = "pretrain"
+FINETUNE_RULE = "finetune"
+STAGES = (PRETRAIN_RULE, FINETUNE_RULE)
+"""How far each variant runs: pretraining only, or on through instruction tuning."""
+PERCENT = 100.0
 
 COLUMNS = (
     ("own_reconstruction_ppl", "own rec."),
@@ -53,6 +57,49 @@ COLUMNS = (
     ("paper_documents", "paper docs"),
 )
 """(key of validation.json, column header) of the table, after the variant's name and before its minutes."""
+CONTEXT_GAP_KEY = "own_vs_other_reconstruction"
+"""1 - own / other reconstruction perplexity, in %: how much the sequence's own adapter beats a disjoint one's."""
+FINETUNE_ARMS = ("own", "other", "none")
+FINETUNE_DATASET = "entity_qa"
+"""The fine-tuning validation dataset whose arms the table shows: the embedded twin's held-out fictional entities."""
+
+
+def context_gap(validation: Mapping) -> float | None:
+    """1 - own / other reconstruction perplexity in % (None when either is not reported)."""
+    own, other = validation.get("own_reconstruction_ppl"), validation.get("other_reconstruction_ppl")
+    if own is None or other is None:
+        return None
+    return PERCENT * (1.0 - own / other)
+
+
+def finetune_cells(validation: Mapping, dataset: str) -> dict[str, float | None]:
+    """The fine-tuned generator's held-out answer perplexity and greedy answer F1 (%) of `dataset`, per arm."""
+    answer_f1 = validation.get("answer_f1", {}).get("per_dataset", {}).get(dataset, {})
+    cells = {}
+    for arm in FINETUNE_ARMS:
+        cells[f"finetune_{arm}_ppl"] = validation.get(f"{arm}_{dataset}_ppl")
+        f1 = answer_f1.get(f"{arm}_f1")
+        cells[f"finetune_{arm}_f1"] = None if f1 is None else PERCENT * f1
+    return cells
+
+
+def validation_curve(metrics_path: Path) -> list[dict]:
+    """Each validation of a training run (metrics.jsonl): step, training minutes so far, own / other / none
+    reconstruction perplexity and the context gap, so quality can be read against CPU minutes."""
+    if not metrics_path.is_file():
+        return []
+    elapsed_at: dict[int, float] = {}
+    points = []
+    for line in metrics_path.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("kind") == "train" and "elapsed_s" in record:
+            elapsed_at[record["step"]] = record["elapsed_s"] / SECONDS_PER_MINUTE
+        elif record.get("kind") == "val":
+            points.append({"step": record["step"], "train_minutes": elapsed_at.get(record["step"]),
+                           **{f"{arm}_reconstruction_ppl": record.get(f"{arm}_reconstruction_ppl")
+                              for arm in FINETUNE_ARMS},
+                           CONTEXT_GAP_KEY: context_gap(record)})
+    return points
 
 
 @dataclass(frozen=True)
@@ -102,21 +149,23 @@ def run_overrides(variant: Variant, common: Sequence[str] = ()) -> list[str]:
     return [f"run_name={variant.run_name}", *variant.overrides, *common]
 
 
-def validation_target(config: RunConfig) -> str:
-    """The pretrain rule's validation output of a run (rules/train.smk), relative to the workflow directory."""
-    return f"{config.run_dir}/{PRETRAIN_RULE}/validation.json"
+def validation_target(config: RunConfig, stage: str = PRETRAIN_RULE) -> str:
+    """The validation output of a run's pretrain or finetune rule (rules/train.smk, rules/finetune.smk), relative to
+    the workflow directory."""
+    return f"{config.run_dir}/{stage}/validation.json"
 
 
-def snakemake_command(config_path: str | os.PathLike, overrides: Sequence[str], target: str, cores: str,
-                      snakemake_args: Sequence[str] = ()) -> list[str]:
-    """The Snakemake call that builds `target` for the base config plus `overrides` (`--config set=...`)."""
+def snakemake_command(config_path: str | os.PathLike, overrides: Sequence[str], targets: str | Sequence[str],
+                      cores: str, snakemake_args: Sequence[str] = ()) -> list[str]:
+    """The Snakemake call that builds `targets` for the base config plus `overrides` (`--config set=...`)."""
+    targets = [targets] if isinstance(targets, str) else list(targets)
     return [sys.executable, "-m", "snakemake", "--configfile", str(config_path), "--config",
-            f"set={shlex.join(overrides)}", "--cores", str(cores), "--rerun-incomplete", *snakemake_args, target]
+            f"set={shlex.join(overrides)}", "--cores", str(cores), "--rerun-incomplete", *snakemake_args, *targets]
 
 
-def pretrain_minutes(workdir: Path, config: RunConfig) -> float | None:
-    """Wall-clock minutes of the run's pretrain job, from its Snakemake benchmark file (None if absent)."""
-    path = workdir / config.benchmarks_dir / f"{PRETRAIN_RULE}.tsv"
+def job_minutes(workdir: Path, config: RunConfig, rule: str = PRETRAIN_RULE) -> float | None:
+    """Wall-clock minutes of the run's job of `rule`, from its Snakemake benchmark file (None if absent)."""
+    path = workdir / config.benchmarks_dir / f"{rule}.tsv"
     if not path.is_file():
         return None
     with path.open() as handle:
@@ -125,12 +174,16 @@ def pretrain_minutes(workdir: Path, config: RunConfig) -> float | None:
 
 
 def run_variant(variant: Variant, config_path: Path, common: Sequence[str], workdir: Path, log_dir: Path,
-                cores: str, snakemake_args: Sequence[str], env: Mapping[str, str] | None) -> dict:
-    """Run one variant's pipeline up to its validation; returns its table row (with the whole validation)."""
+                cores: str, snakemake_args: Sequence[str], env: Mapping[str, str] | None,
+                through: str = PRETRAIN_RULE, finetune_dataset: str = FINETUNE_DATASET) -> dict:
+    """Run one variant's pipeline up to its (pretrain or finetune) validation; returns its table row (with the whole
+    pretraining validation)."""
     overrides = run_overrides(variant, common)
     config = RunConfig.load(config_path, overrides)
     target = validation_target(config)
-    command = snakemake_command(config_path, overrides, target, cores, snakemake_args)
+    stages = STAGES[: STAGES.index(through) + 1]
+    targets = [validation_target(config, stage) for stage in stages]
+    command = snakemake_command(config_path, overrides, targets, cores, snakemake_args)
     log_path = log_dir / f"{variant.name}.log"
     print(f"[ablation] {variant.name}: {shlex.join(command)}", flush=True)
     start = time.perf_counter()
@@ -143,9 +196,15 @@ def run_variant(variant: Variant, config_path: Path, common: Sequence[str], work
         raise RuntimeError(f"variant {variant.name}: snakemake exited with {result.returncode} (full output in "
                            f"{log_path}; rule logs in {workdir / config.logs_dir}):\n{tail}")
     validation = json.loads((workdir / target).read_text())
-    return {"variant": variant.name, "run_name": variant.run_name, "overrides": list(variant.overrides),
-            **{key: validation.get(key) for key, _ in COLUMNS},
-            "pretrain_minutes": pretrain_minutes(workdir, config), "wall_minutes": wall, "validation": validation}
+    row = {"variant": variant.name, "run_name": variant.run_name, "overrides": list(variant.overrides),
+           **{key: validation.get(key) for key, _ in COLUMNS}, CONTEXT_GAP_KEY: context_gap(validation),
+           "pretrain_minutes": job_minutes(workdir, config), "wall_minutes": wall, "validation": validation,
+           "curve": validation_curve(workdir / config.run_dir / PRETRAIN_RULE / "metrics.jsonl")}
+    if FINETUNE_RULE in stages:
+        finetune = json.loads((workdir / validation_target(config, FINETUNE_RULE)).read_text())
+        row.update(finetune_cells(finetune, finetune_dataset), finetune_dataset=finetune_dataset,
+                   finetune_minutes=job_minutes(workdir, config, FINETUNE_RULE), finetune_validation=finetune)
+    return row
 
 
 def _cell(value) -> str:
@@ -156,40 +215,69 @@ def _cell(value) -> str:
     return str(value)
 
 
+FINETUNE_COLUMNS = (
+    *((f"finetune_{arm}_ppl", f"ft. {arm} ppl") for arm in FINETUNE_ARMS),
+    *((f"finetune_{arm}_f1", f"ft. {arm} F1") for arm in FINETUNE_ARMS),
+    ("finetune_minutes", "finetune min"),
+)
+"""Columns of variants run through fine-tuning: the fine-tuned generator on one held-out dataset, per arm."""
+
+
 def ablation_markdown(rows: Sequence[Mapping], config_path: str, common: Sequence[str]) -> str:
-    """The table of `rows` (one per variant) as Markdown, with what its columns mean."""
-    headers = ["variant", *(header for _, header in COLUMNS), "pretrain min"]
+    """The table of `rows` (one per variant) as Markdown, with what its columns mean, and each variant's
+    validations over training (when it validated more than once)."""
+    finetuned = [row for row in rows if "finetune_dataset" in row]
+    columns = [*COLUMNS, (CONTEXT_GAP_KEY, "own vs other rec. %"), ("pretrain_minutes", "pretrain min"),
+               *(FINETUNE_COLUMNS if finetuned else ())]
     legend = ("Validation perplexity per variant (docs/method.md#pretraining-ablations). Columns own / other / none: "
-              "this project's own protocol (held-out packed sequences; adapter from the same sequence, another one, "
-              "or none); window 0: the first window, which has no adapter; paper: the paper's Table 2 protocol "
+              "this project's own protocol (held-out packed sequences; adapter from the same sequence, another one "
+              "sharing no document with it, or none); own vs other rec. %: 1 - own / other reconstruction perplexity; "
+              "window 0: the first window, which has no adapter; paper: the paper's Table 2 protocol "
               "(per held-out document, first window as context). \"–\": not reported (e.g. no reconstruction "
               "windows).")
-    lines = [f"# Pretraining ablations of `{config_path}`", "", legend, ""]
+    if finetuned:
+        legend += (f" ft.: after instruction tuning, held-out `{finetuned[0]['finetune_dataset']}` records: answer "
+                   "perplexity and greedy answer F1 (%) with the record's own context adapter, one sharing no source "
+                   "with it, and none.")
+    lines = [f"# Ablations of `{config_path}`", "", legend, ""]
     if common:
         lines += [f"Overrides of every variant: `{shlex.join(common)}`.", ""]
-    lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| variant | " + " | ".join(header for _, header in columns) + " |", "|" + "---|" * (len(columns) + 1)]
     for row in rows:
-        cells = [row["variant"], *(_cell(row.get(key)) for key, _ in COLUMNS), _cell(row.get("pretrain_minutes"))]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join([row["variant"], *(_cell(row.get(key)) for key, _ in columns)]) + " |")
     lines += ["", "| variant | overrides |", "|---|---|"]
     lines += [f"| {row['variant']} | {' '.join(f'`{o}`' for o in row['overrides']) or '(the base config)'} |"
               for row in rows]
+    curves = [row for row in rows if len(row.get("curve", ())) > 1]
+    if curves:
+        lines += ["", "## Over training", "", "Held-out reconstruction perplexity at each validation "
+                  "(`pretrain.eval_every`), against the training minutes so far.", "",
+                  "| variant | step | train min | own | other | none | own vs other % |", "|---|---|---|---|---|---|---|"]
+        for row in curves:
+            for point in row["curve"]:
+                cells = [point["step"], point["train_minutes"], *(point[f"{arm}_reconstruction_ppl"]
+                                                                  for arm in FINETUNE_ARMS), point[CONTEXT_GAP_KEY]]
+                lines.append("| " + " | ".join([row["variant"], *map(_cell, cells)]) + " |")
     return "\n".join(lines) + "\n"
 
 
 def run_ablation(config_path: str | os.PathLike, variants_path: str | os.PathLike, out_dir: str | os.PathLike,
                  steps: int | None = None, only: Sequence[str] | None = None, overrides: Sequence[str] = (),
                  workdir: str | os.PathLike = ".", cores: str = "all", snakemake_args: Sequence[str] = (),
-                 env: Mapping[str, str] | None = None) -> list[dict]:
+                 env: Mapping[str, str] | None = None, through: str = PRETRAIN_RULE,
+                 finetune_dataset: str = FINETUNE_DATASET) -> list[dict]:
     """Run the variants of `variants_path` (those named in `only`; all when None) on the base config `config_path`,
     one after another, and write out_dir/ablation.md and out_dir/ablation.json; returns the rows.
 
     steps: pretrain.steps of every variant (a quick run); overrides: further `key.path=value` for every variant.
+    through: "pretrain" or "finetune" (also instruction-tune each variant and report `finetune_dataset`).
     workdir: the workflow directory (Snakefile, rules/, config/); relative paths are taken from the current one.
     Every variant's config is checked before the first job runs.
     """
     config_path, workdir = Path(config_path).resolve(), Path(workdir).resolve()
     out_dir = Path(out_dir).resolve()
+    if through not in STAGES:
+        raise ConfigError(f"through: expected one of {list(STAGES)}, got {through!r}")
     variants = select(load_variants(variants_path), only)
     common = [*overrides, *([f"pretrain.steps={steps}"] if steps is not None else [])]
     for variant in variants:
@@ -201,7 +289,8 @@ def run_ablation(config_path: str | os.PathLike, variants_path: str | os.PathLik
     log_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for variant in variants:
-        rows.append(run_variant(variant, config_path, common, workdir, log_dir, cores, snakemake_args, env))
+        rows.append(run_variant(variant, config_path, common, workdir, log_dir, cores, snakemake_args, env, through,
+                                finetune_dataset))
     write_json(rows, out_dir / TABLE_JSON, sort_keys=False)
     write_text(ablation_markdown(rows, str(config_path.relative_to(workdir) if config_path.is_relative_to(workdir)
                                            else config_path), common), out_dir / TABLE_MARKDOWN)

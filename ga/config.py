@@ -9,6 +9,7 @@ from ga.section import ConfigError, ConfigSection, setting
 
 NORMS = ("svd", "frobenius", "none")
 SVD_METHODS = ("exact", "lowrank")
+CONTEXT_INITS = ("random", "base_kv")
 CHUNKINGS = ("fixed", "balanced")
 
 
@@ -29,6 +30,11 @@ class GenerativeAdapterConfig(ConfigSection):
                             choices=CHUNKINGS)
     norm_eps: float = setting(1e-6, "epsilon of the RMSNorm applied to the context's hidden states (1e-6 as in the "
                                     "authors' code)", exclusive_minimum=0)
+    context_init: str = setting("random", "how A2, A3 and the RMSNorm gain start: random (the paper's Kaiming init, "
+                                          "gain one) or base_kv (rows 0 .. d_r-1 of the same layer's k_proj and "
+                                          "v_proj, gain = the layer's input RMSNorm: keys and values start as the base "
+                                          "model's attention keys and values of the context)",
+                                choices=CONTEXT_INITS)
     norm: str = setting("svd", "normalization of the context state: svd (U_r V_r^T), frobenius (S / ||S||_F) or "
                                "none (S as is)", choices=NORMS)
     svd: str = setting("exact", "exact (deterministic full SVD of the d_r x d_r state) or lowrank (seeded "

@@ -55,6 +55,25 @@ class ContextProjection(nn.Module):
         self.A2 = projection_weight(inter_size, d_hidden)
         self.A3 = projection_weight(inter_size, d_hidden)
 
+    @torch.no_grad()
+    def init_from_attention(self, layer: nn.Module) -> None:
+        """Start as the layer's own attention keys and values (`context_init: base_kv`): A2, A3 = rows 0 .. d_r-1 of
+        k_proj and v_proj, the gain = the layer's input RMSNorm weight, so k_t and v_t are the base model's
+        (pre-RoPE) key and value of context token t, restricted to the first d_r channels."""
+        modules = dict(layer.named_modules())
+        found = {name.rsplit(".", 1)[-1]: module for name, module in modules.items()}
+        missing = [name for name in ("k_proj", "v_proj", "input_layernorm") if name not in found]
+        if missing:
+            raise ValueError(f"context_init base_kv: the decoder layer has no {', '.join(missing)} "
+                             f"({type(layer).__name__}); use context_init: random")
+        d_r = self.A2.shape[0]
+        for weight, projection in ((self.A2, found["k_proj"]), (self.A3, found["v_proj"])):
+            if projection.out_features < d_r:
+                raise ValueError(f"context_init base_kv: inter_size {d_r} exceeds the {projection.out_features} "
+                                 "output channels of the layer's key/value projections")
+            weight.copy_(projection.weight[:d_r].float())
+        self.norm_weight.copy_(found["input_layernorm"].weight.float())
+
     def forward(self, hidden: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
         """Per-sequence state sum_t k_t v_t^T over unmasked tokens: (n, L, d_h) -> (n, d_r, d_r) float32."""
         dtype = hidden.dtype

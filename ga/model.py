@@ -91,9 +91,12 @@ class GenerativeAdapter(nn.Module):
                 unmatched.discard(target)
                 name = f"{layers_prefix}.{layer_index}.{local_name}"
                 device = module.weight.device
-                self.generators[_module_key(name)] = ModuleGenerator(
+                generator = ModuleGenerator(
                     module.in_features, module.out_features, d_hidden, config.inter_size, config.scale, config.norm_eps
-                ).to(device)
+                )
+                if config.context_init == "base_kv":
+                    generator.context.init_from_attention(layer)
+                self.generators[_module_key(name)] = generator.to(device)
                 self.module_names.append(name)
                 self._layer_of[name] = layer_index
                 self._handles.append(module.register_forward_hook(self._make_output_hook(name)))

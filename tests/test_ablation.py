@@ -17,11 +17,14 @@ from ga.ablation import (
     TABLE_MARKDOWN,
     Variant,
     ablation_markdown,
+    context_gap,
+    finetune_cells,
     load_variants,
     run_ablation,
     run_overrides,
     select,
     snakemake_command,
+    validation_curve,
     validation_target,
 )
 from ga.run_config import RunConfig
@@ -90,8 +93,46 @@ def test_markdown_table_has_a_row_per_variant_and_marks_missing_values():
     table = [line for line in text.splitlines() if line.startswith(("| default", "| no_recon"))]
     assert len(table) == 4  # the results and the overrides table
     assert table[0].count("2.00") == len(COLUMNS) and table[0].endswith("| 1.50 |")
-    assert table[1].count("–") == 5 and "`pretrain_data.reconstruction_windows=0`" in table[3]  # 4 rec. + minutes
+    # 4 reconstruction columns, the own-vs-other gap (made of reconstruction numbers) and the minutes
+    assert table[1].count("–") == 6 and "`pretrain_data.reconstruction_windows=0`" in table[3]
     assert "`pretrain.steps=2`" in text
+    assert "ft. own F1" not in text and "## Over training" not in text  # no variant was fine-tuned or validated twice
+
+
+def test_the_context_gap_is_one_minus_own_over_other_reconstruction():
+    assert context_gap({"own_reconstruction_ppl": 21.0, "other_reconstruction_ppl": 30.0}) == pytest.approx(30.0)
+    assert context_gap({"own_reconstruction_ppl": 21.0}) is None
+
+
+def test_finetuned_variants_show_one_datasets_arms_and_curves_show_every_validation(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    records = [{"kind": "train", "step": 1, "elapsed_s": 30.0}, {"kind": "train", "step": 2, "elapsed_s": 90.0},
+               {"kind": "val", "step": 2, "own_reconstruction_ppl": 20.0, "other_reconstruction_ppl": 40.0,
+                "none_reconstruction_ppl": 80.0},
+               {"kind": "train", "step": 3, "elapsed_s": 120.0},
+               {"kind": "val", "step": 3, "own_reconstruction_ppl": 10.0, "other_reconstruction_ppl": 40.0,
+                "none_reconstruction_ppl": 80.0}]
+    metrics.write_text("\n".join(json.dumps(record) for record in records) + "\n")
+    curve = validation_curve(metrics)
+    assert [(p["step"], p["train_minutes"], p["own_vs_other_reconstruction"]) for p in curve] == [
+        (2, 1.5, pytest.approx(50.0)), (3, 2.0, pytest.approx(75.0))]
+    assert validation_curve(tmp_path / "absent.jsonl") == []
+    finetune = {"own_entity_qa_ppl": 5.0, "other_entity_qa_ppl": 9.0, "none_entity_qa_ppl": 99.0,
+                "own_chat_ppl": 1.0,
+                "answer_f1": {"per_dataset": {"entity_qa": {"own_f1": 0.5, "other_f1": 0.25, "none_f1": 0.0}}}}
+    cells = finetune_cells(finetune, "entity_qa")
+    assert cells == {"finetune_own_ppl": 5.0, "finetune_other_ppl": 9.0, "finetune_none_ppl": 99.0,
+                     "finetune_own_f1": 50.0, "finetune_other_f1": 25.0, "finetune_none_f1": 0.0}
+    assert finetune_cells(finetune, "chat")["finetune_other_ppl"] is None  # absent numbers stay absent
+    row = {"variant": "base_kv", "overrides": ["adapter.context_init=base_kv"], **{key: 2.0 for key, _ in COLUMNS},
+           "pretrain_minutes": 3.0, "curve": curve, **cells, "finetune_dataset": "entity_qa", "finetune_minutes": 1.0}
+    text = ablation_markdown([row], "config/config.yaml", [])
+    header = next(line for line in text.splitlines() if line.startswith("| variant | own rec."))
+    assert header.endswith("| ft. own F1 | ft. other F1 | ft. none F1 | finetune min |")
+    result = next(line for line in text.splitlines() if line.startswith("| base_kv | 2.00"))
+    assert result.endswith("| 5.00 | 9.00 | 99.00 | 50.00 | 25.00 | 0.00 | 1.00 |")
+    assert "held-out `entity_qa` records" in text
+    assert "| base_kv | 3 | 2.00 | 10.00 | 40.00 | 80.00 | 75.00 |" in text
 
 
 def test_a_variants_snakemake_call_plans_its_own_run(tmp_path):
@@ -116,7 +157,8 @@ def test_smoke_ablation_writes_its_table(tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, str(REPO / "scripts" / "ablate.py"), "--config", "config/smoke.yaml", "--variants",
                "config/ablations/pretrain-table2.yaml", "--out", str(out), "--steps", "2",
-               "--only", "default,frobenius_norm", "--workdir", str(root), "--cores", "1"]
+               "--only", "default,frobenius_norm", "--workdir", str(root), "--cores", "1", "--through", "finetune",
+               "--set", "pretrain.eval_every=1"]
     result = subprocess.run(command, cwd=root, env=workflow_env(), capture_output=True, text=True,
                             stdin=subprocess.DEVNULL, timeout=1800, check=False)
     assert result.returncode == 0, explain(result, root)
@@ -128,9 +170,17 @@ def test_smoke_ablation_writes_its_table(tmp_path):
                     "other_reconstruction_ppl"):
             assert math.isfinite(row[key]), (row["variant"], key)
         assert row["pretrain_minutes"] > 0
+        assert row["own_vs_other_reconstruction"] == pytest.approx(
+            100 * (1 - row["own_reconstruction_ppl"] / row["other_reconstruction_ppl"]))
         assert (root / "runs" / row["run_name"] / "pretrain" / "generator").is_dir()
+        assert (root / "runs" / row["run_name"] / "finetune" / "generator").is_dir()
+        assert row["finetune_minutes"] > 0 and row["finetune_dataset"] == "entity_qa"
+        for arm in ("own", "other", "none"):
+            assert math.isfinite(row[f"finetune_{arm}_ppl"]) and 0 <= row[f"finetune_{arm}_f1"] <= 100
+        assert [point["step"] for point in row["curve"]] == [1, 2]  # eval_every 1: a validation per step
     # a different normalization gives a different adapter; window 0 has none, so it is the same base model
     assert rows[0]["own_reconstruction_ppl"] != rows[1]["own_reconstruction_ppl"]
     assert rows[0]["own_first_window_ppl"] == pytest.approx(rows[1]["own_first_window_ppl"], rel=1e-6)
     markdown = (out / TABLE_MARKDOWN).read_text()
     assert "| default |" in markdown and "| frobenius_norm |" in markdown and markdown in result.stdout
+    assert "ft. own F1" in markdown and "## Over training" in markdown

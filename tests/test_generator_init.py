@@ -72,3 +72,31 @@ def test_the_adapter_config_sets_the_eps_of_every_generator():
     other_eps = 1e-5
     gam = ga.GenerativeAdapter(tiny_base("llama"), tiny_adapter_config(norm_eps=other_eps))
     assert {g.context.norm_eps for g in gam.generators.values()} == {other_eps}
+
+
+@pytest.mark.parametrize("family", ["llama", "mistral", "qwen2"])
+def test_base_kv_init_makes_the_context_state_the_sum_of_the_base_models_own_keys_and_values(family):
+    """context_init base_kv: k_t, v_t are the first d_r channels of the layer's attention key and value of token t
+    (pre-RoPE), so S = sum_t k_t v_t^T is computable from the base model alone."""
+    base = tiny_base(family)
+    config = tiny_adapter_config(context_init="base_kv")
+    gam = ga.GenerativeAdapter(base, config)
+    layer = base.model.layers[1]
+    generator = gam.generators[gam.module_names[1].replace(".", "__")]
+    hidden = torch.randn(2, 5, base.config.hidden_size)
+    mask = torch.ones(2, 5)
+    with torch.no_grad():
+        normed = layer.input_layernorm(hidden)
+        keys = layer.self_attn.k_proj(normed)[..., : config.inter_size]
+        values = layer.self_attn.v_proj(normed)[..., : config.inter_size]
+        expected = keys.transpose(1, 2) @ values
+        state = generator.context(hidden, mask)
+    torch.testing.assert_close(state, expected, atol=1e-5, rtol=1e-5)
+    assert torch.equal(generator.B, torch.zeros_like(generator.B))  # the initial delta is still exactly zero
+
+
+def test_base_kv_init_names_the_limit_when_inter_size_exceeds_the_key_channels():
+    base = tiny_base("llama")
+    kv_channels = base.model.layers[0].self_attn.k_proj.out_features
+    with pytest.raises(ValueError, match=f"inter_size {kv_channels + 1} exceeds the {kv_channels} output channels"):
+        ga.GenerativeAdapter(base, tiny_adapter_config(inter_size=kv_channels + 1, rank=8, context_init="base_kv"))
