@@ -5,6 +5,7 @@
 #                       documents) shards + manifests
 # The tokenizer is the base model folder's (an input, so a different base model makes both stale).
 PRETRAIN_DATA_DIR = f"{RUN}/data/pretrain"
+PRETRAIN_DATA_RESOURCES = RUN_CONFIG.pretrain_data.resources
 
 
 rule pretrain_documents:
@@ -19,10 +20,10 @@ rule pretrain_documents:
     benchmark:
         f"{BENCH}/pretrain_documents.tsv"
     priority: TRAINING_PATH_PRIORITY
-    threads: 2
+    threads: PRETRAIN_DATA_RESOURCES.threads
     resources:
-        mem_mb=8000,
-        runtime=24 * 60,
+        mem_mb=PRETRAIN_DATA_RESOURCES.mem_mb,
+        runtime=PRETRAIN_DATA_RESOURCES.runtime,
     shell:
         stage_shell("pretrain_documents")
 
@@ -41,10 +42,10 @@ rule pretrain_data:
     benchmark:
         f"{BENCH}/pretrain_data.tsv"
     priority: TRAINING_PATH_PRIORITY
-    threads: 2
+    threads: PRETRAIN_DATA_RESOURCES.threads
     resources:
-        mem_mb=8000,
-        runtime=24 * 60,
+        mem_mb=PRETRAIN_DATA_RESOURCES.mem_mb,
+        runtime=PRETRAIN_DATA_RESOURCES.runtime,
     shell:
         stage_shell("pretrain_data")
 

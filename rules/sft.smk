@@ -7,6 +7,7 @@
 # the mixture. The tokenizer is the base model folder's (an input, so a different base model makes both stale).
 SFT_DATA_DIR = f"{RUN}/data/sft"
 SFT_DATASETS = RUN_CONFIG.sft_data.datasets
+SFT_DATA_RESOURCES = RUN_CONFIG.sft_data.resources
 
 
 wildcard_constraints:
@@ -47,10 +48,10 @@ rule sft_data:
     benchmark:
         f"{BENCH}/sft_data.tsv"
     priority: TRAINING_PATH_PRIORITY
-    threads: 2
+    threads: SFT_DATA_RESOURCES.threads
     resources:
-        mem_mb=16000,
-        runtime=12 * 60,
+        mem_mb=SFT_DATA_RESOURCES.mem_mb,
+        runtime=SFT_DATA_RESOURCES.runtime,
     shell:
         stage_shell("sft_data")
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ga.section import ConfigError, ConfigSection, setting
+from ga.train.config import Resources
+
+DATA_STAGE_RUNTIME_MINUTES = 24 * 60
+"""Default time limit of the pretraining data jobs: streaming a paper-scale token budget takes hours."""
 
 EXAMPLES_FORMAT = 3
 """Version of the stored examples' layout (2: document ids per example, Arrow copies for lazy reading; 3: fictional
@@ -131,6 +135,9 @@ class PretrainDataConfig(ConfigSection):
     examples_per_shard: int = setting(2_048, "examples per Parquet shard", minimum=1)
     tokenize_batch_documents: int = setting(1_024, "documents per tokenizer batch (bounds memory; never changes "
                                                    "the output)", minimum=1, affects_output=False)
+    resources: Resources = setting(default_factory=lambda: Resources(runtime=DATA_STAGE_RUNTIME_MINUTES),
+                                   doc="what the pretrain_documents and pretrain_data jobs request (threads: "
+                                       "cores; a job is started only when that many are free)")
     seed: int = setting(0, "the run config's top-level seed (set by RunConfig)", minimum=0, internal=True)
 
     def check(self) -> None:

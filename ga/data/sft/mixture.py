@@ -38,6 +38,10 @@ from ga.data.sft.records import RECORD_SCHEMA, provenance_frame, validate_record
 from ga.data.sources import hash_order_key
 from ga.io import atomic_dir, read_json, sha256_file, sha256_json, write_json, write_text
 from ga.section import ConfigError, ConfigSection, setting
+from ga.train.config import Resources
+
+MIXTURE_RUNTIME_MINUTES = 12 * 60
+MIXTURE_MEMORY_MB = 16_000
 
 EMBEDDED_DATASETS = ("entity_qa", "synthetic_icl", "synthetic_chat")
 """The embedded twin's generated datasets (ga/data/sft/embedded/): the embedded default's mixture."""
@@ -115,6 +119,10 @@ class SftDataConfig(ConfigSection):
     examples_per_shard: int = setting(1024, "examples per Parquet shard", minimum=1)
     tokenize_batch_records: int = setting(256, "records per tokenizer batch (bounds memory; never changes the "
                                                "output)", minimum=1, affects_output=False)
+    resources: Resources = setting(default_factory=lambda: Resources(mem_mb=MIXTURE_MEMORY_MB,
+                                                                     runtime=MIXTURE_RUNTIME_MINUTES),
+                                   doc="what the sft_data job requests (threads: cores; a job is started only when "
+                                       "that many are free)")
     seed: int = setting(0, "the run config's top-level seed (set by RunConfig)", minimum=0, internal=True)
 
     def check(self) -> None:
