@@ -31,9 +31,7 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
-from ga.data.contracts import DataError, validate
-from ga.data.parquet import write_parquet
-from ga.io import atomic_file
+from ga.data.parquet import read_checked_parquet, write_checked_parquet
 
 
 @dataclass(frozen=True)
@@ -219,19 +217,12 @@ def contexts_frame(contexts: Sequence[Context]) -> pl.DataFrame:
 
 def write_contexts(contexts: Sequence[Context], path: str | Path) -> Path:
     """The contexts file, checked against `CONTEXTS_SCHEMA` before it is written (atomically)."""
-    frame = validate(CONTEXTS_SCHEMA, contexts_frame(contexts), str(path))
-    with atomic_file(path) as tmp:
-        write_parquet(frame, tmp)
-    return Path(path)
+    return write_checked_parquet(CONTEXTS_SCHEMA, contexts_frame(contexts), path)
 
 
 def read_contexts(path: str | Path) -> list[Context]:
     """The contexts of a contexts file, in file order; a DataError names the file, row and column of a defect."""
-    try:
-        frame = pl.read_parquet(path)
-    except (OSError, pl.exceptions.PolarsError) as err:
-        raise DataError(str(path), None, None, f"not a readable Parquet file: {err}") from None
-    frame = validate(CONTEXTS_SCHEMA, frame, str(path))
+    frame = read_checked_parquet(CONTEXTS_SCHEMA, path)
     return [Context(context_id=row["context_id"], benchmark=row["benchmark"], length=row["length"],
                     text=row["text"], num_tokens=row["num_tokens"], passage_ids=tuple(row["passage_ids"]),
                     questions=tuple(Question(q["question_id"], q["question"], tuple(q["references"]))

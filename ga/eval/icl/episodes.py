@@ -26,11 +26,10 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
-from ga.data.contracts import DataError, validate
-from ga.data.parquet import write_parquet
+from ga.data.contracts import DataError
+from ga.data.parquet import read_checked_parquet, write_checked_parquet
 from ga.data.sft.native import jsonl_rows, strings, text
 from ga.eval.icl.tasks import KINDS, TEST, TRAIN, TaskFiles
-from ga.io import atomic_file
 
 TEST_SAMPLE_KEY = "icl-test-sample"
 """Seeds the test-set sample with the task: random.Random(f"{TEST_SAMPLE_KEY}:{task}")."""
@@ -136,19 +135,12 @@ EPISODES_SCHEMA = pa.DataFrameSchema(
 
 def write_episodes(frame: pl.DataFrame, path: str | Path) -> Path:
     """The episodes file, checked against `EPISODES_SCHEMA` before it is written (atomically)."""
-    frame = validate(EPISODES_SCHEMA, frame, str(path))
-    with atomic_file(path) as tmp:
-        write_parquet(frame, tmp)
-    return Path(path)
+    return write_checked_parquet(EPISODES_SCHEMA, frame, path)
 
 
 def read_episodes(path: str | Path) -> Episodes:
     """A task's examples for one seed; a DataError names the file, row and column of a defect."""
-    try:
-        frame = pl.read_parquet(path)
-    except (OSError, pl.exceptions.PolarsError) as err:
-        raise DataError(str(path), None, None, f"not a readable Parquet file: {err}") from None
-    frame = validate(EPISODES_SCHEMA, frame, str(path))
+    frame = read_checked_parquet(EPISODES_SCHEMA, path)
     first = frame.row(0, named=True)
 
     def examples(split: str, overlapping: bool | None) -> tuple[Example, ...]:

@@ -26,11 +26,9 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
-from ga.data.contracts import DataError, validate
-from ga.data.parquet import write_parquet
+from ga.data.parquet import read_checked_parquet, write_checked_parquet
 from ga.data.sft.format import SessionLayout, Turn
 from ga.eval.contexts import QUESTION_DTYPE, Context, Question
-from ga.io import atomic_file
 
 CountTokens = Callable[[str], int]
 
@@ -170,19 +168,12 @@ def conversations_frame(items: Sequence[Conversation]) -> pl.DataFrame:
 
 def write_conversations(items: Sequence[Conversation], path: str | Path) -> Path:
     """The conversations file, checked against `CONVERSATIONS_SCHEMA` before it is written (atomically)."""
-    frame = validate(CONVERSATIONS_SCHEMA, conversations_frame(items), str(path))
-    with atomic_file(path) as tmp:
-        write_parquet(frame, tmp)
-    return Path(path)
+    return write_checked_parquet(CONVERSATIONS_SCHEMA, conversations_frame(items), path)
 
 
 def read_conversations(path: str | Path) -> list[Conversation]:
     """The conversations of a conversations file, in file order; a DataError names the file, row and column."""
-    try:
-        frame = pl.read_parquet(path)
-    except (OSError, pl.exceptions.PolarsError) as err:
-        raise DataError(str(path), None, None, f"not a readable Parquet file: {err}") from None
-    frame = validate(CONVERSATIONS_SCHEMA, frame, str(path))
+    frame = read_checked_parquet(CONVERSATIONS_SCHEMA, path)
     return [Conversation(
         context_id=row["conversation_id"], benchmark=row["benchmark"], length=row["num_tokens"],
         text=row["session_separator"].join(row["sessions"]), num_tokens=row["num_tokens"],
