@@ -153,6 +153,11 @@ class GenerativeAdapter(nn.Module):
     def generator_parameters(self):
         return self.generators.parameters()
 
+    def generator_parameters_by_part(self) -> list[tuple[str, nn.Parameter]]:
+        """(part, parameter) for every generator parameter in generator_parameters() order; part is one of
+        ga.train.config.GENERATOR_PARTS (norm_weight, A2, A3, A1, B), for per-part optimizer settings."""
+        return [(name.rsplit(".", 1)[-1], parameter) for name, parameter in self.generators.named_parameters()]
+
     def forward(
         self,
         input_ids: torch.Tensor,

@@ -14,8 +14,10 @@ from safetensors.torch import load_file
 import ga
 from ga.labels import IGNORE_INDEX
 from ga.model import GENERATOR_WEIGHTS
+from ga.section import ConfigError
 from ga.train import FinetuneConfig, PretrainConfig, PretrainObjective, TrainConfig
 from ga.train.checkpoint import GENERATOR_DIR, completed_checkpoints
+from ga.train.config import GENERATOR_PARTS
 from ga.train.loop import export_generator, train
 from ga.train.objective import ALL_LABELS, MODEL_INPUT_KEYS, NO_PART, part_sums, stack_examples
 from tiny_models import VOCAB, tiny_base
@@ -102,6 +104,39 @@ def test_engine_trains_only_the_generator(stage, examples, tmp_path):
     assert engine_files
     module_state = torch.load(engine_files[0], map_location="cpu", weights_only=False)["module"]
     assert set(module_state) <= generator_names, "the engine checkpoint holds base model weights"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", [0, 2])
+def test_lr_multipliers_scale_each_parts_step(stage, examples, tmp_path):
+    """One AdamW step from B = 0: only B has a gradient, so its largest move is lr x its factor (Adam's first
+    step is lr per element), and every other matrix only decays, by exactly lr x its factor x weight_decay."""
+    lr, weight_decay = 1e-2, 0.1
+    factors = {"B": 4.0, "A1": 3.0, "A2": 0.5}
+    model = tiny_gam()
+    before = {k: v.clone() for k, v in model.generators.state_dict().items()}
+    cfg = tiny_config(stage, steps=1, micro_batch_size=1, grad_accum_steps=1, lr=lr, warmup_steps=0, eval_every=0,
+                      weight_decay=weight_decay, grad_clip=0.0, lr_multipliers=factors)
+    train(model, PretrainObjective(N_COMPLETION), examples[:4], examples[4:6], cfg, tmp_path, seed=0)
+    after = model.generators.state_dict()
+    for name, value in after.items():
+        part = name.rsplit(".", 1)[-1]
+        step = lr * factors.get(part, 1.0)
+        moved = value - before[name]
+        if part == "B":
+            assert moved.abs().max().item() == pytest.approx(step, rel=1e-3), name
+        elif part == "norm_weight":  # no gradient and no decay
+            assert torch.equal(value, before[name]), name
+        else:
+            torch.testing.assert_close(moved, -step * weight_decay * before[name], rtol=2e-3, atol=5e-8)  # fp32 rounding
+
+
+def test_lr_multipliers_name_generator_parts():
+    assert {part for part, _ in tiny_gam().generator_parameters_by_part()} == set(GENERATOR_PARTS)
+    with pytest.raises(ConfigError, match=r"lr_multipliers\.A4: not a generator part"):
+        TrainConfig(lr_multipliers={"A4": 2.0})
+    with pytest.raises(ConfigError, match=r"lr_multipliers\.B: must be > 0"):
+        TrainConfig(lr_multipliers={"B": 0.0})
 
 
 @pytest.mark.slow

@@ -11,6 +11,9 @@ from ga.section import ConfigError, ConfigSection, setting
 
 DECAYS = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
+GENERATOR_PARTS = ("norm_weight", "A2", "A3", "A1", "B")
+"""The parameter names of one module's generator (ga/generator.py), which `lr_multipliers` keys name: context side
+(gain, key and value maps), then delta side."""
 LOSS_PARTS = ("completion", "reconstruction")
 """Parts of the pretraining objective that can carry the training loss (docs/method.md#pretraining-ablations)."""
 
@@ -45,6 +48,8 @@ class TrainConfig(ConfigSection):
     grad_accum_steps: int = setting(1, "micro-batches per optimizer step; global batch = micro x accum x processes",
                                     minimum=1)
     lr: float = setting(1e-4, "peak learning rate of AdamW", exclusive_minimum=0)
+    lr_multipliers: dict[str, float] = setting({}, "per generator part (norm_weight, A2, A3, A1, B): a factor on lr "
+                                                   "and its schedule; parts not named take 1")
     warmup_steps: int = setting(100, "linear warmup from 0 to lr over this many steps", minimum=0)
     decay: str = setting("cosine", "after warmup: cosine or linear down to min_lr_ratio * lr at `steps`, or "
                                    "constant", choices=DECAYS)
@@ -87,6 +92,11 @@ class TrainConfig(ConfigSection):
     def check(self) -> None:
         if len(self.adam_betas) != 2:
             raise ConfigError(f"adam_betas: must be two numbers in [0, 1), got {self.adam_betas!r}")
+        for part, factor in self.lr_multipliers.items():
+            if part not in GENERATOR_PARTS:
+                raise ConfigError(f"lr_multipliers.{part}: not a generator part (one of {', '.join(GENERATOR_PARTS)})")
+            if not factor > 0:
+                raise ConfigError(f"lr_multipliers.{part}: must be > 0, got {factor!r}")
 
     def lr_factor(self, step: int) -> float:
         """Learning-rate multiplier for optimizer step `step` (0-based): warmup, then decay to min_lr_ratio."""

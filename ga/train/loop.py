@@ -134,6 +134,22 @@ def freeze_all_but_generator(model) -> list[torch.nn.Parameter]:
     return generator
 
 
+LR_MULTIPLIER = "lr_multiplier"
+"""The optimizer param-group key holding a group's factor on the scheduled learning rate."""
+
+
+def optimizer_groups(model, cfg: TrainConfig) -> list[dict]:
+    """AdamW param groups of the generator: weight decay on matrices, never on norm gains, and each part's
+    `cfg.lr_multipliers` factor. Parameters that share both settings share a group, in the model's parameter order,
+    so without multipliers there are exactly two groups: decayed, then not decayed."""
+    groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}
+    for part, parameter in model.generator_parameters_by_part():
+        key = (parameter.ndim < 2, float(cfg.lr_multipliers.get(part, 1.0)))
+        groups.setdefault(key, []).append(parameter)
+    return [{"params": groups[key], "weight_decay": 0.0 if key[0] else cfg.weight_decay, LR_MULTIPLIER: key[1],
+             "lr": cfg.lr * cfg.lr_factor(0) * key[1]} for key in sorted(groups)]
+
+
 @torch.no_grad()
 def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, dist_info: Dist) -> dict[str, float]:
     """Per-variant, per-part perplexity on the held-out split (each process scores its share; sums are combined).
@@ -250,11 +266,8 @@ class Trainer:
         self.bf16 = use_bf16(cfg)
         ds_config = deepspeed_config(cfg, self.bf16, self.dist.world_size)
         self.zero_stage = ds_config.get("zero_optimization", {}).get("stage", 0)
-        decay = [p for p in self.generator_params if p.ndim >= 2]
-        no_decay = [p for p in self.generator_params if p.ndim < 2]  # norm gains are not decayed
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=cfg.lr * cfg.lr_factor(0), betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
+        optimizer = torch.optim.AdamW(optimizer_groups(model, cfg), lr=cfg.lr * cfg.lr_factor(0),
+                                      betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
         self.engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config,
                                                     model_parameters=self.generator_params)
         self.start_step = self.resume()
@@ -335,7 +348,7 @@ class Trainer:
         step_start = time.perf_counter()
         lr = cfg.lr * cfg.lr_factor(step)
         for group in self.engine.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get(LR_MULTIPLIER, 1.0)
         losses = LossSums(len(self.objective.part_names))
         input_tokens = torch.zeros((), dtype=torch.float64)
         nonfinite = False
