@@ -34,6 +34,8 @@ from ga.section import ConfigError
 RUN_NAME_PREFIX = "ablation-"
 TABLE_MARKDOWN = "ablation.md"
 TABLE_JSON = "ablation.json"
+CURVE_PLOT = "curves.png"
+"""Written when a variant validated more than once (`pretrain.eval_every`): quality against training minutes."""
 LOGS_DIR = "logs"
 LOG_TAIL_CHARS = 4000
 """How much of a failed variant's Snakemake output the error shows."""
@@ -294,4 +296,15 @@ def run_ablation(config_path: str | os.PathLike, variants_path: str | os.PathLik
     write_json(rows, out_dir / TABLE_JSON, sort_keys=False)
     write_text(ablation_markdown(rows, str(config_path.relative_to(workdir) if config_path.is_relative_to(workdir)
                                            else config_path), common), out_dir / TABLE_MARKDOWN)
+    write_curve_plot(rows, out_dir / CURVE_PLOT)
     return rows
+
+
+def write_curve_plot(rows: Sequence[Mapping], path: Path) -> Path | None:
+    """`path` (PNG) with the curves of the variants that validated more than once; None (and no file) if none did."""
+    curves = {row["variant"]: row["curve"] for row in rows if len(row.get("curve", ())) > 1}
+    if not curves:
+        return None
+    from ga.report.plots import context_use_curves
+
+    return context_use_curves(curves, path)

@@ -13,6 +13,7 @@ from test_pipeline import CONFIGS, REPO, checkout, explain, planned_jobs, workfl
 
 from ga.ablation import (
     COLUMNS,
+    CURVE_PLOT,
     TABLE_JSON,
     TABLE_MARKDOWN,
     Variant,
@@ -26,6 +27,7 @@ from ga.ablation import (
     snakemake_command,
     validation_curve,
     validation_target,
+    write_curve_plot,
 )
 from ga.run_config import RunConfig
 from ga.section import ConfigError
@@ -133,6 +135,10 @@ def test_finetuned_variants_show_one_datasets_arms_and_curves_show_every_validat
     assert result.endswith("| 5.00 | 9.00 | 99.00 | 50.00 | 25.00 | 0.00 | 1.00 |")
     assert "held-out `entity_qa` records" in text
     assert "| base_kv | 3 | 2.00 | 10.00 | 40.00 | 80.00 | 75.00 |" in text
+    plot = write_curve_plot([row, {**row, "variant": "one_validation", "curve": curve[:1]}], tmp_path / "curves.png")
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert write_curve_plot([{**row, "curve": curve[:1]}], tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_a_variants_snakemake_call_plans_its_own_run(tmp_path):
@@ -184,3 +190,4 @@ def test_smoke_ablation_writes_its_table(tmp_path):
     markdown = (out / TABLE_MARKDOWN).read_text()
     assert "| default |" in markdown and "| frobenius_norm |" in markdown and markdown in result.stdout
     assert "ft. own F1" in markdown and "## Over training" in markdown
+    assert (out / CURVE_PLOT).read_bytes().startswith(b"\x89PNG")

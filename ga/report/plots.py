@@ -97,6 +97,28 @@ def _validation_arms(ax, val: list[dict]) -> None:
         ax.text(0.5, 0.5, "no validation yet", transform=ax.transAxes, ha="center", color="gray")
 
 
+def context_use_curves(curves: dict[str, list[dict]], path: str | Path) -> Path:
+    """Quality against CPU minutes for ablation variants that validated more than once (ga.ablation.validation_curve
+    points): held-out reconstruction perplexity with the own (solid) and other-context (dashed) adapter, and the
+    own-vs-other gap in %."""
+    figure, (ppl_ax, gap_ax) = _figure(2, "context use over training")
+    colors = _colors(curves)
+    for variant, points in curves.items():
+        timed = [p for p in points if p.get("train_minutes") is not None]
+        minutes = [p["train_minutes"] for p in timed]
+        for arm, style in (("own", "-"), ("other", "--")):
+            ppl_ax.plot(minutes, [p[f"{arm}_reconstruction_ppl"] for p in timed], style, marker="o",
+                        color=colors[variant], label=f"{variant}: {arm}")
+        gap_ax.plot(minutes, [p["own_vs_other_reconstruction"] for p in timed], marker="o", color=colors[variant],
+                    label=variant)
+    ppl_ax.set(xlabel="training minutes", ylabel="reconstruction perplexity",
+               title="held-out reconstruction: own / other adapter")
+    gap_ax.set(xlabel="training minutes", ylabel="1 - own / other (%)", title="own vs other-context adapter")
+    for ax in (ppl_ax, gap_ax):
+        ax.legend(fontsize="x-small")
+    return _save(figure, path)
+
+
 def knowledge_f1(table, paper, path: str | Path) -> Path:
     """F1 (single shortest reference, the paper's scoring) against context length k, one panel per benchmark and
     one line per method; the paper's published curves of the same benchmark dashed beside them."""
