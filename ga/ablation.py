@@ -161,8 +161,10 @@ def snakemake_command(config_path: str | os.PathLike, overrides: Sequence[str], 
                       cores: str, snakemake_args: Sequence[str] = ()) -> list[str]:
     """The Snakemake call that builds `targets` for the base config plus `overrides` (`--config set=...`)."""
     targets = [targets] if isinstance(targets, str) else list(targets)
+    # Snakemake strips one quote character from either end of a --config value, which would unbalance a quoted
+    # last override (e.g. 'pretrain.loss_parts=[reconstruction]'); a trailing space keeps it (YAML then drops it).
     return [sys.executable, "-m", "snakemake", "--configfile", str(config_path), "--config",
-            f"set={shlex.join(overrides)}", "--cores", str(cores), "--rerun-incomplete", *snakemake_args, *targets]
+            f"set={shlex.join(overrides)} ", "--cores", str(cores), "--rerun-incomplete", *snakemake_args, *targets]
 
 
 def job_minutes(workdir: Path, config: RunConfig, rule: str = PRETRAIN_RULE) -> float | None:

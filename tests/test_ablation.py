@@ -141,12 +141,14 @@ def test_finetuned_variants_show_one_datasets_arms_and_curves_show_every_validat
     assert not (tmp_path / "none.png").exists()
 
 
-def test_a_variants_snakemake_call_plans_its_own_run(tmp_path):
+@pytest.mark.parametrize("common", [["pretrain.steps=2"], []], ids=["quoted-override-inside", "quoted-override-last"])
+def test_a_variants_snakemake_call_plans_its_own_run(tmp_path, common):
     """The variant with a list-valued override, quoted through `--config set=...`, plans the pretrain rule of its own
-    run directory with that value."""
+    run directory with that value, also when that quoted override comes last (Snakemake strips a quote at either end
+    of a --config value)."""
     root = checkout(tmp_path / "checkout")
     variant = Variant("ffn_down_proj", ("adapter.target_modules=[mlp.down_proj]",))
-    overrides = run_overrides(variant, ["pretrain.steps=2"])
+    overrides = run_overrides(variant, common)
     config = RunConfig.load(root / "config" / "smoke.yaml", overrides)
     command = snakemake_command("config/smoke.yaml", overrides, validation_target(config), "1", ["-n"])
     result = subprocess.run(command, cwd=root, env=workflow_env(), capture_output=True, text=True,
