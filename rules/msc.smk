@@ -3,6 +3,7 @@
 #   msc_eval           one job per benchmark x conversation batch x method: answers, F1 / ROUGE-L, Table 1 costs
 #   msc_summary        every job pooled into the paper's Table 1
 # A new method or batch runs only its jobs; each method's jobs request msc_eval.resources.<method>.
+from ga.eval.msc.config import GENERATOR_METHODS
 from ga.eval.msc.jobs import batch_ids
 
 MSC_DIR = f"{RUN}/eval/msc"
@@ -11,8 +12,8 @@ MSC_WILDCARDS = {"benchmark": "|".join(MSC.benchmarks), "method": "|".join(MSC.m
 
 
 def msc_method_inputs(wildcards):
-    """The fine-tuned generator, for the generative adapter's jobs."""
-    return {"generator": rules.finetune.output.generator} if wildcards.method == "generative_adapter" else {}
+    """The fine-tuned generator, for the jobs of the methods that read it (the generative adapter, the control)."""
+    return {"generator": rules.finetune.output.generator} if wildcards.method in GENERATOR_METHODS else {}
 
 
 def msc_resource(name):

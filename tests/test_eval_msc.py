@@ -3,6 +3,7 @@ call stood in for), the embedded twin, the shared conversation layout, session s
 encoding, costs against FlopCounterMode, the scorer, and the jobs end to end on the tiny random model."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -69,7 +70,8 @@ def fixture_rows() -> list[dict]:
 # ---------------------------------------------------------------- config
 def test_config_defaults_and_errors():
     cfg = MscEvalConfig()
-    assert cfg.benchmarks == ["synthetic_chat"] and cfg.methods == ["generative_adapter", "closed_book", "in_context"]
+    assert cfg.benchmarks == ["synthetic_chat"]
+    assert cfg.methods == ["generative_adapter", "closed_book", "in_context", "other_user_adapter"]
     for bad in ({"benchmarks": ["squad"]}, {"methods": ["closed_book", "closed_book"]}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             MscEvalConfig(**bad)
@@ -245,6 +247,35 @@ def test_session_streaming_method_equals_sequential_on_a_conversation(tiny_model
     assert streamed.context_tokens == contextualized["sequential"].context_tokens
 
 
+def test_the_other_user_control_answers_with_the_next_users_adapter(tiny_model_dir):
+    """other_user_adapter contextualizes a conversation as the generative adapter contextualizes the next evaluated
+    one (cyclically, never itself), then answers this conversation's questions with it."""
+    base, tokenizer = load_base(tiny_model_dir)
+    gam = randomize_generator(ga.GenerativeAdapter(base, tiny_adapter_config(window=WINDOW)), std=0.5)
+    context_format = ContextFormat.from_tokenizer(tokenizer)
+    first = aligned_conversation(context_format, WINDOW)
+    second = dataclasses.replace(first, context_id="other", sessions=first.sessions[:2],
+                                 text=first.session_separator.join(first.sessions[:2]))
+    donors = jobs.other_users([first, second])
+    assert {key: value.context_id for key, value in donors.items()} == {first.context_id: "other",
+                                                                        "other": first.context_id}
+    with pytest.raises(ConfigError, match="at least 2 conversations"):
+        jobs.other_users([first])
+    cfg = MscEvalConfig(max_new_tokens=4, batch_size=2)
+    adapter = build_msc_method("generative_adapter", cfg, base, tokenizer, generator=gam)
+    control = build_msc_method("other_user_adapter", cfg, base, tokenizer, generator=gam, donors=donors)
+    controlled = control.contextualize(first)
+    state_allclose(controlled.payload, adapter.contextualize(second).payload)
+    assert controlled.context_tokens == len(context_format.ids(second.text)) != len(context_format.ids(first.text))
+    assert control.answer(controlled, first.questions) == adapter.answer(adapter.contextualize(second),
+                                                                           first.questions)
+    assert control.lora_shapes(controlled) == adapter.lora_shapes(controlled)
+    with pytest.raises(ValueError, match="donors"):
+        build_msc_method("other_user_adapter", cfg, base, tokenizer, generator=gam)
+    with pytest.raises(ValueError, match="no other user's conversation"):
+        control.contextualize(dataclasses.replace(first, context_id="unknown"))
+
+
 def test_session_segments_cut_where_sessions_begin(tiny_model_dir):
     _, tokenizer = load_base(tiny_model_dir)
     context_format = ContextFormat.from_tokenizer(tokenizer)
@@ -355,7 +386,7 @@ def test_jobs_end_to_end(tiny_model_dir, tmp_path):
     generator_dir = tmp_path / "generator"
     randomize_generator(ga.GenerativeAdapter(base, tiny_adapter_config(window=WINDOW))).save_pretrained(generator_dir)
     folders = []
-    for method in ("generative_adapter", "in_context"):
+    for method in ("generative_adapter", "in_context", "other_user_adapter"):
         for batch in jobs.batch_ids(config, "msc"):
             folder = tmp_path / "results" / f"msc-{batch}-{method}"
             summary = jobs.evaluate_batch(config, "msc", method, batch, tiny_model_dir, tmp_path / "msc.parquet",
@@ -366,10 +397,12 @@ def test_jobs_end_to_end(tiny_model_dir, tmp_path):
         jobs.evaluate_batch(config, "msc", "generative_adapter", 0, tiny_model_dir, tmp_path / "msc.parquet",
                             tmp_path / "nope")
     result = jobs.collect_results(config, folders, tmp_path / "table.parquet", tmp_path / "table.md")
-    assert result == {"rows": 2, "jobs": 4}
+    assert result == {"rows": 3, "jobs": 6}
     table = pl.read_parquet(tmp_path / "table.parquet")
-    assert table["questions"].to_list() == [3, 3] and table["encode_strategy"].to_list() == ["sequential", None]
-    assert table["paper_f1"].to_list() == [None, None]  # a tiny model is not one the paper evaluated
+    assert table["method"].to_list() == ["generative_adapter", "in_context", "other_user_adapter"]
+    assert table["questions"].to_list() == [3, 3, 3]
+    assert table["encode_strategy"].to_list() == ["sequential", None, "sequential"]
+    assert table["paper_f1"].to_list() == [None, None, None]  # a tiny model is not one the paper evaluated
     assert "| msc | generative_adapter | sequential |" in (tmp_path / "table.md").read_text()
 
 

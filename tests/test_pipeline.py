@@ -128,6 +128,8 @@ STALE_AFTER_CHANGE = [
     # a new method: its jobs only
     ("knowledge_eval.methods=[generative_adapter,closed_book,in_context,bm25,continual_pretraining]",
      {"knowledge_summary": 1, "report": 1}),
+    ("msc_eval.methods=[generative_adapter,closed_book,in_context,other_user_adapter]",  # the control's 2 batches
+     {"msc_eval": 2, "msc_summary": 1, "report": 1}),
 ]
 
 

@@ -5,6 +5,7 @@ Snakemake's own report."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 from html.parser import HTMLParser
@@ -160,15 +161,15 @@ def make_run(root: Path) -> tuple[Path, Path]:
                        for method, ks in (("zero_shot", (0,)), ("generative_adapter", (4, 16)))
                        for task, kind, accuracy in (("t1", "classification", 50.0), ("t2", "generation", 25.0))
                        for k in ks for seed in (1, 2)], run / "eval/icl/summary", "ICL")
-    msc = msc_results.summary_table([msc_summary("generative_adapter", 30.0), msc_summary("closed_book", 5.0)],
-                                    msc_results.paper_msc(), PAPER_MODEL)
+    msc = msc_results.summary_table([msc_summary("generative_adapter", 30.0), msc_summary("closed_book", 5.0),
+                                     msc_summary("other_user_adapter", 20.0)], msc_results.paper_msc(), PAPER_MODEL)
     (run / "eval/msc").mkdir(parents=True)
     msc.write_parquet(run / "eval/msc/summary.parquet")
     bench.mkdir(parents=True)
     for name, seconds in (("pretrain", 12.5), ("knowledge_eval.squad.in_context.512", 3.0),
                           ("knowledge_eval.squad.in_context.640", 4.0)):
         (bench / f"{name}.tsv").write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:12\t321.0\n")
-    assert pl.read_parquet(run / "eval/msc/summary.parquet").height == 2
+    assert pl.read_parquet(run / "eval/msc/summary.parquet").height == 3
     return run, bench
 
 
@@ -216,7 +217,7 @@ def test_page_has_every_section_table_and_figure(synthetic_page):
 
 
 def test_cells_the_paper_did_not_publish_are_shown_as_missing(synthetic_page):
-    _, page = synthetic_page
+    out, page = synthetic_page
     knowledge = {(row["method"], row["k"]): row for row in table(page, "Results (percent)", "k")}
     assert knowledge[("generative_adapter", "512")]["paper F1 (shortest ref)"] == "48.8"
     assert knowledge[("in_context", "512")]["paper F1 (shortest ref)"] == "45.4"
@@ -225,6 +226,8 @@ def test_cells_the_paper_did_not_publish_are_shown_as_missing(synthetic_page):
     msc = {row["method"]: row for row in table(page, "Results (percent)", "encoding")}
     assert msc["generative_adapter"]["paper F1"] == "40.2" and msc["closed_book"]["paper F1"] == "8.1"
     assert msc["generative_adapter"]["encoding"] == MISSING
+    assert msc["other_user_adapter"]["F1"] == "20.0" and msc["other_user_adapter"]["paper F1"] == MISSING  # our control
+    assert "other_user_adapter is this project's control" in html.unescape((out / "index.html").read_text())
     costs = {row["method"]: row for row in table(page, "Cost table")}
     assert costs["closed_book"]["paper TFLOPs / query"] == MISSING  # published as null
     assert costs["generative_adapter"]["paper TFLOPs / query"] == "0.5050"

@@ -241,6 +241,11 @@ def msc_section(layout: RunLayout) -> Section:
         [(row["benchmark"], row["method"], row["encode_strategy"], row["f1"], row["paper_f1"], row["rouge_l_recall"],
           row["em"], f"{row['scored']}/{row['questions']}") for row in table.iter_rows(named=True)],
         caption="Results (percent)"))
+    if "other_user_adapter" in table["method"].to_list():
+        section.notes.append("other_user_adapter is this project's control, not a paper method: each conversation's "
+                             "questions answered with another user's adapter. Its F1 is what the adapter scores "
+                             "without this user's facts; generative_adapter's F1 above it is what the adapter takes "
+                             "from the conversation.")
     section.tables.append(Table(
         ("benchmark", "method", "TFLOPs / query", "paper TFLOPs / query", "storage / user (floats)",
          "paper storage / user", "context tokens", "seconds / query", "peak memory (MB)"),

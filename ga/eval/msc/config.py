@@ -29,7 +29,11 @@ from ga.section import ConfigError, ConfigSection, setting
 from ga.train.config import Resources
 
 BENCHMARKS = ("msc", "synthetic_chat")
-METHODS = ("generative_adapter", "closed_book", "in_context")
+METHODS = ("generative_adapter", "closed_book", "in_context", "other_user_adapter")
+GENERATOR_METHODS = ("generative_adapter", "other_user_adapter")
+"""The methods that read the fine-tuned generator. `other_user_adapter` is this project's control, not the paper's:
+the generative adapter of another user's conversation, so its F1 is what the adapter earns without this user's
+facts (the answer's form, guesses)."""
 ENCODE_STRATEGIES = ("sequential", "streaming", "session_streaming")
 """sequential (the paper's): the conversation's tokens in windows of the generator's length, one forward pass;
 streaming: the same windows one at a time (the same state); session_streaming: one session at a time through
@@ -69,6 +73,7 @@ class MscMethodResources(ConfigSection):
     generative_adapter: Resources = setting(default_factory=Resources, doc="generative adapter jobs")
     closed_book: Resources = setting(default_factory=Resources, doc="closed-book jobs")
     in_context: Resources = setting(default_factory=Resources, doc="full-conversation prompting jobs")
+    other_user_adapter: Resources = setting(default_factory=Resources, doc="other-user adapter jobs (the control)")
 
 
 @dataclass

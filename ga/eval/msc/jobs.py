@@ -10,7 +10,7 @@ Jobs (one rule each; wildcards in brackets):
   evaluation [benchmark, batch, method]      `evaluate_batch` -> results folder (predictions.parquet, costs.parquet,
                                              summary.json); params: `evaluation_depends_on`; inputs: the base model
                                              folder, the conversations file, the generator folder
-                                             (generative_adapter only); batches: `batch_ids`
+                                             (generative_adapter, other_user_adapter); batches: `batch_ids`
   summary                                    `collect_results` -> Table 1 as Parquet and Markdown; params:
                                              `summary_depends_on`; inputs: every evaluation folder
 """
@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ga.eval.msc.config import BENCHMARKS, MscEvalConfig
+from ga.eval.msc.config import BENCHMARKS, GENERATOR_METHODS, MscEvalConfig
 
 CACHE_SUBDIR = "eval"
 """Hub downloads are cached under $GA_CACHE_DIR/eval (default ~/.cache/ga/eval), as knowledge QA's are."""
 PAPER_MODELS = {"mistralai/Mistral-7B-Instruct-v0.2": "Mistral-7B-Instruct"}
 """Base models whose MSC numbers the paper published (hub id -> the model name in resources/paper/msc.yaml)."""
-METHOD_SETTINGS = {"generative_adapter": ("encode_strategy",), "in_context": ("max_prompt_tokens",)}
+METHOD_SETTINGS = {"generative_adapter": ("encode_strategy",), "other_user_adapter": ("encode_strategy",),
+                   "in_context": ("max_prompt_tokens",)}
 """The settings of `msc_eval` that only one method reads."""
 
 
@@ -151,8 +152,8 @@ def evaluate_batch(config, benchmark: str, method: str, batch: str | int, base_m
     from ga.section import ConfigError
 
     cfg: MscEvalConfig = config.msc_eval
-    if method == "generative_adapter" and generator_dir is None:
-        raise ConfigError("msc_eval: method generative_adapter needs the generator folder (its generator input)")
+    if method in GENERATOR_METHODS and generator_dir is None:
+        raise ConfigError(f"msc_eval: method {method} needs the generator folder (its generator input)")
     everything = read_conversations(conversations_file)
     evaluated = everything if cfg.max_conversations is None else everything[:cfg.max_conversations]
     chosen = batch_conversations(evaluated, int(batch), cfg.conversations_per_batch)
@@ -160,18 +161,30 @@ def evaluate_batch(config, benchmark: str, method: str, batch: str | int, base_m
     base_model, tokenizer = load_base(base_model_dir, dtype=base.dtype, attn_implementation=base.attn_implementation,
                                       device=evaluation_device())
     generator = None
-    if method == "generative_adapter":
+    if method in GENERATOR_METHODS:
         import ga
 
         generator = ga.GenerativeAdapter.from_pretrained(generator_dir, base_model=base_model)
-    built = build_msc_method(method, cfg, base_model, tokenizer, generator=generator)
+    built = build_msc_method(method, cfg, base_model, tokenizer, generator=generator,
+                             donors=other_users(evaluated) if method == "other_user_adapter" else None)
     job = {"benchmark": benchmark, "method": method,
-           "encode_strategy": cfg.encode_strategy if method == "generative_adapter" else None, "batch": int(batch),
+           "encode_strategy": cfg.encode_strategy if method in GENERATOR_METHODS else None, "batch": int(batch),
            "conversations_per_batch": cfg.conversations_per_batch, "max_conversations": cfg.max_conversations,
            "conversations_available": len(everything), "conversations_evaluated": len(chosen)}
     summary = evaluate_conversations(built, chosen, output, job, progress=progress)
     say_failures(summary, f"ga msc_eval: {benchmark}/{batch}/{method}", output)
     return summary
+
+
+def other_users(conversations: Sequence) -> dict:
+    """The control's donors: each evaluated conversation's id -> the next evaluated conversation (the last's: the
+    first), another user's. Needs two conversations at least."""
+    from ga.section import ConfigError
+
+    if len(conversations) < 2:
+        raise ConfigError("msc_eval: method other_user_adapter needs at least 2 conversations (max_conversations)")
+    return {conversation.context_id: conversations[(index + 1) % len(conversations)]
+            for index, conversation in enumerate(conversations)}
 
 
 def collect_results(config, result_folders: Sequence[str | Path], table_path: str | Path,

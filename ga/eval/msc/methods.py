@@ -7,17 +7,22 @@ Context, contextualized once per user, then its questions are answered.
                        (one session at a time through `GenerativeAdapter.update`, ga/eval/msc/encoding.py)
   closed_book          the question alone (`ClosedBook`)
   in_context           full-conversation prompting (`InContext`): the conversation and the question in the user turn
+  other_user_adapter   the control (`OtherUserAdapter`, not the paper's): the generative adapter, encoded as above,
+                       of another user's conversation (`donors`), then the same questions; its F1 is what the
+                       adapter scores without this user's facts
 
 Storage per user is the method's storage per context: the adapter's rank-r LoRA factors, the conversation's KV cache
 for prompting, nothing for closed-book.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ga.eval import costs
 from ga.eval.generation import GenerationSettings
 from ga.eval.methods import (ClosedBook, Contextualized, GenerativeAdapterMethod, InContext, Method,
                              check_generator, generation_settings)
-from ga.eval.msc.config import METHODS, MscEvalConfig
+from ga.eval.msc.config import GENERATOR_METHODS, METHODS, MscEvalConfig
 from ga.eval.msc.conversations import Conversation
 from ga.eval.msc.encoding import encode_sessions, session_segments, window_aligned
 
@@ -47,15 +52,46 @@ class SessionStreamingAdapter(GenerativeAdapterMethod):
             flops=costs.chunks_encode_flops(self.generator, chunks, normalizations))
 
 
-def build_msc_method(name: str, cfg: MscEvalConfig, base_model, tokenizer, generator=None) -> Method:
+class OtherUserAdapter(Method):
+    """The generative adapter of another user's conversation: `donors` maps a conversation's id to the conversation
+    whose adapter answers its questions."""
+
+    name = "other_user_adapter"
+
+    def __init__(self, adapter: GenerativeAdapterMethod, donors: Mapping[str, Conversation]):
+        super().__init__(adapter.base_model, adapter.tokenizer, adapter.settings)
+        self.adapter, self.donors = adapter, donors
+
+    def contextualize(self, context: Conversation) -> Contextualized:
+        donor = self.donors.get(context.context_id)
+        if donor is None or donor.context_id == context.context_id:
+            raise ValueError(f"other_user_adapter: no other user's conversation for {context.context_id!r}")
+        return self.adapter.contextualize(donor)
+
+    def generate(self, contextualized, questions):
+        return self.adapter.generate(contextualized, questions)
+
+    def lora_shapes(self, contextualized):
+        return self.adapter.lora_shapes(contextualized)
+
+
+def build_msc_method(name: str, cfg: MscEvalConfig, base_model, tokenizer, generator=None,
+                     donors: Mapping[str, Conversation] | None = None) -> Method:
     """The method `name` (one of `ga.eval.msc.config.METHODS`) as `cfg` configures it; generator: a
-    GenerativeAdapter around `base_model` (generative_adapter only)."""
+    GenerativeAdapter around `base_model` (the generator methods only); donors: other_user_adapter's other users
+    (`ga.eval.msc.jobs.other_users`)."""
     settings = generation_settings(cfg)
-    if name == "generative_adapter":
+    if name in GENERATOR_METHODS:
         check_generator(generator, base_model)
         if cfg.encode_strategy == SESSION_STREAMING:
-            return SessionStreamingAdapter(generator, tokenizer, settings)
-        return GenerativeAdapterMethod(generator, tokenizer, settings, cfg.encode_strategy)
+            adapter = SessionStreamingAdapter(generator, tokenizer, settings)
+        else:
+            adapter = GenerativeAdapterMethod(generator, tokenizer, settings, cfg.encode_strategy)
+        if name == "generative_adapter":
+            return adapter
+        if donors is None:
+            raise ValueError("other_user_adapter needs the other users' conversations (donors)")
+        return OtherUserAdapter(adapter, donors)
     if name == "closed_book":
         return ClosedBook(base_model, tokenizer, settings)
     if name == "in_context":
