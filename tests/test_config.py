@@ -186,3 +186,24 @@ def test_launcher_follows_the_resources():
     assert multi.startswith("srun --nodes 4 --ntasks-per-node 1 torchrun --nnodes 4 --nproc_per_node 8")
     assert "--rdzv-backend c10d" in multi and '--rdzv-id "$SLURM_JOB_ID"' in multi and multi.endswith("-m ga.cli")
     assert "$(scontrol show hostnames" in multi
+
+
+def test_the_embedded_long_overlay_changes_only_the_pretraining_length():
+    """config/overlays/embedded-long.yaml laid over the embedded default as Snakemake merges config files (key by key):
+    the default with 360 pretraining steps, validated every 60, under its own run name."""
+    from snakemake.utils import update_config
+
+    merged = load("config.yaml")
+    update_config(merged, load("overlays/embedded-long.yaml"))
+
+    def flat(values: dict) -> dict:  # section.key -> value, one level down
+        return {f"{section}.{key}" if isinstance(value, dict) else section: inner
+                for section, value in values.items()
+                for key, inner in (value.items() if isinstance(value, dict) else [(None, value)])}
+
+    default = flat(RunConfig.from_values(load("config.yaml")).to_dict())
+    long = flat(RunConfig.from_values(merged).to_dict())
+    assert long["run_name"] == "embedded-long" and long["pretrain.steps"] == 360
+    assert long["pretrain.loss_parts"] == default["pretrain.loss_parts"] == ["reconstruction"]
+    assert {key for key in default if long[key] != default[key]} == {
+        "run_name", "pretrain.steps", "pretrain.eval_every", "pretrain.checkpoint_every", "pretrain.resources"}
