@@ -195,3 +195,9 @@ def test_smoke_ablation_writes_its_table(tmp_path):
     assert "| default |" in markdown and "| frobenius_norm |" in markdown and markdown in result.stdout
     assert "ft. own F1" in markdown and "## Over training" in markdown
     assert (out / CURVE_PLOT).read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("variants_file", sorted(p.name for p in (REPO / "config" / "ablations").glob("*.yaml")))
+def test_every_shipped_variant_is_a_valid_config_of_the_embedded_default(variants_file):
+    for variant in load_variants(REPO / "config" / "ablations" / variants_file):
+        RunConfig.load(REPO / "config" / "config.yaml", run_overrides(variant, []))
