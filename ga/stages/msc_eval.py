@@ -1,7 +1,8 @@
 """Stage msc_eval, one job per benchmark x conversation batch x method: every conversation of the batch becomes an
 adapter (generative_adapter, sequential or one session at a time), a prompt (in_context, the whole conversation) or
-nothing (closed_book), or is answered with another user's adapter (other_user_adapter, the control); its questions about the user are answered greedily and scored (token F1, ROUGE-L recall),
-with the costs of the paper's Table 1 (ga/eval/msc/jobs.py)."""
+nothing (closed_book), or is answered with another user's adapter (other_user_adapter, the control); its questions
+about the user are answered greedily and scored (token F1, ROUGE-L recall), with the costs of the paper's Table 1
+(ga/eval/msc/jobs.py)."""
 from __future__ import annotations
 
 from ga.stages import Stage
@@ -11,7 +12,8 @@ STAGE = Stage(
     summary="answer one batch of conversations' questions with one method; score and cost it",
     inputs={"base_model": "base model folder (from fetch_base)",
             "conversations": "conversations Parquet file (from msc_conversations)",
-            "generator": "fine-tuned generator folder (from finetune; generative_adapter and other_user_adapter jobs only)"},
+            "generator": "fine-tuned generator folder (from finetune; generative_adapter and other_user_adapter "
+                         "jobs only)"},
     outputs={"results": "results folder to write (predictions.parquet, costs.parquet, summary.json)"},
     optional=("generator",),
     wildcards={"benchmark": "the benchmark (msc_eval.benchmarks)", "batch": "the conversation batch",

@@ -141,13 +141,14 @@ LR_MULTIPLIER = "lr_multiplier"
 def optimizer_groups(model, cfg: TrainConfig) -> list[dict]:
     """AdamW param groups of the generator: weight decay on matrices, never on norm gains, and each part's
     `cfg.lr_multipliers` factor. Parameters that share both settings share a group, in the model's parameter order,
-    so without multipliers there are exactly two groups: decayed, then not decayed."""
+    so without multipliers there are exactly two groups: decayed, then not decayed. `Trainer.step` sets each group's
+    lr from the schedule and its factor before every step."""
     groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}
     for part, parameter in model.generator_parameters_by_part():
         key = (parameter.ndim < 2, float(cfg.lr_multipliers.get(part, 1.0)))
         groups.setdefault(key, []).append(parameter)
-    return [{"params": groups[key], "weight_decay": 0.0 if key[0] else cfg.weight_decay, LR_MULTIPLIER: key[1],
-             "lr": cfg.lr * cfg.lr_factor(0) * key[1]} for key in sorted(groups)]
+    return [{"params": groups[key], "weight_decay": 0.0 if key[0] else cfg.weight_decay, LR_MULTIPLIER: key[1]}
+            for key in sorted(groups)]
 
 
 @torch.no_grad()
