@@ -4,6 +4,7 @@ and instruction tuning (issue "Fine-tuning") on the embedded SFT mixture.
 
     python benchmarks/train.py [--steps 6] [--warmup 2] [--threads 1] [--skip-smollm2]
                                [--sft-steps 4] [--sft-warmup 1] [--sft-group-size 4] [--sft-smollm2] [--skip-sft]
+                               [--sft-svd lowrank,exact]
 
 Pretraining examples have the configs' pretraining layout (ga.data.pretrain.build_examples on random token
 sequences: the cost depends on shapes, not content). The first --warmup steps are excluded from the timings. Both
@@ -21,8 +22,9 @@ Instruction tuning (GPU, when torch.cuda.is_available(); a printed line says it 
 Mistral-7B-shaped model with random weights (benchmarks/gpu.py's MISTRAL_7B, bf16, ZeRO-2, gradient checkpointing,
 the paper's generator d_r 1024, r 128, o_proj) on the embedded mixture rebuilt at the paper's SFT layout (windows
 of 1,024, at most 8,192 tokens per record), token ids folded into Mistral's vocabulary (shapes and padding are
-the mixture's own; content does not matter for the cost). Tokens/s and MFU per timed step (benchmarks/gpu.py's
-FLOP count over the positions of that step's micro-batch; also against real tokens only), medians reported.
+the mixture's own; content does not matter for the cost), once per SVD method of --sft-svd. Tokens/s and MFU per
+timed step (benchmarks/gpu.py's FLOP count over the positions of that step's micro-batch; also against real tokens
+only), medians reported. Measured numbers: docs/design.md#measured-on-one-h200.
 
 The last line printed is one JSON object.
 """
@@ -207,7 +209,8 @@ def sft_cpu_bench(name: str, base_model, config: dict, train_records, val_record
 
 def sft_gpu_bench(tokenizer_dir: Path, default: dict, args, spec_name: str = "mistral_7b",
                   device_type: str = "cuda") -> list[dict]:
-    """The Mistral-7B-shaped run of the module docstring (benchmarks/gpu.py's model, FLOP count and trainer)."""
+    """The Mistral-7B-shaped runs of the module docstring (benchmarks/gpu.py's model, FLOP count and trainer): each
+    SVD method of --sft-svd, each with length-grouped and random batches."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import gpu
 
@@ -221,19 +224,21 @@ def sft_gpu_bench(tokenizer_dir: Path, default: dict, args, spec_name: str = "mi
     with tempfile.TemporaryDirectory() as tmp:
         train_records, val_records = embedded_sft_mixture(default, tokenizer_dir, Path(tmp) / "sft-paper",
                                                           PAPER_SFT_WINDOW, PAPER_SFT_MAX_TOKENS)
-        runs = [sft_gpu_run(spec, layout, device, dtype, train_records, val_records, cfg_values, by_length, args, gpu)
-                for by_length in (True, False)]
+        runs = [sft_gpu_run(spec, layout, svd, device, dtype, train_records, val_records, cfg_values, by_length,
+                            args, gpu)
+                for svd in args.sft_svd.split(",") for by_length in (True, False)]
     gpu.free_memory(device)
     return runs
 
 
-def sft_gpu_run(spec, layout, device, dtype, train_records, val_records, cfg_values: dict, by_length: bool, args,
-                gpu) -> dict:
-    """One batching of the GPU run, on a freshly built model (benchmarks/gpu.py's builder and FLOP count)."""
+def sft_gpu_run(spec, layout, svd: str, device, dtype, train_records, val_records, cfg_values: dict, by_length: bool,
+                args, gpu) -> dict:
+    """One SVD method and batching of the GPU run, on a freshly built model (benchmarks/gpu.py's builder and FLOP
+    count)."""
     gpu.free_memory(device)
     base = gpu.build_base(spec, device, dtype)
     adapter = ga.GenerativeAdapterConfig(inter_size=layout.inter_size, rank=layout.rank,
-                                         target_modules=list(layout.target_modules), window=layout.window)
+                                         target_modules=list(layout.target_modules), window=layout.window, svd=svd)
     with torch.device(device):
         model = ga.GenerativeAdapter(base, adapter)
     run = sft_run(spec.description, model, train_records, val_records, cfg_values, args.sft_group_size, by_length,
@@ -242,7 +247,7 @@ def sft_gpu_run(spec, layout, device, dtype, train_records, val_records, cfg_val
                   peak_flops=args.peak_tflops * gpu.TFLOP, trainer_class=gpu.ThroughputTrainer)
     del model, base
     gpu.free_memory(device)
-    return run
+    return dict(run, svd=svd)
 
 
 def main() -> None:
@@ -258,6 +263,8 @@ def main() -> None:
     parser.add_argument("--sft-warmup", type=int, default=1, help="untimed finetune steps first")
     parser.add_argument("--sft-group-size", type=int, default=4, help="records per micro-batch (one group)")
     parser.add_argument("--sft-smollm2", action="store_true", help="also the CPU SFT runs on SmolLM2-135M")
+    parser.add_argument("--sft-svd", default="lowrank,exact",
+                        help="comma-separated SVD methods of the GPU instruction-tuning runs, in run order")
     parser.add_argument("--peak-tflops", type=float, default=989.0,
                         help="GPU peak for MFU (dense bf16 of an H100 SXM / H200)")
     args = parser.parse_args()
@@ -300,9 +307,9 @@ def main() -> None:
         if torch.cuda.is_available():
             results["sft_gpu_mistral_7b"] = sft_gpu_bench(tokenizer_dir, default, args)
             for run in results["sft_gpu_mistral_7b"]:
-                print(f"SFT GPU {run['name']}, {run['batching']} batching: {run['tokens_per_s']:,.0f} real "
-                      f"tokens/s, MFU {100 * run['mfu']:.1f}% (real tokens only: {100 * run['mfu_real_tokens']:.1f}%)",
-                      flush=True)
+                print(f"SFT GPU {run['name']}, svd {run['svd']}, {run['batching']} batching: "
+                      f"{run['tokens_per_s']:,.0f} real tokens/s, MFU {100 * run['mfu']:.1f}% "
+                      f"(real tokens only: {100 * run['mfu_real_tokens']:.1f}%)", flush=True)
         else:
             print("SFT GPU run (Mistral-7B-shaped model) skipped: no CUDA device", flush=True)
             results["sft_gpu_mistral_7b"] = "skipped: no CUDA device"
