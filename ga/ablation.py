@@ -61,6 +61,8 @@ COLUMNS = (
 """(key of validation.json, column header) of the table, after the variant's name and before its minutes."""
 CONTEXT_GAP_KEY = "own_vs_other_reconstruction"
 """1 - own / other reconstruction perplexity, in %: how much the sequence's own adapter beats a disjoint one's."""
+SMALL_VALUE = 0.01
+"""Table cells below this (e.g. a sign test's p-value) keep two significant digits instead of two decimals."""
 FINETUNE_ARMS = ("own", "other", "none")
 FINETUNE_DATASET = "entity_qa"
 """The fine-tuning validation dataset whose arms the table shows: the embedded twin's held-out fictional entities."""
@@ -74,14 +76,19 @@ def context_gap(validation: Mapping) -> float | None:
     return PERCENT * (1.0 - own / other)
 
 
-def finetune_cells(validation: Mapping, dataset: str) -> dict[str, float | None]:
-    """The fine-tuned generator's held-out answer perplexity and greedy answer F1 (%) of `dataset`, per arm."""
+def finetune_cells(validation: Mapping, dataset: str) -> dict[str, float | str | None]:
+    """The fine-tuned generator's held-out answer perplexity and greedy answer F1 (%) of `dataset`, per arm, and
+    the per-record own-vs-other split with its sign test."""
     answer_f1 = validation.get("answer_f1", {}).get("per_dataset", {}).get(dataset, {})
     cells = {}
     for arm in FINETUNE_ARMS:
         cells[f"finetune_{arm}_ppl"] = validation.get(f"{arm}_{dataset}_ppl")
         f1 = answer_f1.get(f"{arm}_f1")
         cells[f"finetune_{arm}_f1"] = None if f1 is None else PERCENT * f1
+    paired = f"own_vs_other_{dataset}"
+    lower, examples = validation.get(f"{paired}_lower"), validation.get(f"{paired}_examples")
+    cells["finetune_own_lower"] = None if lower is None else f"{lower}/{examples}"
+    cells["finetune_own_lower_p"] = validation.get(f"{paired}_sign_p")
     return cells
 
 
@@ -215,13 +222,17 @@ def _cell(value) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.2f}" if math.isfinite(value) else str(value)
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.2g}" if 0 < abs(value) < SMALL_VALUE else f"{value:.2f}"  # p-values: keep 2 digits
     return str(value)
 
 
 FINETUNE_COLUMNS = (
     *((f"finetune_{arm}_ppl", f"ft. {arm} ppl") for arm in FINETUNE_ARMS),
     *((f"finetune_{arm}_f1", f"ft. {arm} F1") for arm in FINETUNE_ARMS),
+    ("finetune_own_lower", "ft. own < other"),
+    ("finetune_own_lower_p", "sign test p"),
     ("finetune_minutes", "finetune min"),
 )
 """Columns of variants run through fine-tuning: the fine-tuned generator on one held-out dataset, per arm."""
@@ -242,7 +253,8 @@ def ablation_markdown(rows: Sequence[Mapping], config_path: str, common: Sequenc
     if finetuned:
         legend += (f" ft.: after instruction tuning, held-out `{finetuned[0]['finetune_dataset']}` records: answer "
                    "perplexity and greedy answer F1 (%) with the record's own context adapter, one sharing no source "
-                   "with it, and none.")
+                   "with it, and none; own < other: records whose answers have a lower mean NLL with their own "
+                   "adapter than with the other one, and the two-sided sign test's p-value of that split.")
     lines = [f"# Ablations of `{config_path}`", "", legend, ""]
     if common:
         lines += [f"Overrides of every variant: `{shlex.join(common)}`.", ""]

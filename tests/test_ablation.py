@@ -122,19 +122,23 @@ def test_finetuned_variants_show_one_datasets_arms_and_curves_show_every_validat
         (2, 1.5, pytest.approx(50.0)), (3, 2.0, pytest.approx(75.0))]
     assert validation_curve(tmp_path / "absent.jsonl") == []
     finetune = {"own_entity_qa_ppl": 5.0, "other_entity_qa_ppl": 9.0, "none_entity_qa_ppl": 99.0,
-                "own_chat_ppl": 1.0,
+                "own_chat_ppl": 1.0, "own_vs_other_entity_qa_lower": 13, "own_vs_other_entity_qa_examples": 16,
+                "own_vs_other_entity_qa_sign_p": 0.0213,
                 "answer_f1": {"per_dataset": {"entity_qa": {"own_f1": 0.5, "other_f1": 0.25, "none_f1": 0.0}}}}
     cells = finetune_cells(finetune, "entity_qa")
     assert cells == {"finetune_own_ppl": 5.0, "finetune_other_ppl": 9.0, "finetune_none_ppl": 99.0,
-                     "finetune_own_f1": 50.0, "finetune_other_f1": 25.0, "finetune_none_f1": 0.0}
+                     "finetune_own_f1": 50.0, "finetune_other_f1": 25.0, "finetune_none_f1": 0.0,
+                     "finetune_own_lower": "13/16", "finetune_own_lower_p": 0.0213}
     assert finetune_cells(finetune, "chat")["finetune_other_ppl"] is None  # absent numbers stay absent
     row = {"variant": "base_kv", "overrides": ["adapter.context_init=base_kv"], **{key: 2.0 for key, _ in COLUMNS},
            "pretrain_minutes": 3.0, "curve": curve, **cells, "finetune_dataset": "entity_qa", "finetune_minutes": 1.0}
     text = ablation_markdown([row], "config/config.yaml", [])
     header = next(line for line in text.splitlines() if line.startswith("| variant | own rec."))
-    assert header.endswith("| ft. own F1 | ft. other F1 | ft. none F1 | finetune min |")
+    assert header.endswith("| ft. own F1 | ft. other F1 | ft. none F1 | ft. own < other | sign test p | finetune min |")
     result = next(line for line in text.splitlines() if line.startswith("| base_kv | 2.00"))
-    assert result.endswith("| 5.00 | 9.00 | 99.00 | 50.00 | 25.00 | 0.00 | 1.00 |")
+    assert result.endswith("| 5.00 | 9.00 | 99.00 | 50.00 | 25.00 | 0.00 | 13/16 | 0.02 | 1.00 |")
+    tiny_p = ablation_markdown([{**row, "finetune_own_lower_p": 0.00031}], "config/config.yaml", [])
+    assert "| 13/16 | 0.00031 |" in tiny_p  # a small p-value keeps two significant digits
     assert "held-out `entity_qa` records" in text
     assert "| base_kv | 3 | 2.00 | 10.00 | 40.00 | 80.00 | 75.00 |" in text
     plot = write_curve_plot([row, {**row, "variant": "one_validation", "curve": curve[:1]}], tmp_path / "curves.png")

@@ -14,7 +14,7 @@ from ga.data.sft.records import RECORD_SCHEMA
 from ga.data.sft.tokenize import SftExamples, SftLayout, SftTokenizer, examples_frame
 from ga.labels import IGNORE_INDEX
 from ga.train.answer_f1 import first_question
-from ga.train.objective import NO_PART
+from ga.train.objective import MODEL_INPUT_KEYS, NO_PART
 from ga.train.sft_objective import LengthGroupedBatches, SftObjective
 
 WINDOW = 128
@@ -283,6 +283,45 @@ def test_validation_counts_examples_without_a_donor_and_scores_the_rest(tiny_sft
     for arm in ("own", "none"):  # the other arms are scored as before
         for dataset in DATASETS:
             assert np.isfinite(without[f"{arm}_{dataset}_ppl"])
+
+
+def test_paired_own_vs_other_counts_equal_scoring_each_record_alone(tiny_sft_model, fallback_split):
+    """validate's per-record comparison (batched, 3 records a batch) == each record scored alone, own vs its donor."""
+    from ga.train.config import TrainConfig
+    from ga.train.distributed import init_distributed
+    from ga.train.loop import validate
+    from ga.train.objective import sign_test_p
+
+    objective = SftObjective(DATASETS)
+    metrics = validate(tiny_sft_model, objective, fallback_split, TrainConfig(val_batch_size=3), init_distributed())
+    expected = {dataset: [0, 0, 0] for dataset in DATASETS}  # examples, own lower, own higher
+    with torch.no_grad():
+        for i in range(len(fallback_split)):
+            record = fallback_split[i]
+            batch = objective.collate([record])
+            donor = objective.collate([fallback_split[fallback_split.donor_for(i)]])
+            nll = {}
+            for variant, variant_batch in objective.validation_variants(batch, donor):
+                out = tiny_sft_model(**{key: variant_batch[key] for key in MODEL_INPUT_KEYS})
+                counts = out.window_token_counts.double()
+                nll[variant] = float((out.window_losses.double() * counts).sum() / counts.sum())
+            tally = expected[record["dataset"]]
+            tally[0] += 1
+            tally[1] += nll["own"] < nll["other"]
+            tally[2] += nll["own"] > nll["other"]
+    for dataset, (examples, lower, higher) in expected.items():
+        key = f"own_vs_other_{dataset}"
+        assert metrics[f"{key}_examples"] == examples > 0
+        assert metrics[f"{key}_lower"] == lower
+        assert metrics[f"{key}_sign_p"] == pytest.approx(sign_test_p(lower, higher))
+
+
+def test_sign_test_p_values():
+    from ga.train.objective import sign_test_p
+
+    assert sign_test_p(0, 0) == 1.0 and sign_test_p(8, 8) == 1.0
+    assert sign_test_p(5, 0) == sign_test_p(0, 5) == pytest.approx(2 / 32)
+    assert sign_test_p(13, 3) == pytest.approx(2 * (560 + 120 + 16 + 1) / 2 ** 16)  # C(16, 13..16)
 
 
 def test_answer_f1_counts_records_without_a_donor(tiny_sft_model, tokenizer, fallback_split, no_donor_split):

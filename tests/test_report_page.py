@@ -149,7 +149,9 @@ def make_run(root: Path) -> tuple[Path, Path]:
         (run / stage / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
         extra = ({"paper_completion_ppl": 9.0, "paper_none_completion_ppl": 30.0} if stage == "pretrain" else
                  {"answer_f1": {"per_dataset": {"entity_qa": {"own_f1": 0.5, "other_f1": 0.25, "none_f1": 0.0,
-                                                              "records": 4}}}})
+                                                              "records": 4}}},
+                  "own_vs_other_entity_qa_lower": 13, "own_vs_other_entity_qa_examples": 16,
+                  "own_vs_other_entity_qa_sign_p": 0.021270751953125})
         write_json(run / stage / "validation.json", {"step": 3, "trainable_parameters": 1000, **validation, **extra})
     # squad k=512 is published for Mistral-7B-Instruct (48.8), k=640 is not
     knowledge = summary_table([knowledge_summary("squad", "generative_adapter", 512, 40.0),
@@ -190,7 +192,8 @@ SECTIONS = ("Pipeline", "Data", "Pretraining", "Instruction tuning", "Evaluation
 FIGURES = ("pretrain.png", "finetune.png", "knowledge_f1.png", "icl_accuracy.png", "stages.png")
 TABLES = ("Pretraining documents by source", "Pretraining examples", "Instruction-tuning sources",
           "Instruction-tuning mixture", "Records left out", "Held-out perplexity at the end",
-          "Held-out perplexity, the paper's Table 2 protocol", "Greedy-answer F1", "Results (percent)",
+          "Held-out perplexity, the paper's Table 2 protocol", "Own vs other adapter, example by example",
+          "Greedy-answer F1", "Results (percent)",
           "Published by the paper", "Accuracy (percent), mean over tasks", "Cost table", "Knowledge QA",
           "In-context learning (mean over jobs)")
 
@@ -211,6 +214,8 @@ def test_page_has_every_section_table_and_figure(synthetic_page):
          "peak RSS (MB)": "321.0"},
         {"rule": "pretrain", "jobs": "1", "wall time, all jobs (s)": "12.5", "longest job (s)": "12.5",
          "peak RSS (MB)": "321.0"}]
+    assert table(page, "Own vs other adapter", "dataset") == [
+        {"dataset": "entity_qa", "examples": "16", "own adapter lower": "13", "sign test p": "0.021"}]
     assert "run_name: r" in (out / "index.html").read_text()  # the config
     assert "The rule graph is not drawn: no Snakefile was given." in (out / "index.html").read_text()
     assert not list(out.glob(".*tmp-*")), "temporary files left behind"

@@ -27,6 +27,7 @@ from ga.report.run import (
 
 PAPER_ARM_KEY = re.compile(r"^paper_(none_)?(.+)_ppl$")
 VALIDATION_ARMS = ("own", "other", "none")
+PAIRED_KEY = re.compile(r"^own_vs_other_(.+)_(lower|examples|sign_p)$")
 PERCENT = 100
 
 
@@ -125,6 +126,21 @@ def _arm_table(validation: dict, caption: str, part_name: str) -> Table:
                  caption=caption, digits=2)
 
 
+def _paired_table(validation: dict, part_name: str) -> Table | None:
+    """Per held-out example: is the own adapter's NLL lower than the other one's? Counts and sign test, by part."""
+    cells: dict[str, dict[str, float]] = {}
+    for key, value in validation.items():
+        match = PAIRED_KEY.match(key)
+        if match:
+            cells.setdefault(match.group(1), {})[match.group(2)] = value
+    if not cells:
+        return None
+    return Table((part_name, "examples", "own adapter lower", "sign test p"),
+                 [(part, c.get("examples"), c.get("lower"), None if c.get("sign_p") is None else f"{c['sign_p']:.2g}")
+                  for part, c in cells.items()],
+                 caption="Own vs other adapter, example by example (two-sided sign test)")
+
+
 def training_section(log: TrainingLog | None, stage: str, title: str, intro: str, plots_dir: Path) -> Section:
     section = Section(title, intro)
     if log is None or not log.train:
@@ -146,6 +162,9 @@ def training_section(log: TrainingLog | None, stage: str, title: str, intro: str
           sum(speeds) / len(speeds) if speeds else None)], caption="Run"))
     part_name = "part" if stage == "pretrain" else "dataset"
     section.tables.append(_arm_table(validation, "Held-out perplexity at the end, by adapter", part_name))
+    paired = _paired_table(validation, part_name)
+    if paired is not None:
+        section.tables.append(paired)
     paper_cells: dict[str, dict[str, float]] = {}
     for key, value in validation.items():
         match = PAPER_ARM_KEY.match(key)

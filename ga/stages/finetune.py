@@ -96,7 +96,7 @@ def run(config, inputs, outputs) -> dict:
     dist_info.barrier()
     if not dist_info.is_main:
         return None
-    summary = {k: round(v, 4) for k, v in result.items() if k.endswith("_ppl")}
+    summary = {k: round(v, 4) for k, v in result.items() if k.endswith(("_ppl", "_lower", "_examples", "_sign_p"))}
     f1 = {f"{dataset}_{arm}": round(value, 3) for dataset, scores in result["answer_f1"].get("per_dataset", {}).items()
           for arm, value in scores.items() if arm.endswith("_f1")}
     return {"step": result["step"], "skipped_steps": result["skipped_steps"], **summary, **f1}

@@ -24,7 +24,8 @@ from ga.train.checkpoint import (checkpoints_dir, completed_checkpoints, generat
 from ga.train.config import TrainConfig
 from ga.train.distributed import Dist, init_distributed
 from ga.train.log import TrainLog
-from ga.train.objective import MODEL_INPUT_KEYS, LossSums, Objective
+from ga.train.objective import (MODEL_INPUT_KEYS, OWN_VARIANT, ExampleSums, LossSums, Objective,
+                                paired_comparison)
 
 # Keys of the DeepSpeed config that TrainConfig owns (one source of truth for each setting).
 OWNED_DEEPSPEED_KEYS = ("train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
@@ -167,6 +168,10 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
     `donor_for(i)` may return None: no example qualifies. Example i then scores nothing in the objective's
     `donor_variants` (it is run with itself as a stand-in donor and its tokens are not counted, so that every
     process still runs the same forward passes), and `<variant>_unavailable_examples` counts such examples.
+
+    Paired control, per part and donor variant: `own_vs_<variant>_<part>_lower` of `..._examples` held-out examples
+    have a lower mean NLL with their own adapter than with the donor's, and `..._sign_p` is the two-sided sign
+    test's p-value of that split (the aggregate perplexities can hide a few examples that dominate the sum).
     """
     n_val = len(val_set) if cfg.val_examples == 0 else min(cfg.val_examples, len(val_set))
     if n_val < 2:
@@ -179,6 +184,7 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
 
     n_parts = len(objective.part_names)
     sums: dict[str, LossSums] = {}
+    per_example: dict[str, ExampleSums] = {}
     unavailable = torch.zeros((), dtype=torch.float64, device=dist_info.device)
     mine = list(range(dist_info.rank, n_val, dist_info.world_size))
     was_training = engine.training
@@ -201,6 +207,8 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
                 if variant in objective.donor_variants:  # rows without a donor count no token
                     token_counts = token_counts.masked_fill(no_donor.to(token_counts.device)[:, None], 0)
                 variant_sums.add(out.window_losses, token_counts, variant_batch["window_part"])
+                per_example.setdefault(variant, ExampleSums(n_val, n_parts)).add(
+                    indices, out.window_losses, token_counts, variant_batch["window_part"])
         if scored:
             unavailable += int(no_donor.sum())
     if was_training:
@@ -215,6 +223,17 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
             if loss is not None:
                 metrics[f"{variant}_{part}_loss"] = loss
                 metrics[f"{variant}_{part}_ppl"] = math.exp(min(loss, MAX_EXP_ARG))
+    for example_sums in per_example.values():
+        example_sums.combine(dist_info.sum)
+    for variant in objective.donor_variants:
+        if OWN_VARIANT not in per_example or variant not in per_example:
+            continue
+        for p, part in enumerate(objective.part_names):
+            paired = paired_comparison(per_example[OWN_VARIANT], per_example[variant], p)
+            if paired is not None:
+                key = f"{OWN_VARIANT}_vs_{variant}_{part}"
+                metrics.update({f"{key}_lower": paired["lower"], f"{key}_examples": paired["examples"],
+                                f"{key}_sign_p": paired["sign_test_p"]})
     return metrics
 
 

@@ -6,6 +6,7 @@ tuning supplies its own objective to the same loop.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -18,6 +19,9 @@ from ga.train.config import LOSS_PARTS
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "labels", "adapter_prefix")
 # window_part value of a window whose tokens count towards no reported part.
 NO_PART = -1
+# The validation variant in which each held-out example is adapted by its own context; donor variants are compared
+# with it example by example.
+OWN_VARIANT = "own"
 
 
 class Objective(Protocol):
@@ -118,6 +122,50 @@ class LossSums:
         return float(nll / tokens) if tokens > 0 else None
 
 
+class ExampleSums:
+    """NLL and labelled-token sums (float64, CPU) per held-out example and part: (n_examples, n_parts, 2), last axis
+    (NLL, tokens). What a paired comparison of two variants needs (the same example scored both ways)."""
+
+    def __init__(self, n_examples: int, n_parts: int):
+        self.table = torch.zeros(n_examples, n_parts, 2, dtype=torch.float64)
+
+    def add(self, indices: Sequence[int], window_losses: torch.Tensor, window_token_counts: torch.Tensor,
+            window_part: torch.Tensor) -> None:
+        """Row r of the batch is held-out example indices[r]."""
+        nll, counts = window_nll(window_losses, window_token_counts)
+        n_parts = self.table.shape[1]
+        for row, index in enumerate(indices):
+            self.table[index, :, 0] += _sum_by_part(nll[row], window_part[row], n_parts).cpu()
+            self.table[index, :, 1] += _sum_by_part(counts[row], window_part[row], n_parts).cpu()
+
+    def combine(self, sum_over_processes: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Each process filled its own examples' rows: the sum over processes is the whole table."""
+        self.table = sum_over_processes(self.table)
+
+
+def sign_test_p(lower: int, higher: int) -> float:
+    """Two-sided exact sign test: the probability, with no difference between two arms, of a split of `lower` +
+    `higher` paired examples at least this uneven (ties are left out before calling)."""
+    n = lower + higher
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(max(lower, higher), n + 1))
+    return min(1.0, 2 * tail / 2 ** n)
+
+
+def paired_comparison(first: ExampleSums, second: ExampleSums, part: int) -> dict[str, float] | None:
+    """Per example of `part` scored in both: is its mean answer NLL lower under `first`? Counts and the sign test's
+    p-value; None when no example of the part was scored in both."""
+    tokens_first, tokens_second = first.table[:, part, 1], second.table[:, part, 1]
+    both = (tokens_first > 0) & (tokens_second > 0)
+    if not bool(both.any()):
+        return None
+    mean_first = first.table[both, part, 0] / tokens_first[both]
+    mean_second = second.table[both, part, 0] / tokens_second[both]
+    lower, higher = int((mean_first < mean_second).sum()), int((mean_first > mean_second).sum())
+    return {"examples": int(both.sum()), "lower": lower, "sign_test_p": sign_test_p(lower, higher)}
+
+
 ALL_LABELS = "all_labels"
 """Batch key of the labels of every part. `labels` (what training optimizes) leaves out the windows of the parts not in
 `loss_parts`; validation scores `all_labels`."""
@@ -213,7 +261,7 @@ class PretrainObjective:
         other_completion["adapter_prefix"] = torch.cat([own_prefix, own_prefix], dim=1)
         other_completion["window_part"] = torch.cat(
             [torch.full((batch_size, n), NO_PART, dtype=torch.long), batch["window_part"][:, :n]], dim=1)
-        variants = [("own", batch), ("none", none)]
+        variants = [(OWN_VARIANT, batch), ("none", none)]
         if n_windows > n:  # reconstruction windows exist (pretrain_data.reconstruction_windows > 0)
             other_recon = {key: value.clone() for key, value in batch.items()}
             for key in ("input_ids", "attention_mask"):

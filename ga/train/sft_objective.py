@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ga.labels import IGNORE_INDEX
-from ga.train.objective import NO_PART
+from ga.train.objective import NO_PART, OWN_VARIANT
 
 WINDOW_KEYS = ("input_ids", "attention_mask", "labels")
 """Per-window (S, L) tensors of an example; adapter_prefix is (S,)."""
@@ -129,7 +129,7 @@ class SftObjective:
             combined["adapter_prefix"] = torch.cat([torch.arange(d), torch.full((n_conversation,), d)])
             combined["context_windows"] = d
             others.append(combined)
-        return [("own", batch), ("other", self._pad(others)), ("none", none)]
+        return [(OWN_VARIANT, batch), ("other", self._pad(others)), ("none", none)]
 
 
 class LengthGroupedBatches:
