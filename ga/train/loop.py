@@ -183,8 +183,7 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
         return donor_for(receiver) if donor_for is not None else (receiver + 1) % n_val
 
     n_parts = len(objective.part_names)
-    sums: dict[str, LossSums] = {}
-    per_example: dict[str, ExampleSums] = {}
+    sums: dict[str, ExampleSums] = {}  # per example: the aggregates and the paired own-vs-donor comparison
     unavailable = torch.zeros((), dtype=torch.float64, device=dist_info.device)
     mine = list(range(dist_info.rank, n_val, dist_info.world_size))
     was_training = engine.training
@@ -201,14 +200,12 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
         donor = objective.collate([val_set[i if d is None else d] for i, d in zip(indices, donors)])
         for variant, variant_batch in objective.validation_variants(batch, donor):
             out = engine(**model_inputs(variant_batch, dist_info.device))
-            variant_sums = sums.setdefault(variant, LossSums(n_parts))
+            variant_sums = sums.setdefault(variant, ExampleSums(n_val, n_parts))
             if scored:
                 token_counts = out.window_token_counts
                 if variant in objective.donor_variants:  # rows without a donor count no token
                     token_counts = token_counts.masked_fill(no_donor.to(token_counts.device)[:, None], 0)
-                variant_sums.add(out.window_losses, token_counts, variant_batch["window_part"])
-                per_example.setdefault(variant, ExampleSums(n_val, n_parts)).add(
-                    indices, out.window_losses, token_counts, variant_batch["window_part"])
+                variant_sums.add(indices, out.window_losses, token_counts, variant_batch["window_part"])
         if scored:
             unavailable += int(no_donor.sum())
     if was_training:
@@ -223,13 +220,11 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
             if loss is not None:
                 metrics[f"{variant}_{part}_loss"] = loss
                 metrics[f"{variant}_{part}_ppl"] = math.exp(min(loss, MAX_EXP_ARG))
-    for example_sums in per_example.values():
-        example_sums.combine(dist_info.sum)
     for variant in objective.donor_variants:
-        if OWN_VARIANT not in per_example or variant not in per_example:
+        if OWN_VARIANT not in sums or variant not in sums:
             continue
         for p, part in enumerate(objective.part_names):
-            paired = paired_comparison(per_example[OWN_VARIANT], per_example[variant], p)
+            paired = paired_comparison(sums[OWN_VARIANT], sums[variant], p)
             if paired is not None:
                 key = f"{OWN_VARIANT}_vs_{variant}_{part}"
                 metrics.update({f"{key}_lower": paired["lower"], f"{key}_examples": paired["examples"],

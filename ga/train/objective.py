@@ -124,7 +124,8 @@ class LossSums:
 
 class ExampleSums:
     """NLL and labelled-token sums (float64, CPU) per held-out example and part: (n_examples, n_parts, 2), last axis
-    (NLL, tokens). What a paired comparison of two variants needs (the same example scored both ways)."""
+    (NLL, tokens). Validation's accumulator: the per-part means over all examples, and what a paired comparison of
+    two variants needs (the same example scored both ways)."""
 
     def __init__(self, n_examples: int, n_parts: int):
         self.table = torch.zeros(n_examples, n_parts, 2, dtype=torch.float64)
@@ -141,6 +142,11 @@ class ExampleSums:
     def combine(self, sum_over_processes: Callable[[torch.Tensor], torch.Tensor]) -> None:
         """Each process filled its own examples' rows: the sum over processes is the whole table."""
         self.table = sum_over_processes(self.table)
+
+    def mean(self, part: int) -> float | None:
+        """Mean NLL per labelled token of `part` over all examples; None when it has no labelled tokens."""
+        nll, tokens = self.table[:, part].sum(dim=0)
+        return float(nll / tokens) if tokens > 0 else None
 
 
 def sign_test_p(lower: int, higher: int) -> float:
