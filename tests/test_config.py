@@ -188,10 +188,11 @@ def test_launcher_follows_the_resources():
     assert "$(scontrol show hostnames" in multi
 
 
-def test_the_embedded_long_overlay_changes_only_the_training_lengths_and_entity_records():
+def test_the_embedded_long_overlay_changes_only_the_training_lengths_and_pinned_data():
     """config/overlays/embedded-long.yaml laid over the embedded default as Snakemake merges config files (key by key):
-    the default with 360 pretraining steps, validated every 60, longer instruction tuning at a higher lr, and entity
-    records without distractors, under its own run name; every other entity_qa setting stays the default's."""
+    the default with 360 pretraining steps, validated every 60, longer instruction tuning, three records per entity,
+    and the data its numbers were measured with (all the offline text, 300 entities) pinned, under its own run name;
+    every other setting stays the default's."""
     from snakemake.utils import update_config
 
     merged = load("config.yaml")
@@ -207,10 +208,13 @@ def test_the_embedded_long_overlay_changes_only_the_training_lengths_and_entity_
     assert long["run_name"] == "embedded-long" and long["pretrain.steps"] == 360
     assert long["pretrain.loss_parts"] == default["pretrain.loss_parts"] == ["reconstruction"]
     assert {key for key in default if long[key] != default[key]} == {
-        "run_name", "pretrain.steps", "pretrain.eval_every", "pretrain.checkpoint_every", "pretrain.resources",
-        "sft_sources.entity_qa", "finetune.steps", "finetune.lr", "finetune.checkpoint_every"}
+        "run_name", "pretrain_data.embedded", "pretrain.steps", "pretrain.eval_every", "pretrain.checkpoint_every",
+        "pretrain.resources", "sft_sources.entity_qa", "sft_sources.synthetic_icl", "finetune.steps",
+        "finetune.warmup_steps", "finetune.checkpoint_every"}
+    assert long["pretrain_data.embedded"] == {**default["pretrain_data.embedded"], "python_docs": True, "entities": 300}
     entity_default, entity_long = default["sft_sources.entity_qa"], long["sft_sources.entity_qa"]
     assert entity_long["distractor_entities"] == 0 and entity_long["records_per_entity"] == 3
+    assert entity_long["entities"] == long["sft_sources.synthetic_icl"]["entities"] == 300
     assert {key for key in entity_default if entity_long[key] != entity_default[key]} == {
-        "distractor_entities", "records_per_entity"}
-    assert long["finetune.steps"] > default["finetune.steps"] and long["finetune.lr"] > default["finetune.lr"]
+        "entities", "records_per_entity"}
+    assert long["finetune.steps"] > default["finetune.steps"] and long["finetune.lr"] == 1.0e-3

@@ -10,7 +10,7 @@ Split by task family: the `eval_families` are the eval split and never appear in
 `check_no_eval_families` checks final records by their ids, which carry the task (`synthetic_icl.<n>.<family>-<i>`).
 The `entity_lookup` family asks only about train entities of the pretraining corpus (the same hold-out as
 `entity_qa`), whatever its split; it needs `records_per_task x (max_demonstrations + queries_per_record)` train
-entities of a kind for all its records (the default 300 entities give about 80).
+entities of a kind for all its records (300 entities give about 80 of each kind; the default has 1,000).
 
 Records, per task: its examples in a random order are consumed record after record (`records_per_task`): a
 uniform `min_demonstrations..max_demonstrations` demonstrations "Input: x\\nOutput: y" joined by blank lines, then
