@@ -200,7 +200,9 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
         donor = objective.collate([val_set[i if d is None else d] for i, d in zip(indices, donors)])
         for variant, variant_batch in objective.validation_variants(batch, donor):
             out = engine(**model_inputs(variant_batch, dist_info.device))
-            variant_sums = sums.setdefault(variant, ExampleSums(n_val, n_parts))
+            if variant not in sums:  # created on every process, scored or not: each joins the collective sum
+                sums[variant] = ExampleSums(n_val, n_parts)
+            variant_sums = sums[variant]
             if scored:
                 token_counts = out.window_token_counts
                 if variant in objective.donor_variants:  # rows without a donor count no token
