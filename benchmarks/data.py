@@ -130,7 +130,7 @@ def run_sft_stage(sources: list[Path], tokenizer: Path, out: Path) -> tuple[floa
 
 def sft_texts(sources: list[Path], tokenizer: Path) -> list[str]:
     """What the stage tokenizes: every record's context and its conversation rendered with the chat template."""
-    from ga.data.sft.format import ChatFormat
+    from ga.format import ChatFormat
 
     chat = ChatFormat.load(tokenizer)
     frame = pl.concat([pl.read_parquet(folder / "records.parquet") for folder in sources])

@@ -2,7 +2,7 @@
 torchrun across nodes. The rule's shell command starts with `launcher(resources)` followed by the `ga` subcommand."""
 from __future__ import annotations
 
-from ga.train.config import Resources
+from ga.resources import Resources
 
 RENDEZVOUS_PORT = 29500
 """torchrun's conventional c10d port, on the first node of a multi-node job."""

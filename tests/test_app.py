@@ -26,7 +26,7 @@ from ga.app.adapter import BaseModelSource, make_adapter, open_adapter
 from ga.app.chat import ChatSession
 from ga.app.context import ContextTokenizer, check_context_file
 from ga.base import load_base
-from ga.data.sft.format import ContextFormat
+from ga.format import ContextFormat
 from conftest import TINY_LLAMA_CONFIG
 from tiny_models import randomize_generator
 

@@ -12,7 +12,7 @@ from ga import stages
 from ga.launch import launcher
 from ga.run_config import RunConfig, apply_overrides, schema_yaml
 from ga.section import ConfigError
-from ga.train.config import Resources
+from ga.resources import Resources
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "schema.yaml")

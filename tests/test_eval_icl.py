@@ -17,7 +17,7 @@ from ga.data.sft.build import seeded_rng
 from ga.data.sft.config import SftSourcesConfig
 from ga.data.sft.embedded import generate_records
 from ga.data.sft.embedded.config import SyntheticIclConfig
-from ga.data.sft.format import ChatFormat
+from ga.format import ChatFormat
 from ga.data.sft.metaicl_split import HR_TO_LR_TEST_TASKS
 from ga.data.sft.sources import SFT_SOURCES
 from ga.eval.config import LoraTrainingConfig

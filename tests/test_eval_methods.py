@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import ga
 from ga.base import load_base
-from ga.data.sft.format import ChatFormat, ContextFormat
+from ga.format import ChatFormat, ContextFormat
 from ga.eval import costs
 from ga.eval.config import KnowledgeEvalConfig, LoraTrainingConfig
 from ga.eval.contexts import Context, Question

@@ -21,8 +21,8 @@ from ga.data.sft.embedded import generate_records
 from ga.data.sft.embedded.common import EVAL
 from ga.data.sft.embedded.config import SyntheticChatConfig
 from ga.data.sft.embedded.synthetic_chat import session_layout
-from ga.data.sft.format import ContextFormat, SessionLayout
-from ga.data.sft.native import NativeRow
+from ga.format import ContextFormat, SessionLayout
+from ga.data.native import NativeRow
 from ga.data.sft.records import ASSISTANT, USER
 from ga.eval import costs
 from ga.eval.msc import jobs, sources

@@ -13,7 +13,7 @@ import torch
 from ga.data.sft.records import RECORD_SCHEMA
 from ga.data.sft.tokenize import SftExamples, SftLayout, SftTokenizer, examples_frame
 from ga.labels import IGNORE_INDEX
-from ga.train.answer_f1 import first_question
+from ga.eval.answer_f1 import first_question
 from ga.train.objective import MODEL_INPUT_KEYS, NO_PART
 from ga.train.sft_objective import LengthGroupedBatches, SftObjective
 
@@ -325,7 +325,7 @@ def test_sign_test_p_values():
 
 
 def test_answer_f1_counts_records_without_a_donor(tiny_sft_model, tokenizer, fallback_split, no_donor_split):
-    from ga.train.answer_f1 import answer_f1
+    from ga.eval.answer_f1 import answer_f1
 
     with_fallback = answer_f1(tiny_sft_model, tokenizer, fallback_split, 2, max_new_tokens=2)["per_dataset"]
     without = answer_f1(tiny_sft_model, tokenizer, no_donor_split, 2, max_new_tokens=2)["per_dataset"]

@@ -14,7 +14,7 @@ from ga import stages
 from ga.data.contracts import DataError
 from ga.data.sft import mixture
 from ga.data.sft.build import RecordBuilder
-from ga.data.sft.format import ContextFormat
+from ga.format import ContextFormat
 from ga.data.sft.mixture import (SftDataConfig, SftSourcesSectionConfig, prepare_sft_data, sft_source,
                                  write_source_records)
 from ga.data.sft.records import SourceProvenance, conversation, records_frame
@@ -102,7 +102,7 @@ def test_real_converter_runs_offline_from_its_cached_download(tmp_path, tiny_tok
     """CoQA's real download code finds its Parquet file in the cache (written in the native layout) and converts."""
     from test_sft_sources import COQA, coqa_row, write_parquet
 
-    from ga.data.sft.hub import cache_folder
+    from ga.data.hub import cache_folder
 
     settings = SftSourcesSectionConfig.from_dict({"coqa": {"distractors": 1}})
     cached = cache_folder(tmp_path / "cache", "coqa", None) / "train.parquet"

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from ga.data.contracts import DataError
-from ga.data.sft.format import ChatFormat, ContextFormat, context_windows
+from ga.format import ChatFormat, ContextFormat, context_windows
 from ga.data.sft.records import conversation, records_frame
 from ga.data.sft.tokenize import SftLayout, SftTokenizer, examples_frame, validate_examples
 from ga.labels import IGNORE_INDEX

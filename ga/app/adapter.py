@@ -119,7 +119,7 @@ def make_adapter(gam: GenerativeAdapter, tokenizer, files: Sequence[str | Path],
     import torch
 
     from ga.app.context import READ_BLOCK_CHARS, ContextTokenizer, check_context_file, windows
-    from ga.data.sft.format import ContextFormat
+    from ga.format import ContextFormat
     from ga.io import sha256_file
     from ga.model import GENERATOR_WEIGHTS
 

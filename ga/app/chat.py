@@ -1,6 +1,6 @@
 """A conversation with a base model that carries one adapter: the adapter is merged into the weights once (so each
 reply costs what the plain base model costs), every turn is rendered with the base model's own chat template by the
-formatter that instruction tuning and evaluation use (`ga.data.sft.format.ChatFormat`), and replies are greedy.
+formatter that instruction tuning and evaluation use (`ga.format.ChatFormat`), and replies are greedy.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class ChatSession:
     """Use as a context manager: the adapter is merged on entry and the base weights restored on exit."""
 
     def __init__(self, gam: GenerativeAdapter, tokenizer, state: AdapterState, max_new_tokens: int):
-        from ga.data.sft.format import ChatFormat
+        from ga.format import ChatFormat
 
         self.gam, self.tokenizer, self.state, self.max_new_tokens = gam, tokenizer, state, max_new_tokens
         self.chat_format = ChatFormat(tokenizer)

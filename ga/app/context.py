@@ -92,7 +92,7 @@ class ContextTokenizer:
     """Token ids of context files, framed and split exactly as `ContextFormat.ids` frames one whole text."""
 
     def __init__(self, context_format, block_chars: int = READ_BLOCK_CHARS):
-        """`context_format`: a `ga.data.sft.format.ContextFormat` (its backend reads special-token strings as
+        """`context_format`: a `ga.format.ContextFormat` (its backend reads special-token strings as
         text)."""
         self.format, self.block_chars = context_format, block_chars
         self.pre_tokenizer = context_format.backend.pre_tokenizer

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ga.section import ConfigError, ConfigSection, setting
-from ga.train.config import Resources
+from ga.resources import Resources
 
 DATA_STAGE_RUNTIME_MINUTES = 24 * 60
 """Default time limit of the pretraining data jobs: streaming a paper-scale token budget takes hours."""

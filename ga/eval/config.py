@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ga.section import ConfigError, ConfigSection, setting
-from ga.train.config import Resources
+from ga.resources import Resources
 
 BENCHMARKS = ("squad", "streamingqa", "entities")
 METHODS = ("generative_adapter", "closed_book", "in_context", "bm25", "continual_pretraining", "qa_finetuning")

@@ -2,7 +2,7 @@
 
 Used by every knowledge-QA method (docs/method.md#knowledge-acquisition): the plain base model, the base model inside
 `GenerativeAdapter.adapted(state)`, or a PEFT model wrapping it. Prompts are token ids made by the shared formatter
-(`ga.data.sft.format`); this module only batches, generates and decodes.
+(`ga.format`); this module only batches, generates and decodes.
 
 Prompts are sorted by length before they are cut into batches (less padding), and the answers are returned in the
 prompts' order. Prompts that all start with the same tokens (in-context prompting: the context before each question)

@@ -254,7 +254,7 @@ def train_qa_lora(base_model, tokenizer, qa_pairs: Sequence[tuple[str, str]], cf
                   out_dir: str | Path) -> TrainedLora:
     """The QA fine-tuning baseline's LoRA, trained once on a benchmark's (question, answer) pairs and saved with
     PEFT's `save_pretrained` (adapter_config.json, adapter_model.safetensors) plus `TRAINING_FILE`, all at once."""
-    from ga.data.sft.format import ChatFormat
+    from ga.format import ChatFormat
     from ga.io import atomic_dir, write_json
 
     chat_format = ChatFormat(tokenizer)

@@ -67,7 +67,7 @@ class Method(ABC):
     name: ClassVar[str]
 
     def __init__(self, base_model, tokenizer, settings: GenerationSettings):
-        from ga.data.sft.format import ChatFormat
+        from ga.format import ChatFormat
 
         self.base_model, self.tokenizer, self.settings = base_model, tokenizer, settings
         self.chat_format = ChatFormat(tokenizer)
@@ -118,7 +118,7 @@ class GenerativeAdapterMethod(Method):
     name = "generative_adapter"
 
     def __init__(self, generator, tokenizer, settings: GenerationSettings, encode_strategy: str):
-        from ga.data.sft.format import ContextFormat
+        from ga.format import ContextFormat
 
         super().__init__(generator.base_model, tokenizer, settings)
         self.generator, self.encode_strategy = generator, encode_strategy
@@ -127,7 +127,7 @@ class GenerativeAdapterMethod(Method):
     def contextualize(self, context: Context) -> Contextualized:
         ids = self.context_format.ids(context.text)
         window = self.generator.config.window
-        # as instruction tuning encoded contexts (ga.train.answer_f1): windows of the training length, fixed chunks
+        # as instruction tuning encoded contexts (ga.eval.answer_f1): windows of the training length, fixed chunks
         state = self.generator.encode(ids, strategy=self.encode_strategy, window=window, chunking="fixed")
         shapes = costs.generator_lora_shapes(self.generator)
         state_floats = sum(s.numel() for s in state.sums.values())
@@ -332,7 +332,7 @@ class ContinualPretraining(Method):
     name = "continual_pretraining"
 
     def __init__(self, base_model, tokenizer, settings: GenerationSettings, training, seed: int):
-        from ga.data.sft.format import ContextFormat
+        from ga.format import ContextFormat
 
         super().__init__(base_model, tokenizer, settings)
         self.training, self.seed = training, seed

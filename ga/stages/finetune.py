@@ -51,7 +51,7 @@ def run(config, inputs, outputs) -> dict:
     from ga.data.sft.tokenize import SftExamples
     from ga.io import copy_file, sha256_file, write_json
     from ga.model import GENERATOR_WEIGHTS
-    from ga.train.answer_f1 import answer_f1
+    from ga.eval.answer_f1 import answer_f1
     from ga.train.distributed import init_distributed
     from ga.train.checkpoint import STATE_DIR
     from ga.train.loop import Trainer, export_generator

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ga.resources import Resources
 from ga.section import ConfigError, ConfigSection, setting
 
 DECAYS = ("cosine", "linear", "constant")
@@ -16,23 +17,6 @@ GENERATOR_PARTS = ("norm_weight", "A2", "A3", "A1", "B")
 (gain, key and value maps), then delta side."""
 LOSS_PARTS = ("completion", "reconstruction")
 """Parts of the pretraining objective that can carry the training loss (docs/method.md#pretraining-ablations)."""
-
-
-@dataclass
-class Resources(ConfigSection):
-    """What a training rule requests from the cluster and how it launches; nothing here changes the math."""
-
-    gpus: int = setting(0, "GPUs per node; 0 = one CPU process", minimum=0, affects_output=False)
-    nodes: int = setting(1, "nodes; > 1 launches srun + torchrun across nodes (needs gpus >= 1)", minimum=1,
-                         affects_output=False)
-    threads: int = setting(2, "CPU cores per task", minimum=1, affects_output=False)
-    mem_mb: int = setting(8000, "memory per node (MB)", minimum=1, affects_output=False)
-    runtime: int = setting(60, "time limit (minutes); a job killed at its limit resumes when rerun", minimum=1,
-                           affects_output=False)
-
-    def check(self) -> None:
-        if self.nodes > 1 and self.gpus == 0:
-            raise ConfigError(f"nodes: {self.nodes} nodes need gpus >= 1 (a CPU run is one process)")
 
 
 @dataclass

@@ -38,7 +38,7 @@ from ga.data.sft.records import RECORD_SCHEMA, provenance_frame, validate_record
 from ga.data.sources import hash_order_key
 from ga.io import atomic_dir, read_json, sha256_file, sha256_json, write_json, write_text
 from ga.section import ConfigError, ConfigSection, setting
-from ga.train.config import Resources
+from ga.resources import Resources
 
 MIXTURE_RUNTIME_MINUTES = 12 * 60
 MIXTURE_MEMORY_MB = 16_000
@@ -157,7 +157,7 @@ def check_datasets(datasets: list[str], source_names: tuple[str, ...]) -> None:
 # ---------------------------------------------------------------- stage sft_sources
 def token_counter(model_dir: str | os.PathLike):
     """Count base-model tokens of a text as the context formatter reads it (plain text, no framing)."""
-    from ga.data.sft.format import ContextFormat
+    from ga.format import ContextFormat
 
     backend = ContextFormat.load(model_dir).backend
     return lambda text: len(backend.encode(text, add_special_tokens=False).ids)

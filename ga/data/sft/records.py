@@ -28,7 +28,7 @@ the final records alone (ga/data/sft/metaicl_split.py).
 
 The contract: non-empty strings, unique ids, a conversation that starts with the user, alternates and ends with
 the assistant, at least one context source, each `<kind>:<id>` and none twice. Polars strings are always valid
-UTF-8; sources read from bytes are checked when they are read (ga/data/sft/native.py).
+UTF-8; sources read from bytes are checked when they are read (ga/data/native.py).
 """
 from __future__ import annotations
 

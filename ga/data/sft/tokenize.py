@@ -47,7 +47,7 @@ import polars as pl
 import pyarrow as pa_arrow
 
 from ga.data.contracts import validate
-from ga.data.sft.format import ChatFormat, ContextFormat, RenderedChat, context_windows
+from ga.format import ChatFormat, ContextFormat, RenderedChat, context_windows
 from ga.data.sft.records import RECORD_ID_PATTERN, record_dataset
 from ga.data.tokenize import TOKENIZER_FILE
 from ga.io import sha256_file, sha256_json

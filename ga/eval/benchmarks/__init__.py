@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ga.data.sft.embedded.config import EntityQaConfig
-from ga.data.sft.hub import LoadSplit, load_hub_split
+from ga.data.hub import LoadSplit, load_hub_split
 from ga.eval.benchmarks import entities, squad, streamingqa
 from ga.eval.config import BENCHMARKS, KnowledgeEvalConfig, SquadSourceConfig, StreamingQaSourceConfig
 from ga.eval.contexts import Passage

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from ga.data.sft.embedded.common import EVAL, TRAIN, split_of
 from ga.data.sft.embedded.config import EntityQaConfig
 from ga.data.sft.embedded.entity_qa import native_rows
-from ga.data.sft.native import NativeRow, items, text, texts
+from ga.data.native import NativeRow, items, text, texts
 from ga.eval.contexts import PASSAGE_SEPARATOR, Passage, Question
 
 NAME = "entities"

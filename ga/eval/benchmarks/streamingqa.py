@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from ga.data.contracts import DataError
-from ga.data.sft.native import NativeRow, csv_rows, text
+from ga.data.native import NativeRow, csv_rows, text
 from ga.eval.contexts import Passage, Question
 
 NAME = "streamingqa"

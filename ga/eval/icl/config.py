@@ -26,7 +26,7 @@ from typing import ClassVar
 from ga.data.sft.metaicl_split import HR_TO_LR_TEST_TASKS
 from ga.eval.config import ENCODE_STRATEGIES, LoraTrainingConfig
 from ga.section import ConfigError, ConfigSection, setting
-from ga.train.config import Resources
+from ga.resources import Resources
 
 ICL_BENCHMARKS = ("metaicl", "synthetic_icl")
 ICL_METHODS = ("generative_adapter", "zero_shot", "few_shot", "few_shot_finetuning")

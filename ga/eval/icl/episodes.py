@@ -28,7 +28,7 @@ import polars as pl
 
 from ga.data.contracts import DataError
 from ga.data.parquet import read_checked_parquet, write_checked_parquet
-from ga.data.sft.native import jsonl_rows, strings, text
+from ga.data.native import jsonl_rows, strings, text
 from ga.eval.icl.tasks import KINDS, TEST, TRAIN, TaskFiles
 
 TEST_SAMPLE_KEY = "icl-test-sample"

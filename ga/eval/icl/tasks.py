@@ -3,7 +3,7 @@
 Each task has, per seed, a training file of `train_examples` examples and a test file, both
 `data/{task}/{task}_{k}_{seed}_{split}.jsonl`, one JSON object per line with `task`, `input`, `output` (for a
 multiple-choice task the text of the right option) and `options`:
-- `metaicl`: downloaded file by file from `allenai/metaicl-data` at the pinned revision (`ga.data.sft.hub`, cached
+- `metaicl`: downloaded file by file from `allenai/metaicl-data` at the pinned revision (`ga.data.hub`, cached
   under `cache_dir/metaicl/<revision>/`). MetaICL wrote a seed's training file as the first 16 examples of a
   shuffle of the task's training split with that seed, and its test file as the whole evaluation split (the same
   for every seed).
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ga.data.sft.embedded.common import CACHE_KEY_CHARS, generation_rng
 from ga.data.sft.embedded.config import SyntheticIclConfig
-from ga.data.sft.hub import FetchFile, download_file, fetch_hub_file
+from ga.data.hub import FetchFile, download_file, fetch_hub_file
 from ga.data.sft.metaicl_split import HR_TO_LR_TEST_CLASSIFICATION_TASKS, HR_TO_LR_TEST_MULTICHOICE_TASKS
 from ga.eval.icl.config import ICL_BENCHMARKS, IclEvalConfig, MetaiclEvalSourceConfig, SyntheticIclEvalConfig
 from ga.io import atomic_file, sha256_json

@@ -2,7 +2,7 @@
 `MSC-Self-Instruct` and its embedded twin, the held-out personas of `synthetic_chat`.
 
 A conversation (earlier sessions plus the current one) is laid out as context text by the shared
-`ga.data.sft.format.SessionLayout`, the layout instruction tuning gave `synthetic_chat`'s contexts; it is a
+`ga.format.SessionLayout`, the layout instruction tuning gave `synthetic_chat`'s contexts; it is a
 `ga.eval.contexts.Context`, so the knowledge-QA methods, runner, costs and scoring serve it unchanged.
 
 - `ga.eval.msc.config`: the `msc_eval` section (`MscEvalConfig`).

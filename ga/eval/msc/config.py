@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ga.section import ConfigError, ConfigSection, setting
-from ga.train.config import Resources
+from ga.resources import Resources
 
 BENCHMARKS = ("msc", "synthetic_chat")
 METHODS = ("generative_adapter", "closed_book", "in_context", "other_user_adapter")

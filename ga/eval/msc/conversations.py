@@ -1,7 +1,7 @@
 """What a personalization evaluation asks: multi-session conversations, and the questions about them.
 
 A `Chat` is a conversation as a source gives it: its sessions as (role, text) turns, and its questions. `conversation`
-lays it out as context text with the shared `ga.data.sft.format.SessionLayout` (the layout instruction tuning gave
+lays it out as context text with the shared `ga.format.SessionLayout` (the layout instruction tuning gave
 `synthetic_chat`'s contexts), keeping each session's text so that the generative adapter can read it one session at
 a time. A `Conversation` is a `ga.eval.contexts.Context`, so every knowledge-QA method runs on it unchanged:
 
@@ -27,7 +27,7 @@ import pandera.polars as pa
 import polars as pl
 
 from ga.data.parquet import read_checked_parquet, write_checked_parquet
-from ga.data.sft.format import SessionLayout, Turn
+from ga.format import SessionLayout, Turn
 from ga.eval.contexts import QUESTION_DTYPE, Context, Question
 
 CountTokens = Callable[[str], int]

@@ -105,7 +105,7 @@ def benchmark_chats(config, benchmark: str, cache_dir: str | Path | None = None,
         return sources.twin_chats(chat_cfg), {"dataset": benchmark, "generated_from": "sft_sources.synthetic_chat",
                                               "settings": chat_cfg.depends_on()}
     from ga.base import default_cache_dir
-    from ga.data.sft.hub import fetch_hub_file
+    from ga.data.hub import fetch_hub_file
     from ga.io import sha256_file
     from ga.section import ConfigError
 

@@ -28,8 +28,8 @@ from ga.data.contracts import DataError
 from ga.data.sft.embedded import synthetic_chat
 from ga.data.sft.embedded.common import EVAL, split_of
 from ga.data.sft.embedded.config import SyntheticChatConfig
-from ga.data.sft.hub import FetchFile, download_file, fetch_hub_file
-from ga.data.sft.native import NativeRow, items, jsonl_rows, text, value
+from ga.data.hub import FetchFile, download_file, fetch_hub_file
+from ga.data.native import NativeRow, items, jsonl_rows, text, value
 from ga.data.sft.records import ASSISTANT, USER, SourceProvenance
 from ga.eval.msc.config import MscSourceConfig
 from ga.eval.msc.conversations import Chat

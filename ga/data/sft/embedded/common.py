@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ga.data.contracts import DataError
 from ga.data.sft.build import RecordBuilder
-from ga.data.sft.native import NativeRow, jsonl_rows, text
+from ga.data.native import NativeRow, jsonl_rows, text
 from ga.data.sft.records import SourceProvenance
 from ga.io import atomic_file, sha256_json
 

@@ -36,7 +36,7 @@ from ga.data.sft.build import CountTokens, QAPair, RecordBuilder, sample_distrac
 from ga.data.sft.embedded import common
 from ga.data.sft.embedded.common import EVAL, TRAIN, check_split, split_of
 from ga.data.sft.embedded.config import EntityQaConfig
-from ga.data.sft.native import NativeRow, items, text, texts
+from ga.data.native import NativeRow, items, text, texts
 from ga.data.sft.records import SourceProvenance
 
 NAME = "entity_qa"

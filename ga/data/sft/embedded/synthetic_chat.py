@@ -35,8 +35,8 @@ from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.embedded import common
 from ga.data.sft.embedded.common import EVAL, TRAIN, check_split, generation_rng, made_up_word, split_of
 from ga.data.sft.embedded.config import CHAT_ATTRIBUTES, SyntheticChatConfig
-from ga.data.sft.format import SessionLayout, Turn
-from ga.data.sft.native import NativeRow, items, text
+from ga.format import SessionLayout, Turn
+from ga.data.native import NativeRow, items, text
 from ga.data.sft.records import ASSISTANT, USER, SourceProvenance
 
 NAME = "synthetic_chat"
@@ -212,7 +212,7 @@ read_native = common.read_native
 
 
 def session_layout(cfg: SyntheticChatConfig) -> SessionLayout:
-    """The context layout of the chats (the shared `ga.data.sft.format.SessionLayout`; the personalization
+    """The context layout of the chats (the shared `ga.format.SessionLayout`; the personalization
     evaluation formats its conversations with the same one)."""
     return SessionLayout(cfg.session_header, cfg.user_label, cfg.assistant_label, cfg.session_separator)
 

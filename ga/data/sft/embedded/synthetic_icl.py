@@ -39,7 +39,7 @@ from ga.data.sft.embedded.common import EVAL, TRAIN, check_split, generation_rng
 from ga.data.sft.embedded.config import SyntheticIclConfig
 from ga.data.sft.embedded.entity_qa import entity_source, eval_entity_ids
 from ga.data.sft.embedded.icl_families import Resources, Task, make_task
-from ga.data.sft.native import NativeRow, text
+from ga.data.native import NativeRow, text
 from ga.data.sft.records import SourceProvenance
 
 NAME = "synthetic_icl"

@@ -4,7 +4,7 @@ Every module has the same API:
 - `NAME`, `LICENCE` (None where not verified here) and `provenance(cfg) -> SourceProvenance`;
 - `download(cfg, cache_dir, <hub call>) -> path(s)`: the real download (`datasets.load_dataset` saved as Parquet,
   or `huggingface_hub.hf_hub_download` of single files) at the pinned revision; the hub call is a parameter so
-  that tests can stand in for the hub (ga/data/sft/hub.py);
+  that tests can stand in for the hub (ga/data/hub.py);
 - `read_native(what download returned) -> iterator of NativeRow`: the rows in the source's native layout;
 - `convert(rows, cfg, count_tokens, rng) -> (records, drops)`: the conversion rules; `cfg` is the dataset's block
   from `SftSourcesConfig.source(name)` (token limits resolved), `count_tokens` counts base-model tokens, `rng` is

@@ -16,8 +16,8 @@ import polars as pl
 
 from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.config import BooksumConfig
-from ga.data.sft.hub import FetchFile, download_file, fetch_hub_file
-from ga.data.sft.native import NativeRow, csv_rows, text
+from ga.data.hub import FetchFile, download_file, fetch_hub_file
+from ga.data.native import NativeRow, csv_rows, text
 from ga.data.sft.records import SourceProvenance
 
 NAME = "booksum"

@@ -18,8 +18,8 @@ import polars as pl
 
 from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.config import LongalpacaConfig
-from ga.data.sft.hub import FetchFile, download_file, fetch_hub_file
-from ga.data.sft.native import NativeRow, json_array_rows, text
+from ga.data.hub import FetchFile, download_file, fetch_hub_file
+from ga.data.native import NativeRow, json_array_rows, text
 from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "longalpaca"

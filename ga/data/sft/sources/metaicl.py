@@ -31,9 +31,9 @@ import polars as pl
 from ga.data.contracts import DataError
 from ga.data.sft.build import CountTokens, QAPair, RecordBuilder, TokenLimits
 from ga.data.sft.config import MetaiclConfig
-from ga.data.sft.hub import FetchFile, download_file, fetch_hub_file
+from ga.data.hub import FetchFile, download_file, fetch_hub_file
 from ga.data.sft.metaicl_split import METAICL_DATASET, ensure_training_task
-from ga.data.sft.native import NativeRow, jsonl_rows, text
+from ga.data.native import NativeRow, jsonl_rows, text
 from ga.data.sft.records import SourceProvenance
 
 NAME = METAICL_DATASET

@@ -15,8 +15,8 @@ import polars as pl
 
 from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.config import NarrativeqaConfig
-from ga.data.sft.hub import LoadSplit, download_split, load_hub_split
-from ga.data.sft.native import NativeRow, parquet_rows, text
+from ga.data.hub import LoadSplit, download_split, load_hub_split
+from ga.data.native import NativeRow, parquet_rows, text
 from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "narrativeqa"

@@ -18,8 +18,8 @@ import polars as pl
 
 from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.config import PwcConfig
-from ga.data.sft.hub import FetchFile, download_file, fetch_hub_file
-from ga.data.sft.native import NativeRow, jsonl_rows, text
+from ga.data.hub import FetchFile, download_file, fetch_hub_file
+from ga.data.native import NativeRow, jsonl_rows, text
 from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "pwc"

@@ -18,8 +18,8 @@ import polars as pl
 from ga.data.contracts import DataError
 from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.config import QuailConfig
-from ga.data.sft.hub import LoadSplit, download_split, load_hub_split
-from ga.data.sft.native import NativeRow, integer, parquet_rows, strings, text
+from ga.data.hub import LoadSplit, download_split, load_hub_split
+from ga.data.native import NativeRow, integer, parquet_rows, strings, text
 from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "quail"
