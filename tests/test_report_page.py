@@ -262,7 +262,7 @@ def test_smoke_report_opens_in_headless_chromium(smoke_run, tmp_path):
     from ga.testing.browser import check_page, find_chromium
 
     if find_chromium() is None:
-        pytest.fail("Chromium is missing: apt-get install chromium (.ci/run installs it)")
+        pytest.fail("Chromium is missing: bash scripts/setup.sh installs it (apt-get install chromium)")
     root, result = smoke_run
     assert result.returncode == 0, explain(result, root)
     page_file = root / "runs" / "smoke" / "report" / "index.html"
