@@ -262,7 +262,7 @@ def test_smoke_report_opens_in_headless_chromium(smoke_run, tmp_path):
     from ga.testing.browser import check_page, find_chromium
 
     if find_chromium() is None:
-        pytest.fail("Chromium is missing: apt-get install chromium (.ci/run installs it)")
+        pytest.fail("Chromium is missing: bash scripts/setup.sh installs it (apt-get install chromium)")
     root, result = smoke_run
     assert result.returncode == 0, explain(result, root)
     page_file = root / "runs" / "smoke" / "report" / "index.html"
@@ -286,3 +286,18 @@ def test_smoke_report_opens_in_headless_chromium(smoke_run, tmp_path):
         print(f"screenshot of Snakemake's report, {category}: {check.screenshot}")
         assert check.problems == [], check
         assert all(name in check.text for name in files), check.text
+
+
+def test_a_report_without_graphviz_says_why_on_the_page_and_in_the_log(tmp_path, monkeypatch, capsys):
+    from ga.report.build import ReportInputs, write_report_page
+
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no `dot` (nor anything else) on the PATH
+    page = write_report_page(ReportInputs(run, tmp_path / "benchmarks" / "r", REPO / "Snakefile"), "r", "tiny",
+                             tmp_path / "index.html", tmp_path / "plots")
+    why = "The rule graph is not drawn: graphviz's `dot` is not installed (`bash scripts/setup.sh` installs it"
+    assert any(note.startswith(why) for note in page["notes"])
+    assert "rulegraph.png" not in page["figures"]
+    assert why in html.unescape((tmp_path / "index.html").read_text())
+    assert f"ga report: {why}" in capsys.readouterr().err

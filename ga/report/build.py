@@ -8,6 +8,7 @@ and the config with package versions. A stage that did not run (a partial run) g
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,7 +54,9 @@ def dag_section(inputs: ReportInputs, plots_dir: Path) -> Section:
     try:
         png = draw_rule_graph(inputs.snakefile, RunLayout(inputs.run_dir).config, plots_dir / "rulegraph.png")
     except DagUnavailable as err:
-        section.notes.append(f"The rule graph is not drawn: {err}.")
+        note = f"The rule graph is not drawn: {err}."
+        section.notes.append(note)
+        print(f"ga report: {note}", file=sys.stderr)  # the job's log: a missing picture must not pass unnoticed
         return section
     section.figures.append(Figure(png, "The pipeline's rules and their dependencies."))
     return section

@@ -24,7 +24,8 @@ def draw_rule_graph(snakefile: str | Path, configfile: str | Path, png: str | Pa
     PNG; raises DagUnavailable (graphviz missing, Snakemake failing) with the reason."""
     dot = shutil.which("dot")
     if dot is None:
-        raise DagUnavailable("graphviz's `dot` is not installed (apt-get install graphviz, or conda's graphviz)")
+        raise DagUnavailable("graphviz's `dot` is not installed (`bash scripts/setup.sh` installs it: "
+                             "apt-get install graphviz, or conda's graphviz)")
     snakefile = Path(snakefile).resolve()
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--configfile",
                str(Path(configfile).resolve()), "--rulegraph", "--nolock", "--quiet", "all", "--cores", "1"]
