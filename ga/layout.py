@@ -24,8 +24,6 @@ RUNS_DIR = "runs"
 """Every run's folder sits here, relative to the workflow folder."""
 TRAINING_STAGES = ("pretrain", "finetune")
 """The stages that train the generator; each writes the same files into its own folder."""
-MANIFEST = "manifest.json"
-"""What every data folder (documents, shards, SFT sources) records about itself."""
 
 
 @dataclass(frozen=True)

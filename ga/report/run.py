@@ -9,7 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ga.layout import MANIFEST, RunLayout, rule_of_job
+from ga.data.examples import MANIFEST
+from ga.layout import RunLayout, rule_of_job
 
 
 def manifest_of(data_dir: Path) -> Path:
