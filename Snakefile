@@ -4,8 +4,9 @@
 #   in-context learning, personalization) -> report.
 # One config per setting (config/*.yaml; config/config.yaml, the embedded default, when no --configfile is given),
 # checked against config/schema.yaml before any job runs. Each rule calls the `ga` subcommand of its name
-# (ga/stages/<rule>.py), writes logs/{run_name}/<rule>.log and benchmarks/{run_name}/<rule>.tsv, and lists under
-# `params:` exactly the config values its outputs depend on, so changing one reruns only the stages that use it.
+# (ga/stages/<rule>.py), writes runs/{run_name}/logs/<rule>.log and runs/{run_name}/benchmarks/<rule>.tsv
+# (ga/layout.py), and lists under `params:` exactly the config values its outputs depend on, so changing one reruns
+# only the stages that use it.
 
 
 # A config file given with --configfile is complete on its own (missing keys take the dataclass defaults), so the

@@ -36,12 +36,9 @@ from pathlib import Path
 
 import polars as pl
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from ga.data.parquet import shard_name, write_parquet  # noqa: E402
-from ga.io import sha256_file, sha256_json, write_json  # noqa: E402
-from ga.data.config import PretrainDataConfig  # noqa: E402
+from ga.data.parquet import shard_name, write_parquet
+from ga.io import sha256_file, sha256_json, write_json
+from ga.data.config import PretrainDataConfig
 
 DOCS_PER_SHARD = 5_000
 PARAGRAPHS_PER_DOC = (2, 12)

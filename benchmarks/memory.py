@@ -21,11 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))  # train_support: synthetic token documents through the split writer
-
-from ga.data.config import WindowLayout  # noqa: E402
+from ga.data.config import WindowLayout
 
 PAPER_LAYOUT = WindowLayout(window=1024, completion_windows=8, reconstruction_windows=8)
 PAPER_TOKENS = 1_000_000_000
@@ -96,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ga.tiny import tiny_tokenizer_dir
-    from train_support import write_token_split
+    from ga.testing.train_data import write_token_split
 
     layout = PAPER_LAYOUT
     result = {"layout": {"window": layout.window, "completion_windows": layout.completion_windows,

@@ -19,8 +19,8 @@ B x S x L positions the model computes, padding windows included), and the paddi
 window slots (padding windows) and token positions (padding windows plus the padded ends of real windows).
 
 Instruction tuning (GPU, when torch.cuda.is_available(); a printed line says it is skipped otherwise): a
-Mistral-7B-shaped model with random weights (benchmarks/gpu.py's MISTRAL_7B, bf16, ZeRO-2, gradient checkpointing,
-the paper's generator d_r 1024, r 128, o_proj) on the embedded mixture rebuilt at the paper's SFT layout (windows
+Mistral-7B-shaped model with random weights (ga/testing/throughput.py's MISTRAL_7B, bf16, ZeRO-2, gradient
+checkpointing, the paper's generator d_r 1024, r 128, o_proj) on the embedded mixture rebuilt at the paper's SFT layout (windows
 of 1,024, at most 8,192 tokens per record), token ids folded into Mistral's vocabulary (shapes and padding are
 the mixture's own; content does not matter for the cost), once per SVD method of --sft-svd. Tokens/s and MFU per
 timed step (benchmarks/gpu.py's FLOP count over the positions of that step's micro-batch; also against real tokens
@@ -34,7 +34,6 @@ import argparse
 import dataclasses
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,16 +42,25 @@ import numpy as np
 import torch
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import ga
+from ga.data.config import WindowLayout
+from ga.data.pretrain import build_examples, examples_to_tensors
+from ga.testing.throughput import (
+    MODELS,
+    PAPER_LAYOUT,
+    TFLOP,
+    ZERO2_CONFIG,
+    ThroughputTrainer,
+    build_base,
+    flops_per_step,
+    free_memory,
+)
+from ga.train import PretrainObjective, TrainConfig
+from ga.train.loop import train
+from ga.train.objective import MODEL_INPUT_KEYS
+from ga.train.sft_objective import token_padding_share
 
-import ga  # noqa: E402
-from ga.data.pretrain import build_examples, examples_to_tensors  # noqa: E402
-from ga.data.config import WindowLayout  # noqa: E402
-from ga.train import PretrainObjective, TrainConfig  # noqa: E402
-from ga.train.loop import train  # noqa: E402
-from ga.train.objective import MODEL_INPUT_KEYS  # noqa: E402
-from ga.train.sft_objective import token_padding_share  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def layout_examples(config: dict, vocab_size: int, count: int, seed: int) -> list[dict]:
@@ -209,44 +217,41 @@ def sft_cpu_bench(name: str, base_model, config: dict, train_records, val_record
 
 def sft_gpu_bench(tokenizer_dir: Path, default: dict, args, spec_name: str = "mistral_7b",
                   device_type: str = "cuda") -> list[dict]:
-    """The Mistral-7B-shaped runs of the module docstring (benchmarks/gpu.py's model, FLOP count and trainer): each
+    """The Mistral-7B-shaped runs of the module docstring (ga/testing/throughput.py's model, FLOP count and trainer): each
     SVD method of --sft-svd, each with length-grouped and random batches."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import gpu
-
-    spec = gpu.MODELS[spec_name]
-    layout = dataclasses.replace(gpu.PAPER_LAYOUT, window=PAPER_SFT_WINDOW)
+    spec = MODELS[spec_name]
+    layout = dataclasses.replace(PAPER_LAYOUT, window=PAPER_SFT_WINDOW)
     device = torch.device(device_type)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    cfg_values = dict(default["finetune"], deepspeed_config=str(REPO / gpu.ZERO2_CONFIG),
+    cfg_values = dict(default["finetune"], deepspeed_config=str(REPO / ZERO2_CONFIG),
                       precision="bf16" if device.type == "cuda" else "fp32", gradient_checkpointing=True,
                       num_threads=args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         train_records, val_records = embedded_sft_mixture(default, tokenizer_dir, Path(tmp) / "sft-paper",
                                                           PAPER_SFT_WINDOW, PAPER_SFT_MAX_TOKENS)
         runs = [sft_gpu_run(spec, layout, svd, device, dtype, train_records, val_records, cfg_values, by_length,
-                            args, gpu)
+                            args)
                 for svd in args.sft_svd.split(",") for by_length in (True, False)]
-    gpu.free_memory(device)
+    free_memory(device)
     return runs
 
 
 def sft_gpu_run(spec, layout, svd: str, device, dtype, train_records, val_records, cfg_values: dict, by_length: bool,
-                args, gpu) -> dict:
-    """One SVD method and batching of the GPU run, on a freshly built model (benchmarks/gpu.py's builder and FLOP
-    count)."""
-    gpu.free_memory(device)
-    base = gpu.build_base(spec, device, dtype)
+                args) -> dict:
+    """One SVD method and batching of the GPU run, on a freshly built model (ga/testing/throughput.py's builder and
+    FLOP count)."""
+    free_memory(device)
+    base = build_base(spec, device, dtype)
     adapter = ga.GenerativeAdapterConfig(inter_size=layout.inter_size, rank=layout.rank,
                                          target_modules=list(layout.target_modules), window=layout.window, svd=svd)
     with torch.device(device):
         model = ga.GenerativeAdapter(base, adapter)
     run = sft_run(spec.description, model, train_records, val_records, cfg_values, args.sft_group_size, by_length,
                   args.sft_steps, args.sft_warmup, vocab_size=spec.config["vocab_size"],
-                  flops=lambda positions: gpu.flops_per_step(model, layout, positions)["model_flops"],
-                  peak_flops=args.peak_tflops * gpu.TFLOP, trainer_class=gpu.ThroughputTrainer)
+                  flops=lambda positions: flops_per_step(model, layout, positions)["model_flops"],
+                  peak_flops=args.peak_tflops * TFLOP, trainer_class=ThroughputTrainer)
     del model, base
-    gpu.free_memory(device)
+    free_memory(device)
     return dict(run, svd=svd)
 
 

@@ -10,10 +10,11 @@ config. For each variant, `run_ablation` runs
 (and, with `through="finetune"`, its finetune/validation.json too), so every variant has its own run directory: a finished variant is not trained again when the ablation is rerun, and
 each keeps its generator, metrics and logs. (Outputs live under runs/<run_name>/, so each variant also prepares its
 own copy of the data; for the embedded default that takes seconds.) It then writes ablation.md and ablation.json.
-The command line is scripts/ablate.py.
+The command line is `ga ablate` (`main` below).
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
@@ -161,7 +162,7 @@ def run_overrides(variant: Variant, common: Sequence[str] = ()) -> list[str]:
 def validation_target(config: RunConfig, stage: str = PRETRAIN_RULE) -> str:
     """The validation output of a run's pretrain or finetune rule (rules/train.smk, rules/finetune.smk), relative to
     the workflow directory."""
-    return f"{config.run_dir}/{stage}/validation.json"
+    return str(config.layout.validation(stage))
 
 
 def snakemake_command(config_path: str | os.PathLike, overrides: Sequence[str], targets: str | Sequence[str],
@@ -176,7 +177,7 @@ def snakemake_command(config_path: str | os.PathLike, overrides: Sequence[str], 
 
 def job_minutes(workdir: Path, config: RunConfig, rule: str = PRETRAIN_RULE) -> float | None:
     """Wall-clock minutes of the run's job of `rule`, from its Snakemake benchmark file (None if absent)."""
-    path = workdir / config.benchmarks_dir / f"{rule}.tsv"
+    path = workdir / config.layout.benchmark(rule)
     if not path.is_file():
         return None
     with path.open() as handle:
@@ -205,12 +206,12 @@ def run_variant(variant: Variant, config_path: Path, common: Sequence[str], work
     if result.returncode != 0:
         tail = log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:]
         raise RuntimeError(f"variant {variant.name}: snakemake exited with {result.returncode} (full output in "
-                           f"{log_path}; rule logs in {workdir / config.logs_dir}):\n{tail}")
+                           f"{log_path}; rule logs in {workdir / config.layout.logs}):\n{tail}")
     validation = json.loads((workdir / target).read_text())
     row = {"variant": variant.name, "run_name": variant.run_name, "overrides": list(variant.overrides),
            **{key: validation.get(key) for key, _ in COLUMNS}, CONTEXT_GAP_KEY: context_gap(validation),
            "pretrain_minutes": job_minutes(workdir, config), "wall_minutes": wall, "validation": validation,
-           "curve": validation_curve(workdir / config.run_dir / PRETRAIN_RULE / "metrics.jsonl")}
+           "curve": validation_curve(workdir / config.layout.metrics(PRETRAIN_RULE))}
     if FINETUNE_RULE in stages:
         finetune = json.loads((workdir / validation_target(config, FINETUNE_RULE)).read_text())
         row.update(finetune_cells(finetune, finetune_dataset), finetune_dataset=finetune_dataset,
@@ -322,3 +323,47 @@ def write_curve_plot(rows: Sequence[Mapping], path: Path) -> Path | None:
     from ga.report.plots import context_use_curves
 
     return context_use_curves(curves, path)
+
+
+# ------------------------------------------------------------------ the command line
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ga ablate", description="Run config variants through the pipeline and tabulate their validation (the "
+                                      "paper's ablations); arguments it does not know go to every snakemake call.",
+        epilog="e.g. ga ablate --config config/config.yaml --variants config/ablations/pretrain-table2.yaml "
+               "--out runs/ablation [--steps 20] [--only default,frobenius_norm] [--set pretrain.val_examples=4] "
+               "[--through finetune]")
+    parser.add_argument("--config", required=True, type=Path, help="the base run config (YAML)")
+    parser.add_argument("--variants", required=True, type=Path, help="variant name -> overrides (YAML)")
+    parser.add_argument("--out", required=True, type=Path, help="folder for ablation.md, ablation.json and logs")
+    parser.add_argument("--steps", type=int, help="pretrain.steps of every variant (a quick run)")
+    parser.add_argument("--only", help="comma-separated variant names (default: all of them)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override one config value of every variant (repeatable)")
+    parser.add_argument("--through", choices=STAGES, default=PRETRAIN_RULE,
+                        help="run each variant through pretraining (default) or on through fine-tuning")
+    parser.add_argument("--finetune-dataset", default=FINETUNE_DATASET,
+                        help=f"the held-out fine-tuning dataset the table shows (default: {FINETUNE_DATASET})")
+    parser.add_argument("--cores", default="all", help="snakemake --cores (default: all)")
+    parser.add_argument("--workdir", type=Path, default=Path("."),
+                        help="the workflow directory, with the Snakefile (default: the current folder)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`ga ablate`: each variant runs as `snakemake --configfile CONFIG --config set="run_name=ablation-<variant>
+    <overrides>"` in the workflow directory; the table lands in OUT/ablation.md and OUT/ablation.json."""
+    args, snakemake_args = parser().parse_known_args(argv)
+    only = args.only.split(",") if args.only else None
+    try:
+        rows = run_ablation(args.config, args.variants, args.out, steps=args.steps, only=only,
+                            overrides=args.overrides, workdir=args.workdir, cores=args.cores,
+                            snakemake_args=snakemake_args, through=args.through,
+                            finetune_dataset=args.finetune_dataset)
+    except ConfigError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 1
+    print(f"[ablation] {len(rows)} variant(s): {args.out / TABLE_MARKDOWN}")
+    print((args.out / TABLE_MARKDOWN).read_text())
+    return 0

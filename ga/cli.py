@@ -2,18 +2,25 @@
 
     ga <rule> --config RUN_CONFIG --<input> PATH ... --<output> PATH ...   (ga/stages/__init__.py)
     ga adapt | ask | chat | export-peft ...                                 (ga/app/cli.py, docs/tutorial.md)
-    ga schema                                                               (prints config/schema.yaml)
+    ga schema | report-page | ablate ...                                   (tools, TOOLS below)
 
 Stage modules are imported only when their subcommand runs, so `ga --help` stays fast.
 """
 from __future__ import annotations
 
+import importlib
 import sys
 
 from ga.app.cli import COMMANDS, main as run_command, summary as command_summary
 from ga.stages import STAGE_NAMES, main as run_stage
 
-TOOLS = {"schema": "print the JSON Schema of run configs (config/schema.yaml), generated from the dataclasses"}
+TOOLS = {
+    "schema": "print the JSON Schema of run configs (config/schema.yaml), generated from the dataclasses",
+    "report-page": "write the report page (index.html + plots/) of a finished run into another folder",
+    "ablate": "run config variants through the pipeline and tabulate their validation (the paper's ablations)",
+}
+TOOL_MODULES = {"report-page": "ga.report.cli", "ablate": "ga.ablation"}
+"""The module whose `main(argv)` runs each tool with options (imported only when it runs)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_stage(name, rest)
     if name in COMMANDS:
         return run_command(name, rest)
+    if name in TOOL_MODULES:
+        return importlib.import_module(TOOL_MODULES[name]).main(rest)
     if name == "schema":
         from ga.run_config import schema_yaml
 

@@ -25,6 +25,7 @@ from ga.eval.config import KnowledgeEvalConfig
 from ga.eval.icl.config import IclEvalConfig
 from ga.eval.msc.config import MscEvalConfig
 from ga.io import read_yaml, write_yaml
+from ga.layout import RunLayout
 from ga.section import SCHEMA_DIALECT, ConfigError, ConfigSection, setting
 from ga.train.config import FinetuneConfig, PretrainConfig
 
@@ -37,8 +38,8 @@ SCHEMA_HEADER = ("# JSON Schema of a run config (config/*.yaml), generated from 
 class RunConfig(ConfigSection):
     """Generative Adapter pipeline configuration."""
 
-    run_name: str = setting(doc="every output goes under runs/{run_name}/ (logs/{run_name}/, benchmarks/{run_name}/), "
-                                "so configs with different run names never overwrite each other",
+    run_name: str = setting(doc="every output, log and benchmark timing goes under runs/{run_name}/, so configs with "
+                                "different run names never overwrite each other",
                             pattern=RUN_NAME_PATTERN)
     seed: int = setting(0, "seed of every random choice of the pipeline (random model init, data sampling, training)",
                         minimum=0)
@@ -123,22 +124,10 @@ class RunConfig(ConfigSection):
         """The values a config file can hold (fields set by the program are left out)."""
         return _schema_keys_only(super().to_dict(), self.json_schema())
 
-    # ------------------------------------------------------------------ layout of a run's files
     @property
-    def run_dir(self) -> str:
-        return f"runs/{self.run_name}"
-
-    @property
-    def logs_dir(self) -> str:
-        return f"logs/{self.run_name}"
-
-    @property
-    def benchmarks_dir(self) -> str:
-        return f"benchmarks/{self.run_name}"
-
-    @property
-    def resolved_config_path(self) -> str:
-        return f"{self.run_dir}/config.yaml"
+    def layout(self) -> RunLayout:
+        """Where this run's files go (runs/{run_name}/; ga/layout.py)."""
+        return RunLayout.of(self.run_name)
 
     @classmethod
     def schema(cls) -> dict:

@@ -4,13 +4,13 @@
 
 rule fetch_base:
     output:
-        base_model=directory(f"{RUN}/base_model"),
+        base_model=directory(LAYOUT.base_model),
     params:
         depends_on=stage_params("fetch_base"),
     log:
-        f"{LOGS}/fetch_base.log",
+        LAYOUT.log("fetch_base"),
     benchmark:
-        f"{BENCH}/fetch_base.tsv"
+        LAYOUT.benchmark("fetch_base")
     threads: 2
     resources:
         mem_mb=8000,

@@ -16,13 +16,15 @@ try:
 except ConfigError as err:
     raise SystemExit(f"Error: {err}") from None
 
-RUN = RUN_CONFIG.run_dir  # every output of this config
-LOGS = RUN_CONFIG.logs_dir
-BENCH = RUN_CONFIG.benchmarks_dir
+# Every output, log and benchmark file of this config, under runs/{run_name}/ (ga/layout.py says where each goes).
+LAYOUT = RUN_CONFIG.layout
+RUN = str(LAYOUT.root)
+LOGS = str(LAYOUT.logs)
+BENCH = str(LAYOUT.benchmarks)
 # The resolved config as this run sees it (files + overrides + defaults); stages read it. It is not a rule input on
 # purpose: each rule's params name exactly the values it depends on, so editing one value reruns only those stages.
-CONFIG_FILE = RUN_CONFIG.resolved_config_path
-REPORT = f"{RUN}/report/summary.json"
+CONFIG_FILE = str(LAYOUT.config)
+REPORT = LAYOUT.report_json
 
 # The generator's training path (data, pretraining, instruction tuning) goes first when jobs compete for cores: the
 # evaluation jobs that need no generator (the baselines) fill the cores it leaves free instead of delaying it.

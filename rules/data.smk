@@ -4,7 +4,6 @@
 #   pretrain_data       tokenize, pack and lay out completion + reconstruction windows; train/ and val/ (held-out
 #                       documents) shards + manifests
 # The tokenizer is the base model folder's (an input, so a different base model makes both stale).
-PRETRAIN_DATA_DIR = f"{RUN}/data/pretrain"
 PRETRAIN_DATA_RESOURCES = RUN_CONFIG.pretrain_data.resources
 
 
@@ -12,13 +11,13 @@ rule pretrain_documents:
     input:
         base_model=rules.fetch_base.output.base_model,
     output:
-        documents=directory(f"{PRETRAIN_DATA_DIR}/documents"),
+        documents=directory(LAYOUT.pretrain_documents),
     params:
         depends_on=stage_params("pretrain_documents"),
     log:
-        f"{LOGS}/pretrain_documents.log",
+        LAYOUT.log("pretrain_documents"),
     benchmark:
-        f"{BENCH}/pretrain_documents.tsv"
+        LAYOUT.benchmark("pretrain_documents")
     priority: TRAINING_PATH_PRIORITY
     threads: PRETRAIN_DATA_RESOURCES.threads
     resources:
@@ -33,14 +32,14 @@ rule pretrain_data:
         documents=rules.pretrain_documents.output.documents,
         base_model=rules.fetch_base.output.base_model,
     output:
-        train=directory(f"{PRETRAIN_DATA_DIR}/train"),
-        val=directory(f"{PRETRAIN_DATA_DIR}/val"),
+        train=directory(LAYOUT.pretrain_split("train")),
+        val=directory(LAYOUT.pretrain_split("val")),
     params:
         depends_on=stage_params("pretrain_data"),
     log:
-        f"{LOGS}/pretrain_data.log",
+        LAYOUT.log("pretrain_data"),
     benchmark:
-        f"{BENCH}/pretrain_data.tsv"
+        LAYOUT.benchmark("pretrain_data")
     priority: TRAINING_PATH_PRIORITY
     threads: PRETRAIN_DATA_RESOURCES.threads
     resources:

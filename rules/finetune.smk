@@ -2,7 +2,6 @@
 # in the same DeepSpeed training loop as pretraining. As there, its checkpoints under {RUN}/finetune/state/ are NOT
 # declared outputs, so a killed job resumes when the rule reruns; finetune.resources decide both the SLURM request
 # and the launcher.
-FINETUNE_DIR = f"{RUN}/finetune"
 FINETUNE_RESOURCES = RUN_CONFIG.finetune.resources
 
 
@@ -14,15 +13,15 @@ rule finetune:
         val=rules.sft_data.output.val,
         deepspeed_config=RUN_CONFIG.finetune.deepspeed_config,
     output:
-        generator=directory(f"{FINETUNE_DIR}/generator"),
-        metrics=f"{FINETUNE_DIR}/metrics.jsonl",
-        validation=f"{FINETUNE_DIR}/validation.json",
+        generator=directory(LAYOUT.generator("finetune")),
+        metrics=LAYOUT.metrics("finetune"),
+        validation=LAYOUT.validation("finetune"),
     params:
         depends_on=stage_params("finetune"),
     log:
-        f"{LOGS}/finetune.log",
+        LAYOUT.log("finetune"),
     benchmark:
-        f"{BENCH}/finetune.tsv"
+        LAYOUT.benchmark("finetune")
     priority: TRAINING_PATH_PRIORITY
     threads: FINETUNE_RESOURCES.threads
     resources:

@@ -11,17 +11,17 @@ rule report:
         snakefile=workflow.main_snakefile,  # to draw the rule graph
     output:
         json=REPORT,
-        markdown=f"{RUN}/report/summary.md",
-        html=report(f"{RUN}/report/index.html", caption="../workflow/report/index.rst", category="Run report"),
-        plots=report(directory(f"{RUN}/report/plots"), patterns=["{figure}.png"],
+        markdown=LAYOUT.report_markdown,
+        html=report(LAYOUT.report_html, caption="../workflow/report/index.rst", category="Run report"),
+        plots=report(directory(LAYOUT.report_plots), patterns=["{figure}.png"],
                      caption="../workflow/report/figure.rst", category="Figures", labels={"figure": "{figure}"}),
     params:
         depends_on=stage_params("report"),
         optional_inputs=optional_input_flags("report"),
     log:
-        f"{LOGS}/report.log",
+        LAYOUT.log("report"),
     benchmark:
-        f"{BENCH}/report.tsv"
+        LAYOUT.benchmark("report")
     localrule: True
     resources:
         mem_mb=2000,

@@ -5,7 +5,6 @@
 #                test-task guard, tokenized into context + conversation windows -> train/ and val/ shards + manifests
 # A dataset job's params are its own dataset's settings only, so changing one dataset's filter reruns that job and
 # the mixture. The tokenizer is the base model folder's (an input, so a different base model makes both stale).
-SFT_DATA_DIR = f"{RUN}/data/sft"
 SFT_DATASETS = RUN_CONFIG.sft_data.datasets
 SFT_DATA_RESOURCES = RUN_CONFIG.sft_data.resources
 
@@ -18,13 +17,13 @@ rule sft_sources:
     input:
         base_model=rules.fetch_base.output.base_model,
     output:
-        records=directory(f"{SFT_DATA_DIR}/sources/{{dataset}}"),
+        records=directory(LAYOUT.sft_source("{dataset}")),
     params:
         depends_on=stage_params("sft_sources"),
     log:
-        f"{LOGS}/sft_sources.{{dataset}}.log",
+        LAYOUT.log("sft_sources", "{dataset}"),
     benchmark:
-        f"{BENCH}/sft_sources.{{dataset}}.tsv"
+        LAYOUT.benchmark("sft_sources", "{dataset}")
     priority: TRAINING_PATH_PRIORITY
     threads: 1
     resources:
@@ -36,17 +35,17 @@ rule sft_sources:
 
 rule sft_data:
     input:
-        sources=expand(f"{SFT_DATA_DIR}/sources/{{dataset}}", dataset=SFT_DATASETS),
+        sources=expand(LAYOUT.sft_source("{dataset}"), dataset=SFT_DATASETS),
         base_model=rules.fetch_base.output.base_model,
     output:
-        train=directory(f"{SFT_DATA_DIR}/train"),
-        val=directory(f"{SFT_DATA_DIR}/val"),
+        train=directory(LAYOUT.sft_split("train")),
+        val=directory(LAYOUT.sft_split("val")),
     params:
         depends_on=stage_params("sft_data"),
     log:
-        f"{LOGS}/sft_data.log",
+        LAYOUT.log("sft_data"),
     benchmark:
-        f"{BENCH}/sft_data.tsv"
+        LAYOUT.benchmark("sft_data")
     priority: TRAINING_PATH_PRIORITY
     threads: SFT_DATA_RESOURCES.threads
     resources:

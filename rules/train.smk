@@ -6,7 +6,6 @@
 # torchrun across nodes), so the two always agree.
 from ga.launch import launcher
 
-PRETRAIN_DIR = f"{RUN}/pretrain"
 PRETRAIN_RESOURCES = RUN_CONFIG.pretrain.resources
 
 
@@ -18,15 +17,15 @@ rule pretrain:
         documents=rules.pretrain_documents.output.documents,
         deepspeed_config=RUN_CONFIG.pretrain.deepspeed_config,
     output:
-        generator=directory(f"{PRETRAIN_DIR}/generator"),
-        metrics=f"{PRETRAIN_DIR}/metrics.jsonl",
-        validation=f"{PRETRAIN_DIR}/validation.json",
+        generator=directory(LAYOUT.generator("pretrain")),
+        metrics=LAYOUT.metrics("pretrain"),
+        validation=LAYOUT.validation("pretrain"),
     params:
         depends_on=stage_params("pretrain"),
     log:
-        f"{LOGS}/pretrain.log",
+        LAYOUT.log("pretrain"),
     benchmark:
-        f"{BENCH}/pretrain.tsv"
+        LAYOUT.benchmark("pretrain")
     priority: TRAINING_PATH_PRIORITY
     threads: PRETRAIN_RESOURCES.threads
     resources:

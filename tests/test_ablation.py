@@ -169,7 +169,7 @@ def test_a_variants_snakemake_call_plans_its_own_run(tmp_path, common):
 def test_smoke_ablation_writes_its_table(tmp_path):
     root = checkout(tmp_path / "checkout")
     out = tmp_path / "out"
-    command = [sys.executable, str(REPO / "scripts" / "ablate.py"), "--config", "config/smoke.yaml", "--variants",
+    command = [sys.executable, "-m", "ga.cli", "ablate", "--config", "config/smoke.yaml", "--variants",
                "config/ablations/pretrain-table2.yaml", "--out", str(out), "--steps", "2",
                "--only", "default,frobenius_norm", "--workdir", str(root), "--cores", "1", "--through", "finetune",
                "--set", "pretrain.eval_every=1"]

@@ -409,7 +409,7 @@ def eager_bytes_per_example(layout: WindowLayout) -> int:
 @pytest.mark.slow
 def test_peak_rss_does_not_grow_with_the_number_of_examples(tmp_path, tiny_tokenizer_dir):
     """A process reading the same number of random examples from a split 20x larger peaks at the same RSS."""
-    from train_support import write_token_split
+    from ga.testing.train_data import write_token_split
 
     peaks_mb, sizes = [], []
     for examples in (RSS_SMALL_EXAMPLES, RSS_SCALE * RSS_SMALL_EXAMPLES):

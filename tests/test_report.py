@@ -12,7 +12,7 @@ from ga.report import describe_output, read_benchmarks
 
 
 def test_report_describes_models_manifests_metrics_and_benchmarks(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # benchmarks/{run_name}/ is relative to the workflow folder
+    monkeypatch.chdir(tmp_path)  # runs/{run_name}/ is relative to the workflow folder
     model = tmp_path / "runs" / "r" / "pretrain" / "generator"
     model.mkdir(parents=True)
     save_file({"a": torch.zeros(3, 4), "b": torch.zeros(5)}, model / "model.safetensors")
@@ -22,7 +22,7 @@ def test_report_describes_models_manifests_metrics_and_benchmarks(tmp_path, monk
     (data / "train" / "manifest.json").write_text(json.dumps({"rows": 7}))
     metrics = tmp_path / "runs" / "r" / "pretrain" / "metrics.jsonl"
     metrics.write_text('{"step": 1, "loss": 3.0}\n{"step": 2, "loss": 2.5}\n')
-    bench = tmp_path / "benchmarks" / "r"
+    bench = tmp_path / "runs" / "r" / "benchmarks"
     bench.mkdir(parents=True)
     (bench / "pretrain.tsv").write_text("s\th:m:s\tmax_rss\n12.5\t0:00:12\t321.0\n")
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from workflow_support import REPO, explain, snakemake
 
+from ga.layout import RunLayout
 from ga.report.content import MISSING
 from ga.run_config import RunConfig
 
@@ -111,7 +112,7 @@ def write_json(path: Path, value) -> None:
 
 
 def make_run(root: Path) -> tuple[Path, Path]:
-    """runs/r (data manifests, training logs, the three evaluation summaries) and benchmarks/r of a small run."""
+    """runs/r of a small run (data manifests, training logs, the three evaluation summaries, benchmark timings)."""
     import polars as pl
 
     from ga.eval.icl.results import write_icl_summary
@@ -119,7 +120,8 @@ def make_run(root: Path) -> tuple[Path, Path]:
     from ga.eval.paper import paper_knowledge_qa
     from ga.eval.results import summary_table
 
-    run, bench = root / "runs" / "r", root / "benchmarks" / "r"
+    run = root / "runs" / "r"
+    bench = RunLayout(run).benchmarks
     config = RunConfig.load(REPO / "config" / "smoke.yaml").to_dict()
     config["run_name"] = "r"
     run.mkdir(parents=True)
@@ -177,12 +179,12 @@ def make_run(root: Path) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def synthetic_page(tmp_path_factory) -> tuple[Path, PageParser]:
-    from ga.report.__main__ import main
+    from ga.cli import main
 
     root = tmp_path_factory.mktemp("run")
     run, _ = make_run(root)
     out = root / "page"
-    assert main([str(run), "--out", str(out)]) == 0  # benchmarks/r found beside runs/
+    assert main(["report-page", str(run), "--out", str(out)]) == 0  # runs/r/benchmarks found in the run folder
     return out, parse_page(out / "index.html")
 
 
@@ -247,7 +249,7 @@ def test_a_partial_run_gets_notes_not_empty_tables(tmp_path):
 
     run = tmp_path / "runs" / "r"
     run.mkdir(parents=True)
-    page = write_report_page(ReportInputs(run, tmp_path / "benchmarks" / "r"), "r", "tiny", tmp_path / "index.html",
+    page = write_report_page(ReportInputs(run, RunLayout(run).benchmarks), "r", "tiny", tmp_path / "index.html",
                              tmp_path / "plots")
     parsed = parse_page(tmp_path / "index.html")
     assert parsed.headings == list(SECTIONS)

@@ -15,13 +15,13 @@ import ga
 from ga.labels import IGNORE_INDEX
 from ga.model import GENERATOR_WEIGHTS
 from ga.section import ConfigError
+from ga.testing.train_data import synthetic_pretrain_set
 from ga.train import FinetuneConfig, PretrainConfig, PretrainObjective, TrainConfig
 from ga.train.checkpoint import GENERATOR_DIR, completed_checkpoints
 from ga.train.config import GENERATOR_PARTS
 from ga.train.loop import export_generator, train
 from ga.train.objective import ALL_LABELS, MODEL_INPUT_KEYS, NO_PART, part_sums, stack_examples
 from tiny_models import VOCAB, tiny_base
-from train_support import synthetic_pretrain_set
 
 REPO = Path(__file__).resolve().parents[1]
 N_COMPLETION, WINDOW = 2, 16
@@ -452,7 +452,7 @@ def test_training_on_a_lazily_read_split_is_bit_identical(tmp_path, tiny_tokeniz
     """The stage's lazy example set and the eager loader's tensors train the very same generator."""
     from ga.data.config import WindowLayout
     from ga.data.examples import load_examples, open_split
-    from train_support import write_token_split
+    from ga.testing.train_data import write_token_split
 
     layout = WindowLayout(window=WINDOW, completion_windows=N_COMPLETION, reconstruction_windows=N_COMPLETION)
     write_token_split(tmp_path / "train", 24, layout, tiny_tokenizer_dir, seed=0, vocab=VOCAB,

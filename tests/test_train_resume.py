@@ -16,7 +16,8 @@ from safetensors.torch import load_file
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-DRIVER = HERE / "train_driver.py"
+DRIVER = "train_driver"
+"""The driver module, run as `python -m train_driver` (or `torchrun -m`) in tests/, where it finds tiny_models."""
 
 
 def driver_env() -> dict:
@@ -31,7 +32,7 @@ def final_weights(state: Path, step: int) -> dict[str, torch.Tensor]:
 
 
 def run_driver(state: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(DRIVER), str(state), str(state / "result.json"), *args],
+    return subprocess.run([sys.executable, "-m", DRIVER, str(state), str(state / "result.json"), *args], cwd=HERE,
                           env=driver_env(), capture_output=True, text=True, timeout=timeout, check=True)
 
 
@@ -45,8 +46,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     interrupted = tmp_path / "interrupted"
     interrupted.mkdir()
     log = (interrupted / "first.log").open("w")
-    proc = subprocess.Popen([sys.executable, str(DRIVER), str(interrupted), str(interrupted / "result.json"), *args],
-                            env=driver_env(), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", DRIVER, str(interrupted), str(interrupted / "result.json"), *args],
+                            cwd=HERE, env=driver_env(), stdout=log, stderr=subprocess.STDOUT)
     first_checkpoint = interrupted / "checkpoints" / f"step-{every:08d}"
     deadline = time.monotonic() + 300
     while not first_checkpoint.is_dir() and proc.poll() is None and time.monotonic() < deadline:
@@ -79,9 +80,9 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     computes what one process computes accumulating the same two micro-batches per step."""
     steps = 4
     two = tmp_path / "two"
-    subprocess.run(["torchrun", "--standalone", "--nproc_per_node", "2", str(DRIVER), str(two), str(two / "result.json"),
+    subprocess.run(["torchrun", "--standalone", "--nproc_per_node", "2", "-m", DRIVER, str(two), str(two / "result.json"),
                     "--stage", "2", "--steps", str(steps), "--checkpoint-every", "2", "--micro", "1", "--accum", "1"],
-                   env=driver_env(), capture_output=True, text=True, timeout=600, check=True)
+                   cwd=HERE, env=driver_env(), capture_output=True, text=True, timeout=600, check=True)
     one = tmp_path / "one"
     run_driver(one, "--stage", "2", "--steps", str(steps), "--checkpoint-every", "2", "--micro", "1", "--accum", "2")
     assert json.loads((two / "result.json").read_text())["world_size"] == 2

@@ -2,25 +2,22 @@
 the pipeline's example builder); used by the training tests as a subprocess (to be killed and resumed) and under
 `torchrun --nproc_per_node 2`.
 
-usage: python tests/train_driver.py STATE_DIR RESULT_JSON [--stage 0|2] [--steps N] [--checkpoint-every N]
-                                    [--micro N] [--accum N] [--seed N]
+usage (in tests/): python -m train_driver STATE_DIR RESULT_JSON [--stage 0|2] [--steps N] [--checkpoint-every N]
+                                                 [--micro N] [--accum N] [--seed N]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
+from tiny_models import VOCAB, tiny_base  # from the current folder, tests/: run as `python -m train_driver` there
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import ga  # noqa: E402
-from ga.train import PretrainObjective, TrainConfig  # noqa: E402
-from ga.train.loop import train  # noqa: E402
-from tiny_models import VOCAB, tiny_base  # noqa: E402
-from train_support import synthetic_pretrain_set  # noqa: E402
+import ga
+from ga.testing.train_data import synthetic_pretrain_set
+from ga.train import PretrainObjective, TrainConfig
+from ga.train.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 N_COMPLETION, WINDOW = 2, 16

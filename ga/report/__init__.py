@@ -10,7 +10,7 @@ The last rule of the DAG (ga/stages/report.py) writes runs/{run_name}/report/:
 
 Modules: content.py (tables, figures, sections as plain values), run.py (reads a run's folder), plots.py
 (matplotlib figures), dag.py (the rule graph image), html.py (the page), build.py (puts them together).
-`python -m ga.report RUN_DIR --out DIR` renders the page of any finished run into another folder.
+`ga report-page RUN_DIR --out DIR` renders the page of any finished run into another folder.
 """
 from __future__ import annotations
 

@@ -15,14 +15,16 @@ from pathlib import Path
 
 from ga.report import plots
 from ga.report.content import Figure, Section, Table
+from ga.layout import RunLayout
 from ga.report.run import (
     SPLITS,
-    RunLayout,
     TrainingLog,
+    manifest_of,
     package_versions,
     read_json_if_exists,
     read_parquet_if_exists,
     read_training_log,
+    sft_source_manifests,
     stage_costs,
 )
 
@@ -65,7 +67,7 @@ def dag_section(inputs: ReportInputs, plots_dir: Path) -> Section:
 def data_section(layout: RunLayout) -> Section:
     section = Section("Data", "What the generator was trained on: the pretraining corpus and the instruction-tuning "
                               "mixture.")
-    documents = read_json_if_exists(layout.pretrain_documents)
+    documents = read_json_if_exists(manifest_of(layout.pretrain_documents))
     if documents is None:
         section.notes.append("No pretraining documents (stage pretrain_documents did not run).")
     else:
@@ -76,7 +78,7 @@ def data_section(layout: RunLayout) -> Section:
             [(row.get("source"), row.get("documents"), row.get("tokens"),
               PERCENT * row["tokens"] / total if total and row.get("tokens") is not None else None) for row in sources],
             caption=f"Pretraining documents by source ({documents.get('params', {}).get('source', 'source unknown')})"))
-    splits = [(split, read_json_if_exists(layout.pretrain_split(split))) for split in SPLITS]
+    splits = [(split, read_json_if_exists(manifest_of(layout.pretrain_split(split)))) for split in SPLITS]
     rows = [(split, m.get("examples"), m.get("documents"), m.get("tokens"),
              *(m.get("layout", {}).get(key) for key in ("seq_len", "window", "completion_windows",
                                                          "reconstruction_windows")), m.get("dropped_tail_tokens"))
@@ -87,7 +89,7 @@ def data_section(layout: RunLayout) -> Section:
                                     caption="Pretraining examples (packed sequences)"))
     else:
         section.notes.append("No pretraining examples (stage pretrain_data did not run).")
-    sources = [read_json_if_exists(path) for path in layout.sft_sources]
+    sources = [read_json_if_exists(path) for path in sft_source_manifests(layout)]
     if sources:
         section.tables.append(Table(
             ("dataset", "records", "QA pairs", "licence", "dropped records"),
@@ -96,7 +98,7 @@ def data_section(layout: RunLayout) -> Section:
             caption="Instruction-tuning sources (records as prepared, before the mixture)"))
     mixture, drops = [], []
     for split in SPLITS:
-        manifest = read_json_if_exists(layout.sft_split(split))
+        manifest = read_json_if_exists(manifest_of(layout.sft_split(split)))
         if manifest is None:
             continue
         for row in manifest.get("datasets", []):
@@ -347,10 +349,10 @@ def report_sections(inputs: ReportInputs, plots_dir: Path) -> list[Section]:
     return [
         dag_section(inputs, plots_dir),
         data_section(layout),
-        training_section(read_training_log(*layout.training("pretrain")), "pretrain", "Pretraining",
+        training_section(read_training_log(layout, "pretrain"), "pretrain", "Pretraining",
                          "Reconstruction and completion on the pretraining corpus (docs/method.md#pretraining-"
                          "objective).", plots_dir),
-        training_section(read_training_log(*layout.training("finetune")), "finetune", "Instruction tuning",
+        training_section(read_training_log(layout, "finetune"), "finetune", "Instruction tuning",
                          "Answer loss on the instruction-tuning mixture, per dataset.", plots_dir),
         knowledge_section(layout, plots_dir),
         icl_section(layout, plots_dir),

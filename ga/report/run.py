@@ -1,4 +1,4 @@
-"""Reading one run's folder (runs/{run_name}/, as the rules lay it out) into rows for the report.
+"""Reading one run's folder (runs/{run_name}/, laid out as ga/layout.py says) into rows for the report.
 
 Every reader returns None (or an empty list) when the stage's output is not there, so a report of a partial run
 shows what exists and says what is missing.
@@ -9,48 +9,17 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ga.data.examples import MANIFEST
+from ga.layout import RunLayout, rule_of_job
 
-@dataclass(frozen=True)
-class RunLayout:
-    """Where the stages write, relative to the run folder (rules/*.smk)."""
-    root: Path
 
-    def path(self, relative: str) -> Path:
-        return self.root / relative
+def manifest_of(data_dir: Path) -> Path:
+    """The manifest of a data folder (documents, a split, an instruction-tuning source)."""
+    return data_dir / MANIFEST
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
 
-    @property
-    def pretrain_documents(self) -> Path:
-        return self.root / "data" / "pretrain" / "documents" / "manifest.json"
-
-    def pretrain_split(self, split: str) -> Path:
-        return self.root / "data" / "pretrain" / split / "manifest.json"
-
-    @property
-    def sft_sources(self) -> list[Path]:
-        return sorted((self.root / "data" / "sft" / "sources").glob("*/manifest.json"))
-
-    def sft_split(self, split: str) -> Path:
-        return self.root / "data" / "sft" / split / "manifest.json"
-
-    def training(self, stage: str) -> tuple[Path, Path]:
-        """metrics.jsonl and validation.json of `pretrain` or `finetune`."""
-        return self.root / stage / "metrics.jsonl", self.root / stage / "validation.json"
-
-    @property
-    def knowledge_summary(self) -> Path:
-        return self.root / "eval" / "knowledge" / "summary.parquet"
-
-    @property
-    def icl_summary(self) -> Path:
-        return self.root / "eval" / "icl" / "summary"
-
-    @property
-    def msc_summary(self) -> Path:
-        return self.root / "eval" / "msc" / "summary.parquet"
+def sft_source_manifests(layout: RunLayout) -> list[Path]:
+    return sorted(layout.sft_sources.glob(f"*/{MANIFEST}"))
 
 
 SPLITS = ("train", "val")
@@ -74,7 +43,8 @@ class TrainingLog:
     validation: dict | None
 
 
-def read_training_log(metrics: Path, validation: Path) -> TrainingLog | None:
+def read_training_log(layout: RunLayout, stage: str) -> TrainingLog | None:
+    metrics, validation = layout.metrics(stage), layout.validation(stage)
     if not metrics.is_file():
         return None
     rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
@@ -83,16 +53,11 @@ def read_training_log(metrics: Path, validation: Path) -> TrainingLog | None:
                        validation=read_json_if_exists(validation))
 
 
-def rule_of_benchmark(name: str) -> str:
-    """benchmarks/{run}/<rule>[.<wildcard values>].tsv -> <rule>."""
-    return name.split(".", 1)[0]
-
-
 def stage_costs(benchmarks: dict[str, dict]) -> list[dict]:
     """Per rule: jobs, total and longest wall time (s), peak RSS over its jobs (MB), from read_benchmarks()."""
     by_rule: dict[str, list[dict]] = {}
     for name, bench in benchmarks.items():
-        by_rule.setdefault(rule_of_benchmark(name), []).append(bench)
+        by_rule.setdefault(rule_of_job(name), []).append(bench)
     rows = []
     for rule, jobs in by_rule.items():
         walls = [job["wall_s"] for job in jobs if job["wall_s"] is not None]

@@ -1,7 +1,7 @@
 """summary.json and summary.md: what a pipeline run produced, in one JSON and one Markdown file.
 
 It describes each final output of the stages that ran (model directories, data manifests, metric logs), the wall
-time and peak memory Snakemake measured for every rule (benchmarks/{run_name}/*.tsv), and the config the run used.
+time and peak memory Snakemake measured for every rule (runs/{run_name}/benchmarks/*.tsv), and the config the run used.
 """
 from __future__ import annotations
 

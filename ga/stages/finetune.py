@@ -49,12 +49,12 @@ def run(config, inputs, outputs) -> dict:
     import ga
     from ga.base import load_base
     from ga.data.sft.tokenize import SftExamples
-    from ga.io import copy_file, sha256_file, write_json
-    from ga.model import GENERATOR_WEIGHTS
     from ga.eval.answer_f1 import answer_f1
+    from ga.io import sha256_file
+    from ga.model import GENERATOR_WEIGHTS
+    from ga.train.checkpoint import state_dir_beside
     from ga.train.distributed import init_distributed
-    from ga.train.checkpoint import STATE_DIR
-    from ga.train.loop import Trainer, export_generator
+    from ga.train.loop import Trainer, save_training_outputs, training_summary
     from ga.train.sft_objective import LengthGroupedBatches, SftObjective, token_padding_share
 
     dist_info = init_distributed()
@@ -71,32 +71,32 @@ def run(config, inputs, outputs) -> dict:
                               device=dist_info.device)
     model = ga.GenerativeAdapter.from_pretrained(inputs.pretrained, base_model=base_model)
 
-    state_dir = Path(outputs.generator).parent / STATE_DIR
+    state_dir = state_dir_beside(outputs.generator)
     fingerprint = resume_fingerprint(config, train_records.manifest, val_set.manifest,
                                      sha256_file(Path(inputs.pretrained) / GENERATOR_WEIGHTS))
     trainer = Trainer(model, SftObjective(datasets), train_set, val_set, loop_cfg, state_dir, config.seed,
                       fingerprint)
     result = trainer.run()
-    export_generator(model, outputs.generator, result["zero_stage"], dist_info)
-    if dist_info.is_main:
+
+    def checks_and_counts() -> dict:
+        """The greedy-generation answer-F1 check and the batching counts (main process, after the export)."""
         checked = model
         if result["zero_stage"] == 3:  # partitioned parameters: generate with the exported weights instead
             checked_base, _ = load_base(inputs.base_model, dtype=base.dtype,
                                         attn_implementation=base.attn_implementation, device=dist_info.device)
             checked = ga.GenerativeAdapter.from_pretrained(outputs.generator, base_model=checked_base)
         tokenizer = AutoTokenizer.from_pretrained(inputs.base_model)
-        result["answer_f1"] = answer_f1(checked, tokenizer, val_set, cfg.generation_records, cfg.max_new_tokens)
-        result.update({"train_records": len(train_records), "train_groups": len(train_set),
-                       "val_examples": len(val_set), "records_per_group": cfg.micro_batch_size,
-                       "padding_window_share": train_set.padding_share(),
-                       "padding_window_share_without_grouping": train_set.random_padding_share(),
-                       "padding_token_share_within_windows": token_padding_share(train_records)})
-        write_json(result, outputs.validation, sort_keys=False)
-        copy_file(state_dir / "metrics.jsonl", outputs.metrics)
-    dist_info.barrier()
-    if not dist_info.is_main:
+        return {"answer_f1": answer_f1(checked, tokenizer, val_set, cfg.generation_records, cfg.max_new_tokens),
+                "train_records": len(train_records), "train_groups": len(train_set),
+                "val_examples": len(val_set), "records_per_group": cfg.micro_batch_size,
+                "padding_window_share": train_set.padding_share(),
+                "padding_window_share_without_grouping": train_set.random_padding_share(),
+                "padding_token_share_within_windows": token_padding_share(train_records)}
+
+    result = save_training_outputs(model, result, state_dir, outputs.generator, outputs.metrics, outputs.validation,
+                                   dist_info, checks_and_counts)
+    if result is None:
         return None
-    summary = {k: round(v, 4) for k, v in result.items() if k.endswith(("_ppl", "_lower", "_examples", "_sign_p"))}
     f1 = {f"{dataset}_{arm}": round(value, 3) for dataset, scores in result["answer_f1"].get("per_dataset", {}).items()
           for arm, value in scores.items() if arm.endswith("_f1")}
-    return {"step": result["step"], "skipped_steps": result["skipped_steps"], **summary, **f1}
+    return {**training_summary(result, ("_ppl", "_lower", "_examples", "_sign_p")), **f1}

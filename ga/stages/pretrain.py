@@ -10,8 +10,6 @@ One process: `ga pretrain ...`; several GPUs or nodes: the rule prefixes `ga.lau
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from ga.stages import Stage
 
 STAGE = Stage(
@@ -47,10 +45,9 @@ def run(config, inputs, outputs) -> dict:
     import ga
     from ga.base import load_base
     from ga.data.examples import open_split
-    from ga.io import copy_file, write_json
+    from ga.train.checkpoint import state_dir_beside
     from ga.train.distributed import init_distributed
-    from ga.train.checkpoint import STATE_DIR
-    from ga.train.loop import Trainer, export_generator
+    from ga.train.loop import Trainer, save_training_outputs, training_summary
     from ga.train.objective import PretrainObjective
     from ga.train.paper_protocol import paper_validation
 
@@ -69,18 +66,13 @@ def run(config, inputs, outputs) -> dict:
     torch.manual_seed(config.seed)  # the generator's initialisation
     model = ga.GenerativeAdapter(base_model, adapter_config)
 
-    state_dir = Path(outputs.generator).parent / STATE_DIR
+    state_dir = state_dir_beside(outputs.generator)
     fingerprint = resume_fingerprint(config, train_manifest, val_manifest)
     objective = PretrainObjective(n_completion, config.pretrain.loss_parts)
     trainer = Trainer(model, objective, train_set, val_set, config.pretrain, state_dir, config.seed, fingerprint)
     result = trainer.run()
     # The paper's Table 2 protocol beside this project's own numbers; through the engine (ZeRO-3 holds partitions).
     result.update(paper_validation(trainer.engine, inputs.documents, inputs.base_model, config, dist_info))
-    export_generator(model, outputs.generator, result["zero_stage"], dist_info)
-    if dist_info.is_main:
-        result["train_examples"], result["val_examples"] = len(train_set), len(val_set)
-        write_json(result, outputs.validation, sort_keys=False)
-        copy_file(state_dir / "metrics.jsonl", outputs.metrics)
-    dist_info.barrier()
-    summary = {k: round(v, 4) for k, v in result.items() if k.endswith("_ppl")}
-    return {"step": result["step"], "skipped_steps": result["skipped_steps"], **summary} if dist_info.is_main else None
+    result = save_training_outputs(model, result, state_dir, outputs.generator, outputs.metrics, outputs.validation,
+                                   dist_info, lambda: {"train_examples": len(train_set), "val_examples": len(val_set)})
+    return None if result is None else training_summary(result, ("_ppl",))

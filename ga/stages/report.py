@@ -30,9 +30,9 @@ def run(config, inputs, outputs) -> dict:
     from ga.report import build_report, render_markdown
     from ga.report.build import ReportInputs, write_report_page
 
-    report = build_report(config.run_name, config.to_dict(), [str(p) for p in inputs.outputs],
-                          config.benchmarks_dir)
-    page = write_report_page(ReportInputs(Path(config.run_dir), Path(config.benchmarks_dir), inputs.snakefile),
+    layout = config.layout
+    report = build_report(config.run_name, config.to_dict(), [str(p) for p in inputs.outputs], layout.benchmarks)
+    page = write_report_page(ReportInputs(layout.root, layout.benchmarks, inputs.snakefile),
                              config.run_name, config.base_model.id, outputs.html, outputs.plots)
     write_json(report, outputs.json, sort_keys=False)
     plots = os.path.relpath(outputs.plots, Path(outputs.markdown).parent)

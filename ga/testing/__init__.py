@@ -1,1 +1,2 @@
-"""Helpers for tests that need real services (a one-node SLURM cluster)."""
+"""Fixtures of the tests and benchmarks: real services (a one-node SLURM cluster, a headless browser) and synthetic
+pretraining data (train_data)."""

@@ -35,6 +35,11 @@ ENGINE_DIR = "deepspeed"
 ENGINE_TAG = "engine"
 
 
+def state_dir_beside(generator_dir: str | Path) -> Path:
+    """The STATE_DIR of the training stage whose generator folder is `generator_dir`."""
+    return Path(generator_dir).parent / STATE_DIR
+
+
 def checkpoints_dir(state_dir: Path) -> Path:
     return Path(state_dir) / "checkpoints"
 

@@ -13,17 +13,17 @@ import math
 import resource
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
 
-from ga.io import atomic_dir
+from ga.io import atomic_dir, copy_file, write_json
 from ga.train.checkpoint import (checkpoints_dir, completed_checkpoints, generator_master_weights, load_checkpoint,
                                  read_trainer_state, save_checkpoint)
 from ga.train.config import TrainConfig
 from ga.train.distributed import Dist, init_distributed
-from ga.train.log import TrainLog
+from ga.train.log import METRICS_FILE, TrainLog
 from ga.train.objective import (MODEL_INPUT_KEYS, OWN_VARIANT, ExampleSums, LossSums, Objective,
                                 paired_comparison)
 
@@ -451,3 +451,31 @@ def export_generator(model, out_dir: Path, zero_stage: int | None = None, dist_i
     if dist_info is None or dist_info.is_main:
         with atomic_dir(out_dir) as tmp:
             model.save_pretrained(tmp, weights=weights)
+
+
+SUMMARY_DIGITS = 4
+"""Decimals of the metrics a training stage reports on its last log line."""
+
+
+def save_training_outputs(model, result: dict, state_dir: Path, generator_dir: Path, metrics_path: Path,
+                          validation_path: Path, dist_info: Dist,
+                          main_rank_results: Callable[[], dict] | None = None) -> dict | None:
+    """What a training stage writes once its loop ended (a collective call): the generator (`export_generator`),
+    and on the main process the final validation (`result` plus `main_rank_results()`, checks that need the exported
+    generator) and a copy of the run's metrics.jsonl from `state_dir`. Returns the completed `result` on the main
+    process, None on the others, once every process is done."""
+    export_generator(model, generator_dir, result["zero_stage"], dist_info)
+    if dist_info.is_main:
+        if main_rank_results is not None:
+            result.update(main_rank_results())
+        write_json(result, validation_path, sort_keys=False)
+        copy_file(Path(state_dir) / METRICS_FILE, metrics_path)
+    dist_info.barrier()
+    return result if dist_info.is_main else None
+
+
+def training_summary(result: dict, suffixes: tuple[str, ...]) -> dict:
+    """A training stage's last log line: the step, the skipped steps and the final metrics whose names end in one of
+    `suffixes`, rounded."""
+    return {"step": result["step"], "skipped_steps": result["skipped_steps"],
+            **{key: round(value, SUMMARY_DIGITS) for key, value in result.items() if key.endswith(suffixes)}}

@@ -1,4 +1,5 @@
-"""Pretraining examples for the training tests: synthetic token streams laid out by the pipeline's own builder.
+"""Pretraining examples for the training tests and benchmarks: synthetic token streams laid out by the pipeline's
+own builder.
 
 The pipeline packs SlimPajama-like text into sequences and lays them out with `ga.data.pretrain.build_examples`; the
 tests replace the text by a small Markov-ish token process with learnable structure and keep everything else: the
