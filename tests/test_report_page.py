@@ -116,8 +116,8 @@ def make_run(root: Path) -> tuple[Path, Path]:
 
     from ga.eval.icl.results import write_icl_summary
     from ga.eval.msc import results as msc_results
-    from ga.eval.paper import paper_knowledge_qa
-    from ga.eval.results import summary_table
+    from ga.eval.knowledge.paper import paper_knowledge_qa
+    from ga.eval.knowledge.results import summary_table
 
     run, bench = root / "runs" / "r", root / "benchmarks" / "r"
     config = RunConfig.load(REPO / "config" / "smoke.yaml").to_dict()
