@@ -21,7 +21,7 @@ from ga.base import BaseModelConfig
 from ga.config import GenerativeAdapterConfig
 from ga.data.config import PretrainDataConfig
 from ga.data.sft.mixture import SftDataConfig, SftSourcesSectionConfig, check_datasets
-from ga.eval.config import KnowledgeEvalConfig
+from ga.eval.knowledge.config import KnowledgeEvalConfig
 from ga.eval.icl.config import IclEvalConfig
 from ga.eval.msc.config import MscEvalConfig
 from ga.io import read_yaml, write_yaml

@@ -69,3 +69,19 @@ def stage_shell(rule_name, launcher="ga"):
         flags.append("{params.optional_inputs}")
     flags += [f"--{name.replace('_', '-')} {{output.{name}:q}}" for name in stage.outputs]
     return f"{launcher} {rule_name} --config {shlex.quote(CONFIG_FILE)} {' '.join(flags)} > {{log:q}} 2>&1"
+
+
+def method_inputs(registry, paths):
+    """`input:` function (for `unpack`) of an evaluation rule with one job per method: the model files the job's
+    method needs (its registry entry's `inputs`, ga/eval/family.py), each at `paths[name](wildcards)`."""
+
+    def inputs(wildcards):
+        return {name: paths[name](wildcards) for name in registry[wildcards.method].inputs}
+
+    return inputs
+
+
+def method_resource(resources, name):
+    """A resource of the job's method: `resources.<method>.<name>` (an evaluation section's per-method
+    `resources`, generated from its registry)."""
+    return lambda wildcards: getattr(getattr(resources, wildcards.method), name)

@@ -6,6 +6,8 @@
 # Adding a length, a method or a benchmark to knowledge_eval runs only the new jobs; a job's params are its own
 # method's settings, so changing one baseline's setting reruns only its jobs. Each method's jobs request
 # knowledge_eval.resources.<method> from the cluster.
+from ga.eval.knowledge.methods import REGISTRY as KQA_METHODS
+
 KQA_DIR = f"{RUN}/eval/knowledge"
 KQA = RUN_CONFIG.knowledge_eval
 KQA_RESOURCES = KQA.resources
@@ -25,18 +27,11 @@ def knowledge_qa_source_files(wildcards):
     return [KQA.streamingqa.train_csv]
 
 
-def knowledge_method_inputs(wildcards):
-    """The optional input of a method's jobs: the fine-tuned generator, or the benchmark's QA LoRA."""
-    if wildcards.method == "generative_adapter":
-        return {"generator": rules.finetune.output.generator}
-    if wildcards.method == "qa_finetuning":
-        return {"qa_lora": f"{KQA_DIR}/{wildcards.benchmark}/qa_lora"}
-    return {}
-
-
-def method_resource(name):
-    """A resource of the job's method (knowledge_eval.resources.<method>.<name>)."""
-    return lambda wildcards: getattr(getattr(KQA_RESOURCES, wildcards.method), name)
+# Where each model file a method's jobs need comes from (ga.eval.knowledge.methods.REGISTRY says which it needs).
+KQA_METHOD_INPUTS = method_inputs(KQA_METHODS, {
+    "generator": lambda wildcards: rules.finetune.output.generator,
+    "qa_lora": lambda wildcards: f"{KQA_DIR}/{wildcards.benchmark}/qa_lora",
+})
 
 
 rule knowledge_contexts:
@@ -89,7 +84,7 @@ rule knowledge_eval:
     wildcard_constraints:
         **KQA_WILDCARDS,
     input:
-        unpack(knowledge_method_inputs),
+        unpack(KQA_METHOD_INPUTS),
         base_model=rules.fetch_base.output.base_model,
         contexts=rules.knowledge_contexts.output.contexts,
     output:
@@ -101,12 +96,12 @@ rule knowledge_eval:
         f"{LOGS}/knowledge_eval.{{benchmark}}.{{method}}.{{length}}.log",
     benchmark:
         f"{BENCH}/knowledge_eval.{{benchmark}}.{{method}}.{{length}}.tsv"
-    threads: lambda wildcards: getattr(KQA_RESOURCES, wildcards.method).threads
+    threads: method_resource(KQA_RESOURCES, "threads")
     resources:
-        gpu=method_resource("gpus"),
-        mem_mb=method_resource("mem_mb"),
-        runtime=method_resource("runtime"),
-        cpus_per_task=method_resource("threads"),
+        gpu=method_resource(KQA_RESOURCES, "gpus"),
+        mem_mb=method_resource(KQA_RESOURCES, "mem_mb"),
+        runtime=method_resource(KQA_RESOURCES, "runtime"),
+        cpus_per_task=method_resource(KQA_RESOURCES, "threads"),
     shell:
         stage_shell("knowledge_eval")
 

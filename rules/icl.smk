@@ -5,6 +5,7 @@
 #   icl_summary   every job in tables by task, k and kind (classification / multiple choice)
 # A new k, seed or method runs only its jobs; a job's params are its own method's settings. Each method's jobs
 # request icl_eval.resources.<method> from the cluster.
+from ga.eval.icl.methods import REGISTRY as ICL_METHODS
 from ga.eval.icl.sources import icl_jobs
 
 ICL_DIR = f"{RUN}/eval/icl"
@@ -14,21 +15,19 @@ ICL_WILDCARDS = {"benchmark": "|".join(ICL.benchmarks), "method": "|".join(ICL.m
                  "k": r"\d+", "seed": r"\d+"}
 
 
-def icl_method_inputs(wildcards):
-    """The optional input of a method's jobs: the fine-tuned generator, or the validation seed's episodes."""
-    from ga.eval.icl.jobs import validation_seed
+def validation_episodes(wildcards):
+    """The validation seed's episodes file of the job's task (few-shot fine-tuning's early stopping)."""
+    from ga.eval.icl.methods import validation_seed
 
-    if wildcards.method == "generative_adapter":
-        return {"generator": rules.finetune.output.generator}
-    if wildcards.method == "few_shot_finetuning":
-        other = validation_seed(ICL.seeds, int(wildcards.seed))
-        return {"validation": f"{ICL_DIR}/{wildcards.benchmark}/episodes/{wildcards.task}/{other}.parquet"}
-    return {}
+    other = validation_seed(ICL.seeds, int(wildcards.seed))
+    return f"{ICL_DIR}/{wildcards.benchmark}/episodes/{wildcards.task}/{other}.parquet"
 
 
-def icl_resource(name):
-    """A resource of the job's method (icl_eval.resources.<method>.<name>)."""
-    return lambda wildcards: getattr(getattr(ICL.resources, wildcards.method), name)
+# Where each input a method's jobs need comes from (ga.eval.icl.methods.REGISTRY says which it needs).
+ICL_METHOD_INPUTS = method_inputs(ICL_METHODS, {
+    "generator": lambda wildcards: rules.finetune.output.generator,
+    "validation": validation_episodes,
+})
 
 
 rule icl_episodes:
@@ -54,7 +53,7 @@ rule icl_eval:
     wildcard_constraints:
         **ICL_WILDCARDS,
     input:
-        unpack(icl_method_inputs),
+        unpack(ICL_METHOD_INPUTS),
         base_model=rules.fetch_base.output.base_model,
         episodes=rules.icl_episodes.output.episodes,
     output:
@@ -66,12 +65,12 @@ rule icl_eval:
         f"{LOGS}/icl_eval.{{benchmark}}.{{task}}.{{method}}.k{{k}}-s{{seed}}.log",
     benchmark:
         f"{BENCH}/icl_eval.{{benchmark}}.{{task}}.{{method}}.k{{k}}-s{{seed}}.tsv"
-    threads: lambda wildcards: getattr(ICL.resources, wildcards.method).threads
+    threads: method_resource(ICL.resources, "threads")
     resources:
-        gpu=icl_resource("gpus"),
-        mem_mb=icl_resource("mem_mb"),
-        runtime=icl_resource("runtime"),
-        cpus_per_task=icl_resource("threads"),
+        gpu=method_resource(ICL.resources, "gpus"),
+        mem_mb=method_resource(ICL.resources, "mem_mb"),
+        runtime=method_resource(ICL.resources, "runtime"),
+        cpus_per_task=method_resource(ICL.resources, "threads"),
     shell:
         stage_shell("icl_eval")
 

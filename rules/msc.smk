@@ -3,22 +3,16 @@
 #   msc_eval           one job per benchmark x conversation batch x method: answers, F1 / ROUGE-L, Table 1 costs
 #   msc_summary        every job pooled into the paper's Table 1
 # A new method or batch runs only its jobs; each method's jobs request msc_eval.resources.<method>.
-from ga.eval.msc.config import GENERATOR_METHODS
 from ga.eval.msc.jobs import batch_ids
+from ga.eval.msc.methods import REGISTRY as MSC_METHODS
 
 MSC_DIR = f"{RUN}/eval/msc"
 MSC = RUN_CONFIG.msc_eval
 MSC_WILDCARDS = {"benchmark": "|".join(MSC.benchmarks), "method": "|".join(MSC.methods), "batch": r"\d+"}
 
 
-def msc_method_inputs(wildcards):
-    """The fine-tuned generator, for the jobs of the methods that read it (the generative adapter, the control)."""
-    return {"generator": rules.finetune.output.generator} if wildcards.method in GENERATOR_METHODS else {}
-
-
-def msc_resource(name):
-    """A resource of the job's method (msc_eval.resources.<method>.<name>)."""
-    return lambda wildcards: getattr(getattr(MSC.resources, wildcards.method), name)
+# Where each model file a method's jobs need comes from (ga.eval.msc.methods.REGISTRY says which it needs).
+MSC_METHOD_INPUTS = method_inputs(MSC_METHODS, {"generator": lambda wildcards: rules.finetune.output.generator})
 
 
 rule msc_conversations:
@@ -46,7 +40,7 @@ rule msc_eval:
     wildcard_constraints:
         **MSC_WILDCARDS,
     input:
-        unpack(msc_method_inputs),
+        unpack(MSC_METHOD_INPUTS),
         base_model=rules.fetch_base.output.base_model,
         conversations=rules.msc_conversations.output.conversations,
     output:
@@ -58,12 +52,12 @@ rule msc_eval:
         f"{LOGS}/msc_eval.{{benchmark}}.{{method}}.{{batch}}.log",
     benchmark:
         f"{BENCH}/msc_eval.{{benchmark}}.{{method}}.{{batch}}.tsv"
-    threads: lambda wildcards: getattr(MSC.resources, wildcards.method).threads
+    threads: method_resource(MSC.resources, "threads")
     resources:
-        gpu=msc_resource("gpus"),
-        mem_mb=msc_resource("mem_mb"),
-        runtime=msc_resource("runtime"),
-        cpus_per_task=msc_resource("threads"),
+        gpu=method_resource(MSC.resources, "gpus"),
+        mem_mb=method_resource(MSC.resources, "mem_mb"),
+        runtime=method_resource(MSC.resources, "runtime"),
+        cpus_per_task=method_resource(MSC.resources, "threads"),
     shell:
         stage_shell("msc_eval")
 

@@ -1,4 +1,4 @@
-"""The knowledge-QA benchmark sources, offline (ga/eval/benchmarks/): SQuAD from a fixture in its native Parquet
+"""The knowledge-QA benchmark sources, offline (ga/eval/knowledge/benchmarks/): SQuAD from a fixture in its native Parquet
 layout (the hub call stood in for, as in tests/test_sft_sources.py), StreamingQA from fixture CSVs in CaMeLS's
 layout (well-formed and malformed), and the embedded twin generated from its settings.
 """
@@ -14,10 +14,11 @@ import pytest
 from ga.data.contracts import DataError
 from ga.data.sft.embedded.config import EntityQaConfig
 from ga.data.sft.embedded.entity_qa import native_rows
-from ga.eval.benchmarks import (BenchmarkSources, benchmark_passages, benchmark_provenance, benchmark_qa_pairs,
+from ga.eval.knowledge.benchmarks import (BenchmarkSources, benchmark_passages, benchmark_provenance, benchmark_qa_pairs,
                                 entities, squad, streamingqa)
-from ga.eval.config import KnowledgeEvalConfig
-from ga.eval.contexts import PASSAGE_SEPARATOR, Passage, Question, group_contexts
+from ga.eval.knowledge.config import KnowledgeEvalConfig
+from ga.eval.contexts import PASSAGE_SEPARATOR, Passage, Question
+from ga.eval.knowledge.contexts import group_contexts
 from ga.section import ConfigError
 
 

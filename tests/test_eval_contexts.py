@@ -1,4 +1,4 @@
-"""Grouping a benchmark's passages into contexts of k tokens, and the contexts file (ga/eval/contexts.py).
+"""Grouping a benchmark's passages into contexts of k tokens, and the contexts file (ga/eval/knowledge/contexts.py).
 
 Token counts are whitespace words (`count_words`) unless a test says otherwise; one test uses a real BPE tokenizer.
 """
@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 
 from ga.data.contracts import DataError
-from ga.eval.contexts import (PASSAGE_SEPARATOR, Context, Passage, Question, contexts_frame, group_contexts,
-                              over_length, read_contexts, unique_passages, write_contexts)
+from ga.eval.contexts import PASSAGE_SEPARATOR, Context, Passage, Question
+from ga.eval.knowledge.contexts import (contexts_frame, group_contexts, over_length, read_contexts, unique_passages,
+                                        write_contexts)
 
 
 def count_words(text: str) -> int:

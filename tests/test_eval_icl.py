@@ -24,8 +24,8 @@ from ga.eval.config import LoraTrainingConfig
 from ga.eval.icl.config import IclEvalConfig
 from ga.eval.icl.episodes import (demonstrations, episodes_frame, read_episodes, sample_test, validation_examples,
                                   write_episodes)
-from ga.eval.icl.jobs import evaluate_job, icl_episode, icl_jobs, validation_seed, write_task_episodes
-from ga.eval.icl.methods import IclFormat, build_icl_method
+from ga.eval.icl.jobs import evaluate_job, icl_episode, icl_jobs, write_task_episodes
+from ga.eval.icl.methods import IclFormat, build_icl_method, validation_seed
 from ga.eval.icl.results import AVERAGES_FILE, JOBS_FILE, MARKDOWN_FILE, TASKS_FILE, write_icl_summary
 from ga.eval.icl.tasks import (CLASSIFICATION, GENERATION, MULTICHOICE, IclSources, TaskFiles, benchmark_tasks,
                                download_metaicl, synthetic_tasks, task_files, task_kind)

@@ -1,4 +1,4 @@
-"""Knowledge-QA methods, generation, costs and runner (ga.eval.methods / generation / costs / lora / runner).
+"""Knowledge-QA methods, generation, costs and runner (ga.eval.methods, ga.eval.knowledge.methods / generation / costs / lora / runner).
 
 Fast tests run on the tiny random Llama with the tiny ChatML tokenizer (tests/conftest.py); the SmolLM2 ones are
 marked slow by their fixture."""
@@ -12,11 +12,13 @@ import ga
 from ga.base import load_base
 from ga.format import ChatFormat, ContextFormat
 from ga.eval import costs
-from ga.eval.config import KnowledgeEvalConfig, LoraTrainingConfig
+from ga.eval.config import LoraTrainingConfig
 from ga.eval.contexts import Context, Question
 from ga.eval.generation import GenerationSettings, batches, generate, generate_answers
 from ga.eval.lora import TRAINING_FILE, load_lora, lora_applied, train_lora, train_qa_lora
-from ga.eval.methods import ClosedBook, build_method
+from ga.eval.knowledge.config import KnowledgeEvalConfig
+from ga.eval.knowledge.methods import build_method
+from ga.eval.methods import ClosedBook
 from ga.eval.runner import run_method
 from tiny_models import randomize_generator, tiny_adapter_config, tiny_base
 

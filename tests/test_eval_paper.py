@@ -1,12 +1,12 @@
-"""The paper's published knowledge-QA numbers as data (resources/paper/knowledge_qa.yaml, ga/eval/paper.py)."""
+"""The paper's published knowledge-QA numbers as data (resources/paper/knowledge_qa.yaml, ga/eval/knowledge/paper.py)."""
 from __future__ import annotations
 
 import polars as pl
 import pytest
 
 from ga.data.contracts import DataError
-from ga.eval.config import PAPER_LENGTHS
-from ga.eval.paper import PAPER_COLUMNS, paper_knowledge_qa
+from ga.eval.knowledge.config import PAPER_LENGTHS
+from ga.eval.knowledge.paper import PAPER_COLUMNS, paper_knowledge_qa
 
 MISTRAL = "Mistral-7B-Instruct"
 

@@ -1,4 +1,4 @@
-"""Scoring and summarising knowledge-QA jobs (ga/eval/results.py), the knowledge_eval stage's params, and the table
+"""Scoring and summarising knowledge-QA jobs (ga/eval/results.py, ga/eval/knowledge/results.py), the knowledge_eval stage's params, and the table
 beside the paper's numbers."""
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 
 from ga import stages
-from ga.eval.paper import paper_knowledge_qa
-from ga.eval.results import (NO_REFERENCES, PAPER_COLUMN, markdown_table, read_summaries, summary_table,
-                             write_results)
+from ga.eval.knowledge.paper import paper_knowledge_qa
+from ga.eval.knowledge.results import PAPER_COLUMN, markdown_table, summary_table
+from ga.eval.results import NO_REFERENCES, read_summaries, write_results
 from ga.run_config import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]

@@ -117,8 +117,8 @@ def make_run(root: Path) -> tuple[Path, Path]:
 
     from ga.eval.icl.results import write_icl_summary
     from ga.eval.msc import results as msc_results
-    from ga.eval.paper import paper_knowledge_qa
-    from ga.eval.results import summary_table
+    from ga.eval.knowledge.paper import paper_knowledge_qa
+    from ga.eval.knowledge.results import summary_table
 
     run = root / "runs" / "r"
     bench = RunLayout(run).benchmarks

@@ -1,51 +1,35 @@
-"""The knowledge-QA methods behind one interface (docs/method.md#knowledge-acquisition): contextualize a context once,
-then answer all its questions in batches.
+"""The methods every evaluation family builds on, behind one interface (docs/method.md#knowledge-acquisition):
+contextualize a context once, then answer all its questions in batches.
 
+  closed_book            the base model, the question alone
   generative_adapter     the context (`ContextFormat`: BOS + text + EOS, as instruction tuning encoded it) becomes an
                          AdapterState (`encode`, windows of the generator's training length, fixed chunking, strategy
-                         `knowledge_eval.encode_strategy`); questions are answered closed-book inside `adapted(state)`
-  closed_book            the base model, the question alone
+                         `<section>.encode_strategy`); questions are answered closed-book inside `adapted(state)`
   in_context             the whole context and the question in the user turn ("{context}\\n\\n{question}"); when the
                          prompt would exceed the limit, the context's first tokens are dropped (its end is kept); with
-                         `knowledge_eval.prompt_cache` (default) the prompt up to the question is run once per
-                         context and every question continues from its KV cache
-  bm25                   the context cut into chunks of `bm25.chunk_tokens` base-model tokens, ranked per question by
-                         Okapi BM25 (bm25s, Lucene's variant; words: lowercased runs of letters, digits and
-                         underscores); the top `bm25.top_k`, best first and separated by a blank line, take the
-                         context's place in the in-context layout
-  continual_pretraining  a fresh LoRA trained on the context's text (LM loss, `ContextFormat` ids) per context, then
-                         closed-book answers with it
-  qa_finetuning          one LoRA per benchmark trained on question-answer chats (`ga.eval.lora.train_qa_lora`),
-                         closed-book answers with it
+                         a prompt cache the prompt up to the question is run once per context and every question
+                         continues from its KV cache
 
-Every prompt is a one-turn chat rendered with the base model's own template (`ChatFormat`), as instruction tuning
-rendered its conversations. Storage per context counts the floats kept to answer later: the generated adapter's rank-r
-LoRA factors (what serving needs without the generator, and the paper's count: 32M floats per Mistral adapter; the
-d_r x d_r state is in the notes), the context's KV cache for the prompting methods (what answering without re-reading
-the context would keep, the paper's count for prompting; this runner re-reads it for every question), the LoRA for
-continual pretraining, and nothing for QA fine-tuning (its one LoRA is shared by every context of a benchmark).
+Each family's own methods and its registry are `ga.eval.<family>.methods`. Every prompt is a one-turn chat rendered
+with the base model's own template (`ChatFormat`), as instruction tuning rendered its conversations. Storage per
+context counts the floats kept to answer later: the generated adapter's rank-r LoRA factors (what serving needs
+without the generator, and the paper's count: 32M floats per Mistral adapter; the d_r x d_r state is in the notes),
+the context's KV cache for the prompting methods (what answering without re-reading the context would keep, the
+paper's count for prompting; this runner re-reads it for every question).
 """
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, ClassVar
 
 from ga.eval import costs
-from ga.eval.config import KnowledgeEvalConfig
-from ga.eval.contexts import PASSAGE_SEPARATOR, Context, Question
-from ga.eval.generation import Generation, GenerationSettings, Prefix, encode_prefix, generate, pad_id
+from ga.eval.contexts import Context, Question
+from ga.eval.generation import Generation, GenerationSettings, Prefix, encode_prefix, generate
 
 CONTEXT_PROMPT = "{context}\n\n{question}"
 """The user turn of in-context prompting (and of BM25, with the retrieved chunks as the context)."""
-WORD = re.compile(r"\w+")
-"""BM25's words: runs of Unicode letters, digits and underscores, lowercased (no stemming, no stop words)."""
-BM25_VARIANT = "lucene"
-"""bm25s's Okapi BM25 with Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)), which stays positive: the original
-Robertson idf is zero or negative for a word in half the chunks or more, and a short context has only a few."""
 
 
 @dataclass
@@ -270,121 +254,6 @@ class InContext(Method):
         return self._prompted([contextualized.payload] * len(questions), questions)
 
 
-@dataclass
-class Bm25Index:
-    chunks: list[str]
-    retriever: Any
-    """A `bm25s.BM25` over the chunks' words (None when the context has no tokens)."""
-
-
-def bm25_words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
-
-
-class Bm25(InContext):
-    name = "bm25"
-
-    def __init__(self, base_model, tokenizer, settings: GenerationSettings, max_prompt_tokens: int | None,
-                 chunk_tokens: int, top_k: int, k1: float, b: float):
-        super().__init__(base_model, tokenizer, settings, max_prompt_tokens)
-        self.chunk_tokens, self.top_k, self.k1, self.b = chunk_tokens, top_k, k1, b
-
-    def chunks(self, text: str) -> list[str]:
-        """The text cut into spans of `chunk_tokens` base-model tokens (character spans of the original text, so
-        no token is decoded apart from its neighbours)."""
-        offsets = self.chat_format.backend.encode(text, add_special_tokens=False).offsets
-        starts = [offsets[i][0] for i in range(0, len(offsets), self.chunk_tokens)]
-        return [text[start:stop] for start, stop in zip(starts, starts[1:] + [len(text)])]
-
-    def contextualize(self, context: Context) -> Contextualized:
-        import bm25s
-
-        chunks = self.chunks(context.text)
-        retriever = None
-        if chunks:
-            retriever = bm25s.BM25(k1=self.k1, b=self.b, method=BM25_VARIANT)
-            retriever.index([bm25_words(chunk) for chunk in chunks], show_progress=False)
-        tokens = self._text_tokens(context.text)
-        return Contextualized(payload=Bm25Index(chunks, retriever),
-                              storage_floats=costs.kv_cache_floats(self.base_model.config, tokens),
-                              context_tokens=tokens, notes={"chunks": len(chunks)})
-
-    def retrieve(self, index: Bm25Index, question: str) -> list[int]:
-        """Indices of the top_k chunks for the question, best first (ties: earlier chunk first)."""
-        import numpy as np
-
-        if index.retriever is None:
-            return []
-        words = [word for word in bm25_words(question) if word in index.retriever.vocab_dict]
-        scores = index.retriever.get_scores(words) if words else np.zeros(len(index.chunks))
-        return np.argsort(-np.asarray(scores), kind="stable")[:self.top_k].tolist()
-
-    def generate(self, contextualized, questions):
-        index: Bm25Index = contextualized.payload
-        retrieved = [self.retrieve(index, question.question) for question in questions]
-        contexts = [PASSAGE_SEPARATOR.join(index.chunks[i].strip() for i in chunk_ids) for chunk_ids in retrieved]
-        generations = self._prompted(contexts, questions)
-        return [replace(generation, notes={**generation.notes, "retrieved_chunks": chunk_ids})
-                for generation, chunk_ids in zip(generations, retrieved)]
-
-
-class ContinualPretraining(Method):
-    name = "continual_pretraining"
-
-    def __init__(self, base_model, tokenizer, settings: GenerationSettings, training, seed: int):
-        from ga.format import ContextFormat
-
-        super().__init__(base_model, tokenizer, settings)
-        self.training, self.seed = training, seed
-        self.context_format = ContextFormat.from_tokenizer(tokenizer)
-
-    def contextualize(self, context: Context) -> Contextualized:
-        from ga.eval.lora import train_lora
-
-        ids = self.context_format.ids(context.text)
-        trained = train_lora(self.base_model, [ids], self.training, self.seed, pad_id=pad_id(self.tokenizer))
-        shapes = trained.shapes
-        return Contextualized(
-            payload=trained, storage_floats=costs.lora_floats(shapes), context_tokens=len(ids),
-            notes={"lora_steps": trained.steps, "lora_first_loss": trained.losses[0],
-                   "lora_final_loss": trained.losses[-1]},
-            flops=costs.lora_training_flops(self.base_model.config, trained.trained_lengths, shapes))
-
-    def generate(self, contextualized, questions):
-        from ga.eval.lora import lora_applied
-
-        trained = contextualized.payload
-        with lora_applied(self.base_model, trained.config, trained.weights) as model:
-            return self._closed_book(model, questions)
-
-    def lora_shapes(self, contextualized):
-        return contextualized.payload.shapes
-
-
-class QaFinetuning(Method):
-    name = "qa_finetuning"
-
-    def __init__(self, base_model, tokenizer, settings: GenerationSettings, qa_lora_dir: str | Path):
-        from ga.eval.lora import load_lora
-
-        super().__init__(base_model, tokenizer, settings)
-        self.lora = load_lora(qa_lora_dir)
-
-    def contextualize(self, context: Context) -> Contextualized:
-        # the benchmark's one LoRA serves every context: nothing is stored per context
-        return Contextualized(payload=None, storage_floats=0, context_tokens=0,
-                              notes={"shared_lora_floats": costs.lora_floats(self.lora.shapes)})
-
-    def generate(self, contextualized, questions):
-        from ga.eval.lora import lora_applied
-
-        with lora_applied(self.base_model, self.lora.config, self.lora.weights) as model:
-            return self._closed_book(model, questions)
-
-    def lora_shapes(self, contextualized):
-        return self.lora.shapes
-
-
 def check_generator(generator, base_model) -> None:
     """The generative adapter's methods need a GenerativeAdapter around the very base model the others use."""
     if generator is None:
@@ -397,29 +266,3 @@ def generation_settings(cfg) -> GenerationSettings:
     """Greedy generation as an evaluation section sets it (knowledge_eval, icl_eval and msc_eval share the keys)."""
     return GenerationSettings(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
                               max_batch_tokens=cfg.max_batch_tokens)
-
-
-def build_method(name: str, cfg: KnowledgeEvalConfig, base_model, tokenizer, generator=None,
-                 qa_lora_dir: str | Path | None = None, seed: int = 0) -> Method:
-    """The method `name` (one of `ga.eval.config.METHODS`) as `cfg` configures it. generator: a GenerativeAdapter
-    around `base_model` (generative_adapter only); qa_lora_dir: `train_qa_lora`'s folder (qa_finetuning only)."""
-    settings = generation_settings(cfg)
-    if name == "generative_adapter":
-        check_generator(generator, base_model)
-        return GenerativeAdapterMethod(generator, tokenizer, settings, cfg.encode_strategy)
-    if name == "closed_book":
-        return ClosedBook(base_model, tokenizer, settings)
-    if name == "in_context":
-        return InContext(base_model, tokenizer, settings, cfg.max_prompt_tokens, cfg.prompt_cache)
-    if name == "bm25":
-        return Bm25(base_model, tokenizer, settings, cfg.max_prompt_tokens, cfg.bm25.chunk_tokens, cfg.bm25.top_k,
-                    cfg.bm25.k1, cfg.bm25.b)
-    if name == "continual_pretraining":
-        return ContinualPretraining(base_model, tokenizer, settings, cfg.continual_pretraining, seed)
-    if name == "qa_finetuning":
-        if qa_lora_dir is None:
-            raise ValueError("qa_finetuning: needs qa_lora_dir= (the folder written by ga.eval.lora.train_qa_lora)")
-        return QaFinetuning(base_model, tokenizer, settings, qa_lora_dir)
-    from ga.eval.config import METHODS
-
-    raise ValueError(f"unknown method {name!r}; choose one of {list(METHODS)}")

@@ -1,5 +1,6 @@
-"""Scored results of knowledge-QA jobs: per-question predictions with every metric, per-context costs, a job
-summary, and the table of all jobs beside the paper's published numbers.
+"""Scored results of evaluation jobs, as every family writes them: per-question predictions with every metric,
+per-context costs, a job summary; reading the summaries back; and the numbers and tables of the families' Markdown
+reports. Each family's tables are its `ga.eval.<family>.results`.
 
 Means are over scored questions (those with at least one reference); questions without references are answered,
 kept in predictions.parquet with outcome `no_references` and no scores, and counted in the summary. Scores are
@@ -90,61 +91,27 @@ def _flat(row: dict) -> dict:
     return {key: json.dumps(value, sort_keys=True) if isinstance(value, dict) else value for key, value in row.items()}
 
 
-# ---------------------------------------------------------------- the table of all jobs
-TABLE_COLUMNS = ("benchmark", "method", "length", *METRICS, "questions", "scored", "contexts_evaluated",
-                 "contexts_available", "context_tokens", *COST_COLUMNS)
-PAPER_COLUMN = "paper_f1_shortest"
-"""The paper's published F1, set beside our `f1_shortest`: the authors scored against the single shortest
-reference, so that is the like-for-like column."""
-
-
 def read_summaries(folders: Sequence[str | Path]) -> list[dict]:
     from ga.io import read_json
 
     return [read_json(Path(folder) / SUMMARY_FILE) for folder in folders]
 
 
-def summary_table(summaries: Sequence[dict], paper=None, paper_model: str | None = None):
-    """All jobs, one row each (benchmark, method, length order), with the paper's F1 for `paper_model` beside them
-    where the paper has the cell (a length-independent baseline's number on every length)."""
-    import polars as pl
-
-    rows = [{column: summary.get(column) for column in TABLE_COLUMNS} for summary in summaries]
-    table = pl.DataFrame(rows, infer_schema_length=None).sort("benchmark", "method", "length")
-    published = {}
-    if paper is not None and paper_model is not None:
-        for cell in paper.filter(pl.col("model") == paper_model).iter_rows(named=True):
-            published[(cell["benchmark"], cell["method"], cell["length"])] = cell["f1"]
-    column = [published.get((row["benchmark"], row["method"], row["length"]),
-                            published.get((row["benchmark"], row["method"], None)))
-              for row in table.iter_rows(named=True)]
-    return table.with_columns(pl.Series(PAPER_COLUMN, column, dtype=pl.Float64))
-
-
-def _number(value, digits: int = 1) -> str:
+# ---------------------------------------------------------------- Markdown reports
+def format_number(value, digits: int = 1, tiny: bool = False) -> str:
+    """A table cell: "-" for None, large floats (>= 1e5) in 3 significant digits, other floats with `digits`
+    decimals; tiny=True also writes floats that would round to 0 (0 < |value| < 10^-digits) in 3 significant
+    digits."""
     if value is None:
         return "-"
-    if isinstance(value, float) and abs(value) >= 1e5:
+    if isinstance(value, float) and (abs(value) >= 1e5 or (tiny and 0 < abs(value) < 10**-digits)):
         return f"{value:.3g}"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def markdown_table(table, title: str) -> str:
-    """The table for people: scores in percent, costs per context / per query."""
-    header = ("| benchmark | method | k | F1 | EM | F1 (shortest ref) | paper F1 (shortest ref) | ROUGE-L R | "
-              "questions | contexts | context FLOPs | query FLOPs | query s | peak MB | storage floats |")
-    lines = [f"# {title}", "",
-             "Scores are percentages over the scored questions. F1 / EM take the max over all references (the "
-             "standard SQuAD scoring); `F1 (shortest ref)` scores against the single shortest reference, as the "
-             "paper's authors did, so the paper's published F1 stands beside that column. Costs are means: "
-             "contextualization FLOPs per context, FLOPs and seconds per query, peak memory per job phase, floats "
-             "stored per context.", "", header, "|" + "---|" * (header.count("|") - 1)]
-    for row in table.iter_rows(named=True):
-        contexts = f"{row['contexts_evaluated']}/{row['contexts_available']}"
-        lines.append("| " + " | ".join([
-            row["benchmark"], row["method"], str(row["length"]), _number(row["f1"]), _number(row["em"]),
-            _number(row["f1_shortest"]), _number(row[PAPER_COLUMN]), _number(row["rouge_l_recall"]),
-            f"{row['scored']}/{row['questions']}", contexts, _number(row["contextualize_flops"]),
-            _number(row["per_query_flops"]), _number(row["per_query_seconds"], 3), _number(row["peak_memory_mb"], 0),
-            _number(row["storage_floats"], 0)]) + " |")
+def markdown_report(title: str, intro: str, header: str, rows: Sequence[Sequence[str]]) -> str:
+    """A report of one table: the title, a paragraph, the table (`header`: its "| a | b |" line; `rows`: the cells
+    of each row)."""
+    lines = [f"# {title}", "", intro, "", header, "|" + "---|" * (header.count("|") - 1)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines) + "\n"

@@ -192,7 +192,7 @@ def training_section(log: TrainingLog | None, stage: str, title: str, intro: str
 def knowledge_section(layout: RunLayout, plots_dir: Path) -> Section:
     import polars as pl
 
-    from ga.eval.paper import paper_knowledge_qa
+    from ga.eval.knowledge.paper import paper_knowledge_qa
 
     section = Section("Evaluation: knowledge QA by context length",
                       "F1 against the single shortest reference is the paper's scoring, so the paper's published F1 "

@@ -1,5 +1,5 @@
 """Stage knowledge_contexts, one job per benchmark and context length k: a benchmark's passages (with the questions
-asked about them), concatenated in order into contexts of about k base-model tokens (ga/eval/contexts.py), written
+asked about them), concatenated in order into contexts of about k base-model tokens (ga/eval/knowledge/contexts.py), written
 as one Parquet file that every method's job for this benchmark and length reads.
 
 Hub downloads (SQuAD) are cached under $GA_CACHE_DIR/eval (default ~/.cache/ga/eval) by dataset and revision, so the
@@ -18,15 +18,15 @@ STAGE = Stage(
 
 
 def depends_on(config, benchmark: str, length: str) -> dict:
-    from ga.eval.sources import source_depends_on
+    from ga.eval.knowledge.sources import source_depends_on
 
     return {"benchmark": benchmark, "source": source_depends_on(config, benchmark), "length": int(length)}
 
 
 def run(config, inputs, outputs, benchmark: str, length: str) -> dict:
     from ga.data.tokenize import DocumentTokenizer
-    from ga.eval.contexts import group_contexts, over_length, write_contexts
-    from ga.eval.sources import benchmark_passages, benchmark_provenance
+    from ga.eval.knowledge.contexts import group_contexts, over_length, write_contexts
+    from ga.eval.knowledge.sources import benchmark_passages, benchmark_provenance
 
     tokenizer = DocumentTokenizer.load(inputs.base_model)
     passages = benchmark_passages(config, benchmark)

@@ -14,7 +14,7 @@ STAGE = Stage(
 
 
 def depends_on(config, benchmark: str) -> dict:
-    from ga.eval.sources import qa_pairs_depends_on
+    from ga.eval.knowledge.sources import qa_pairs_depends_on
 
     return {"seed": config.seed, "base_model": config.base_model.depends_on(), "benchmark": benchmark,
             "qa_pairs": qa_pairs_depends_on(config, benchmark),
@@ -22,17 +22,13 @@ def depends_on(config, benchmark: str) -> dict:
 
 
 def run(config, inputs, outputs, benchmark: str) -> dict:
-    from ga.base import load_base
+    from ga.eval.family import open_models
+    from ga.eval.knowledge.sources import benchmark_qa_pairs
     from ga.eval.lora import train_qa_lora
-    from ga.eval.sources import benchmark_qa_pairs
-    from ga.eval.device import evaluation_device, limit_threads
 
-    limit_threads(config.knowledge_eval.resources.qa_finetuning.threads)
-    base = config.base_model
-    base_model, tokenizer = load_base(inputs.base_model, dtype=base.dtype,
-                                      attn_implementation=base.attn_implementation, device=evaluation_device())
+    models = open_models(config, inputs.base_model, config.knowledge_eval.resources.qa_finetuning)
     pairs = benchmark_qa_pairs(config, benchmark)
-    trained = train_qa_lora(base_model, tokenizer, pairs, config.knowledge_eval.qa_finetuning, config.seed,
+    trained = train_qa_lora(models.base_model, models.tokenizer, pairs, config.knowledge_eval.qa_finetuning, config.seed,
                             outputs.qa_lora)
     summary = trained.summary()
     return {"benchmark": benchmark, "qa_pairs": len(pairs), "steps": summary["steps"],

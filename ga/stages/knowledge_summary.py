@@ -12,22 +12,13 @@ STAGE = Stage(
     many=("results",),
 )
 
-PAPER_MODELS = {"mistralai/Mistral-7B-Instruct-v0.2": "Mistral-7B-Instruct", "meta-llama/Llama-2-7b-chat-hf":
-                "Llama-2-7B-Chat"}
-"""Base models whose results the paper published (hub id -> the model name in resources/paper/knowledge_qa.yaml)."""
-
-
 def depends_on(config) -> dict:
-    return {"base_model": config.base_model.id}
+    from ga.eval.knowledge.jobs import summary_depends_on
+
+    return summary_depends_on(config)
 
 
 def run(config, inputs, outputs) -> dict:
-    from ga.eval.paper import paper_knowledge_qa
-    from ga.eval.results import markdown_table, read_summaries, summary_table
-    from ga.io import atomic_file, write_text
+    from ga.eval.knowledge.jobs import collect_results
 
-    table = summary_table(read_summaries(inputs.results), paper_knowledge_qa(), PAPER_MODELS.get(config.base_model.id))
-    with atomic_file(outputs.table) as tmp:
-        table.write_parquet(tmp)
-    write_text(markdown_table(table, f"Knowledge QA by context length: run `{config.run_name}`"), outputs.markdown)
-    return {"jobs": table.height}
+    return collect_results(config, inputs.results, outputs.table, outputs.markdown)

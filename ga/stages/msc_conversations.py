@@ -22,8 +22,7 @@ def depends_on(config, benchmark: str) -> dict:
 
 def run(config, inputs, outputs, benchmark: str) -> dict:
     from ga.base import default_cache_dir
-    from ga.eval.msc.jobs import write_benchmark_conversations
-    from ga.eval.sources import CACHE_SUBDIR
+    from ga.eval.msc.jobs import CACHE_SUBDIR, write_benchmark_conversations
 
     return write_benchmark_conversations(config, benchmark, inputs.base_model, outputs.conversations,
                                          cache_dir=default_cache_dir() / CACHE_SUBDIR)

@@ -5,6 +5,7 @@ about the user are answered greedily and scored (token F1, ROUGE-L recall), with
 (ga/eval/msc/jobs.py)."""
 from __future__ import annotations
 
+from ga.eval.msc.methods import REGISTRY
 from ga.stages import Stage
 
 STAGE = Stage(
@@ -15,7 +16,7 @@ STAGE = Stage(
             "generator": "fine-tuned generator folder (from finetune; generative_adapter and other_user_adapter "
                          "jobs only)"},
     outputs={"results": "results folder to write (predictions.parquet, costs.parquet, summary.json)"},
-    optional=("generator",),
+    optional=REGISTRY.optional_inputs(),
     wildcards={"benchmark": "the benchmark (msc_eval.benchmarks)", "batch": "the conversation batch",
                "method": "the method (msc_eval.methods)"},
 )
@@ -28,9 +29,7 @@ def depends_on(config, benchmark: str, batch: str, method: str) -> dict:
 
 
 def run(config, inputs, outputs, benchmark: str, batch: str, method: str) -> dict:
-    from ga.eval.device import limit_threads
     from ga.eval.msc.jobs import evaluate_batch
 
-    limit_threads(getattr(config.msc_eval.resources, method).threads)
     return evaluate_batch(config, benchmark, method, batch, inputs.base_model, inputs.conversations, outputs.results,
                           generator_dir=inputs.generator)

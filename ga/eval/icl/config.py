@@ -25,11 +25,12 @@ from typing import ClassVar
 
 from ga.data.sft.metaicl_split import HR_TO_LR_TEST_TASKS
 from ga.eval.config import ENCODE_STRATEGIES, LoraTrainingConfig
+from ga.eval.family import check_names
+from ga.eval.icl.methods import REGISTRY
 from ga.section import ConfigError, ConfigSection, setting
-from ga.resources import Resources
 
 ICL_BENCHMARKS = ("metaicl", "synthetic_icl")
-ICL_METHODS = ("generative_adapter", "zero_shot", "few_shot", "few_shot_finetuning")
+ICL_METHODS = REGISTRY.names
 PAPER_KS = [1, 2, 4, 8, 16]
 PAPER_SEEDS = [13, 21, 42, 87, 100]
 """MetaICL's few-shot seeds (its k = 16 files exist for exactly these)."""
@@ -100,15 +101,8 @@ class FewShotFinetuningConfig(LoraTrainingConfig):
                                       "best epoch's weights (null: no early stopping)", minimum=1)
 
 
-@dataclass
-class IclMethodResources(ConfigSection):
-    """Cluster resources of each method's jobs (nothing here changes a result)."""
-
-    generative_adapter: Resources = setting(default_factory=Resources, doc="generative adapter jobs")
-    zero_shot: Resources = setting(default_factory=Resources, doc="zero-shot jobs")
-    few_shot: Resources = setting(default_factory=Resources, doc="few-shot prompting jobs")
-    few_shot_finetuning: Resources = setting(default_factory=Resources, doc="few-shot fine-tuning jobs (a LoRA "
-                                                                             "trained per job)")
+IclMethodResources = REGISTRY.resources_section("Cluster resources of each method's jobs (nothing here changes a "
+                                                "result).")
 
 
 @dataclass
@@ -146,11 +140,8 @@ class IclEvalConfig(ConfigSection):
     resources: IclMethodResources = setting(default_factory=IclMethodResources, doc="cluster resources per method")
 
     def check(self) -> None:
-        for key, values, allowed in (("benchmarks", self.benchmarks, ICL_BENCHMARKS),
-                                     ("methods", self.methods, ICL_METHODS)):
-            unknown = [value for value in values if value not in allowed]
-            if unknown or len(set(values)) != len(values):
-                raise ConfigError(f"{key}: must be distinct names among {list(allowed)}, got {values!r}")
+        check_names("benchmarks", self.benchmarks, ICL_BENCHMARKS)
+        check_names("methods", self.methods, ICL_METHODS)
         for key in ("ks", "seeds"):
             values = getattr(self, key)
             if len(set(values)) != len(values):

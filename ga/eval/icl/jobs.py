@@ -7,8 +7,10 @@
 - `evaluate_job(method, ...)`: one job, benchmark x task x k x seed x method: the episode contextualized once by the
   method, every query answered, scored by case-insensitive exact match, written like `ga.eval.results.write_results`
   (predictions.parquet, costs.parquet, summary.json).
-- `icl_jobs(cfg, tasks)`: every job of the grid; `validation_seed(seeds, seed)`: whose examples stop few-shot
-  fine-tuning early.
+- `icl_jobs(cfg, tasks)`: every job of the grid (`ga.eval.icl.methods.validation_seed`: whose examples stop
+  few-shot fine-tuning early).
+- `evaluate_stage_job(config, ...)`: stage icl_eval's job: the models opened, the method built from the registry,
+  `evaluate_job`.
 """
 from __future__ import annotations
 
@@ -19,19 +21,10 @@ from ga.eval.contexts import Question
 from ga.eval.icl.config import ZERO_SHOT, ZERO_SHOT_K, IclEvalConfig
 from ga.eval.icl.episodes import (Episodes, demonstrations, episodes_frame, read_episodes, sample_test,
                                   validation_examples, write_episodes)
-from ga.eval.icl.methods import IclEpisode, IclFormat
+from ga.eval.icl.methods import IclEpisode, IclFormat, icl_format
 from ga.eval.icl.tasks import IclSources, provenance, task_files, task_kind
 
 FEW_SHOT_FINETUNING = "few_shot_finetuning"
-
-
-def validation_seed(seeds: Sequence[int], seed: int) -> int:
-    """The seed whose training examples stop few-shot fine-tuning of `seed` early: the next of `seeds`,
-    cyclically (so adding a seed changes the validation seed of one existing seed only)."""
-    seeds = list(seeds)
-    if seed not in seeds or len(seeds) < 2:
-        raise ValueError(f"validation_seed: {seed} must be one of at least two seeds, got {seeds}")
-    return seeds[(seeds.index(seed) + 1) % len(seeds)]
 
 
 def icl_jobs(cfg: IclEvalConfig, tasks: Mapping[str, Sequence[str]]) -> list[dict]:
@@ -107,3 +100,25 @@ def evaluate_job(method, episodes_path: str | Path, k: int, icl_format: IclForma
            "validation_seed": None if validation is None else validation.seed,
            "validation_examples": len(episode.validation) if validation is not None else None}
     return write_results(rows, costs, out_dir, job, scorer=accuracy_score, metrics=ACCURACY_KEYS)
+
+
+def evaluate_stage_job(config, benchmark: str, task: str, k: str | int, seed: str | int, method: str, inputs,
+                       output: str | Path) -> dict:
+    """Stage icl_eval's job: open the models the method reads, build it (`ga.eval.icl.methods.REGISTRY`), and
+    `evaluate_job` the episodes file `inputs.episodes` into the folder `output`; `inputs`: the stage's input
+    namespace (base_model, episodes, and the method's own inputs). Returns the job's summary."""
+    from ga.eval.family import check_method_inputs, open_models
+    from ga.eval.icl.methods import REGISTRY
+    from ga.eval.results import say_failures
+
+    cfg = config.icl_eval
+    entry = REGISTRY[method]
+    check_method_inputs("icl_eval", entry, inputs)
+    models = open_models(config, inputs.base_model, getattr(cfg.resources, method),
+                         generator_dir=inputs.generator if entry.reads_generator else None)
+    fmt = icl_format(config, benchmark)
+    evaluated = entry.build(cfg, models, icl_format=fmt, seed=config.seed)
+    summary = evaluate_job(evaluated, inputs.episodes, int(k), fmt, cfg.max_test_examples, output,
+                           validation_path=inputs.validation, progress=True)
+    say_failures(summary, f"ga icl_eval: {benchmark}/{task}/{method}/k{k}-s{seed}", output)
+    return summary

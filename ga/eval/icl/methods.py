@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from ga.eval import costs
 from ga.eval.contexts import Context
+from ga.eval.family import MethodEntry, MethodRegistry, OpenedModels
 from ga.eval.generation import GenerationSettings, pad_id
-from ga.eval.icl.config import IclEvalConfig
 from ga.eval.methods import (ClosedBook, Contextualized, GenerativeAdapterMethod, InContext, Method,
                              check_generator, generation_settings)
 
@@ -133,23 +133,66 @@ class FewShotFinetuning(Method):
         return contextualized.payload.shapes
 
 
-def build_icl_method(name: str, cfg: IclEvalConfig, base_model, tokenizer, icl_format: IclFormat, generator=None,
-                     seed: int = 0) -> Method:
-    """The method `name` (one of `ga.eval.icl.config.ICL_METHODS`) as `cfg` configures it. generator: a
-    GenerativeAdapter around `base_model` (generative_adapter only); seed: the few-shot LoRA's seed (the run's)."""
-    settings = generation_settings(cfg)
-    if name == "generative_adapter":
-        check_generator(generator, base_model)
-        return GenerativeAdapterMethod(generator, tokenizer, settings, cfg.encode_strategy)
-    if name == "zero_shot":
-        return ZeroShot(base_model, tokenizer, settings)
-    if name == "few_shot":
-        # the demonstrations run once per episode, every query continues from their KV cache (the same answers as
-        # whole prompts: tests/test_eval_methods.py)
-        return FewShotPrompting(base_model, tokenizer, settings, cfg.max_prompt_tokens, prompt_cache=True,
-                                prompt_template=icl_format.prompt_template)
-    if name == "few_shot_finetuning":
-        return FewShotFinetuning(base_model, tokenizer, settings, cfg.few_shot_finetuning, icl_format, seed)
-    from ga.eval.icl.config import ICL_METHODS
+def _generative_adapter(cfg, models: OpenedModels, **job) -> Method:
+    check_generator(models.generator, models.base_model)
+    return GenerativeAdapterMethod(models.generator, models.tokenizer, generation_settings(cfg), cfg.encode_strategy)
 
-    raise ValueError(f"unknown ICL method {name!r}; choose one of {list(ICL_METHODS)}")
+
+def _zero_shot(cfg, models: OpenedModels, **job) -> Method:
+    return ZeroShot(models.base_model, models.tokenizer, generation_settings(cfg))
+
+
+def _few_shot(cfg, models: OpenedModels, icl_format: IclFormat, **job) -> Method:
+    # the demonstrations run once per episode, every query continues from their KV cache (the same answers as
+    # whole prompts: tests/test_eval_methods.py)
+    return FewShotPrompting(models.base_model, models.tokenizer, generation_settings(cfg), cfg.max_prompt_tokens,
+                            prompt_cache=True, prompt_template=icl_format.prompt_template)
+
+
+def _few_shot_finetuning(cfg, models: OpenedModels, icl_format: IclFormat, seed: int = 0, **job) -> Method:
+    return FewShotFinetuning(models.base_model, models.tokenizer, generation_settings(cfg), cfg.few_shot_finetuning,
+                             icl_format, seed)
+
+
+def validation_seed(seeds: Sequence[int], seed: int) -> int:
+    """The seed whose training examples stop few-shot fine-tuning of `seed` early: the next of `seeds`,
+    cyclically (so adding a seed changes the validation seed of one existing seed only)."""
+    seeds = list(seeds)
+    if seed not in seeds or len(seeds) < 2:
+        raise ValueError(f"validation_seed: {seed} must be one of at least two seeds, got {seeds}")
+    return seeds[(seeds.index(seed) + 1) % len(seeds)]
+
+
+def icl_format(config, benchmark: str) -> IclFormat:
+    """The demonstration format of `benchmark`: its instruction-tuning source's (`sft_sources.metaicl` for MetaICL,
+    `sft_sources.synthetic_icl` for the twin)."""
+    return IclFormat.of(config.sft_sources.metaicl if benchmark == "metaicl" else config.sft_sources.synthetic_icl)
+
+
+def _few_shot_finetuning_settings(config, job) -> dict:
+    cfg = config.icl_eval
+    return {"seed": config.seed, "few_shot_finetuning": cfg.few_shot_finetuning.depends_on(),
+            "validation_seed": validation_seed(cfg.seeds, int(job["seed"]))}
+
+
+REGISTRY = MethodRegistry(
+    "icl_eval",
+    MethodEntry("generative_adapter", _generative_adapter, "generative adapter jobs", inputs=("generator",),
+                settings=lambda config, job: {"encode_strategy": config.icl_eval.encode_strategy}),
+    MethodEntry("zero_shot", _zero_shot, "zero-shot jobs"),
+    MethodEntry("few_shot", _few_shot, "few-shot prompting jobs",
+                settings=lambda config, job: {"max_prompt_tokens": config.icl_eval.max_prompt_tokens}),
+    MethodEntry("few_shot_finetuning", _few_shot_finetuning, "few-shot fine-tuning jobs (a LoRA trained per job)",
+                inputs=("validation",), settings=_few_shot_finetuning_settings),
+)
+"""Every in-context-learning method: its builder, its own settings, its inputs (model files, the validation
+seed's episodes), its resources' doc."""
+
+
+def build_icl_method(name: str, cfg, base_model, tokenizer, icl_format: IclFormat, generator=None,
+                     seed: int = 0) -> Method:
+    """The method `name` (one of `REGISTRY`) as `cfg` (the `icl_eval` section) configures it.
+    generator: a GenerativeAdapter around `base_model` (generative_adapter only); seed: the few-shot LoRA's seed (the
+    run's)."""
+    return REGISTRY[name].build(cfg, OpenedModels(base_model, tokenizer, generator),
+                                            icl_format=icl_format, seed=seed)

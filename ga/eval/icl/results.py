@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ga.eval.results import COST_COLUMNS
+from ga.eval.results import COST_COLUMNS, format_number
 
 JOB_COLUMNS = ("benchmark", "method", "task", "kind", "k", "seed", "accuracy", "questions", "scored", "k_drawn",
                "train_overlapping_test", "test_evaluated", "test_available", "max_test_examples", "validation_seed",
@@ -58,10 +58,6 @@ def average_table(tasks):
     return pl.concat([overall, by_kind.select(overall.columns)]).sort(*keys, "tasks_of")
 
 
-def _percent(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def _grid(table, row_keys: Sequence[str], ks: Sequence[int]) -> list[str]:
     lines = ["| " + " | ".join([*row_keys, *(f"k={k}" for k in ks)]) + " |",
              "|" + "---|" * (len(row_keys) + len(ks))]
@@ -69,7 +65,7 @@ def _grid(table, row_keys: Sequence[str], ks: Sequence[int]) -> list[str]:
     for row in table.iter_rows(named=True):
         cells.setdefault(tuple(row[key] for key in row_keys), {})[row["k"]] = row["accuracy"]
     for key, by_k in cells.items():
-        lines.append("| " + " | ".join([*map(str, key), *(_percent(by_k.get(k)) for k in ks)]) + " |")
+        lines.append("| " + " | ".join([*map(str, key), *(format_number(by_k.get(k)) for k in ks)]) + " |")
     return lines
 
 

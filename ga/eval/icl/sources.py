@@ -21,6 +21,8 @@ def source_depends_on(config, benchmark: str) -> dict:
 
 
 def format_depends_on(config, benchmark: str) -> dict:
+    from ga.eval.icl.methods import icl_format
+
     fmt = icl_format(config, benchmark)
     return {"demonstration_template": fmt.demonstration_template, "question_template": fmt.question_template,
             "separator": fmt.separator}
@@ -33,20 +35,16 @@ def episodes_depends_on(config, benchmark: str, task: str, seed) -> dict:
 
 def eval_depends_on(config, benchmark: str, task: str, k, seed, method: str) -> dict:
     """Stage icl_eval (benchmark x task x k x seed x method): generation settings, the test cap, the format and the
-    method's own settings (its model files and episodes files are rule inputs)."""
-    from ga.eval.icl.jobs import validation_seed
+    method's own settings (`ga.eval.icl.methods.REGISTRY`; its model files and episodes files are rule inputs)."""
+    from ga.eval.icl.methods import REGISTRY
 
     cfg = config.icl_eval
-    own = {"generative_adapter": {"encode_strategy": cfg.encode_strategy},
-           "few_shot": {"max_prompt_tokens": cfg.max_prompt_tokens},
-           "few_shot_finetuning": {"seed": config.seed, "few_shot_finetuning": cfg.few_shot_finetuning.depends_on(),
-                                   "validation_seed": (validation_seed(cfg.seeds, int(seed))
-                                                       if method == "few_shot_finetuning" else None)},
-           }.get(method, {})
+    job = {"benchmark": benchmark, "task": task, "k": str(k), "seed": str(seed), "method": method}
     return {"base_model": config.base_model.depends_on(), "benchmark": benchmark, "task": task, "k": int(k),
             "seed": int(seed), "method": method, "max_test_examples": cfg.max_test_examples,
             "max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size,
-            "max_batch_tokens": cfg.max_batch_tokens, "format": format_depends_on(config, benchmark), **own}
+            "max_batch_tokens": cfg.max_batch_tokens, "format": format_depends_on(config, benchmark),
+            **REGISTRY[method].settings(config, job)}
 
 
 def icl_sources(config):
@@ -55,12 +53,6 @@ def icl_sources(config):
 
     return IclSources.from_config(config.icl_eval, config.sft_sources.synthetic_icl,
                                   default_cache_dir() / CACHE_SUBDIR)
-
-
-def icl_format(config, benchmark: str):
-    from ga.eval.icl.methods import IclFormat
-
-    return IclFormat.of(config.sft_sources.metaicl if benchmark == "metaicl" else config.sft_sources.synthetic_icl)
 
 
 def benchmark_tasks(config) -> dict[str, list[str]]:

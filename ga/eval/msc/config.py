@@ -25,15 +25,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ga.eval.family import check_names
+from ga.eval.msc.methods import REGISTRY
 from ga.section import ConfigError, ConfigSection, setting
-from ga.resources import Resources
 
 BENCHMARKS = ("msc", "synthetic_chat")
-METHODS = ("generative_adapter", "closed_book", "in_context", "other_user_adapter")
-GENERATOR_METHODS = ("generative_adapter", "other_user_adapter")
-"""The methods that read the fine-tuned generator. `other_user_adapter` is this project's control, not the paper's:
-the generative adapter of another user's conversation, so its F1 is what the adapter earns without this user's
-facts (the answer's form, guesses)."""
+METHODS = REGISTRY.names
+"""`other_user_adapter` is this project's control, not the paper's: the generative adapter of another user's
+conversation, so its F1 is what the adapter earns without this user's facts (the answer's form, guesses)."""
 ENCODE_STRATEGIES = ("sequential", "streaming", "session_streaming")
 """sequential (the paper's): the conversation's tokens in windows of the generator's length, one forward pass;
 streaming: the same windows one at a time (the same state); session_streaming: one session at a time through
@@ -66,14 +65,7 @@ class MscSourceConfig(ConfigSection):
             raise ConfigError(f"user_speaker: must differ from assistant_speaker ({self.assistant_speaker!r})")
 
 
-@dataclass
-class MscMethodResources(ConfigSection):
-    """Cluster resources of each method's evaluation jobs (nothing here changes a result)."""
-
-    generative_adapter: Resources = setting(default_factory=Resources, doc="generative adapter jobs")
-    closed_book: Resources = setting(default_factory=Resources, doc="closed-book jobs")
-    in_context: Resources = setting(default_factory=Resources, doc="full-conversation prompting jobs")
-    other_user_adapter: Resources = setting(default_factory=Resources, doc="other-user adapter jobs (the control)")
+MscMethodResources = REGISTRY.resources_section()
 
 
 @dataclass
@@ -109,7 +101,5 @@ class MscEvalConfig(ConfigSection):
     resources: MscMethodResources = setting(default_factory=MscMethodResources, doc="cluster resources per method")
 
     def check(self) -> None:
-        for key, values, allowed in (("benchmarks", self.benchmarks, BENCHMARKS), ("methods", self.methods, METHODS)):
-            unknown = [value for value in values if value not in allowed]
-            if unknown or len(set(values)) != len(values):
-                raise ConfigError(f"{key}: must be distinct names among {list(allowed)}, got {values!r}")
+        check_names("benchmarks", self.benchmarks, BENCHMARKS)
+        check_names("methods", self.methods, METHODS)

@@ -28,7 +28,8 @@ import polars as pl
 
 from ga.data.parquet import read_checked_parquet, write_checked_parquet
 from ga.format import SessionLayout, Turn
-from ga.eval.contexts import QUESTION_DTYPE, Context, Question
+from ga.eval.contexts import Context, Question
+from ga.eval.questions import QUESTION_DTYPE
 
 CountTokens = Callable[[str], int]
 

@@ -19,15 +19,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ga.eval.msc.config import BENCHMARKS, GENERATOR_METHODS, MscEvalConfig
+from ga.eval.msc.config import BENCHMARKS, MscEvalConfig
+from ga.eval.msc.methods import REGISTRY
 
 CACHE_SUBDIR = "eval"
 """Hub downloads are cached under $GA_CACHE_DIR/eval (default ~/.cache/ga/eval), as knowledge QA's are."""
 PAPER_MODELS = {"mistralai/Mistral-7B-Instruct-v0.2": "Mistral-7B-Instruct"}
 """Base models whose MSC numbers the paper published (hub id -> the model name in resources/paper/msc.yaml)."""
-METHOD_SETTINGS = {"generative_adapter": ("encode_strategy",), "other_user_adapter": ("encode_strategy",),
-                   "in_context": ("max_prompt_tokens",)}
-"""The settings of `msc_eval` that only one method reads."""
 
 
 def _check_benchmark(benchmark: str) -> None:
@@ -58,9 +56,10 @@ def conversations_depends_on(config, benchmark: str) -> dict:
 
 
 def evaluation_depends_on(config, benchmark: str, method: str, batch: str | int) -> dict:
-    """Generation settings, the batching, and the method's own settings only (its model files are rule inputs)."""
+    """Generation settings, the batching, and the method's own settings only (`REGISTRY`; its model files are rule
+    inputs)."""
     cfg: MscEvalConfig = config.msc_eval
-    own = {name: getattr(cfg, name) for name in METHOD_SETTINGS.get(method, ())}
+    own = REGISTRY[method].settings(config, {"benchmark": benchmark, "batch": str(batch), "method": method})
     return {"base_model": config.base_model.depends_on(), "benchmark": benchmark, "method": method,
             "batch": int(batch), "conversations_per_batch": cfg.conversations_per_batch,
             "max_conversations": cfg.max_conversations, "max_new_tokens": cfg.max_new_tokens,
@@ -143,32 +142,24 @@ def evaluate_batch(config, benchmark: str, method: str, batch: str | int, base_m
     """The evaluation job: batch `batch` of the benchmark's first `max_conversations` conversations, every one
     contextualized by `method` and its questions answered, scored and costed into the folder `output`
     (ga/eval/msc/results.py); returns the job's summary."""
-    from ga.base import load_base
-    from ga.eval.device import evaluation_device
+    from types import SimpleNamespace
+
+    from ga.eval.family import check_method_inputs, open_models
     from ga.eval.msc.conversations import batch_conversations, read_conversations
-    from ga.eval.msc.methods import build_msc_method
     from ga.eval.msc.results import evaluate_conversations
     from ga.eval.results import say_failures
-    from ga.section import ConfigError
 
     cfg: MscEvalConfig = config.msc_eval
-    if method in GENERATOR_METHODS and generator_dir is None:
-        raise ConfigError(f"msc_eval: method {method} needs the generator folder (its generator input)")
+    entry = REGISTRY[method]
+    check_method_inputs("msc_eval", entry, SimpleNamespace(generator=generator_dir))
     everything = read_conversations(conversations_file)
     evaluated = everything if cfg.max_conversations is None else everything[:cfg.max_conversations]
     chosen = batch_conversations(evaluated, int(batch), cfg.conversations_per_batch)
-    base = config.base_model
-    base_model, tokenizer = load_base(base_model_dir, dtype=base.dtype, attn_implementation=base.attn_implementation,
-                                      device=evaluation_device())
-    generator = None
-    if method in GENERATOR_METHODS:
-        import ga
-
-        generator = ga.GenerativeAdapter.from_pretrained(generator_dir, base_model=base_model)
-    built = build_msc_method(method, cfg, base_model, tokenizer, generator=generator,
-                             donors=other_users(evaluated) if method == "other_user_adapter" else None)
+    models = open_models(config, base_model_dir, getattr(cfg.resources, method),
+                         generator_dir=generator_dir if entry.reads_generator else None)
+    built = entry.build(cfg, models, donors=other_users(evaluated) if method == "other_user_adapter" else None)
     job = {"benchmark": benchmark, "method": method,
-           "encode_strategy": cfg.encode_strategy if method in GENERATOR_METHODS else None, "batch": int(batch),
+           "encode_strategy": cfg.encode_strategy if entry.reads_generator else None, "batch": int(batch),
            "conversations_per_batch": cfg.conversations_per_batch, "max_conversations": cfg.max_conversations,
            "conversations_available": len(everything), "conversations_evaluated": len(chosen)}
     summary = evaluate_conversations(built, chosen, output, job, progress=progress)

@@ -12,19 +12,23 @@ Context, contextualized once per user, then its questions are answered.
                        adapter scores without this user's facts
 
 Storage per user is the method's storage per context: the adapter's rank-r LoRA factors, the conversation's KV cache
-for prompting, nothing for closed-book.
+for prompting, nothing for closed-book. `REGISTRY` is the family's registry. A `Conversation`
+(ga/eval/msc/conversations.py) and its session encoding are imported where they are used: the config section reads the
+registry, and a run config loads without the work code.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ga.eval import costs
+from ga.eval.family import MethodEntry, MethodRegistry, OpenedModels
 from ga.eval.generation import GenerationSettings
 from ga.eval.methods import (ClosedBook, Contextualized, GenerativeAdapterMethod, InContext, Method,
                              check_generator, generation_settings)
-from ga.eval.msc.config import GENERATOR_METHODS, METHODS, MscEvalConfig
-from ga.eval.msc.conversations import Conversation
-from ga.eval.msc.encoding import encode_sessions, session_segments, window_aligned
+
+if TYPE_CHECKING:
+    from ga.eval.msc.conversations import Conversation
 
 SESSION_STREAMING = "session_streaming"
 
@@ -37,6 +41,9 @@ class SessionStreamingAdapter(GenerativeAdapterMethod):
         super().__init__(generator, tokenizer, settings, SESSION_STREAMING)
 
     def contextualize(self, context: Conversation) -> Contextualized:
+        from ga.eval.msc.conversations import Conversation
+        from ga.eval.msc.encoding import encode_sessions, session_segments, window_aligned
+
         if not isinstance(context, Conversation):
             raise TypeError(f"session streaming reads a Conversation (with its sessions), got "
                             f"{type(context).__name__} {context.context_id!r}")
@@ -75,27 +82,58 @@ class OtherUserAdapter(Method):
         return self.adapter.lora_shapes(contextualized)
 
 
-def build_msc_method(name: str, cfg: MscEvalConfig, base_model, tokenizer, generator=None,
+def _adapter(cfg, models: OpenedModels) -> GenerativeAdapterMethod:
+    """The generative adapter reading a conversation with `msc_eval.encode_strategy`."""
+    check_generator(models.generator, models.base_model)
+    settings = generation_settings(cfg)
+    if cfg.encode_strategy == SESSION_STREAMING:
+        return SessionStreamingAdapter(models.generator, models.tokenizer, settings)
+    return GenerativeAdapterMethod(models.generator, models.tokenizer, settings, cfg.encode_strategy)
+
+
+def _generative_adapter(cfg, models: OpenedModels, **job) -> Method:
+    return _adapter(cfg, models)
+
+
+def _closed_book(cfg, models: OpenedModels, **job) -> Method:
+    return ClosedBook(models.base_model, models.tokenizer, generation_settings(cfg))
+
+
+def _in_context(cfg, models: OpenedModels, **job) -> Method:
+    # the conversation runs once, every question continues from its KV cache: the paper's per-query cost of
+    # full-conversation prompting (Table 1), and the same answers as whole prompts (tests/test_eval_methods.py)
+    return InContext(models.base_model, models.tokenizer, generation_settings(cfg), cfg.max_prompt_tokens,
+                     prompt_cache=True)
+
+
+def _other_user_adapter(cfg, models: OpenedModels, donors: Mapping[str, Conversation] | None = None,
+                        **job) -> Method:
+    adapter = _adapter(cfg, models)
+    if donors is None:
+        raise ValueError("other_user_adapter needs the other users' conversations (donors)")
+    return OtherUserAdapter(adapter, donors)
+
+
+def _encode_strategy(config, job) -> dict:
+    return {"encode_strategy": config.msc_eval.encode_strategy}
+
+
+REGISTRY = MethodRegistry(
+    "msc_eval",
+    MethodEntry("generative_adapter", _generative_adapter, "generative adapter jobs", inputs=("generator",),
+                settings=_encode_strategy),
+    MethodEntry("closed_book", _closed_book, "closed-book jobs"),
+    MethodEntry("in_context", _in_context, "full-conversation prompting jobs",
+                settings=lambda config, job: {"max_prompt_tokens": config.msc_eval.max_prompt_tokens}),
+    MethodEntry("other_user_adapter", _other_user_adapter, "other-user adapter jobs (the control)",
+                inputs=("generator",), settings=_encode_strategy),
+)
+"""Every personalization method: its builder, its own settings, its model-file inputs, its resources' doc."""
+
+
+def build_msc_method(name: str, cfg, base_model, tokenizer, generator=None,
                      donors: Mapping[str, Conversation] | None = None) -> Method:
-    """The method `name` (one of `ga.eval.msc.config.METHODS`) as `cfg` configures it; generator: a
+    """The method `name` (one of `REGISTRY`) as `cfg` (the `msc_eval` section) configures it; generator: a
     GenerativeAdapter around `base_model` (the generator methods only); donors: other_user_adapter's other users
     (`ga.eval.msc.jobs.other_users`)."""
-    settings = generation_settings(cfg)
-    if name in GENERATOR_METHODS:
-        check_generator(generator, base_model)
-        if cfg.encode_strategy == SESSION_STREAMING:
-            adapter = SessionStreamingAdapter(generator, tokenizer, settings)
-        else:
-            adapter = GenerativeAdapterMethod(generator, tokenizer, settings, cfg.encode_strategy)
-        if name == "generative_adapter":
-            return adapter
-        if donors is None:
-            raise ValueError("other_user_adapter needs the other users' conversations (donors)")
-        return OtherUserAdapter(adapter, donors)
-    if name == "closed_book":
-        return ClosedBook(base_model, tokenizer, settings)
-    if name == "in_context":
-        # the conversation runs once, every question continues from its KV cache: the paper's per-query cost of
-        # full-conversation prompting (Table 1), and the same answers as whole prompts (tests/test_eval_methods.py)
-        return InContext(base_model, tokenizer, settings, cfg.max_prompt_tokens, prompt_cache=True)
-    raise ValueError(f"unknown method {name!r}; choose one of {list(METHODS)}")
+    return REGISTRY[name].build(cfg, OpenedModels(base_model, tokenizer, generator), donors=donors)

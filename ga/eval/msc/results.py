@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ga.data.contracts import DataError
-from ga.eval.results import COSTS_FILE, PREDICTIONS_FILE, SUMMARY_FILE, write_results
+from ga.eval.results import (COSTS_FILE, PREDICTIONS_FILE, SUMMARY_FILE, format_number, markdown_report,
+                             write_results)
 
 PAPER_MSC = Path(__file__).resolve().parents[3] / "resources" / "paper" / "msc.yaml"
 TERA = 10**12
@@ -112,32 +113,25 @@ def summary_table(summaries: Sequence[dict], paper: Sequence[dict] | None = None
     return pl.DataFrame(rows, schema=schema).sort("benchmark", "method", "encode_strategy", nulls_last=True)
 
 
-def _number(value, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and (abs(value) >= 1e5 or 0 < abs(value) < 10**-digits):
-        return f"{value:.3g}"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
 def markdown_table(table, title: str) -> str:
     header = ("| benchmark | method | encoding | F1 | paper F1 | ROUGE-L R | EM | TFLOPs / query | paper TFLOPs | "
               "storage / user (floats) | paper storage | questions | conversations | context tokens | query s |")
-    lines = [f"# {title}", "",
-             "The paper's Table 1 for this run. Scores are percentages over the scored questions: SQuAD-style token "
+    intro = ("The paper's Table 1 for this run. Scores are percentages over the scored questions: SQuAD-style token "
              "F1 (the paper's number) and EM, ROUGE-L recall (MemGPT's). Costs are means per conversation: "
              "inference TFLOPs per query (analytic matmul FLOPs of answering, the conversation excluded), extra "
              "floats stored per user (the adapter's LoRA factors, the conversation's KV cache for prompting), "
              "context tokens and seconds per query. The paper's numbers are Mistral-7B-Instruct's on MSC (its "
-             "prompting storage is a lower bound, \"128M+\").", "", header,
-             "|" + "---|" * (header.count("|") - 1)]
-    for row in table.iter_rows(named=True):
-        lines.append("| " + " | ".join([
-            row["benchmark"], row["method"], row["encode_strategy"] or "-", _number(row["f1"]),
-            _number(row["paper_f1"]), _number(row["rouge_l_recall"]), _number(row["em"]),
-            _number(row["per_query_tflops"], 4), _number(row["paper_tflops_per_query"], 3),
-            _number(row["storage_floats"], 0), _number(row["paper_storage_floats"], 0),
-            f"{row['scored']}/{row['questions']}",
-            f"{row['conversations_evaluated']}/{row['conversations_available']}", _number(row["context_tokens"], 0),
-            _number(row["per_query_seconds"], 3)]) + " |")
-    return "\n".join(lines) + "\n"
+             "prompting storage is a lower bound, \"128M+\").")
+
+    def number(value, digits: int = 1) -> str:
+        return format_number(value, digits, tiny=True)
+
+    rows = [[row["benchmark"], row["method"], row["encode_strategy"] or "-", number(row["f1"]),
+             number(row["paper_f1"]), number(row["rouge_l_recall"]), number(row["em"]),
+             number(row["per_query_tflops"], 4), number(row["paper_tflops_per_query"], 3),
+             number(row["storage_floats"], 0), number(row["paper_storage_floats"], 0),
+             f"{row['scored']}/{row['questions']}",
+             f"{row['conversations_evaluated']}/{row['conversations_available']}", number(row["context_tokens"], 0),
+             number(row["per_query_seconds"], 3)]
+            for row in table.iter_rows(named=True)]
+    return markdown_report(title, intro, header, rows)

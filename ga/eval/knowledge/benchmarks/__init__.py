@@ -5,7 +5,7 @@
 - `entities`: the embedded twin, the held-out fictional entities of `sft_sources.entity_qa` (generated).
 
 `benchmark_passages(name, sources)` gives a benchmark's evaluation passages, with their questions, in the source's
-order (what `ga.eval.contexts.group_contexts` groups); `benchmark_qa_pairs(name, sources)` gives its training
+order (what `ga.eval.knowledge.contexts.group_contexts` groups); `benchmark_qa_pairs(name, sources)` gives its training
 (question, answer) pairs for the QA fine-tuning baseline (never the evaluated questions); `benchmark_provenance`
 says where the data came from, for the results. `BenchmarkSources` gathers what identifies every source.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ga.data.sft.embedded.config import EntityQaConfig
 from ga.data.hub import LoadSplit, load_hub_split
-from ga.eval.benchmarks import entities, squad, streamingqa
-from ga.eval.config import BENCHMARKS, KnowledgeEvalConfig, SquadSourceConfig, StreamingQaSourceConfig
+from ga.eval.knowledge.benchmarks import entities, squad, streamingqa
+from ga.eval.knowledge.config import BENCHMARKS, KnowledgeEvalConfig, SquadSourceConfig, StreamingQaSourceConfig
 from ga.eval.contexts import Passage
 from ga.io import sha256_file
 from ga.section import ConfigError

@@ -1,7 +1,7 @@
 """The paper's published knowledge-acquisition numbers (resources/paper/knowledge_qa.yaml) as a table.
 
 `paper_knowledge_qa()`: one row per published cell, columns `model`, `benchmark`, `method` (names of
-`ga.eval.config.BENCHMARKS` / `METHODS`; the paper's "SFT" is `qa_finetuning`), `length` (k in tokens; null for the
+`ga.eval.knowledge.config.BENCHMARKS` / `METHODS`; the paper's "SFT" is `qa_finetuning`), `length` (k in tokens; null for the
 closed-book methods, which never see the context), `f1` (in percent, as published) and `metric` (how the authors
 scored: against the single shortest reference, unlike the standard max over references), so that a comparison with
 this project's results can put the matching column next to them.
@@ -13,10 +13,10 @@ from pathlib import Path
 import polars as pl
 
 from ga.data.contracts import DataError
-from ga.eval.config import BENCHMARKS, METHODS
+from ga.eval.knowledge.config import BENCHMARKS, METHODS
 from ga.io import read_yaml
 
-PAPER_KNOWLEDGE_QA = Path(__file__).resolve().parents[2] / "resources" / "paper" / "knowledge_qa.yaml"
+PAPER_KNOWLEDGE_QA = Path(__file__).resolve().parents[3] / "resources" / "paper" / "knowledge_qa.yaml"
 PAPER_COLUMNS = {"model": pl.Utf8, "benchmark": pl.Utf8, "method": pl.Utf8, "length": pl.Int64, "f1": pl.Float64,
                  "metric": pl.Utf8}
 _ENTRY_KEYS = {"model", "benchmark", "method", "f1"}

@@ -1,5 +1,5 @@
 """A run config's view of the knowledge-QA benchmarks: which settings each benchmark's data depends on (the rules'
-params), and the benchmark's passages and training QA pairs read with the run's settings (ga/eval/benchmarks/).
+params), and the benchmark's passages and training QA pairs read with the run's settings (ga/eval/knowledge/benchmarks/).
 
 The embedded twin (`entities`) is the held-out fictional entities of `sft_sources.entity_qa`, so its data depends
 on that block (which the run ties to the pretraining corpus's seed and hold-out)."""
@@ -35,25 +35,25 @@ def qa_pairs_depends_on(config, benchmark: str) -> dict:
 
 def _sources(config):
     from ga.base import default_cache_dir
-    from ga.eval.benchmarks import BenchmarkSources
+    from ga.eval.knowledge.benchmarks import BenchmarkSources
 
     return BenchmarkSources.from_config(config.knowledge_eval, config.sft_sources.entity_qa,
                                         default_cache_dir() / CACHE_SUBDIR)
 
 
 def benchmark_passages(config, benchmark: str):
-    from ga.eval.benchmarks import benchmark_passages as passages
+    from ga.eval.knowledge.benchmarks import benchmark_passages as passages
 
     return passages(benchmark, _sources(config))
 
 
 def benchmark_qa_pairs(config, benchmark: str):
-    from ga.eval.benchmarks import benchmark_qa_pairs as qa_pairs
+    from ga.eval.knowledge.benchmarks import benchmark_qa_pairs as qa_pairs
 
     return qa_pairs(benchmark, _sources(config))
 
 
 def benchmark_provenance(config, benchmark: str) -> dict:
-    from ga.eval.benchmarks import benchmark_provenance as provenance
+    from ga.eval.knowledge.benchmarks import benchmark_provenance as provenance
 
     return provenance(benchmark, _sources(config))

@@ -16,7 +16,7 @@ from pathlib import Path
 from ga.data.hub import LoadSplit, download_split, load_hub_split
 from ga.data.native import NativeRow, parquet_rows, strings, text
 from ga.data.sft.records import SourceProvenance
-from ga.eval.config import SquadSourceConfig
+from ga.eval.knowledge.config import SquadSourceConfig
 from ga.eval.contexts import Passage, Question
 
 NAME = "squad"
