@@ -18,9 +18,6 @@ except ConfigError as err:
 
 # Every output, log and benchmark file of this config, under runs/{run_name}/ (ga/layout.py says where each goes).
 LAYOUT = RUN_CONFIG.layout
-RUN = str(LAYOUT.root)
-LOGS = str(LAYOUT.logs)
-BENCH = str(LAYOUT.benchmarks)
 # The resolved config as this run sees it (files + overrides + defaults); stages read it. It is not a rule input on
 # purpose: each rule's params name exactly the values it depends on, so editing one value reruns only those stages.
 CONFIG_FILE = str(LAYOUT.config)

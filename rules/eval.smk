@@ -8,7 +8,7 @@
 # knowledge_eval.resources.<method> from the cluster.
 from ga.eval.knowledge.methods import REGISTRY as KQA_METHODS
 
-KQA_DIR = f"{RUN}/eval/knowledge"
+KQA_DIR = LAYOUT.knowledge_eval
 KQA = RUN_CONFIG.knowledge_eval
 KQA_RESOURCES = KQA.resources
 KQA_WILDCARDS = {"benchmark": "|".join(KQA.benchmarks), "method": "|".join(KQA.methods), "length": r"\d+"}
@@ -45,9 +45,9 @@ rule knowledge_contexts:
     params:
         depends_on=stage_params("knowledge_contexts"),
     log:
-        f"{LOGS}/knowledge_contexts.{{benchmark}}.{{length}}.log",
+        LAYOUT.log("knowledge_contexts", "{benchmark}", "{length}"),
     benchmark:
-        f"{BENCH}/knowledge_contexts.{{benchmark}}.{{length}}.tsv"
+        LAYOUT.benchmark("knowledge_contexts", "{benchmark}", "{length}")
     threads: 1
     resources:
         mem_mb=8000,
@@ -67,9 +67,9 @@ rule knowledge_qa_lora:
     params:
         depends_on=stage_params("knowledge_qa_lora"),
     log:
-        f"{LOGS}/knowledge_qa_lora.{{benchmark}}.log",
+        LAYOUT.log("knowledge_qa_lora", "{benchmark}"),
     benchmark:
-        f"{BENCH}/knowledge_qa_lora.{{benchmark}}.tsv"
+        LAYOUT.benchmark("knowledge_qa_lora", "{benchmark}")
     threads: KQA_RESOURCES.qa_finetuning.threads
     resources:
         gpu=KQA_RESOURCES.qa_finetuning.gpus,
@@ -93,9 +93,9 @@ rule knowledge_eval:
         depends_on=stage_params("knowledge_eval"),
         optional_inputs=optional_input_flags("knowledge_eval"),
     log:
-        f"{LOGS}/knowledge_eval.{{benchmark}}.{{method}}.{{length}}.log",
+        LAYOUT.log("knowledge_eval", "{benchmark}", "{method}", "{length}"),
     benchmark:
-        f"{BENCH}/knowledge_eval.{{benchmark}}.{{method}}.{{length}}.tsv"
+        LAYOUT.benchmark("knowledge_eval", "{benchmark}", "{method}", "{length}")
     threads: method_resource(KQA_RESOURCES, "threads")
     resources:
         gpu=method_resource(KQA_RESOURCES, "gpus"),
@@ -119,9 +119,9 @@ rule knowledge_summary:
     params:
         depends_on=stage_params("knowledge_summary"),
     log:
-        f"{LOGS}/knowledge_summary.log",
+        LAYOUT.log("knowledge_summary"),
     benchmark:
-        f"{BENCH}/knowledge_summary.tsv"
+        LAYOUT.benchmark("knowledge_summary")
     localrule: True
     resources:
         mem_mb=2000,

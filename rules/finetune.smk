@@ -1,5 +1,5 @@
 # Stage finetune: instruction-tune the pretrained generator (docs/method.md#instruction-tuning; ga/stages/finetune.py)
-# in the same DeepSpeed training loop as pretraining. As there, its checkpoints under {RUN}/finetune/state/ are NOT
+# in the same DeepSpeed training loop as pretraining. As there, its checkpoints under runs/{run_name}/finetune/state/ are NOT
 # declared outputs, so a killed job resumes when the rule reruns; finetune.resources decide both the SLURM request
 # and the launcher.
 FINETUNE_RESOURCES = RUN_CONFIG.finetune.resources

@@ -8,7 +8,7 @@
 from ga.eval.icl.methods import REGISTRY as ICL_METHODS
 from ga.eval.icl.sources import icl_jobs
 
-ICL_DIR = f"{RUN}/eval/icl"
+ICL_DIR = LAYOUT.icl_eval
 ICL = RUN_CONFIG.icl_eval
 ICL_JOBS = icl_jobs(RUN_CONFIG)
 ICL_WILDCARDS = {"benchmark": "|".join(ICL.benchmarks), "method": "|".join(ICL.methods), "task": r"[^/]+",
@@ -38,9 +38,9 @@ rule icl_episodes:
     params:
         depends_on=stage_params("icl_episodes"),
     log:
-        f"{LOGS}/icl_episodes.{{benchmark}}.{{task}}.{{seed}}.log",
+        LAYOUT.log("icl_episodes", "{benchmark}", "{task}", "{seed}"),
     benchmark:
-        f"{BENCH}/icl_episodes.{{benchmark}}.{{task}}.{{seed}}.tsv"
+        LAYOUT.benchmark("icl_episodes", "{benchmark}", "{task}", "{seed}")
     threads: 1
     resources:
         mem_mb=4000,
@@ -62,9 +62,9 @@ rule icl_eval:
         depends_on=stage_params("icl_eval"),
         optional_inputs=optional_input_flags("icl_eval"),
     log:
-        f"{LOGS}/icl_eval.{{benchmark}}.{{task}}.{{method}}.k{{k}}-s{{seed}}.log",
+        LAYOUT.log("icl_eval", "{benchmark}", "{task}", "{method}", "k{k}-s{seed}"),
     benchmark:
-        f"{BENCH}/icl_eval.{{benchmark}}.{{task}}.{{method}}.k{{k}}-s{{seed}}.tsv"
+        LAYOUT.benchmark("icl_eval", "{benchmark}", "{task}", "{method}", "k{k}-s{seed}")
     threads: method_resource(ICL.resources, "threads")
     resources:
         gpu=method_resource(ICL.resources, "gpus"),
@@ -87,9 +87,9 @@ rule icl_summary:
     params:
         depends_on=stage_params("icl_summary"),
     log:
-        f"{LOGS}/icl_summary.log",
+        LAYOUT.log("icl_summary"),
     benchmark:
-        f"{BENCH}/icl_summary.tsv"
+        LAYOUT.benchmark("icl_summary")
     localrule: True
     resources:
         mem_mb=2000,

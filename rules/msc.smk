@@ -6,7 +6,7 @@
 from ga.eval.msc.jobs import batch_ids
 from ga.eval.msc.methods import REGISTRY as MSC_METHODS
 
-MSC_DIR = f"{RUN}/eval/msc"
+MSC_DIR = LAYOUT.msc_eval
 MSC = RUN_CONFIG.msc_eval
 MSC_WILDCARDS = {"benchmark": "|".join(MSC.benchmarks), "method": "|".join(MSC.methods), "batch": r"\d+"}
 
@@ -25,9 +25,9 @@ rule msc_conversations:
     params:
         depends_on=stage_params("msc_conversations"),
     log:
-        f"{LOGS}/msc_conversations.{{benchmark}}.log",
+        LAYOUT.log("msc_conversations", "{benchmark}"),
     benchmark:
-        f"{BENCH}/msc_conversations.{{benchmark}}.tsv"
+        LAYOUT.benchmark("msc_conversations", "{benchmark}")
     threads: 1
     resources:
         mem_mb=4000,
@@ -49,9 +49,9 @@ rule msc_eval:
         depends_on=stage_params("msc_eval"),
         optional_inputs=optional_input_flags("msc_eval"),
     log:
-        f"{LOGS}/msc_eval.{{benchmark}}.{{method}}.{{batch}}.log",
+        LAYOUT.log("msc_eval", "{benchmark}", "{method}", "{batch}"),
     benchmark:
-        f"{BENCH}/msc_eval.{{benchmark}}.{{method}}.{{batch}}.tsv"
+        LAYOUT.benchmark("msc_eval", "{benchmark}", "{method}", "{batch}")
     threads: method_resource(MSC.resources, "threads")
     resources:
         gpu=method_resource(MSC.resources, "gpus"),
@@ -75,9 +75,9 @@ rule msc_summary:
     params:
         depends_on=stage_params("msc_summary"),
     log:
-        f"{LOGS}/msc_summary.log",
+        LAYOUT.log("msc_summary"),
     benchmark:
-        f"{BENCH}/msc_summary.tsv"
+        LAYOUT.benchmark("msc_summary")
     localrule: True
     resources:
         mem_mb=2000,

@@ -1,6 +1,6 @@
 # Stage pretrain: pretrain the generator (docs/method.md#pretraining-objective; ga/stages/pretrain.py) in one
 # DeepSpeed training loop (ZeRO settings from pretrain.deepspeed_config). Its checkpoints, under
-# {RUN}/pretrain/state/, are NOT declared outputs: when the job is killed (e.g. at the SLURM time limit) Snakemake
+# runs/{run_name}/pretrain/state/, are NOT declared outputs: when the job is killed (e.g. at the SLURM time limit) Snakemake
 # removes the declared outputs only, and rerunning the rule resumes from the latest checkpoint.
 # pretrain.resources decide both the SLURM request and the launcher (ga/launch.py: one process, torchrun, or srun +
 # torchrun across nodes), so the two always agree.
