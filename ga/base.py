@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ga.errors import BaseModelError
 from ga.section import ConfigError, ConfigSection, setting
 
 if TYPE_CHECKING:
@@ -26,10 +27,6 @@ SOURCES = ("embedded", "hub", "local", "random")
 
 BASE_INFO_FILE = "ga_base.json"
 """Written by the fetch_base stage into the model dir: where the model came from (source/id/revision/dtype)."""
-
-
-class BaseModelError(RuntimeError):
-    """A base model could not be loaded, fetched or built; the message names the offending value."""
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """Mistakes a user can fix, and how every `ga` command reports them: one line on stderr, naming the file, row or key,
 exit status 1, no traceback.
 
-The exception types live where their errors arise (a config key: `ga.section.ConfigError`; a row of a data file:
-`ga.data.contracts.DataError`; a base model: `ga.base.BaseModelError`; a file that cannot be read at all:
-`UnreadableFile`, below); `user_errors()` gathers them for the commands' one `except`. Kept free of heavy imports: the
-command line imports it before it knows which command runs.
+Every such mistake raises a subclass of `UserError`, all defined here: a config key (`ConfigError`), a row of a data
+file (`DataError`), a base model (`BaseModelError`), a file that cannot be read at all (`UnreadableFile`), a prepared
+split that lacks a file (`SplitFormatError`), arguments that do not fit together (`UsageError`). The commands' one
+`except` catches `UserError` and an OSError that names a file (`is_user_error`). Imports nothing but the standard
+library: the command line imports it before it knows which command runs, and the lowest layer imports it.
 """
 from __future__ import annotations
 
@@ -13,32 +14,55 @@ import os
 import sys
 from typing import Iterator
 
+class UserError(Exception):
+    """A mistake in the user's config, files or arguments; its message names the file, row or key, and a command
+    reports it in one line (`report`)."""
 
-class UnreadableFile(ValueError):
+
+class ConfigError(UserError, ValueError):
+    """A config value or key that is not allowed; the message starts with the dotted key (or lists several)."""
+
+
+class DataError(UserError, ValueError):
+    """Bad input data; the message names the file, the row (0-based within the file) and the column."""
+
+    def __init__(self, file: str, row: int | str | None, column: str | None, problem: str):
+        self.file, self.row, self.column, self.problem = str(file), row, column, problem
+        where = [f"row {row}"] if row is not None else []
+        where += [f"column {column!r}"] if column is not None else []
+        super().__init__(f"{self.file}: {', '.join(where) + ': ' if where else ''}{problem}")
+
+
+class BaseModelError(UserError, RuntimeError):
+    """A base model could not be loaded, fetched or built; the message names the offending value."""
+
+
+class UnreadableFile(UserError, ValueError):
     """An input file that does not exist, is not a file of the expected kind, or cannot be parsed; the message starts
     with the file's path."""
 
 
-class UsageError(ValueError):
+class SplitFormatError(UserError, FileNotFoundError):
+    """A split folder lacks what the lazy loader reads (its manifest or the Arrow copies of its shards)."""
+
+
+class UsageError(UserError, ValueError):
     """A command given things that do not fit together (an adapter made for another base model, a generator trained
     for another one); the message names them."""
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean a mistake in the user's config, files or arguments (reported in one line)."""
-    from ga.base import BaseModelError
-    from ga.data.contracts import DataError
-    from ga.section import ConfigError
-
-    return ConfigError, DataError, BaseModelError, UnreadableFile, UsageError, OSError
+REPORTED_ERRORS: tuple[type[BaseException], ...] = (UserError, OSError)
+"""What a command's one `except` catches; `is_user_error` then tells a user's mistake from a failure inside."""
 
 
 def is_user_error(err: BaseException) -> bool:
-    """Whether `err` is a user's mistake: one of `user_errors()`, where an OSError counts only when it names a file
-    (a missing or unreadable path, a full disk), not when a library fails inside."""
+    """Whether `err` is a user's mistake: a `UserError`, or an OSError that names a file (a missing or unreadable
+    path, a full disk), not one a library raises inside; a missing file always counts."""
+    if isinstance(err, UserError):
+        return True
     if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
         return err.filename is not None
-    return isinstance(err, user_errors())
+    return isinstance(err, OSError)
 
 
 def one_line(err: BaseException) -> str:
@@ -59,36 +83,17 @@ def report(command: str, err: BaseException) -> int:
 
 
 @contextlib.contextmanager
-def reading(path: str | os.PathLike, what: str = "file") -> Iterator[None]:
-    """Inside, a failure to open or parse `path` (the file system's, the standard library's, Arrow's or Polars' own
-    errors) becomes one `UnreadableFile` naming it; errors that already name what is wrong pass through."""
+def reading(path: str | os.PathLike, what: str = "file",
+            library_errors: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Inside, a failure to open or parse `path` becomes one `UnreadableFile` naming it: the file system's and the
+    standard library's errors (OSError, ValueError: bad JSON, bad UTF-8) and `library_errors`, the error bases of
+    the library the caller reads with (Arrow's, Polars'). A `UserError` already names what is wrong and passes
+    through."""
     try:
         yield
     except FileNotFoundError:
         raise UnreadableFile(f"{path}: does not exist") from None
-    except _read_errors() as err:
-        if isinstance(err, _named_errors()):
+    except (OSError, ValueError, *library_errors) as err:
+        if isinstance(err, UserError):
             raise
         raise UnreadableFile(f"{path}: not a readable {what} ({one_line(err)})") from None
-
-
-def _named_errors() -> tuple[type[BaseException], ...]:
-    """Errors that already name the file, row or key (loaded ones only: an error of a module not imported cannot
-    occur)."""
-    from ga.section import ConfigError
-
-    named: list[type[BaseException]] = [UnreadableFile, UsageError, ConfigError]
-    if "ga.data.contracts" in sys.modules:
-        named.append(sys.modules["ga.data.contracts"].DataError)
-    return tuple(named)
-
-
-def _read_errors() -> tuple[type[BaseException], ...]:
-    """What reading a file can raise: OSError, ValueError (bad JSON, bad UTF-8, Arrow's ArrowInvalid) and the error
-    bases of the table libraries, where they are loaded (an error type of a library not imported cannot occur)."""
-    errors: list[type[BaseException]] = [OSError, ValueError]
-    if "pyarrow" in sys.modules:
-        errors.append(sys.modules["pyarrow"].lib.ArrowException)
-    if "polars" in sys.modules:
-        errors.append(sys.modules["polars"].exceptions.PolarsError)
-    return tuple(errors)

@@ -20,7 +20,7 @@ import yaml
 from ga.base import BaseModelConfig
 from ga.config import GenerativeAdapterConfig
 from ga.data.config import PretrainDataConfig
-from ga.data.sft.mixture import SftDataConfig, SftSourcesSectionConfig, check_datasets
+from ga.data.sft.sections import SftDataConfig, SftSourcesSectionConfig, check_datasets
 from ga.eval.knowledge.config import KnowledgeEvalConfig
 from ga.eval.icl.config import IclEvalConfig
 from ga.eval.msc.config import MscEvalConfig

@@ -28,11 +28,9 @@ import typing
 from dataclasses import MISSING
 from typing import Any, ClassVar, Literal
 
+from ga.errors import ConfigError
+
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-
-
-class ConfigError(ValueError):
-    """A config value or key that is not allowed; the message starts with the dotted key (or lists several)."""
 
 
 _BOUNDS = ("minimum", "exclusive_minimum", "maximum", "exclusive_maximum")

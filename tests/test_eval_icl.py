@@ -15,7 +15,7 @@ from ga.base import load_base
 from ga.data.contracts import DataError
 from ga.data.sft.build import seeded_rng
 from ga.data.sft.config import SftSourcesConfig
-from ga.data.sft.embedded import generate_records
+from ga.data.sft.embedded.registry import generate_records
 from ga.data.sft.embedded.config import SyntheticIclConfig
 from ga.format import ChatFormat
 from ga.data.sft.metaicl_split import HR_TO_LR_TEST_TASKS

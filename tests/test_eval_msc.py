@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import ga
 from ga.base import BaseModelConfig, load_base
 from ga.data.contracts import DataError
-from ga.data.sft.embedded import generate_records
+from ga.data.sft.embedded.registry import generate_records
 from ga.data.sft.embedded.common import EVAL
 from ga.data.sft.embedded.config import SyntheticChatConfig
 from ga.data.sft.embedded.synthetic_chat import session_layout

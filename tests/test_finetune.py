@@ -165,7 +165,8 @@ def nearest_other_record(split: SftExamples, index: int) -> int:
 def held_out_entity_qa(tmp_path_factory, tiny_tokenizer_dir):
     """The embedded entity_qa eval records (held-out entities; each context holds 0-2 other held-out entities as
     distractors), built and tokenized with the real code; and the config they come from."""
-    from ga.data.sft.embedded import EVAL, generate_records
+    from ga.data.sft.embedded.common import EVAL
+    from ga.data.sft.embedded.registry import generate_records
     from ga.data.sft.embedded.config import EntityQaConfig
 
     cfg = EntityQaConfig(entities=80, seed=3, val_fraction=0.2, passages_per_entity=1, max_context_tokens=4096,

@@ -272,7 +272,7 @@ def test_bad_mixture_config_is_rejected_naming_the_key(values, message):
 
 
 def test_every_dataset_resolves_through_one_registry():
-    from ga.data.sft.embedded import EMBEDDED_SOURCES
+    from ga.data.sft.embedded.registry import EMBEDDED_SOURCES
 
     for name in (*SFT_SOURCES, *EMBEDDED_SOURCES):
         assert sft_source(name).NAME == name

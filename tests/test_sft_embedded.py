@@ -18,7 +18,8 @@ from ga.data.embedded import fictional_entity_docs
 from ga.data.entities import SOURCE_NAME, generate_entities, split_key
 from ga.data.pretrain import is_validation
 from ga.data.sft.build import seeded_rng
-from ga.data.sft.embedded import EMBEDDED_SOURCES, EVAL, SPLITS, TRAIN, generate_records
+from ga.data.sft.embedded.common import EVAL, SPLITS, TRAIN
+from ga.data.sft.embedded.registry import EMBEDDED_SOURCES, generate_records
 from ga.data.sft.embedded import entity_qa, icl_families, synthetic_chat, synthetic_icl
 from ga.data.sft.embedded.common import MENTIONS_HELD_OUT, in_memory_rows
 from ga.data.sft.embedded.config import (CHAT_ATTRIBUTES, ICL_FAMILIES, EntityQaConfig, SyntheticChatConfig,

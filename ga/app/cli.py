@@ -15,6 +15,8 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ga.errors import REPORTED_ERRORS, is_user_error, report
+
 DEFAULT_MAX_NEW_TOKENS = 128
 """Reply length cap: a few sentences; raise it for longer answers."""
 EXIT_COMMANDS = ("/exit", "/quit")
@@ -188,13 +190,11 @@ def parser_for(name: str) -> argparse.ArgumentParser:
 
 def main(name: str, argv: list[str]) -> int:
     """`ga <name> ...`: parse the command's typed options and run it; a user's mistake ends in one line."""
-    from ga.errors import is_user_error, report, user_errors
-
     cls, run = COMMANDS[name]
     args = cls(**vars(parser_for(name).parse_args(argv)))
     try:
         return run(args)
-    except user_errors() as err:
+    except REPORTED_ERRORS as err:
         if not is_user_error(err):
             raise
         return report(name, err)

@@ -14,22 +14,13 @@ import pandera.polars as pa
 import polars as pl
 
 from ga.data.config import WindowLayout
+from ga.errors import DataError
 from ga.labels import IGNORE_INDEX
 
 """Label value for tokens without loss (Hugging Face / PyTorch cross-entropy convention)."""
 
 MAX_REPORTED_FAILURES = 5
 """How many failing cells a DataError lists before summarising the rest."""
-
-
-class DataError(ValueError):
-    """Bad input data; the message names the file, the row (0-based within the file) and the column."""
-
-    def __init__(self, file: str, row: int | str | None, column: str | None, problem: str):
-        self.file, self.row, self.column, self.problem = str(file), row, column, problem
-        where = [f"row {row}"] if row is not None else []
-        where += [f"column {column!r}"] if column is not None else []
-        super().__init__(f"{self.file}: {', '.join(where) + ': ' if where else ''}{problem}")
 
 
 def _non_blank(data: pa.PolarsData) -> pl.LazyFrame:

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ga.errors import SplitFormatError, reading
 from ga.labels import IGNORE_INDEX
 
 MANIFEST = "manifest.json"
@@ -33,9 +34,7 @@ def read_manifest(split_dir: str | os.PathLike) -> dict:
 
 
 def _read_table(shard: Path) -> pa.Table:
-    from ga.errors import reading
-
-    with reading(shard, "Parquet file"):
+    with reading(shard, "Parquet file", (pa.ArrowException,)):
         return pq.read_table(shard)
 
 
@@ -109,10 +108,6 @@ def iter_batches(path: str | os.PathLike, batch_size: int, shuffle_seed: int | N
 
 
 # ---------------------------------------------------------------- lazy loader (what training uses)
-class SplitFormatError(FileNotFoundError):
-    """A split folder lacks what the lazy loader reads (its manifest or the Arrow copies of its shards)."""
-
-
 class ArrowShard:
     """One Arrow IPC shard: where each column's rows lie in the file, and positional reads of one row.
 

@@ -18,16 +18,17 @@ PARQUET_COMPRESSION = "zstd"
 
 def read_parquet(path: str | os.PathLike) -> pl.DataFrame:
     """A whole Parquet file as a frame; a missing or unreadable file raises one `UnreadableFile` naming it."""
-    with reading(path, "Parquet file"):
+    with reading(path, "Parquet file", (pl.exceptions.PolarsError,)):
         return pl.read_parquet(path)
 
 
 def open_parquet(path: str | os.PathLike):
     """A `pyarrow.parquet.ParquetFile` to read in batches; a missing or unreadable file raises one `UnreadableFile`
     naming it."""
+    import pyarrow
     import pyarrow.parquet as pq
 
-    with reading(path, "Parquet file"):
+    with reading(path, "Parquet file", (pyarrow.ArrowException,)):
         return pq.ParquetFile(path)
 
 

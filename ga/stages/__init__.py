@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
+from ga import errors  # the module, not its names: `report` is also this package's stage module
+
 STAGE_NAMES = ("fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "finetune",
                "knowledge_contexts", "knowledge_qa_lora", "knowledge_eval", "knowledge_summary", "icl_episodes", "icl_eval",
                "icl_summary", "msc_conversations", "msc_eval", "msc_summary", "report")
@@ -92,16 +94,15 @@ def main(name: str, argv: list[str]) -> int:
     outputs = SimpleNamespace(**{key: getattr(args, key) for key in stage.outputs})
     wildcards = {key: getattr(args, key) for key in stage.wildcards}
 
-    from ga.errors import is_user_error, report, user_errors
     from ga.run_config import RunConfig
 
     try:
         config = RunConfig.load(args.config, args.overrides)
         result = module.run(config, inputs, outputs, **wildcards)
-    except user_errors() as err:
-        if not is_user_error(err):
+    except errors.REPORTED_ERRORS as err:
+        if not errors.is_user_error(err):
             raise
-        return report(name, err)
+        return errors.report(name, err)
     if result is not None:
         print(json.dumps(result, default=str))
     return 0

@@ -10,7 +10,9 @@
 - `ga.data.sft.metaicl_split`: MetaICL's HR->LR task split and the guard that keeps its test tasks out of training
 - `ga.data.hub`: the only two network calls (a dataset split, a single file), cached per revision
 - `ga.data.sft.embedded`: the embedded twin (entity QA, synthetic ICL, synthetic multi-session chats), offline
-- `ga.data.sft.mixture`: the `sft_data` section, one lookup for every dataset (`sft_source`), the mixture
+- `ga.data.sft.sections`: the `sft_sources` section (both kinds of blocks) and the `sft_data` section, apart from
+  the work code so that reading a run config imports no table library
+- `ga.data.sft.mixture`: one lookup for every dataset (`sft_source`), the mixture
 - `ga.format`: the one context format and the chat rendering with assistant-token labels, shared by
   training, evaluation and the user-facing API
 - `ga.data.sft.tokenize`: records -> context + conversation windows (the model's inputs), shards and their loader

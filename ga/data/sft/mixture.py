@@ -1,9 +1,9 @@
-"""The instruction-tuning mixture (docs/method.md#sft-mixture): the `sft_data` config section, the registry of
-dataset converters, and the work of the two data stages.
+"""The instruction-tuning mixture (docs/method.md#sft-mixture): the registry of dataset converters, and the work of
+the two data stages. Their config sections, `sft_sources` and `sft_data`, are in ga/data/sft/sections.py.
 
 - `sft_source(name)`: a dataset's converter module (the real sources, `ga.data.sft.sources.SFT_SOURCES`, and the
-  embedded twin's generated datasets, `ga.data.sft.embedded.EMBEDDED_SOURCES`); every module has the converter
-  API of `ga.data.sft.sources`. `SftSourcesSectionConfig`: the `sft_sources` section, both kinds of blocks.
+  embedded twin's generated datasets, `ga.data.sft.embedded.registry.EMBEDDED_SOURCES`); every module has the
+  converter API of `ga.data.sft.sources`.
 - `write_source_records` (stage sft_sources, one job per dataset): download or generate, convert, check against
   the record contract, write `records.parquet` + `manifest.json` (records, QA pairs, drops by reason, provenance
   and licence).
@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
 
 import pandera.polars as pa
 import polars as pl
@@ -30,21 +28,14 @@ import polars as pl
 from ga.data.contracts import MANIFEST_SHARDS, DataError, validate
 from ga.data.parquet import read_parquet, shard_name, write_parquet
 from ga.data.sft.build import seeded_rng
-from ga.data.sft.config import SftSourcesConfig
-from ga.data.sft.embedded.config import (EmbeddedSourceConfig, EntityQaConfig, SyntheticChatConfig,
-                                         SyntheticIclConfig)
+from ga.data.sft.embedded.registry import EMBEDDED_SOURCES
 from ga.data.sft.metaicl_split import METAICL_DATASET, check_no_test_tasks
 from ga.data.sft.records import RECORD_SCHEMA, provenance_frame, validate_records
+from ga.data.sft.sections import SftDataConfig, SftSourcesSectionConfig
+from ga.data.sft.sources import SFT_SOURCES
 from ga.data.sources import hash_order_key
 from ga.io import atomic_dir, read_json, sha256_file, sha256_json, write_json, write_text
-from ga.section import ConfigError, ConfigSection, setting
-from ga.resources import Resources
 
-MIXTURE_RUNTIME_MINUTES = 12 * 60
-MIXTURE_MEMORY_MB = 16_000
-
-EMBEDDED_DATASETS = ("entity_qa", "synthetic_icl", "synthetic_chat")
-"""The embedded twin's generated datasets (ga/data/sft/embedded/): the embedded default's mixture."""
 RECORDS_FILE = "records.parquet"
 MANIFEST = "manifest.json"
 STATISTICS_FILE = "statistics.md"
@@ -53,12 +44,9 @@ QUANTILES = (("p50", 0.5), ("p95", 0.95))
 _HASH_SPACE = 1 << 64
 
 
-# ---------------------------------------------------------------- registry and the sources section
+# ---------------------------------------------------------------- registry
 def sft_sources_registry() -> dict[str, ModuleType]:
     """Every dataset converter by name: the real sources and the embedded twin's generated datasets."""
-    from ga.data.sft.embedded import EMBEDDED_SOURCES
-    from ga.data.sft.sources import SFT_SOURCES
-
     return {**SFT_SOURCES, **EMBEDDED_SOURCES}
 
 
@@ -68,90 +56,6 @@ def sft_source(name: str) -> ModuleType:
     if name not in registry:
         raise KeyError(f"{name!r} is not an instruction-tuning dataset (known: {', '.join(sorted(registry))})")
     return registry[name]
-
-
-@dataclass
-class SftSourcesSectionConfig(SftSourcesConfig):
-    """The `sft_sources` section: the real datasets' blocks (SftSourcesConfig) and the embedded twin's."""
-
-    entity_qa: EntityQaConfig = setting(default_factory=EntityQaConfig,
-                                        doc="embedded twin: knowledge QA on the fictional entities (generated)")
-    synthetic_icl: SyntheticIclConfig = setting(default_factory=SyntheticIclConfig,
-                                                doc="embedded twin: synthetic in-context-learning tasks (generated)")
-    synthetic_chat: SyntheticChatConfig = setting(default_factory=SyntheticChatConfig,
-                                                  doc="embedded twin: synthetic multi-session chats (generated)")
-
-    def set_run_values(self, seed: int, pretrain_val_fraction: float) -> None:
-        """What the run sets: its seed everywhere, and the generated datasets' split of the fictional entities,
-        which must be the pretraining data's hold-out (ga/data/sft/embedded/config.py)."""
-        self.seed = seed
-        for name in self.source_names():
-            block = getattr(self, name)
-            if isinstance(block, EmbeddedSourceConfig):
-                block.seed = seed
-                if hasattr(block, "val_fraction"):
-                    block.val_fraction = pretrain_val_fraction
-
-
-# ---------------------------------------------------------------- config
-@dataclass
-class SftDataConfig(ConfigSection):
-    """The instruction-tuning mixture: which datasets, held-out slices, caps, weights, shuffle, and the token
-    layout (windows of adapter.window tokens)."""
-
-    section_doc: ClassVar[str] = ("instruction-tuning mixture: datasets, a held-out validation slice of each, caps, "
-                                  "weights and a seeded shuffle; records become context + conversation windows")
-
-    datasets: list[str] = setting(list(EMBEDDED_DATASETS),
-                                  "datasets of the mixture, each with its block in sft_sources (paper: coqa, drop, "
-                                  "narrativeqa, pubmedqa, quail, msmarco, booksum, longalpaca, metaicl)", min_items=1)
-    val_records: int = setting(8, "records of each dataset held out for validation (chosen by a seeded hash of the "
-                                  "record id; never in training)", minimum=0)
-    max_records: dict[str, int] = setting({}, "training records of a dataset, at most (a seeded choice); a dataset "
-                                              "not listed keeps all", minimum=1)
-    weights: dict[str, float] = setting({}, "how often a dataset's training records appear: 1 once, 2 twice, 0.5 a "
-                                            "seeded half; a dataset not listed: 1", exclusive_minimum=0)
-    shuffle: bool = setting(True, "shuffle the training mixture (seeded); false keeps dataset after dataset, as the "
-                                  "authors concatenated them")
-    max_tokens: int = setting(8192, "tokens of one record, at most (windows x adapter.window): conversation windows "
-                                    "beyond it are cut with their QA pairs; a record whose context leaves no room "
-                                    "for one conversation window is dropped", minimum=2)
-    examples_per_shard: int = setting(1024, "examples per Parquet shard", minimum=1)
-    tokenize_batch_records: int = setting(256, "records per tokenizer batch (bounds memory; never changes the "
-                                               "output)", minimum=1, affects_output=False)
-    resources: Resources = setting(default_factory=lambda: Resources(mem_mb=MIXTURE_MEMORY_MB,
-                                                                     runtime=MIXTURE_RUNTIME_MINUTES),
-                                   doc="what the sft_data job requests (threads: cores; a job is started only when "
-                                       "that many are free)")
-    seed: int = setting(0, "the run config's top-level seed (set by RunConfig)", minimum=0, internal=True)
-
-    def check(self) -> None:
-        repeated = sorted({name for name in self.datasets if self.datasets.count(name) > 1})
-        if repeated:
-            raise ConfigError(f"datasets: listed more than once: {repeated}")
-        for key in ("max_records", "weights"):
-            unknown = sorted(set(getattr(self, key)) - set(self.datasets))
-            if unknown:
-                raise ConfigError(f"{key}: {unknown} not in datasets {self.datasets}")
-
-    def weight(self, dataset: str) -> float:
-        return self.weights.get(dataset, 1.0)
-
-    def mixture_depends_on(self, window: int) -> dict[str, Any]:
-        """What the sft_data stage's output depends on (its rule params and manifest)."""
-        return {**self.depends_on(), "window": window, "seed": self.seed}
-
-
-def check_datasets(datasets: list[str], source_names: tuple[str, ...]) -> None:
-    """Every dataset of the mixture has a converter and a settings block; raises ConfigError naming the key."""
-    for name in datasets:
-        try:
-            sft_source(name)
-        except KeyError as err:
-            raise ConfigError(f"sft_data.datasets: {err.args[0]}") from None
-        if name not in source_names:
-            raise ConfigError(f"sft_data.datasets: {name!r} has no settings block in sft_sources (blocks: "
-                              f"{', '.join(source_names)})")
 
 
 # ---------------------------------------------------------------- stage sft_sources
