@@ -13,7 +13,7 @@ PACKAGE = REPO / "ga"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("errors", ("ga.errors", "ga.labels")),
-    ("section and io", ("ga.section", "ga.io", "ga.resources")),
+    ("section and io", ("ga.section", "ga.io", "ga.resources", "ga.layout")),
     ("model", ("ga", "ga.config", "ga.base", "ga.normalize", "ga.generator", "ga.state", "ga.model", "ga.export",
                "ga.smollm2", "ga.tiny")),
     ("data", ("ga.data", "ga.format")),
