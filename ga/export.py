@@ -11,6 +11,8 @@ from ga.io import atomic_file
 from ga.model import GenerativeAdapter
 from ga.state import AdapterState
 
+PEFT_CONFIG = "adapter_config.json"
+"""The file `LoraConfig.save_pretrained` writes."""
 PEFT_WEIGHTS = "adapter_model.safetensors"
 
 

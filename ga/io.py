@@ -22,6 +22,8 @@ from ga.errors import UnreadableFile
 
 HASH_BLOCK_BYTES = 1 << 20
 """Read size when hashing files."""
+NEW_FILE_MODE = 0o666
+"""The mode a new file is created with before the umask applies (as open() does)."""
 
 
 def _temp_prefix(target: Path) -> str:
@@ -86,14 +88,32 @@ def atomic_dir(target: str | os.PathLike, replace: bool = True) -> Iterator[Path
             raise
 
 
+def _umask() -> int:
+    """The process's file mode creation mask, read without changing it (Linux reports it in /proc; elsewhere it can
+    only be read by setting it, which is done once, at once restoring it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `target`; write it inside the block, and it replaces `target` on success."""
+    """Yield a temporary path next to `target`; write it inside the block, and it replaces `target` on success.
+
+    The file gets the mode an ordinary new file gets (0666 less the umask), whatever wrote it: some writers (safetensors)
+    create private 0600 files, which colleagues sharing a run could not read."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{_temp_prefix(target)}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
+        os.chmod(tmp, NEW_FILE_MODE & ~_umask())
         os.replace(tmp, target)
     finally:
         if tmp.exists():

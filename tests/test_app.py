@@ -70,9 +70,10 @@ def contexts(tmp_path_factory) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def adapter_file(tmp_path_factory, generator_dir, contexts) -> Path:
+    """Made with --record-paths, so that the commands below find the generator without --generator."""
     out = tmp_path_factory.mktemp("adapter") / "doc.adapter.safetensors"
     result = gacli("adapt", "--generator", str(generator_dir), "--context", *map(str, contexts), "--out", str(out),
-                   "--device", "cpu")
+                   "--device", "cpu", "--record-paths")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return out

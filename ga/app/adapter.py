@@ -2,13 +2,22 @@
 generator and base model they were made with and checks that everything fits.
 
 An adapter file is an `AdapterState` file (the d_r x d_r sums, the rank-r LoRA factors, the generator's config) whose
-`origin` records:
+`origin` records what identifies the things it was made from, and no local path unless asked (`record_paths`; an
+adapter is meant to be shared, and a path tells others how the maker's disk is laid out):
 
-    generator, generator_sha256       the generator folder and the hash of its weights
-    base_model, base_model_revision   what the base model was loaded from (a model folder or a model-hub id)
+    generator_sha256                  the hash of the generator's weights, checked on every use: a generator retrained
+                                      in place would silently change the adapter's answers
+    generator                         the generator folder (only with `record_paths`)
+    base_model_name                   the base model's model-hub id, or its folder's name
+    base_model                        what the base model was loaded from: a model-hub id always, a model folder only
+                                      with `record_paths`
+    base_model_revision               the hub revision, if any
     base_model_sha256                 hash of the base model's weights in the adapted modules (what the delta is
                                       added to), so that a different base model under the same name is caught
-    contexts, tokens, window          the files read (path, bytes, tokens, sha256), all tokens, the window length
+    contexts, tokens, window          the files read (name, bytes, tokens, sha256; `file`, the path, only with
+                                      `record_paths`), all tokens, the window length
+
+Adapters of format `ga adapt/1` recorded every path; they load as before.
 
 The base model of a generator, when none is given: the pipeline run's own `base_model/` folder when the generator
 sits in a run (`runs/<run>/{pretrain,finetune}/generator`), else the model its config records: a folder, the embedded
@@ -16,6 +25,7 @@ SmolLM2 (its hub id), or a model-hub id.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +43,14 @@ EMBEDDED = "embedded"
 """`--base-model embedded`: the embedded SmolLM2-135M-Instruct (ga.smollm2)."""
 RUN_BASE_MODEL = "base_model"
 """A pipeline run's base model folder, beside its `pretrain/` and `finetune/` folders (rules/*.smk)."""
-ORIGIN_FORMAT = "ga adapt/1"
+ORIGIN_FORMAT = "ga adapt/2"
+SAFETENSORS_LENGTH_BYTES = 8
+"""A safetensors file starts with its JSON header's length, a little-endian 64-bit integer."""
+SAFETENSORS_MAX_HEADER_BYTES = 100_000_000
+"""The longest header safetensors accepts: a longer length field means the file is not a safetensors file."""
+TRUNCATED = "truncated"
+GENERATOR_REMEDY = "copy or train the generator again"
+ADAPTER_REMEDY = "copy it again or make it again with `ga adapt`"
 
 
 @dataclass
@@ -82,15 +99,38 @@ def check_generator_dir(generator_dir: str | Path) -> None:
                                  "runs/<run>/finetune/generator or any GenerativeAdapter.save_pretrained folder)")
 
 
+
+def check_safetensors(path: Path, remedy: str) -> None:
+    """An `UnreadableFile` naming `path`, saying what is wrong and then `remedy`, unless safetensors can open it (its
+    header is read, and the file must be as long as the header says)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt"):
+            pass
+    except SafetensorError:
+        raise UnreadableFile(f"{path}: {safetensors_problem(path) or 'not readable'}; {remedy}") from None
+
+
+def check_not_truncated(path: Path, remedy: str) -> None:
+    """An `UnreadableFile` naming `path` if it is a safetensors file cut short (a copy or download that did not
+    finish), so that this, not a consequence of it, is what the user reads."""
+    problem = safetensors_problem(path)
+    if problem is not None and problem.startswith(TRUNCATED):
+        raise UnreadableFile(f"{path}: {problem}; {remedy}")
+
+
 def load_generator(generator_dir: str | Path, base: BaseModelSource, device: str = "cpu"):
     """(GenerativeAdapter, tokenizer): the generator in `generator_dir` on the base model `base`; a generator trained
     for another base model raises `UsageError` naming both."""
     from ga.base import load_base
+    from ga.model import GENERATOR_WEIGHTS
 
     from transformers.utils import logging as transformers_logging
 
     generator_dir = Path(generator_dir)
     check_generator_dir(generator_dir)
+    check_safetensors(generator_dir / GENERATOR_WEIGHTS, GENERATOR_REMEDY)
     transformers_logging.disable_progress_bar()  # a bar per model load would bury the answer and the error lines
     base_model, tokenizer = load_base(base.name_or_path, revision=base.revision, device=device)
     try:
@@ -99,6 +139,33 @@ def load_generator(generator_dir: str | Path, base: BaseModelSource, device: str
         raise UsageError(f"generator {generator_dir} does not fit base model {base.name_or_path}: "
                          f"{str(err).split(': ', 1)[-1]}") from None
     return gam, tokenizer
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """What is wrong with `path` as a safetensors file, in words: truncated (shorter than its header says; a copy or
+    download cut short) or not a safetensors file at all; None when its header and length look right."""
+    import json
+
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        length_field = handle.read(SAFETENSORS_LENGTH_BYTES)
+        header_bytes = int.from_bytes(length_field, "little")
+        if len(length_field) < SAFETENSORS_LENGTH_BYTES or header_bytes > SAFETENSORS_MAX_HEADER_BYTES:
+            return f"not a safetensors file ({size} bytes)"
+        header = handle.read(header_bytes)
+    if len(header) < header_bytes:
+        return (f"{TRUNCATED}: {size} bytes, shorter than its own header ({SAFETENSORS_LENGTH_BYTES + header_bytes} "
+                "bytes)" if header.startswith(b"{") else f"not a safetensors file ({size} bytes)")
+    try:
+        tensors = json.loads(header)
+        data_bytes = max((entry["data_offsets"][1] for name, entry in tensors.items() if name != "__metadata__"),
+                         default=0)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return "not a safetensors file (its header is not valid)"
+    expected = SAFETENSORS_LENGTH_BYTES + header_bytes + data_bytes
+    if size < expected:
+        return f"{TRUNCATED}: {size} bytes of the {expected} its header announces"
+    return None
 
 
 def base_weights_sha256(gam: GenerativeAdapter) -> str:
@@ -113,9 +180,10 @@ def base_weights_sha256(gam: GenerativeAdapter) -> str:
 
 def make_adapter(gam: GenerativeAdapter, tokenizer, files: Sequence[str | Path], generator_dir: str | Path,
                  base: BaseModelSource, window: int | None = None, block_chars: int | None = None,
-                 on_bytes: Callable[[int], None] | None = None) -> AdapterState:
+                 on_bytes: Callable[[int], None] | None = None, record_paths: bool = False) -> AdapterState:
     """The adapter of `files` read as one context (ga.app.context): one `update` per window of `window` tokens
-    (default: the generator's), with its origin recorded. Memory stays bounded whatever the files' length."""
+    (default: the generator's), with its origin recorded (local paths only with `record_paths`; see the module doc).
+    Memory stays bounded whatever the files' length."""
     import torch
 
     from ga.app.context import READ_BLOCK_CHARS, ContextTokenizer, check_context_file, windows
@@ -125,24 +193,70 @@ def make_adapter(gam: GenerativeAdapter, tokenizer, files: Sequence[str | Path],
 
     contexts = [check_context_file(path) for path in files]
     reader = ContextTokenizer(ContextFormat.from_tokenizer(tokenizer), block_chars or READ_BLOCK_CHARS)
-    window = window or gam.config.window
+    window = gam.config.window if window is None else window
+    if window < 1:
+        raise UsageError(f"window {window}: must be at least 1 token")
     pieces = (ids for context in contexts for ids in reader.file_ids(context, on_bytes))
     state = gam.empty_state()
     for window_ids in windows(pieces, window):
         state = gam.update(state, torch.tensor([window_ids]))
+    base_is_folder = is_local_path(base.name_or_path)
+    if not record_paths and state.config.base_model_id and is_local_path(state.config.base_model_id):
+        # the generator's config names its base model by the path it was trained from
+        state.config = dataclasses.replace(state.config, base_model_id=Path(state.config.base_model_id).name)
     state.origin = {
         "format": ORIGIN_FORMAT,
-        "generator": str(Path(generator_dir).absolute()),
+        **({"generator": str(Path(generator_dir).absolute())} if record_paths else {}),
         "generator_sha256": sha256_file(Path(generator_dir) / GENERATOR_WEIGHTS),
-        "base_model": base.name_or_path,
+        "base_model_name": Path(base.name_or_path).name if base_is_folder else base.name_or_path,
+        **({"base_model": base.name_or_path} if record_paths or not base_is_folder else {}),
         "base_model_revision": base.revision,
         "base_model_sha256": base_weights_sha256(gam),
-        "contexts": [context.record() for context in contexts],
+        "contexts": [context.record(with_path=record_paths) for context in contexts],
         "tokens": state.num_tokens,
         "window": window,
         "ga_version": ga.__version__,
     }
     return state
+
+
+def is_local_path(name_or_path: str) -> bool:
+    """Whether a base model's name is a path on this machine (else a model-hub id)."""
+    return Path(name_or_path).is_absolute() or Path(name_or_path).exists()
+
+
+def readapt_command(adapter: str | Path, state: AdapterState, generator_dir: str | Path) -> str:
+    """The `ga adapt` command that makes the adapter in `adapter` again, from the files its origin records, with the
+    generator in `generator_dir` (files recorded by name only are named so: run it where they are)."""
+    import shlex
+
+    origin = state.origin or {}
+    files = [context.get("file") or context.get("name") for context in origin.get("contexts", [])]
+    words = ["ga", "adapt", "--generator", str(generator_dir), "--context", *(files or ["FILE..."])]
+    if origin.get("base_model"):
+        words += ["--base-model", origin["base_model"]]
+    if origin.get("window") not in (None, state.config.window):
+        words += ["--window", str(origin["window"])]
+    if origin.get("generator"):
+        words.append("--record-paths")
+    words += ["--out", str(adapter), "--force"]
+    return shlex.join(words)
+
+
+def check_generator_weights(adapter: str | Path, state: AdapterState, generator_dir: Path) -> None:
+    """A `UsageError` unless the generator in `generator_dir` has the weights the adapter was made with (when it
+    records their hash): a generator retrained or replaced in place would silently change every answer."""
+    from ga.io import sha256_file
+    from ga.model import GENERATOR_WEIGHTS
+
+    recorded = (state.origin or {}).get("generator_sha256")
+    weights = generator_dir / GENERATOR_WEIGHTS
+    if not recorded or sha256_file(weights) == recorded:
+        return
+    check_not_truncated(weights, GENERATOR_REMEDY)
+    raise UsageError(f"{adapter} was made with another generator: {weights} holds other weights now (sha256 "
+                     f"{recorded[:12]} then, {sha256_file(weights)[:12]} now: retrained or replaced since); make it "
+                     f"again with this generator: {readapt_command(adapter, state, generator_dir)}")
 
 
 def read_adapter(path: str | Path) -> AdapterState:
@@ -156,32 +270,32 @@ def read_adapter(path: str | Path) -> AdapterState:
         raise UnreadableFile(f"{path}: does not exist" if not path.exists() else f"{path}: not a file")
     try:
         return AdapterState.load(path)
-    except (SafetensorError, ValueError, KeyError, OSError) as err:
+    except SafetensorError as err:
+        check_not_truncated(path, ADAPTER_REMEDY)
+        raise UsageError(f"{path}: not an adapter file made by `ga adapt` ({str(err).split(': ', 1)[-1]})") from None
+    except (ValueError, KeyError, OSError) as err:
         raise UsageError(f"{path}: not an adapter file made by `ga adapt` ({str(err).split(': ', 1)[-1]})") from None
 
 
 def open_adapter(path: str | Path, generator: str | Path | None = None, base_model: str | None = None,
                  device: str = "cpu"):
     """(GenerativeAdapter, tokenizer, AdapterState) to use the adapter in `path`: its generator and base model as
-    recorded, or `generator` / `base_model` instead (a generator moved since, the same model from another place),
-    checked against what the adapter was made with."""
+    recorded, or `generator` / `base_model` instead (a generator moved since, the same model from another place; an
+    adapter that records no paths needs `generator`), checked against what the adapter was made with, the generator's
+    weights included, on every use."""
     state = read_adapter(path)
     origin = state.origin or {}
     generator_dir = Path(generator) if generator is not None else origin.get("generator")
     if generator_dir is None:
-        raise UsageError(f"{path}: records no generator (not made by `ga adapt`); pass --generator DIR")
+        raise UsageError(f"{path}: records no generator location ("
+                         + ("made without --record-paths" if origin.get("format") else "not made by `ga adapt`")
+                         + "); pass --generator DIR, the generator it was made with")
     generator_dir = Path(generator_dir)
     if not generator_dir.is_dir():
         raise UnreadableFile(f"{generator_dir}: generator folder does not exist"
                              + (f" (recorded in {path}); pass --generator DIR" if generator is None else ""))
-    if generator is not None and origin.get("generator_sha256"):
-        from ga.io import sha256_file
-        from ga.model import GENERATOR_WEIGHTS
-
-        weights = generator_dir / GENERATOR_WEIGHTS
-        if weights.is_file() and sha256_file(weights) != origin["generator_sha256"]:
-            raise UsageError(f"{path} was made with another generator ({origin.get('generator')}, weights sha256 "
-                             f"{origin['generator_sha256'][:12]}) than {generator_dir}")
+    check_generator_dir(generator_dir)
+    check_generator_weights(path, state, generator_dir)
     if base_model is not None:
         base = base_model_for(generator_dir, base_model)
     elif origin.get("base_model"):
@@ -191,8 +305,9 @@ def open_adapter(path: str | Path, generator: str | Path | None = None, base_mod
     gam, tokenizer = load_generator(generator_dir, base, device)
     recorded = origin.get("base_model_sha256")
     if recorded and base_weights_sha256(gam) != recorded:
-        raise UsageError(f"{path} was made on another base model ({origin.get('base_model')}) than "
-                         f"{base.name_or_path}: their weights differ in the adapted modules")
+        made_on = origin.get("base_model") or origin.get("base_model_name")
+        raise UsageError(f"{path} was made on another base model ({made_on}) than {base.name_or_path}: their weights "
+                         "differ in the adapted modules; pass --base-model, the one it was made on")
     try:
         gam.check_state(state)
     except ValueError as err:

@@ -36,8 +36,10 @@ class ContextFile:
     tokens: int = 0
     sha256: str = ""
 
-    def record(self) -> dict:
-        return {"file": str(self.path), "bytes": self.bytes, "tokens": self.tokens, "sha256": self.sha256}
+    def record(self, with_path: bool = False) -> dict:
+        """What identifies the file: its name, size, tokens and hash; its absolute path only `with_path`."""
+        record = {"name": self.path.name, "bytes": self.bytes, "tokens": self.tokens, "sha256": self.sha256}
+        return {"file": str(self.path), **record} if with_path else record
 
 
 def check_context_file(path: str | Path) -> ContextFile:
