@@ -97,11 +97,11 @@ def test_hub_call_pins_the_revision():
     cfg = PretrainDataConfig.from_dict({"source": "slimpajama"})
     assert cfg.slimpajama.dataset == "cerebras/SlimPajama-627B"
     assert len(cfg.slimpajama.revision) == 40
-    import yaml
+    from ga.run_config import RunConfig
 
     root = Path(__file__).resolve().parents[1]
-    for name in ("paper-mistral", "paper-llama2"):
-        section = yaml.safe_load((root / "config" / f"{name}.yaml").read_text())["pretrain_data"]
-        assert section["source"] == "slimpajama" and section["slimpajama"]["revision"] == cfg.slimpajama.revision
-        assert section["token_budget"] == 1_000_000_000
-        assert section["window"] * section["completion_windows"] == 8192
+    for name in ("paper-mistral", "paper-llama2"):  # the resolved config: keys left at their default pin it too
+        section = RunConfig.load(root / "config" / f"{name}.yaml").pretrain_data
+        assert section.source == "slimpajama" and section.slimpajama.revision == cfg.slimpajama.revision
+        assert section.token_budget == 1_000_000_000
+        assert section.window * section.completion_windows == 8192

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import ga
 from ga.errors import UnreadableFile, UsageError
+from ga.layout import RunLayout
 
 if TYPE_CHECKING:
     from ga.model import GenerativeAdapter
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 EMBEDDED = "embedded"
 """`--base-model embedded`: the embedded SmolLM2-135M-Instruct (ga.smollm2)."""
-RUN_BASE_MODEL = "base_model"
-"""A pipeline run's base model folder, beside its `pretrain/` and `finetune/` folders (rules/*.smk)."""
 ORIGIN_FORMAT = "ga adapt/2"
 SAFETENSORS_LENGTH_BYTES = 8
 """A safetensors file starts with its JSON header's length, a little-endian 64-bit integer."""
@@ -75,7 +74,7 @@ def base_model_for(generator_dir: Path, given: str | None) -> BaseModelSource:
         return BaseModelSource(str(Path(given).absolute()) if Path(given).exists() else given)
     recorded = read_json(generator_dir / GENERATOR_CONFIG)["adapter"]
     recorded_id, revision = recorded.get("base_model_id"), recorded.get("base_model_revision")
-    run_base = generator_dir.absolute().parent.parent / RUN_BASE_MODEL
+    run_base = RunLayout.of_generator(generator_dir).base_model  # a pipeline run's generator: its run's base model
     if (run_base / BASE_INFO_FILE).is_file() and read_json(run_base / BASE_INFO_FILE).get("id") in (
             recorded_id, Path(recorded_id or "").name):
         return BaseModelSource(str(run_base))
