@@ -14,6 +14,7 @@ seconds with one torch thread (the default; other load on shared cores does not 
 The merge memory is measured in fresh subprocesses (peak RSS growth over the input states) for the S x S expansion
 of the authors' code and for our prefix sums. The last line printed is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,14 @@ import time
 import torch
 
 SMOLLM2_135M = dict(
-    vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-    num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=2048, tie_word_embeddings=True,
+    vocab_size=49152,
+    hidden_size=576,
+    intermediate_size=1536,
+    num_hidden_layers=30,
+    num_attention_heads=9,
+    num_key_value_heads=3,
+    max_position_embeddings=2048,
+    tie_word_embeddings=True,
 )
 # The embedded default's pretraining layout (config/config.yaml, pretrain_data).
 EMBEDDED_COMPLETION_WINDOWS = 8
@@ -55,9 +62,7 @@ def svds_in(step) -> int:
     """Matrices decomposed by torch.linalg.svd during one call of `step` (a batched call counts its batch)."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as profile:
         step()
-    return sum(
-        math.prod(event.input_shapes[0][:-2]) for event in profile.events() if event.name == "aten::_linalg_svd"
-    )
+    return sum(math.prod(event.input_shapes[0][:-2]) for event in profile.events() if event.name == "aten::_linalg_svd")
 
 
 def step_clock():
@@ -230,30 +235,40 @@ def main() -> None:
         timed = training_step_times(args, gam, lora_model, ids, prefix)
         ga_s, before_s, lora_s = timed["ga_step_s"], timed["ga_step_s_per_window_svd"], timed["lora_step_s"]
         prefixes = "all windows before" if prefix is None else prefix.tolist()
-        print(f"layout {timed['windows']} windows of {ids.shape[-1]}, prefixes {prefixes}: SVDs/step {timed['svds']['per_window']} -> {timed['svds']['distinct']}; "
-              f"GA step {before_s:.3f} s -> {ga_s:.3f} s; LoRA step {lora_s:.3f} s; "
-              f"GA/LoRA {before_s / lora_s:.3f} -> {ga_s / lora_s:.3f}", flush=True)
-        result.update({
-            f"tokens_per_step{suffix}": ids[0].numel(),
-            f"svds_per_step{suffix}": timed["svds"]["distinct"],
-            f"svds_per_step{suffix}_per_window_svd": timed["svds"]["per_window"],
-            f"ga_step_s{suffix}": round(ga_s, 4),
-            f"ga_step_s{suffix}_per_window_svd": round(before_s, 4),
-            f"lora_step_s{suffix}": round(lora_s, 4),
-            f"ga_over_lora_step_time{suffix}": round(ga_s / lora_s, 3),
-            f"ga_over_lora_step_time{suffix}_per_window_svd": round(before_s / lora_s, 3),
-        })
+        print(
+            f"layout {timed['windows']} windows of {ids.shape[-1]}, prefixes {prefixes}: SVDs/step {timed['svds']['per_window']} -> {timed['svds']['distinct']}; "
+            f"GA step {before_s:.3f} s -> {ga_s:.3f} s; LoRA step {lora_s:.3f} s; "
+            f"GA/LoRA {before_s / lora_s:.3f} -> {ga_s / lora_s:.3f}",
+            flush=True,
+        )
+        result.update(
+            {
+                f"tokens_per_step{suffix}": ids[0].numel(),
+                f"svds_per_step{suffix}": timed["svds"]["distinct"],
+                f"svds_per_step{suffix}_per_window_svd": timed["svds"]["per_window"],
+                f"ga_step_s{suffix}": round(ga_s, 4),
+                f"ga_step_s{suffix}_per_window_svd": round(before_s, 4),
+                f"lora_step_s{suffix}": round(lora_s, 4),
+                f"ga_over_lora_step_time{suffix}": round(ga_s / lora_s, 3),
+                f"ga_over_lora_step_time{suffix}_per_window_svd": round(before_s / lora_s, 3),
+            }
+        )
 
     normalize_s = normalization_times(args)
-    print(f"normalizing one layer's {EMBEDDED_COMPLETION_WINDOWS} distinct states at d_r {args.svd_inter_size}, "
-          f"r {args.svd_rank} (forward + backward): exact {normalize_s['exact']:.3f} s, "
-          f"lowrank {normalize_s['lowrank']:.3f} s", flush=True)
-    result.update({
-        "svd_inter_size": args.svd_inter_size,
-        "svd_rank": args.svd_rank,
-        "normalize_layer_s_exact": round(normalize_s["exact"], 4),
-        "normalize_layer_s_lowrank": round(normalize_s["lowrank"], 4),
-    })
+    print(
+        f"normalizing one layer's {EMBEDDED_COMPLETION_WINDOWS} distinct states at d_r {args.svd_inter_size}, "
+        f"r {args.svd_rank} (forward + backward): exact {normalize_s['exact']:.3f} s, "
+        f"lowrank {normalize_s['lowrank']:.3f} s",
+        flush=True,
+    )
+    result.update(
+        {
+            "svd_inter_size": args.svd_inter_size,
+            "svd_rank": args.svd_rank,
+            "normalize_layer_s_exact": round(normalize_s["exact"], 4),
+            "normalize_layer_s_lowrank": round(normalize_s["lowrank"], 4),
+        }
+    )
 
     result.update(merge_memory)
     print(json.dumps(result))

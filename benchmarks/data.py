@@ -21,6 +21,7 @@ instruction-tuning records are made of the same paragraphs: a context of several
 questions and answers cut from sentences.
 Usage: python benchmarks/data.py [--corpus-gb 2.6] [--ratio-mb 32] [--sft-records 2000] [--tokenizer DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,22 +37,33 @@ from pathlib import Path
 
 import polars as pl
 
+from ga.data.config import PretrainDataConfig
 from ga.data.parquet import shard_name, write_parquet
 from ga.io import sha256_file, sha256_json, write_json
-from ga.data.config import PretrainDataConfig
 
 DOCS_PER_SHARD = 5_000
 PARAGRAPHS_PER_DOC = (2, 12)
-STAGE_SETTINGS = {"window": 64, "completion_windows": 8, "reconstruction_windows": 8, "val_fraction": 0.01,
-                  "examples_per_shard": 2048, "tokenize_batch_documents": 1024}
+STAGE_SETTINGS = {
+    "window": 64,
+    "completion_windows": 8,
+    "reconstruction_windows": 8,
+    "val_fraction": 0.01,
+    "examples_per_shard": 2048,
+    "tokenize_batch_documents": 1024,
+}
 """The embedded default's layout (config/config.yaml)."""
 SFT_DATASETS = ("coqa", "drop", "quail")
 SFT_LAYOUT = {"window": 1024, "max_tokens": 8192}
 """The paper's instruction-tuning layout (config/paper-mistral.yaml)."""
 SFT_CONTEXT_PARAGRAPHS = (4, 30)
 SFT_QA_PAIRS = (1, 8)
-SFT_SETTINGS = {"datasets": list(SFT_DATASETS), "val_records": 10, "max_tokens": SFT_LAYOUT["max_tokens"],
-                "examples_per_shard": 1024, "tokenize_batch_records": 256}
+SFT_SETTINGS = {
+    "datasets": list(SFT_DATASETS),
+    "val_records": 10,
+    "max_tokens": SFT_LAYOUT["max_tokens"],
+    "examples_per_shard": 1024,
+    "tokenize_batch_records": 256,
+}
 
 
 def paragraphs() -> list[str]:
@@ -70,14 +82,21 @@ def generate_corpus(out: Path, target_bytes: int, seed: int = 0) -> dict:
         texts = ["\n\n".join(rng.choices(pool, k=rng.randint(*PARAGRAPHS_PER_DOC))) for _ in range(DOCS_PER_SHARD)]
         ids = [f"bench/{doc_index + i:010d}" for i in range(len(texts))]
         doc_index += len(texts)
-        frame = pl.DataFrame({"doc_id": ids, "source": ["bench"] * len(texts), "text": texts, "metadata": [None] * len(texts)},
-                             schema={"doc_id": pl.Utf8, "source": pl.Utf8, "text": pl.Utf8, "metadata": pl.Utf8})
+        frame = pl.DataFrame(
+            {"doc_id": ids, "source": ["bench"] * len(texts), "text": texts, "metadata": [None] * len(texts)},
+            schema={"doc_id": pl.Utf8, "source": pl.Utf8, "text": pl.Utf8, "metadata": pl.Utf8},
+        )
         name = shard_name(len(shards))
         write_parquet(frame, out / name)
         shards.append({"file": name, "rows": frame.height, "sha256": sha256_file(out / name)})
         written += sum(len(t.encode()) for t in texts)
-    manifest = {"kind": "pretrain_documents", "documents": doc_index, "text_bytes": written, "shards": shards,
-                "content_sha256": sha256_json([s["sha256"] for s in shards])}
+    manifest = {
+        "kind": "pretrain_documents",
+        "documents": doc_index,
+        "text_bytes": written,
+        "shards": shards,
+        "content_sha256": sha256_json([s["sha256"] for s in shards]),
+    }
     write_json(manifest, out / "manifest.json")
     return manifest
 
@@ -101,17 +120,33 @@ def generate_sft_sources(out: Path, records: int, seed: int = 0) -> list[Path]:
     for index, name in enumerate(SFT_DATASETS):
         rows = []
         for number in range(records // len(SFT_DATASETS) + (index < records % len(SFT_DATASETS))):
-            pairs = [(rng.choice(sentences).rstrip(".") + "?", rng.choice(sentences))
-                     for _ in range(rng.randint(*SFT_QA_PAIRS))]
+            pairs = [
+                (rng.choice(sentences).rstrip(".") + "?", rng.choice(sentences))
+                for _ in range(rng.randint(*SFT_QA_PAIRS))
+            ]
             context = rng.choices(pool, k=rng.randint(*SFT_CONTEXT_PARAGRAPHS))
-            rows.append({"id": f"{name}.{number}", "conversations": conversation(pairs),
-                         "context": "\n\n".join(context),
-                         "context_sources": sorted({passage_source(paragraph) for paragraph in context})})
+            rows.append(
+                {
+                    "id": f"{name}.{number}",
+                    "conversations": conversation(pairs),
+                    "context": "\n\n".join(context),
+                    "context_sources": sorted({passage_source(paragraph) for paragraph in context}),
+                }
+            )
         folder = out / name
         folder.mkdir(parents=True)
         records_frame(rows).write_parquet(folder / "records.parquet")
-        write_json({"dataset": name, "records": len(rows), "drops": {}, "licence": None, "provenance": {},
-                    "sha256": sha256_file(folder / "records.parquet")}, folder / "manifest.json")
+        write_json(
+            {
+                "dataset": name,
+                "records": len(rows),
+                "drops": {},
+                "licence": None,
+                "provenance": {},
+                "sha256": sha256_file(folder / "records.parquet"),
+            },
+            folder / "manifest.json",
+        )
         folders.append(folder)
     return folders
 
@@ -144,17 +179,22 @@ def sft_throughput(tmp: Path, tokenizer_dir: Path, backend, records: int, repeat
     for repeat in range(repeats):
         start, count = time.perf_counter(), 0
         for i in range(0, len(texts), batch):
-            count += sum(len(e.ids) for e in backend.encode_batch(texts[i:i + batch], add_special_tokens=False))
+            count += sum(len(e.ids) for e in backend.encode_batch(texts[i : i + batch], add_special_tokens=False))
         times["encode_batch"].append(time.perf_counter() - start)
         tokens = count
         seconds, manifests = run_sft_stage(sources, tokenizer_dir, tmp / f"sft-out-{repeat}")
         times["stage"].append(seconds)
     best = {k: min(v) for k, v in times.items()}
-    return {"sft_throughput_ratio_vs_tokenizers": round(best["encode_batch"] / best["stage"], 3),
-            "sft_records": records, "sft_examples": manifests["train"]["examples"] + manifests["val"]["examples"],
-            "sft_tokens": tokens, "sft_tokens_per_s_stage": round(tokens / best["stage"]),
-            "sft_tokens_per_s_encode_batch": round(tokens / best["encode_batch"]),
-            "sft_seconds_stage": round(best["stage"], 2), "sft_seconds_encode_batch": round(best["encode_batch"], 2)}
+    return {
+        "sft_throughput_ratio_vs_tokenizers": round(best["encode_batch"] / best["stage"], 3),
+        "sft_records": records,
+        "sft_examples": manifests["train"]["examples"] + manifests["val"]["examples"],
+        "sft_tokens": tokens,
+        "sft_tokens_per_s_stage": round(tokens / best["stage"]),
+        "sft_tokens_per_s_encode_batch": round(tokens / best["encode_batch"]),
+        "sft_seconds_stage": round(best["stage"], 2),
+        "sft_seconds_encode_batch": round(best["encode_batch"], 2),
+    }
 
 
 def stage_main(argv: list[str]) -> int:
@@ -162,9 +202,16 @@ def stage_main(argv: list[str]) -> int:
     documents, tokenizer, out = map(Path, argv)
     seconds = run_stage(documents, tokenizer, out)
     manifests = [json.loads((out / s / "manifest.json").read_text()) for s in ("train", "val")]
-    print(json.dumps({"seconds": seconds, "tokens": sum(m["tokens"] for m in manifests),
-                      "examples": sum(m["examples"] for m in manifests),
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "tokens": sum(m["tokens"] for m in manifests),
+                "examples": sum(m["examples"] for m in manifests),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
     return 0
 
 
@@ -198,7 +245,7 @@ def main() -> int:
             for name in ("encode_batch", "encode_batch_fast"):
                 encode, start, count = getattr(backend, name), time.perf_counter(), 0
                 for i in range(0, len(texts), batch):
-                    count += sum(len(e.ids) for e in encode(texts[i:i + batch], add_special_tokens=False))
+                    count += sum(len(e.ids) for e in encode(texts[i : i + batch], add_special_tokens=False))
                 times[name].append(time.perf_counter() - start)
                 tokens = count
             times["stage"].append(run_stage(tmp / "small", tokenizer_dir, tmp / f"small-out-{repeat}"))
@@ -224,23 +271,28 @@ def main() -> int:
             gen_start = time.perf_counter()
             big = generate_corpus(tmp / "big", int(args.corpus_gb * 1e9), seed=2)
             gen_seconds = time.perf_counter() - gen_start
-            child = subprocess.run([sys.executable, __file__, "--stage", str(tmp / "big"), str(tokenizer_dir),
-                                    str(tmp / "big-out")], capture_output=True, text=True)
+            child = subprocess.run(
+                [sys.executable, __file__, "--stage", str(tmp / "big"), str(tokenizer_dir), str(tmp / "big-out")],
+                capture_output=True,
+                text=True,
+            )
             if child.returncode != 0:
                 print(child.stderr[-3000:], file=sys.stderr)
                 return child.returncode
             big_run = json.loads(child.stdout.strip().splitlines()[-1])
-            result.update({
-                "peak_rss_mb": round(big_run["peak_rss_mb"], 1),
-                "peak_run_corpus_gb": round(big["text_bytes"] / 1e9, 3),
-                "peak_run_corpus_fraction_of_ram": round(big["text_bytes"] / ram_bytes, 4),
-                "peak_run_documents": big["documents"],
-                "peak_run_tokens": big_run["tokens"],
-                "peak_run_examples": big_run["examples"],
-                "peak_run_seconds": round(big_run["seconds"], 1),
-                "peak_run_tokens_per_s": round(big_run["tokens"] / big_run["seconds"]),
-                "corpus_generation_seconds": round(gen_seconds, 1),
-            })
+            result.update(
+                {
+                    "peak_rss_mb": round(big_run["peak_rss_mb"], 1),
+                    "peak_run_corpus_gb": round(big["text_bytes"] / 1e9, 3),
+                    "peak_run_corpus_fraction_of_ram": round(big["text_bytes"] / ram_bytes, 4),
+                    "peak_run_documents": big["documents"],
+                    "peak_run_tokens": big_run["tokens"],
+                    "peak_run_examples": big_run["examples"],
+                    "peak_run_seconds": round(big_run["seconds"], 1),
+                    "peak_run_tokens_per_s": round(big_run["tokens"] / big_run["seconds"]),
+                    "corpus_generation_seconds": round(gen_seconds, 1),
+                }
+            )
     print(json.dumps(result))
     return 0
 

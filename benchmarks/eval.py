@@ -25,6 +25,7 @@ runs by default, `knowledge_eval.prompt_cache`): each query then runs only its o
 whole context, and the cache is stored per context.
 The last line printed is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,7 +67,7 @@ def offline_context(tokenizer, tokens: int) -> tuple[str, int]:
         text += (PASSAGE_SEPARATOR if text else "") + topics[name].strip()
         offsets = tokenizer.backend_tokenizer.encode(text, add_special_tokens=False).offsets
         if len(offsets) > tokens:
-            return text[:offsets[tokens][0]], tokens
+            return text[: offsets[tokens][0]], tokens
     return text, len(offsets)
 
 
@@ -101,19 +102,23 @@ def main() -> None:
         generator_source = "random init"
 
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens, batch_size=1, fixed_length=True)
-    methods = {"generative_adapter": GenerativeAdapterMethod(gam, tokenizer, settings, "sequential"),
-               "closed_book": ClosedBook(base, tokenizer, settings),
-               "in_context": InContext(base, tokenizer, settings, max_prompt_tokens=None),
-               # the context run once into a KV cache that every question continues (knowledge_eval.prompt_cache)
-               "in_context_cached": InContext(base, tokenizer, settings, max_prompt_tokens=None, prompt_cache=True)}
-    questions = tuple(Question(f"q{i}", text, ()) for i, text in enumerate(QUESTIONS[:args.questions]))
+    methods = {
+        "generative_adapter": GenerativeAdapterMethod(gam, tokenizer, settings, "sequential"),
+        "closed_book": ClosedBook(base, tokenizer, settings),
+        "in_context": InContext(base, tokenizer, settings, max_prompt_tokens=None),
+        # the context run once into a KV cache that every question continues (knowledge_eval.prompt_cache)
+        "in_context_cached": InContext(base, tokenizer, settings, max_prompt_tokens=None, prompt_cache=True),
+    }
+    questions = tuple(Question(f"q{i}", text, ()) for i, text in enumerate(QUESTIONS[: args.questions]))
     in_context = methods["in_context"]
     longest_question = max(len(in_context.context_prompt("", q.question)[0]) for q in questions)
     room = in_context.prompt_limit - longest_question  # the empty-context prompt holds the blank line already
     context_tokens = min(args.context_tokens, room)
     if context_tokens < args.context_tokens:
-        print(f"max_position_embeddings {base.config.max_position_embeddings} holds at most {context_tokens} context "
-              f"tokens with these questions and {args.max_new_tokens} new tokens: using {context_tokens}")
+        print(
+            f"max_position_embeddings {base.config.max_position_embeddings} holds at most {context_tokens} context "
+            f"tokens with these questions and {args.max_new_tokens} new tokens: using {context_tokens}"
+        )
     text, context_tokens = offline_context(tokenizer, context_tokens)
     context = Context("bench-0", "offline", context_tokens, text, context_tokens, ("topics",), questions)
 
@@ -133,36 +138,52 @@ def main() -> None:
             generations[name] = method.generate(contextualized[name], questions)  # batches of 1, as the runner calls
             query_s[name].append((clock_fn() - start) / len(questions))
     per_query_s = {name: statistics.median(values) for name, values in query_s.items()}
-    per_query_flops = {name: statistics.mean(methods[name].query_flops(contextualized[name], g)
-                                             for g in generations[name]) for name in methods}
+    per_query_flops = {
+        name: statistics.mean(methods[name].query_flops(contextualized[name], g) for g in generations[name])
+        for name in methods
+    }
     prompt_tokens = {name: statistics.mean(g.prompt_tokens for g in generations[name]) for name in methods}
 
-    print(f"SmolLM2-135M-Instruct, generator {generator_source} (window {gam.config.window}, d_r "
-          f"{gam.config.inter_size}, r {gam.config.rank}, {gam.config.target_modules}); context {context_tokens} "
-          f"tokens; {len(questions)} questions x {args.repeats} repeats, {args.max_new_tokens} new tokens each; "
-          f"{torch.get_num_threads()} thread(s), {'CPU' if clock_fn is time.process_time else 'wall'} seconds")
-    header = f"{'method':<20}{'contextualize s':>16}{'ctx TFLOPs':>12}{'prompt tok':>12}{'query s':>10}" \
-             f"{'query GFLOPs':>14}{'storage floats':>16}"
+    print(
+        f"SmolLM2-135M-Instruct, generator {generator_source} (window {gam.config.window}, d_r "
+        f"{gam.config.inter_size}, r {gam.config.rank}, {gam.config.target_modules}); context {context_tokens} "
+        f"tokens; {len(questions)} questions x {args.repeats} repeats, {args.max_new_tokens} new tokens each; "
+        f"{torch.get_num_threads()} thread(s), {'CPU' if clock_fn is time.process_time else 'wall'} seconds"
+    )
+    header = (
+        f"{'method':<20}{'contextualize s':>16}{'ctx TFLOPs':>12}{'prompt tok':>12}{'query s':>10}"
+        f"{'query GFLOPs':>14}{'storage floats':>16}"
+    )
     print(header)
     print("-" * len(header))
     for name in methods:
-        print(f"{name:<20}{contextualize_s[name]:>16.2f}{contextualized[name].flops / 1e12:>12.3f}"
-              f"{prompt_tokens[name]:>12.0f}{per_query_s[name]:>10.3f}{per_query_flops[name] / 1e9:>14.2f}"
-              f"{contextualized[name].storage_floats:>16,}")
+        print(
+            f"{name:<20}{contextualize_s[name]:>16.2f}{contextualized[name].flops / 1e12:>12.3f}"
+            f"{prompt_tokens[name]:>12.0f}{per_query_s[name]:>10.3f}{per_query_flops[name] / 1e9:>14.2f}"
+            f"{contextualized[name].storage_floats:>16,}"
+        )
     adapter_over_closed = per_query_s["generative_adapter"] / per_query_s["closed_book"]
     prompting_over_adapter = per_query_s["in_context"] / per_query_s["generative_adapter"]
     cached_over_adapter = per_query_s["in_context_cached"] / per_query_s["generative_adapter"]
-    print(f"per-query latency generative_adapter / closed_book = {adapter_over_closed:.3f} "
-          f"(goal <= {CLOSED_BOOK_TO_ADAPTER_GOAL}: {'met' if adapter_over_closed <= CLOSED_BOOK_TO_ADAPTER_GOAL else 'NOT met'})")
-    print(f"per-query latency in_context / generative_adapter = {prompting_over_adapter:.2f} "
-          f"(goal >= {PROMPTING_TO_ADAPTER_GOAL}: {'met' if prompting_over_adapter >= PROMPTING_TO_ADAPTER_GOAL else 'NOT met'})")
-    print(f"per-query latency in_context_cached / generative_adapter = {cached_over_adapter:.2f} (the context's KV "
-          f"cache computed once: {contextualized['in_context_cached'].storage_floats:,} floats stored per context)")
+    print(
+        f"per-query latency generative_adapter / closed_book = {adapter_over_closed:.3f} "
+        f"(goal <= {CLOSED_BOOK_TO_ADAPTER_GOAL}: {'met' if adapter_over_closed <= CLOSED_BOOK_TO_ADAPTER_GOAL else 'NOT met'})"
+    )
+    print(
+        f"per-query latency in_context / generative_adapter = {prompting_over_adapter:.2f} "
+        f"(goal >= {PROMPTING_TO_ADAPTER_GOAL}: {'met' if prompting_over_adapter >= PROMPTING_TO_ADAPTER_GOAL else 'NOT met'})"
+    )
+    print(
+        f"per-query latency in_context_cached / generative_adapter = {cached_over_adapter:.2f} (the context's KV "
+        f"cache computed once: {contextualized['in_context_cached'].storage_floats:,} floats stored per context)"
+    )
     result = {
         "adapter_over_closed_book_latency": round(adapter_over_closed, 4),
         "prompting_over_adapter_latency": round(prompting_over_adapter, 3),
         "cached_prompting_over_adapter_latency": round(cached_over_adapter, 3),
-        "adapter_over_closed_book_flops": round(per_query_flops["generative_adapter"] / per_query_flops["closed_book"], 4),
+        "adapter_over_closed_book_flops": round(
+            per_query_flops["generative_adapter"] / per_query_flops["closed_book"], 4
+        ),
         "prompting_over_adapter_flops": round(per_query_flops["in_context"] / per_query_flops["generative_adapter"], 3),
         "context_tokens": context_tokens,
         "questions": len(questions),

@@ -56,6 +56,7 @@ FLOP count (per optimizer step; T = positions per step = micro batch x accumulat
 
 The last line printed is one JSON object with every number.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -109,7 +110,6 @@ SVD_METHODS = ("lowrank", "exact")
 """Default training runs: lowrank first (cheap), then exact (the config default), each skipped if out of time."""
 
 
-
 # ---------------------------------------------------------------------------------------------------- SVD timing
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
@@ -139,11 +139,11 @@ def svd_bench(layout: Layout, batch: int, repeats: int, device: torch.device) ->
     for method in SVD_METHODS:
         config = GenerativeAdapterConfig(inter_size=layout.inter_size, rank=layout.rank, svd=method)
 
-        def forward():
+        def forward(config=config):  # bound now: the loop rebinds `config`
             with torch.no_grad():
                 normalize_state(states, config)
 
-        def forward_backward():
+        def forward_backward(config=config):
             leaf = states.detach().requires_grad_(True)
             (normalize_state(leaf, config) * upstream).sum().backward()
 
@@ -170,17 +170,31 @@ def train_run(spec: ModelSpec, svd: str, layout: Layout, args, device: torch.dev
     free_memory(device)
     build_start = time.perf_counter()
     base = build_base(spec, device, dtype)
-    adapter = GenerativeAdapterConfig(inter_size=layout.inter_size, rank=layout.rank,
-                                      target_modules=list(layout.target_modules), window=layout.window, svd=svd)
+    adapter = GenerativeAdapterConfig(
+        inter_size=layout.inter_size,
+        rank=layout.rank,
+        target_modules=list(layout.target_modules),
+        window=layout.window,
+        svd=svd,
+    )
     with torch.device(device):
         model = ga.GenerativeAdapter(base, adapter)
     build_s = time.perf_counter() - build_start
 
     cfg = TrainConfig(
-        steps=args.warmup + args.steps, micro_batch_size=args.micro_batch, grad_accum_steps=args.grad_accum,
-        warmup_steps=0, decay="constant", eval_every=0, val_examples=VAL_EXAMPLES, checkpoint_every=NEVER,
-        deepspeed_config=str(REPO / ZERO2_CONFIG), precision="fp32" if args.tiny else "bf16",
-        gradient_checkpointing=True, num_threads=args.threads)
+        steps=args.warmup + args.steps,
+        micro_batch_size=args.micro_batch,
+        grad_accum_steps=args.grad_accum,
+        warmup_steps=0,
+        decay="constant",
+        eval_every=0,
+        val_examples=VAL_EXAMPLES,
+        checkpoint_every=NEVER,
+        deepspeed_config=str(REPO / ZERO2_CONFIG),
+        precision="fp32" if args.tiny else "bf16",
+        gradient_checkpointing=True,
+        num_threads=args.threads,
+    )
     n_train = cfg.micro_batch_size * cfg.grad_accum_steps * cfg.steps
     examples = layout_examples(layout, spec.config["vocab_size"], n_train + VAL_EXAMPLES)
     train_set = [examples[i] for i in range(n_train)]
@@ -197,7 +211,7 @@ def train_run(spec: ModelSpec, svd: str, layout: Layout, args, device: torch.dev
                 trainer.engine.destroy()
             del trainer
         rows = [json.loads(line) for line in (Path(state) / "metrics.jsonl").read_text().splitlines()]
-    timed = [r for r in rows if r["kind"] == "train"][args.warmup:]
+    timed = [r for r in rows if r["kind"] == "train"][args.warmup :]
 
     positions = cfg.micro_batch_size * cfg.grad_accum_steps * layout.windows * layout.window
     flops = flops_per_step(model, layout, positions)
@@ -205,11 +219,14 @@ def train_run(spec: ModelSpec, svd: str, layout: Layout, args, device: torch.dev
     peak = args.peak_tflops * TFLOP
     states_per_step = cfg.micro_batch_size * cfg.grad_accum_steps * layout.windows * len(model.module_names)
     out = {
-        "model": spec.name, "description": spec.description, "svd": svd,
+        "model": spec.name,
+        "description": spec.description,
+        "svd": svd,
         "tokens_per_s": statistics.median(r["tokens_per_s"] for r in timed),
         "positions_per_s": positions / step_time,
         "step_time_s": step_time,
-        "tokens_per_step": timed[0]["tokens"], "positions_per_step": positions,
+        "tokens_per_step": timed[0]["tokens"],
+        "positions_per_step": positions,
         "model_tflop_per_step": flops["model_flops"] / TFLOP,
         "recompute_tflop_per_step": flops["recompute_flops"] / TFLOP,
         "mfu": flops["model_flops"] / step_time / peak,
@@ -217,12 +234,18 @@ def train_run(spec: ModelSpec, svd: str, layout: Layout, args, device: torch.dev
         "peak_mem_gib": max(r["mem_gib"] for r in timed),
         "peak_reserved_gib": torch.cuda.max_memory_reserved(device) / 2**30 if device.type == "cuda" else None,
         "losses": [r["loss"] for r in rows if r["kind"] == "train"],
-        "skipped_steps": result["skipped_steps"], "timed_steps": len(timed), "warmup_steps": args.warmup,
+        "skipped_steps": result["skipped_steps"],
+        "timed_steps": len(timed),
+        "warmup_steps": args.warmup,
         "svd_states_per_step": states_per_step,
-        "trainable_parameters": result["trainable_parameters"], "frozen_parameters": result["frozen_parameters"],
-        "base_matmul_weights": flops["base_matmul_weights"], "zero_stage": result["zero_stage"],
-        "bf16": result["bf16"], "gradient_checkpointing": cfg.gradient_checkpointing,
-        "micro_batch_size": cfg.micro_batch_size, "grad_accum_steps": cfg.grad_accum_steps,
+        "trainable_parameters": result["trainable_parameters"],
+        "frozen_parameters": result["frozen_parameters"],
+        "base_matmul_weights": flops["base_matmul_weights"],
+        "zero_stage": result["zero_stage"],
+        "bf16": result["bf16"],
+        "gradient_checkpointing": cfg.gradient_checkpointing,
+        "micro_batch_size": cfg.micro_batch_size,
+        "grad_accum_steps": cfg.grad_accum_steps,
         "build_s": build_s,
     }
     del model, base
@@ -236,16 +259,24 @@ def print_run(run: dict, svd_result: dict | None, peak_tflops: float) -> None:
     if "error" in run or "skipped" in run:
         print(f"== {name}: {run.get('error') or 'skipped: ' + run['skipped']}", flush=True)
         return
-    print(f"== {name} ({run['description']}; trainable {run['trainable_parameters']:,}, "
-          f"frozen {run['frozen_parameters']:,})")
-    print(f"   tokens/s {run['tokens_per_s']:,.0f} (real tokens)   positions/s {run['positions_per_s']:,.0f}   "
-          f"step {run['step_time_s']:.3f} s   losses {[round(x, 3) for x in run['losses']]}")
-    print(f"   MFU {100 * run['mfu']:.3g}% ({run['model_tflop_per_step']:.4g} TFLOP/step against {peak_tflops:g} "
-          f"TFLOP/s peak)   HFU {100 * run['hfu']:.3g}% (+{run['recompute_tflop_per_step']:.4g} TFLOP recompute)")
+    print(
+        f"== {name} ({run['description']}; trainable {run['trainable_parameters']:,}, "
+        f"frozen {run['frozen_parameters']:,})"
+    )
+    print(
+        f"   tokens/s {run['tokens_per_s']:,.0f} (real tokens)   positions/s {run['positions_per_s']:,.0f}   "
+        f"step {run['step_time_s']:.3f} s   losses {[round(x, 3) for x in run['losses']]}"
+    )
+    print(
+        f"   MFU {100 * run['mfu']:.3g}% ({run['model_tflop_per_step']:.4g} TFLOP/step against {peak_tflops:g} "
+        f"TFLOP/s peak)   HFU {100 * run['hfu']:.3g}% (+{run['recompute_tflop_per_step']:.4g} TFLOP recompute)"
+    )
     print(f"   peak memory {run['peak_mem_gib']:.2f} GiB")
     if svd_result is not None and "svd_s_per_step_est" in run:
-        print(f"   SVD ({run['svd_states_per_step']} states/step): est. {run['svd_s_per_step_est']:.3f} s/step "
-              f"= {100 * run['svd_share_of_step_est']:.0f}% of the step")
+        print(
+            f"   SVD ({run['svd_states_per_step']} states/step): est. {run['svd_s_per_step_est']:.3f} s/step "
+            f"= {100 * run['svd_share_of_step_est']:.0f}% of the step"
+        )
     sys.stdout.flush()
 
 
@@ -258,14 +289,25 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 1; tiny 0)")
     parser.add_argument("--micro-batch", type=int, default=1, help="examples per forward pass")
     parser.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
-    parser.add_argument("--peak-tflops", type=float, default=H100_H200_BF16_DENSE_PEAK_TFLOPS,
-                        help="bf16 dense peak of the GPU, TFLOP/s (default: H100 SXM / H200)")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=H100_H200_BF16_DENSE_PEAK_TFLOPS,
+        help="bf16 dense peak of the GPU, TFLOP/s (default: H100 SXM / H200)",
+    )
     parser.add_argument("--svd-repeats", type=int, default=None, help="timed repeats of the SVD bench (3; tiny 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's; tiny 1)")
-    parser.add_argument("--time-budget-s", type=float, default=400.0,
-                        help="start no run whose estimated SVD time alone would end it after this many seconds")
-    parser.add_argument("--full-loop", action="store_true",
-                        help="call ga.train.loop.train (adds its end-of-run validation and checkpoint write)")
+    parser.add_argument(
+        "--time-budget-s",
+        type=float,
+        default=400.0,
+        help="start no run whose estimated SVD time alone would end it after this many seconds",
+    )
+    parser.add_argument(
+        "--full-loop",
+        action="store_true",
+        help="call ga.train.loop.train (adds its end-of-run validation and checkpoint write)",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
 
@@ -293,30 +335,52 @@ def main() -> None:
 
     results = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "tiny": args.tiny, "torch": torch.__version__, "transformers": transformers.__version__,
-        "deepspeed": deepspeed.__version__, "dtype": str(dtype).removeprefix("torch."), "zero_config": ZERO2_CONFIG,
-        "peak_tflops": args.peak_tflops, "mfu_goal": MFU_GOAL, "flop_formula": FLOP_FORMULA,
-        "layout": {"window": layout.window, "completion_windows": layout.completion_windows,
-                   "reconstruction_windows": layout.reconstruction_windows, "inter_size": layout.inter_size,
-                   "rank": layout.rank, "target_modules": list(layout.target_modules)},
-        "steps": args.steps, "warmup": args.warmup, "micro_batch": args.micro_batch, "grad_accum": args.grad_accum,
+        "tiny": args.tiny,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "deepspeed": deepspeed.__version__,
+        "dtype": str(dtype).removeprefix("torch."),
+        "zero_config": ZERO2_CONFIG,
+        "peak_tflops": args.peak_tflops,
+        "mfu_goal": MFU_GOAL,
+        "flop_formula": FLOP_FORMULA,
+        "layout": {
+            "window": layout.window,
+            "completion_windows": layout.completion_windows,
+            "reconstruction_windows": layout.reconstruction_windows,
+            "inter_size": layout.inter_size,
+            "rank": layout.rank,
+            "target_modules": list(layout.target_modules),
+        },
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "micro_batch": args.micro_batch,
+        "grad_accum": args.grad_accum,
         "full_loop": args.full_loop,
     }
-    print(f"GPU check: {results['device']} | torch {torch.__version__} | transformers {transformers.__version__} | "
-          f"deepspeed {deepspeed.__version__} | {results['dtype']} ZeRO-2 | layout {results['layout']}")
+    print(
+        f"GPU check: {results['device']} | torch {torch.__version__} | transformers {transformers.__version__} | "
+        f"deepspeed {deepspeed.__version__} | {results['dtype']} ZeRO-2 | layout {results['layout']}"
+    )
     print(f"FLOP count: {FLOP_FORMULA}")
-    print(f"Goal: MFU >= {100 * MFU_GOAL:.0f}% on an H100/H200 (peak {args.peak_tflops:g} TFLOP/s bf16 dense)",
-          flush=True)
+    print(
+        f"Goal: MFU >= {100 * MFU_GOAL:.0f}% on an H100/H200 (peak {args.peak_tflops:g} TFLOP/s bf16 dense)", flush=True
+    )
 
     # One layer's states of one step (micro-batch x windows) at this layout.
     svd_batch = args.micro_batch * layout.windows
     try:
         svd_result = svd_bench(layout, svd_batch, repeats, device)
-        print(f"== SVD normalization, {svd_batch} states of {layout.inter_size}x{layout.inter_size}, r "
-              f"{layout.rank}: " + "   ".join(
-                  f"{m}: fwd {1e3 * svd_result[m]['fwd_s']:.1f} ms, fwd+bwd {1e3 * svd_result[m]['fwd_bwd_s']:.1f} ms"
-                  for m in SVD_METHODS) + f"   (exact / lowrank = {svd_result['exact_over_lowrank_fwd_bwd']:.1f}x)",
-              flush=True)
+        print(
+            f"== SVD normalization, {svd_batch} states of {layout.inter_size}x{layout.inter_size}, r "
+            f"{layout.rank}: "
+            + "   ".join(
+                f"{m}: fwd {1e3 * svd_result[m]['fwd_s']:.1f} ms, fwd+bwd {1e3 * svd_result[m]['fwd_bwd_s']:.1f} ms"
+                for m in SVD_METHODS
+            )
+            + f"   (exact / lowrank = {svd_result['exact_over_lowrank_fwd_bwd']:.1f}x)",
+            flush=True,
+        )
     except Exception as err:  # keep going: the training runs are still worth having
         svd_result = {"error": f"{type(err).__name__}: {err}"}
         print(f"== SVD normalization: {svd_result['error']}", flush=True)
@@ -328,12 +392,19 @@ def main() -> None:
             run = {"model": spec.name, "description": spec.description, "svd": method}
             elapsed = time.perf_counter() - start
             per_state = svd_result.get(method, {}).get("fwd_bwd_s_per_state")
-            states_per_step = (args.micro_batch * args.grad_accum * layout.windows
-                               * spec.config["num_hidden_layers"] * len(layout.target_modules))
+            states_per_step = (
+                args.micro_batch
+                * args.grad_accum
+                * layout.windows
+                * spec.config["num_hidden_layers"]
+                * len(layout.target_modules)
+            )
             svd_estimate = None if per_state is None else per_state * states_per_step
             if svd_estimate is not None and elapsed + svd_estimate * (args.steps + args.warmup) > args.time_budget_s:
-                run["skipped"] = (f"time budget: {elapsed:.0f} s elapsed + est. {svd_estimate:.1f} s of SVD per step "
-                                  f"x {args.steps + args.warmup} steps > --time-budget-s {args.time_budget_s:g}")
+                run["skipped"] = (
+                    f"time budget: {elapsed:.0f} s elapsed + est. {svd_estimate:.1f} s of SVD per step "
+                    f"x {args.steps + args.warmup} steps > --time-budget-s {args.time_budget_s:g}"
+                )
             else:
                 try:
                     run = train_run(spec, method, layout, args, device, dtype)
@@ -351,8 +422,11 @@ def main() -> None:
     met = [f"{r['model']}/{r['svd']}" for r in runs if r.get("mfu_goal_met")]
     results["mfu_goal_met_by"] = met
     results["elapsed_s"] = time.perf_counter() - start
-    print(f"GOAL MFU >= {100 * MFU_GOAL:.0f}%: " + (f"met by {', '.join(met)}" if met else "not met by any run")
-          + ("  (CPU --tiny run: MFU against a GPU peak is not meaningful)" if args.tiny else ""))
+    print(
+        f"GOAL MFU >= {100 * MFU_GOAL:.0f}%: "
+        + (f"met by {', '.join(met)}" if met else "not met by any run")
+        + ("  (CPU --tiny run: MFU against a GPU peak is not meaningful)" if args.tiny else "")
+    )
 
     import torch.distributed as dist
 

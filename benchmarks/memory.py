@@ -11,6 +11,7 @@ its parent's peak). The paper run (docs/method.md#pretraining-data): 8 completio
 each with the whole split open. Per-process peaks are extrapolated linearly in the number of examples from the
 two measurements. The last line printed is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,11 @@ def child_main(mode: str, split_dir: str, reads: int, batch: int) -> None:
 
 
 def measure(mode: str, split_dir: Path, reads: int, batch: int) -> dict:
-    run = subprocess.run([sys.executable, __file__, "--child", mode, str(split_dir), str(reads), str(batch)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(split_dir), str(reads), str(batch)],
+        capture_output=True,
+        text=True,
+    )
     if run.returncode != 0:
         raise RuntimeError(f"{mode} reader failed:\n{run.stderr[-3000:]}")
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -91,13 +95,19 @@ def main() -> None:
     parser.add_argument("--workdir", help="where to write the splits (default: a temporary folder)")
     args = parser.parse_args()
 
-    from ga.tiny import tiny_tokenizer_dir
     from ga.testing.train_data import write_token_split
+    from ga.tiny import tiny_tokenizer_dir
 
     layout = PAPER_LAYOUT
-    result = {"layout": {"window": layout.window, "completion_windows": layout.completion_windows,
-                         "reconstruction_windows": layout.reconstruction_windows},
-              "reads": args.reads, "batch": args.batch}
+    result = {
+        "layout": {
+            "window": layout.window,
+            "completion_windows": layout.completion_windows,
+            "reconstruction_windows": layout.reconstruction_windows,
+        },
+        "reads": args.reads,
+        "batch": args.batch,
+    }
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         tmp = Path(tmp)
         tokenizer = tiny_tokenizer_dir(tmp / "tokenizer")
@@ -125,16 +135,18 @@ def main() -> None:
     paper["eager_int64_tensors_at_rest_gb"] = round(PAPER_SEQUENCES * eager_bytes_per_example(layout) / GB, 1)
     arrow_per_example = (arrow_bytes[1] - arrow_bytes[0]) / (sizes[1] - sizes[0])
     paper["arrow_split_on_disk_gb"] = round(PAPER_SEQUENCES * arrow_per_example / GB, 1)
-    result.update({
-        "examples": sizes,
-        "lazy_peak_rss_mb": [round(p, 1) for p in peaks["lazy"]],
-        "eager_peak_rss_mb": [round(p, 1) for p in peaks["eager"]],
-        "lazy_growth_mb": round(peaks["lazy"][1] - peaks["lazy"][0], 1),
-        "eager_growth_mb": round(peaks["eager"][1] - peaks["eager"][0], 1),
-        "lazy_read_ms_per_example": round(timings["lazy"][1]["read_ms"], 3),
-        "eager_open_s": [round(t["open_s"], 2) for t in timings["eager"]],
-        "paper": paper,
-    })
+    result.update(
+        {
+            "examples": sizes,
+            "lazy_peak_rss_mb": [round(p, 1) for p in peaks["lazy"]],
+            "eager_peak_rss_mb": [round(p, 1) for p in peaks["eager"]],
+            "lazy_growth_mb": round(peaks["lazy"][1] - peaks["lazy"][0], 1),
+            "eager_growth_mb": round(peaks["eager"][1] - peaks["eager"][0], 1),
+            "lazy_read_ms_per_example": round(timings["lazy"][1]["read_ms"], 3),
+            "eager_open_s": [round(t["open_s"], 2) for t in timings["eager"]],
+            "paper": paper,
+        }
+    )
     print(json.dumps(result))
 
 

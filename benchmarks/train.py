@@ -28,6 +28,7 @@ only), medians reported. Measured numbers: docs/design.md#measured-on-one-h200.
 
 The last line printed is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,14 @@ def layout_examples(config: dict, vocab_size: int, count: int, seed: int) -> lis
 
 
 def bench(name: str, base_model, config: dict, steps: int, warmup: int, threads: int) -> dict:
-    cfg_values = dict(config["pretrain"], steps=warmup + steps, eval_every=0, val_examples=2,
-                      checkpoint_every=10**9, num_threads=threads)
+    cfg_values = dict(
+        config["pretrain"],
+        steps=warmup + steps,
+        eval_every=0,
+        val_examples=2,
+        checkpoint_every=10**9,
+        num_threads=threads,
+    )
     cfg_values["deepspeed_config"] = str(REPO / cfg_values["deepspeed_config"])
     cfg = TrainConfig.from_dict(cfg_values)
     torch.manual_seed(0)
@@ -151,13 +158,28 @@ def fold_ids(record: dict, vocab_size: int) -> dict:
     from ga.labels import IGNORE_INDEX
 
     labels = record["labels"]
-    return dict(record, input_ids=record["input_ids"] % vocab_size,
-                labels=labels.where(labels == IGNORE_INDEX, labels % vocab_size))
+    return dict(
+        record,
+        input_ids=record["input_ids"] % vocab_size,
+        labels=labels.where(labels == IGNORE_INDEX, labels % vocab_size),
+    )
 
 
-def sft_run(name: str, model, train_records, val_records, cfg_values: dict, group_size: int, by_length: bool,
-            steps: int, warmup: int, vocab_size: int | None = None, flops=None, peak_flops: float | None = None,
-            trainer_class=None) -> dict:
+def sft_run(
+    name: str,
+    model,
+    train_records,
+    val_records,
+    cfg_values: dict,
+    group_size: int,
+    by_length: bool,
+    steps: int,
+    warmup: int,
+    vocab_size: int | None = None,
+    flops=None,
+    peak_flops: float | None = None,
+    trainer_class=None,
+) -> dict:
     """One finetune-loop run over `steps` timed steps (after `warmup`); with `flops(positions)` and `peak_flops`,
     also MFU per timed step (medians reported)."""
     from ga.train.config import FinetuneConfig
@@ -165,10 +187,20 @@ def sft_run(name: str, model, train_records, val_records, cfg_values: dict, grou
 
     groups = LengthGroupedBatches(train_records, group_size, SFT_SEED, by_length=by_length)
     recorded = RecordedGroups(groups, vocab_size)
-    val_set = val_records if vocab_size is None else [fold_ids(val_records[i], vocab_size)
-                                                      for i in range(SFT_VAL_EXAMPLES)]
-    cfg = FinetuneConfig.from_dict(dict(cfg_values, steps=warmup + steps, micro_batch_size=1, grad_accum_steps=1,
-                                     eval_every=0, val_examples=SFT_VAL_EXAMPLES, checkpoint_every=NEVER))
+    val_set = (
+        val_records if vocab_size is None else [fold_ids(val_records[i], vocab_size) for i in range(SFT_VAL_EXAMPLES)]
+    )
+    cfg = FinetuneConfig.from_dict(
+        dict(
+            cfg_values,
+            steps=warmup + steps,
+            micro_batch_size=1,
+            grad_accum_steps=1,
+            eval_every=0,
+            val_examples=SFT_VAL_EXAMPLES,
+            checkpoint_every=NEVER,
+        )
+    )
     datasets = [row["dataset"] for row in train_records.manifest["datasets"]]
     with tempfile.TemporaryDirectory() as state:
         if trainer_class is None:
@@ -184,7 +216,9 @@ def sft_run(name: str, model, train_records, val_records, cfg_values: dict, grou
     per_step = list(zip(train_rows, recorded.positions, recorded.real_tokens))[warmup:]
     assert all(row["tokens"] == real for row, _, real in per_step), "the loop's token count is the real tokens"
     result = {
-        "name": name, "batching": "length-grouped" if by_length else "random", "records_per_micro_batch": group_size,
+        "name": name,
+        "batching": "length-grouped" if by_length else "random",
+        "records_per_micro_batch": group_size,
         "tokens_per_s": statistics.median(row["tokens_per_s"] for row, _, _ in per_step),
         "positions_per_s": statistics.median(positions / row["step_time_s"] for row, positions, _ in per_step),
         "step_time_s": statistics.median(row["step_time_s"] for row, _, _ in per_step),
@@ -195,61 +229,102 @@ def sft_run(name: str, model, train_records, val_records, cfg_values: dict, grou
         "peak_mem_gib": max(row["mem_gib"] for row, _, _ in per_step),
     }
     if flops is not None:
-        result["mfu"] = statistics.median(flops(positions) / row["step_time_s"] / peak_flops
-                                          for row, positions, _ in per_step)
-        result["mfu_real_tokens"] = statistics.median(flops(real) / row["step_time_s"] / peak_flops
-                                                      for row, _, real in per_step)
+        result["mfu"] = statistics.median(
+            flops(positions) / row["step_time_s"] / peak_flops for row, positions, _ in per_step
+        )
+        result["mfu_real_tokens"] = statistics.median(
+            flops(real) / row["step_time_s"] / peak_flops for row, _, real in per_step
+        )
     return result
 
 
 def sft_cpu_bench(name: str, base_model, config: dict, train_records, val_records, args) -> list[dict]:
     """Length-grouped and random batching, side by side, on the same model weights and data."""
-    cfg_values = dict(config["finetune"], deepspeed_config=str(REPO / config["finetune"]["deepspeed_config"]),
-                      num_threads=args.threads)
+    cfg_values = dict(
+        config["finetune"],
+        deepspeed_config=str(REPO / config["finetune"]["deepspeed_config"]),
+        num_threads=args.threads,
+    )
     runs = []
     for by_length in (True, False):
         torch.manual_seed(SFT_SEED)
         model = ga.GenerativeAdapter(base_model, ga.GenerativeAdapterConfig.from_dict(config["adapter"]))
-        runs.append(sft_run(name, model, train_records, val_records, cfg_values, args.sft_group_size, by_length,
-                            args.sft_steps, args.sft_warmup))
+        runs.append(
+            sft_run(
+                name,
+                model,
+                train_records,
+                val_records,
+                cfg_values,
+                args.sft_group_size,
+                by_length,
+                args.sft_steps,
+                args.sft_warmup,
+            )
+        )
     return runs
 
 
-def sft_gpu_bench(tokenizer_dir: Path, default: dict, args, spec_name: str = "mistral_7b",
-                  device_type: str = "cuda") -> list[dict]:
+def sft_gpu_bench(
+    tokenizer_dir: Path, default: dict, args, spec_name: str = "mistral_7b", device_type: str = "cuda"
+) -> list[dict]:
     """The Mistral-7B-shaped runs of the module docstring (ga/testing/throughput.py's model, FLOP count and trainer): each
     SVD method of --sft-svd, each with length-grouped and random batches."""
     spec = MODELS[spec_name]
     layout = dataclasses.replace(PAPER_LAYOUT, window=PAPER_SFT_WINDOW)
     device = torch.device(device_type)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    cfg_values = dict(default["finetune"], deepspeed_config=str(REPO / ZERO2_CONFIG),
-                      precision="bf16" if device.type == "cuda" else "fp32", gradient_checkpointing=True,
-                      num_threads=args.threads)
+    cfg_values = dict(
+        default["finetune"],
+        deepspeed_config=str(REPO / ZERO2_CONFIG),
+        precision="bf16" if device.type == "cuda" else "fp32",
+        gradient_checkpointing=True,
+        num_threads=args.threads,
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        train_records, val_records = embedded_sft_mixture(default, tokenizer_dir, Path(tmp) / "sft-paper",
-                                                          PAPER_SFT_WINDOW, PAPER_SFT_MAX_TOKENS)
-        runs = [sft_gpu_run(spec, layout, svd, device, dtype, train_records, val_records, cfg_values, by_length,
-                            args)
-                for svd in args.sft_svd.split(",") for by_length in (True, False)]
+        train_records, val_records = embedded_sft_mixture(
+            default, tokenizer_dir, Path(tmp) / "sft-paper", PAPER_SFT_WINDOW, PAPER_SFT_MAX_TOKENS
+        )
+        runs = [
+            sft_gpu_run(spec, layout, svd, device, dtype, train_records, val_records, cfg_values, by_length, args)
+            for svd in args.sft_svd.split(",")
+            for by_length in (True, False)
+        ]
     free_memory(device)
     return runs
 
 
-def sft_gpu_run(spec, layout, svd: str, device, dtype, train_records, val_records, cfg_values: dict, by_length: bool,
-                args) -> dict:
+def sft_gpu_run(
+    spec, layout, svd: str, device, dtype, train_records, val_records, cfg_values: dict, by_length: bool, args
+) -> dict:
     """One SVD method and batching of the GPU run, on a freshly built model (ga/testing/throughput.py's builder and
     FLOP count)."""
     free_memory(device)
     base = build_base(spec, device, dtype)
-    adapter = ga.GenerativeAdapterConfig(inter_size=layout.inter_size, rank=layout.rank,
-                                         target_modules=list(layout.target_modules), window=layout.window, svd=svd)
+    adapter = ga.GenerativeAdapterConfig(
+        inter_size=layout.inter_size,
+        rank=layout.rank,
+        target_modules=list(layout.target_modules),
+        window=layout.window,
+        svd=svd,
+    )
     with torch.device(device):
         model = ga.GenerativeAdapter(base, adapter)
-    run = sft_run(spec.description, model, train_records, val_records, cfg_values, args.sft_group_size, by_length,
-                  args.sft_steps, args.sft_warmup, vocab_size=spec.config["vocab_size"],
-                  flops=lambda positions: flops_per_step(model, layout, positions)["model_flops"],
-                  peak_flops=args.peak_tflops * TFLOP, trainer_class=ThroughputTrainer)
+    run = sft_run(
+        spec.description,
+        model,
+        train_records,
+        val_records,
+        cfg_values,
+        args.sft_group_size,
+        by_length,
+        args.sft_steps,
+        args.sft_warmup,
+        vocab_size=spec.config["vocab_size"],
+        flops=lambda positions, model=model: flops_per_step(model, layout, positions)["model_flops"],
+        peak_flops=args.peak_tflops * TFLOP,
+        trainer_class=ThroughputTrainer,
+    )
     del model, base
     free_memory(device)
     return dict(run, svd=svd)
@@ -259,8 +334,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6, help="timed optimizer steps per model")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (1: on shared cores more threads slow the batched SVDs down)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: on shared cores more threads slow the batched SVDs down)",
+    )
     parser.add_argument("--skip-smollm2", action="store_true", help="only the smoke config")
     parser.add_argument("--skip-pretrain", action="store_true", help="only the instruction-tuning runs")
     parser.add_argument("--skip-sft", action="store_true", help="no instruction-tuning runs")
@@ -268,10 +347,14 @@ def main() -> None:
     parser.add_argument("--sft-warmup", type=int, default=1, help="untimed finetune steps first")
     parser.add_argument("--sft-group-size", type=int, default=4, help="records per micro-batch (one group)")
     parser.add_argument("--sft-smollm2", action="store_true", help="also the CPU SFT runs on SmolLM2-135M")
-    parser.add_argument("--sft-svd", default="lowrank,exact",
-                        help="comma-separated SVD methods of the GPU instruction-tuning runs, in run order")
-    parser.add_argument("--peak-tflops", type=float, default=989.0,
-                        help="GPU peak for MFU (dense bf16 of an H100 SXM / H200)")
+    parser.add_argument(
+        "--sft-svd",
+        default="lowrank,exact",
+        help="comma-separated SVD methods of the GPU instruction-tuning runs, in run order",
+    )
+    parser.add_argument(
+        "--peak-tflops", type=float, default=989.0, help="GPU peak for MFU (dense bf16 of an H100 SXM / H200)"
+    )
     args = parser.parse_args()
 
     results = {"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": args.threads}
@@ -288,33 +371,47 @@ def main() -> None:
         results["smoke"] = bench("smoke (tiny random Llama)", tiny, smoke, args.steps, args.warmup, args.threads)
         if not args.skip_smollm2:
             base, _ = load_base(embedded_model_dir())
-            results["smollm2_135m"] = bench("SmolLM2-135M-Instruct, embedded default settings", base, default,
-                                            args.steps, args.warmup, args.threads)
+            results["smollm2_135m"] = bench(
+                "SmolLM2-135M-Instruct, embedded default settings", base, default, args.steps, args.warmup, args.threads
+            )
     if not args.skip_sft:
         tokenizer_dir = embedded_model_dir()  # SmolLM2's tokenizer: the smoke model shares its vocabulary
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            train_records, val_records = embedded_sft_mixture(default, tokenizer_dir, Path(tmp) / "sft",
-                                                              default["adapter"]["window"])
-            results["sft_mixture"] = {"train_records": len(train_records), "val_records": len(val_records),
-                                      "window": train_records.window, "build_s": time.perf_counter() - start,
-                                      "padding_token_share_within_windows": token_padding_share(train_records)}
-            results["sft_smoke"] = sft_cpu_bench("smoke (tiny random Llama)", tiny, smoke, train_records,
-                                                 val_records, args)
+            train_records, val_records = embedded_sft_mixture(
+                default, tokenizer_dir, Path(tmp) / "sft", default["adapter"]["window"]
+            )
+            results["sft_mixture"] = {
+                "train_records": len(train_records),
+                "val_records": len(val_records),
+                "window": train_records.window,
+                "build_s": time.perf_counter() - start,
+                "padding_token_share_within_windows": token_padding_share(train_records),
+            }
+            results["sft_smoke"] = sft_cpu_bench(
+                "smoke (tiny random Llama)", tiny, smoke, train_records, val_records, args
+            )
             if args.sft_smollm2:
                 base, _ = load_base(embedded_model_dir())
-                results["sft_smollm2_135m"] = sft_cpu_bench("SmolLM2-135M-Instruct, embedded default settings",
-                                                            base, default, train_records, val_records, args)
+                results["sft_smollm2_135m"] = sft_cpu_bench(
+                    "SmolLM2-135M-Instruct, embedded default settings", base, default, train_records, val_records, args
+                )
         for run in results["sft_smoke"] + results.get("sft_smollm2_135m", []):
-            print(f"SFT {run['name']}, {run['batching']} batching: {run['tokens_per_s']:,.0f} real tokens/s, "
-                  f"{run['positions_per_s']:,.0f} positions/s, padding: {100 * run['padding_window_share']:.1f}% "
-                  f"of window slots, {100 * run['padding_token_share']:.1f}% of token positions", flush=True)
+            print(
+                f"SFT {run['name']}, {run['batching']} batching: {run['tokens_per_s']:,.0f} real tokens/s, "
+                f"{run['positions_per_s']:,.0f} positions/s, padding: {100 * run['padding_window_share']:.1f}% "
+                f"of window slots, {100 * run['padding_token_share']:.1f}% of token positions",
+                flush=True,
+            )
         if torch.cuda.is_available():
             results["sft_gpu_mistral_7b"] = sft_gpu_bench(tokenizer_dir, default, args)
             for run in results["sft_gpu_mistral_7b"]:
-                print(f"SFT GPU {run['name']}, svd {run['svd']}, {run['batching']} batching: "
-                      f"{run['tokens_per_s']:,.0f} real tokens/s, MFU {100 * run['mfu']:.1f}% "
-                      f"(real tokens only: {100 * run['mfu_real_tokens']:.1f}%)", flush=True)
+                print(
+                    f"SFT GPU {run['name']}, svd {run['svd']}, {run['batching']} batching: "
+                    f"{run['tokens_per_s']:,.0f} real tokens/s, MFU {100 * run['mfu']:.1f}% "
+                    f"(real tokens only: {100 * run['mfu_real_tokens']:.1f}%)",
+                    flush=True,
+                )
         else:
             print("SFT GPU run (Mistral-7B-shaped model) skipped: no CUDA device", flush=True)
             results["sft_gpu_mistral_7b"] = "skipped: no CUDA device"

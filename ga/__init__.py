@@ -3,6 +3,7 @@
 Public names are imported lazily so that `import ga.data` or the `ga` CLI does not pay for torch/transformers
 imports it does not use.
 """
+
 from __future__ import annotations
 
 import importlib

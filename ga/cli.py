@@ -6,13 +6,17 @@
 
 Stage modules are imported only when their subcommand runs, so `ga --help` stays fast.
 """
+
 from __future__ import annotations
 
 import importlib
 import sys
 
-from ga.app.cli import COMMANDS, main as run_command, summary as command_summary
-from ga.stages import STAGE_NAMES, main as run_stage
+from ga.app.cli import COMMANDS
+from ga.app.cli import main as run_command
+from ga.app.cli import summary as command_summary
+from ga.stages import STAGE_NAMES
+from ga.stages import main as run_stage
 
 TOOLS = {
     "schema": "print the JSON Schema of run configs (config/schema.yaml), generated from the dataclasses",

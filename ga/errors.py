@@ -7,12 +7,14 @@ split that lacks a file (`SplitFormatError`), arguments that do not fit together
 `except` catches `UserError` and an OSError that names a file (`is_user_error`). Imports nothing but the standard
 library: the command line imports it before it knows which command runs, and the lowest layer imports it.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
+
 
 class UserError(Exception):
     """A mistake in the user's config, files or arguments; its message names the file, row or key, and a command
@@ -83,8 +85,9 @@ def report(command: str, err: BaseException) -> int:
 
 
 @contextlib.contextmanager
-def reading(path: str | os.PathLike, what: str = "file",
-            library_errors: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+def reading(
+    path: str | os.PathLike, what: str = "file", library_errors: tuple[type[BaseException], ...] = ()
+) -> Iterator[None]:
     """Inside, a failure to open or parse `path` becomes one `UnreadableFile` naming it: the file system's and the
     standard library's errors (OSError, ValueError: bad JSON, bad UTF-8) and `library_errors`, the error bases of
     the library the caller reads with (Arrow's, Polars'). A `UserError` already names what is wrong and passes

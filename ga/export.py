@@ -1,4 +1,5 @@
 """Export a generated adapter as a standard PEFT LoRA directory, for any serving stack that loads PEFT."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -17,6 +17,7 @@ for training but fed it plain at inference, docs/design.md#one-context-format).
 `ChatFormat.encode` turns rendered chats into token ids and labels (IGNORE_INDEX where there is no loss): a token
 is labelled when it overlaps a loss span, so a token that joins template text and answer text is learned.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -126,9 +127,9 @@ def context_windows(ids: Sequence[int], window: int, pad_id: int) -> tuple[np.nd
     """Context ids cut into (windows, window) ids and attention mask; the last window is padded at its end."""
     count = -(-len(ids) // window)
     grid = np.full(count * window, pad_id, dtype=np.int32)
-    grid[:len(ids)] = ids
+    grid[: len(ids)] = ids
     mask = np.zeros(count * window, dtype=np.int8)
-    mask[:len(ids)] = 1
+    mask[: len(ids)] = 1
     return grid.reshape(count, window), mask.reshape(count, window)
 
 
@@ -212,8 +213,10 @@ def _check_roles(messages: Sequence[dict]) -> None:
     for index, message in enumerate(messages):
         expected = USER if index % 2 == 0 else ASSISTANT
         if message.get("role") != expected:
-            raise ValueError(f"message {index}: role {message.get('role')!r}, expected {expected!r} (a conversation "
-                             "starts with the user and alternates)")
+            raise ValueError(
+                f"message {index}: role {message.get('role')!r}, expected {expected!r} (a conversation "
+                "starts with the user and alternates)"
+            )
         content = message.get("content")
         if not isinstance(content, str) or not content.strip():
             raise ValueError(f"message {index}: content must be a non-empty string")
@@ -225,9 +228,13 @@ class ChatFormat:
     def __init__(self, tokenizer, source: str = "tokenizer"):
         """`tokenizer`: a Transformers fast tokenizer with a chat template; `source` names it in errors."""
         if not getattr(tokenizer, "chat_template", None):
-            raise DataError(f"{source}/{TOKENIZER_CONFIG}", None, "chat_template",
-                            "the tokenizer has no chat template: instruction-tuning conversations are rendered with "
-                            "the base model's own template (use an instruction-tuned base model's tokenizer)")
+            raise DataError(
+                f"{source}/{TOKENIZER_CONFIG}",
+                None,
+                "chat_template",
+                "the tokenizer has no chat template: instruction-tuning conversations are rendered with "
+                "the base model's own template (use an instruction-tuned base model's tokenizer)",
+            )
         if tokenizer.eos_token is None:
             raise DataError(f"{source}/{TOKENIZER_CONFIG}", None, "eos_token", "the tokenizer has no EOS token")
         self.tokenizer, self.source = tokenizer, source
@@ -246,8 +253,9 @@ class ChatFormat:
     # ------------------------------------------------------------ rendering
     def template(self, messages: Sequence[dict], add_generation_prompt: bool = False) -> str:
         """The chat template's own rendering (Transformers `apply_chat_template`)."""
-        return self.tokenizer.apply_chat_template(list(messages), tokenize=False,
-                                                  add_generation_prompt=add_generation_prompt)
+        return self.tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
+        )
 
     def prompt_ids(self, messages: Sequence[dict]) -> list[int]:
         """Ids of a conversation ending with a user turn, followed by the generation prompt (what inference feeds)."""
@@ -265,12 +273,14 @@ class ChatFormat:
         _check_roles(messages)
         spans, text = [], ""
         for end in range(2, len(messages) + 1, 2):
-            prompt = self.template(messages[:end - 1], add_generation_prompt=True)
+            prompt = self.template(messages[: end - 1], add_generation_prompt=True)
             turn = self.template(messages[:end])
             if not prompt.startswith(text) or not turn.startswith(prompt):
-                raise ValueError(f"{self.source}: the chat template is not prefix-stable (rendering a conversation "
-                                 f"with one more turn changes the text before it, at message {end - 1}), so the "
-                                 "assistant's tokens cannot be told apart")
+                raise ValueError(
+                    f"{self.source}: the chat template is not prefix-stable (rendering a conversation "
+                    f"with one more turn changes the text before it, at message {end - 1}), so the "
+                    "assistant's tokens cannot be told apart"
+                )
             spans.append(self._loss_span(turn, len(prompt), len(turn)))
             text = turn
         return RenderedChat(text, tuple(spans), len(messages) // 2)
@@ -280,13 +290,19 @@ class ChatFormat:
         conversation then takes `render_incremental`)."""
         probe = []
         for index in range(PROBE_PAIRS):
-            probe += [{"role": USER, "content": _probe_text(USER, index)},
-                      {"role": ASSISTANT, "content": _probe_text(ASSISTANT, index)}]
+            probe += [
+                {"role": USER, "content": _probe_text(USER, index)},
+                {"role": ASSISTANT, "content": _probe_text(ASSISTANT, index)},
+            ]
         try:
             full = self.template(probe)
         except Exception as err:  # a template that cannot render a plain conversation at all
-            raise DataError(f"{self.source}/{TOKENIZER_CONFIG}", None, "chat_template",
-                            f"rendering a user/assistant conversation failed: {err}") from None
+            raise DataError(
+                f"{self.source}/{TOKENIZER_CONFIG}",
+                None,
+                "chat_template",
+                f"rendering a user/assistant conversation failed: {err}",
+            ) from None
         gaps, position = [], 0
         for message in probe:
             found = full.find(message["content"], position)
@@ -296,14 +312,18 @@ class ChatFormat:
             position = found + len(message["content"])
         gaps.append(full[position:])
         opening, user_to_assistant, assistant_to_user, closing = gaps[0], gaps[1], gaps[2], gaps[-1]
-        if any(gap != user_to_assistant for gap in gaps[1:-1:2]) or \
-                any(gap != assistant_to_user for gap in gaps[2:-1:2]) or not assistant_to_user.startswith(closing):
+        if (
+            any(gap != user_to_assistant for gap in gaps[1:-1:2])
+            or any(gap != assistant_to_user for gap in gaps[2:-1:2])
+            or not assistant_to_user.startswith(closing)
+        ):
             return None
         prompt = self.template(probe[:1], add_generation_prompt=True)
         answer_offset = len(prompt) - len(opening) - len(probe[0]["content"])
         pieces = TemplatePieces(opening, user_to_assistant, assistant_to_user, closing, answer_offset)
-        if not 0 <= answer_offset <= len(user_to_assistant) or \
-                self._from_pieces(probe, pieces) != self.render_incremental(probe):
+        if not 0 <= answer_offset <= len(user_to_assistant) or self._from_pieces(
+            probe, pieces
+        ) != self.render_incremental(probe):
             return None
         return pieces
 
@@ -323,8 +343,11 @@ class ChatFormat:
 
     def _from_pieces(self, messages: Sequence[dict], pieces: TemplatePieces) -> RenderedChat:
         assembled = self._assemble(messages, pieces)
-        return RenderedChat(assembled.text, tuple(self._loss_span(assembled.text, start, end)
-                                                  for start, end in assembled.loss_spans), assembled.pairs)
+        return RenderedChat(
+            assembled.text,
+            tuple(self._loss_span(assembled.text, start, end) for start, end in assembled.loss_spans),
+            assembled.pairs,
+        )
 
     def render(self, messages: Sequence[dict]) -> RenderedChat:
         """The conversation rendered with the chat template, and its loss spans (same result as
@@ -355,7 +378,7 @@ class ChatFormat:
             first, last = encoding.char_to_token(start), encoding.char_to_token(end - 1)
             if first is None or last is None:  # a character no token covers (a normalizer dropped it)
                 return ids, ChatFormat._labelled_by_offsets(chat, ids, encoding)
-            labels[first:last + 1] = ids[first:last + 1]
+            labels[first : last + 1] = ids[first : last + 1]
         return ids, labels
 
     @staticmethod

@@ -19,6 +19,7 @@ A *pass* says what one forward of the base model adds to each targeted map's out
 
 ga.model attaches these to a Hugging Face model with forward hooks.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,13 +65,17 @@ class ContextProjection(nn.Module):
         found = {name.rsplit(".", 1)[-1]: module for name, module in modules.items()}
         missing = [name for name in ("k_proj", "v_proj", "input_layernorm") if name not in found]
         if missing:
-            raise ValueError(f"context_init base_kv: the decoder layer has no {', '.join(missing)} "
-                             f"({type(layer).__name__}); use context_init: random")
+            raise ValueError(
+                f"context_init base_kv: the decoder layer has no {', '.join(missing)} "
+                f"({type(layer).__name__}); use context_init: random"
+            )
         d_r = self.A2.shape[0]
         for weight, projection in ((self.A2, found["k_proj"]), (self.A3, found["v_proj"])):
             if projection.out_features < d_r:
-                raise ValueError(f"context_init base_kv: inter_size {d_r} exceeds the {projection.out_features} "
-                                 "output channels of the layer's key/value projections")
+                raise ValueError(
+                    f"context_init base_kv: inter_size {d_r} exceeds the {projection.out_features} "
+                    "output channels of the layer's key/value projections"
+                )
             weight.copy_(projection.weight[:d_r].float())
         self.norm_weight.copy_(found["input_layernorm"].weight.float())
 
@@ -242,7 +247,9 @@ def window_prefix(adapter_prefix, batch: int, windows: int, device) -> torch.Ten
     if adapter_prefix.dim() == 1:
         adapter_prefix = adapter_prefix.unsqueeze(0).expand(batch, windows)
     if adapter_prefix.shape != (batch, windows):
-        raise ValueError(f"adapter_prefix must be (S,) or (B, S) = ({batch}, {windows}), got {tuple(adapter_prefix.shape)}")
+        raise ValueError(
+            f"adapter_prefix must be (S,) or (B, S) = ({batch}, {windows}), got {tuple(adapter_prefix.shape)}"
+        )
     if adapter_prefix.min() < 0 or adapter_prefix.max() > windows:
         raise ValueError(f"adapter_prefix values must lie in [0, {windows}]")
     return adapter_prefix

@@ -4,6 +4,7 @@ Every stage writes its outputs through these helpers. A file or folder is built 
 renamed into place only when complete, so a killed or failing run leaves no partial output behind (Snakemake, a
 resumed run and a concurrent reader all rely on this).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,8 +14,9 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -43,7 +45,7 @@ def _lock(target: Path) -> Iterator[None]:
 
 def _builder_alive(temp: Path, target: Path) -> bool:
     """Whether the process that named temporary folder `temp` (`.<name>.tmp-<pid>-<id>`) still runs here."""
-    pid_text = temp.name[len(_temp_prefix(target)):].split("-", 1)[0]
+    pid_text = temp.name[len(_temp_prefix(target)) :].split("-", 1)[0]
     if not pid_text.isdigit():
         return False
     try:
@@ -66,7 +68,7 @@ def atomic_dir(target: str | os.PathLike, replace: bool = True) -> Iterator[Path
     """
     target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
-    with (contextlib.nullcontext() if replace else _lock(target)):
+    with contextlib.nullcontext() if replace else _lock(target):
         for stale in target.parent.glob(_temp_prefix(target) + "*"):
             if not _builder_alive(stale, target):
                 shutil.rmtree(stale, ignore_errors=True)

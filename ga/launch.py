@@ -1,5 +1,6 @@
 """How a training stage is launched, from its `resources` section: one process, torchrun on one node, or srun +
 torchrun across nodes. The rule's shell command starts with `launcher(resources)` followed by the `ga` subcommand."""
+
 from __future__ import annotations
 
 from ga.resources import Resources
@@ -24,7 +25,9 @@ def launcher(resources: Resources) -> str:
         return "ga"
     if nodes == 1:
         return f"torchrun --standalone --nproc_per_node {gpus} -m ga.cli"
-    first_node = "$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)"
-    return (f"srun --nodes {nodes} --ntasks-per-node 1 torchrun --nnodes {nodes} --nproc_per_node {gpus}"
-            f" --rdzv-backend c10d --rdzv-id \"$SLURM_JOB_ID\" --rdzv-endpoint {first_node}:{RENDEZVOUS_PORT}"
-            " -m ga.cli")
+    first_node = '$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)'
+    return (
+        f"srun --nodes {nodes} --ntasks-per-node 1 torchrun --nnodes {nodes} --nproc_per_node {gpus}"
+        f' --rdzv-backend c10d --rdzv-id "$SLURM_JOB_ID" --rdzv-endpoint {first_node}:{RENDEZVOUS_PORT}'
+        " -m ga.cli"
+    )

@@ -15,6 +15,7 @@ report and `ga --help` pay nothing for it.
         logs/<rule>[.<wildcards>].log            each job's log
         benchmarks/<rule>[.<wildcards>].tsv      Snakemake's timing and memory of each job
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

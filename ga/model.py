@@ -15,6 +15,7 @@ next fresh forward starts. Replays differ by Transformers version: recent versio
 `__call__`, so the replay runs the layer pre-hook again, which then rebuilds the same adapters (the replay must
 recompute every tensor the first run saved for backward, the normalization's included).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ga.config import CHUNKINGS, GenerativeAdapterConfig
-from ga.generator import FixedAdapter, ModuleGenerator, WindowPass, window_prefix
-from ga.generator import merge_prefix_states  # noqa: F401 (not used here; benchmarks/core.py imports it from ga.model)
+from ga.generator import (
+    FixedAdapter,
+    ModuleGenerator,
+    WindowPass,
+    merge_prefix_states,  # noqa: F401 (not used here; benchmarks/core.py imports it from ga.model)
+    window_prefix,
+)
 from ga.labels import IGNORE_INDEX
 from ga.normalize import lora_factors
 from ga.state import AdapterState
@@ -83,7 +89,9 @@ class GenerativeAdapter(nn.Module):
         for layer_index, layer in enumerate(layers):
             layer_targets = []
             for local_name, module in layer.named_modules():
-                target = next((t for t in config.target_modules if local_name == t or local_name.endswith("." + t)), None)
+                target = next(
+                    (t for t in config.target_modules if local_name == t or local_name.endswith("." + t)), None
+                )
                 if target is None:
                     continue
                 if type(module) is not nn.Linear:
@@ -179,7 +187,9 @@ class GenerativeAdapter(nn.Module):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if attention_mask.shape != input_ids.shape:
-            raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} != input_ids {tuple(input_ids.shape)}")
+            raise ValueError(
+                f"attention_mask shape {tuple(attention_mask.shape)} != input_ids {tuple(input_ids.shape)}"
+            )
         prefix = window_prefix(adapter_prefix, batch, windows, device)
         token_mask = attention_mask.reshape(batch * windows, length)
         # A window of padding only still goes through the model (batched examples with fewer windows);
@@ -188,7 +198,12 @@ class GenerativeAdapter(nn.Module):
         model_mask = token_mask.clone()
         model_mask[empty, 0] = 1
         active = WindowPass(
-            batch, windows, token_mask, prefix, initial=initial, collect_totals=collect,
+            batch,
+            windows,
+            token_mask,
+            prefix,
+            initial=initial,
+            collect_totals=collect,
             normalize_each_window=self.normalize_each_window,
         )
         self._retire_pass()
@@ -245,7 +260,11 @@ class GenerativeAdapter(nn.Module):
 
     @torch.no_grad()
     def encode(
-        self, input_ids, attention_mask=None, strategy: str = "sequential", window: int | None = None,
+        self,
+        input_ids,
+        attention_mask=None,
+        strategy: str = "sequential",
+        window: int | None = None,
         chunking: str | None = None,
     ) -> AdapterState:
         """Encode one context into an AdapterState: concat | sequential | parallel | streaming.
@@ -383,8 +402,10 @@ class GenerativeAdapter(nn.Module):
         if weights is None:
             weights = own
         elif set(weights) != set(own):
-            raise ValueError(f"save_pretrained(weights=...): keys differ from the generator's: missing "
-                             f"{sorted(set(own) - set(weights))[:5]}, unexpected {sorted(set(weights) - set(own))[:5]}")
+            raise ValueError(
+                f"save_pretrained(weights=...): keys differ from the generator's: missing "
+                f"{sorted(set(own) - set(weights))[:5]}, unexpected {sorted(set(weights) - set(own))[:5]}"
+            )
         directory = Path(directory)
         config = self.config.to_dict()
         config["base_model_id"] = config["base_model_id"] or getattr(self.base_model.config, "_name_or_path", None)
@@ -394,7 +415,9 @@ class GenerativeAdapter(nn.Module):
         write_json({"adapter": config, "base": self._base_fingerprint()}, directory / GENERATOR_CONFIG, sort_keys=False)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, base_model: nn.Module | None = None, **load_kwargs) -> "GenerativeAdapter":
+    def from_pretrained(
+        cls, directory: str | Path, base_model: nn.Module | None = None, **load_kwargs
+    ) -> GenerativeAdapter:
         from ga.io import read_json
 
         directory = Path(directory)

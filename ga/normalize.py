@@ -14,6 +14,7 @@ without autograd and supplies the analytic backward of N = U diag(p) V^T, which 
 Singular values below rtol * sigma_max are treated as zero and dropped, so an all-zero state normalizes
 to the zero matrix (no adapter) and a low-rank state keeps only its meaningful directions.
 """
+
 from __future__ import annotations
 
 import torch

@@ -8,6 +8,7 @@
 Adding a section: a `ConfigSection` dataclass with `setting(...)` fields, one field here, then `ga schema >
 config/schema.yaml`. Keys with defaults may be left out of config files.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,8 +22,8 @@ from ga.base import BaseModelConfig
 from ga.config import GenerativeAdapterConfig
 from ga.data.config import PretrainDataConfig
 from ga.data.sft.sections import SftDataConfig, SftSourcesSectionConfig, check_datasets
-from ga.eval.knowledge.config import KnowledgeEvalConfig
 from ga.eval.icl.config import IclEvalConfig
+from ga.eval.knowledge.config import KnowledgeEvalConfig
 from ga.eval.msc.config import MscEvalConfig
 from ga.io import read_yaml, write_yaml
 from ga.layout import RunLayout
@@ -30,40 +31,53 @@ from ga.section import SCHEMA_DIALECT, ConfigError, ConfigSection, setting
 from ga.train.config import FinetuneConfig, PretrainConfig
 
 RUN_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-SCHEMA_HEADER = ("# JSON Schema of a run config (config/*.yaml), generated from the section dataclasses by\n"
-                 "# `ga schema > config/schema.yaml` (tests/test_config.py checks that it is up to date). Do not edit.\n")
+SCHEMA_HEADER = (
+    "# JSON Schema of a run config (config/*.yaml), generated from the section dataclasses by\n"
+    "# `ga schema > config/schema.yaml` (tests/test_config.py checks that it is up to date). Do not edit.\n"
+)
 
 
 @dataclass
 class RunConfig(ConfigSection):
     """Generative Adapter pipeline configuration."""
 
-    run_name: str = setting(doc="every output, log and benchmark timing goes under runs/{run_name}/, so configs with "
-                                "different run names never overwrite each other",
-                            pattern=RUN_NAME_PATTERN)
-    seed: int = setting(0, "seed of every random choice of the pipeline (random model init, data sampling, training)",
-                        minimum=0)
-    base_model: BaseModelConfig = setting(default_factory=BaseModelConfig,
-                                          doc="the frozen language model that the generator adapts")
-    adapter: GenerativeAdapterConfig = setting(default_factory=GenerativeAdapterConfig,
-                                               doc="the generator's hyperparameters")
-    pretrain_data: PretrainDataConfig = setting(default_factory=PretrainDataConfig,
-                                                doc="pretraining documents and their window layout")
+    run_name: str = setting(
+        doc="every output, log and benchmark timing goes under runs/{run_name}/, so configs with "
+        "different run names never overwrite each other",
+        pattern=RUN_NAME_PATTERN,
+    )
+    seed: int = setting(
+        0, "seed of every random choice of the pipeline (random model init, data sampling, training)", minimum=0
+    )
+    base_model: BaseModelConfig = setting(
+        default_factory=BaseModelConfig, doc="the frozen language model that the generator adapts"
+    )
+    adapter: GenerativeAdapterConfig = setting(
+        default_factory=GenerativeAdapterConfig, doc="the generator's hyperparameters"
+    )
+    pretrain_data: PretrainDataConfig = setting(
+        default_factory=PretrainDataConfig, doc="pretraining documents and their window layout"
+    )
     pretrain: PretrainConfig = setting(default_factory=PretrainConfig, doc="pretraining the generator with DeepSpeed")
-    sft_sources: SftSourcesSectionConfig = setting(default_factory=SftSourcesSectionConfig,
-                                                   doc="instruction-tuning datasets: sources, conversion, token "
-                                                       "limits")
-    sft_data: SftDataConfig = setting(default_factory=SftDataConfig,
-                                      doc="instruction-tuning mixture and its context + conversation windows")
-    finetune: FinetuneConfig = setting(default_factory=FinetuneConfig,
-                                       doc="instruction tuning the pretrained generator with DeepSpeed")
-    knowledge_eval: KnowledgeEvalConfig = setting(default_factory=KnowledgeEvalConfig,
-                                                  doc="knowledge acquisition by context length: benchmarks x "
-                                                      "lengths x methods")
-    icl_eval: IclEvalConfig = setting(default_factory=IclEvalConfig,
-                                      doc="in-context learning: benchmarks x tasks x k x seeds x methods")
-    msc_eval: MscEvalConfig = setting(default_factory=MscEvalConfig,
-                                      doc="personalization on multi-session chats: benchmarks x batches x methods")
+    sft_sources: SftSourcesSectionConfig = setting(
+        default_factory=SftSourcesSectionConfig, doc="instruction-tuning datasets: sources, conversion, token limits"
+    )
+    sft_data: SftDataConfig = setting(
+        default_factory=SftDataConfig, doc="instruction-tuning mixture and its context + conversation windows"
+    )
+    finetune: FinetuneConfig = setting(
+        default_factory=FinetuneConfig, doc="instruction tuning the pretrained generator with DeepSpeed"
+    )
+    knowledge_eval: KnowledgeEvalConfig = setting(
+        default_factory=KnowledgeEvalConfig,
+        doc="knowledge acquisition by context length: benchmarks x lengths x methods",
+    )
+    icl_eval: IclEvalConfig = setting(
+        default_factory=IclEvalConfig, doc="in-context learning: benchmarks x tasks x k x seeds x methods"
+    )
+    msc_eval: MscEvalConfig = setting(
+        default_factory=MscEvalConfig, doc="personalization on multi-session chats: benchmarks x batches x methods"
+    )
 
     section_doc: ClassVar[str] = "Generative Adapter pipeline configuration"
 
@@ -78,24 +92,30 @@ class RunConfig(ConfigSection):
 
     def check(self) -> None:
         if self.adapter.window != self.pretrain_data.window:
-            raise ConfigError(f"adapter.window ({self.adapter.window}) must equal pretrain_data.window "
-                              f"({self.pretrain_data.window}): the generator encodes contexts in the windows it "
-                              "was trained on")
+            raise ConfigError(
+                f"adapter.window ({self.adapter.window}) must equal pretrain_data.window "
+                f"({self.pretrain_data.window}): the generator encodes contexts in the windows it "
+                "was trained on"
+            )
         if self.sft_data.max_tokens < 2 * self.adapter.window:
-            raise ConfigError(f"sft_data.max_tokens ({self.sft_data.max_tokens}) must hold at least two windows of "
-                              f"adapter.window ({self.adapter.window}) tokens: a context and a conversation window")
+            raise ConfigError(
+                f"sft_data.max_tokens ({self.sft_data.max_tokens}) must hold at least two windows of "
+                f"adapter.window ({self.adapter.window}) tokens: a context and a conversation window"
+            )
         check_datasets(self.sft_data.datasets, self.sft_sources.source_names())
         if self.pretrain_data.source == "embedded":  # the generated QA must ask about the corpus's own entities
             for name in self.sft_data.datasets:
                 block = getattr(self.sft_sources, name)
                 if hasattr(block, "entities") and block.entities != self.pretrain_data.embedded.entities:
-                    raise ConfigError(f"sft_sources.{name}.entities ({block.entities}) must equal "
-                                      f"pretrain_data.embedded.entities ({self.pretrain_data.embedded.entities}): "
-                                      "its records ask about the pretraining corpus's fictional entities")
+                    raise ConfigError(
+                        f"sft_sources.{name}.entities ({block.entities}) must equal "
+                        f"pretrain_data.embedded.entities ({self.pretrain_data.embedded.entities}): "
+                        "its records ask about the pretraining corpus's fictional entities"
+                    )
 
     # ------------------------------------------------------------------ files
     @classmethod
-    def load(cls, path: str | Path, overrides: list[str] | None = None) -> "RunConfig":
+    def load(cls, path: str | Path, overrides: list[str] | None = None) -> RunConfig:
         """Read, override (`key.path=value`, values in YAML), check and build; errors name the file and key."""
         path = Path(path)
         try:
@@ -106,7 +126,7 @@ class RunConfig(ConfigSection):
         return cls.from_values(values, source=str(path))
 
     @classmethod
-    def from_values(cls, values: dict, source: str = "config") -> "RunConfig":
+    def from_values(cls, values: dict, source: str = "config") -> RunConfig:
         """Check a parsed config against the schema (every bad key at once), then build it."""
         problems = schema_problems(values)
         if not problems:

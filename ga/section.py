@@ -19,6 +19,7 @@ From the declarations follow, with nothing written twice:
 Fields declared `internal=True` are set by the program (e.g. provenance recorded by `save_pretrained`), never by a
 config file: they are left out of the schema and of `depends_on()`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,9 +38,19 @@ _BOUNDS = ("minimum", "exclusive_minimum", "maximum", "exclusive_maximum")
 _SCHEMA_NAMES = {"exclusive_minimum": "exclusiveMinimum", "exclusive_maximum": "exclusiveMaximum"}
 
 
-def setting(default: Any = MISSING, doc: str = "", *, default_factory: Any = MISSING, choices: tuple | None = None,
-            pattern: str | None = None, min_items: int | None = None, affects_output: bool = True,
-            resume_safe: bool = False, internal: bool = False, **bounds: float) -> Any:
+def setting(
+    default: Any = MISSING,
+    doc: str = "",
+    *,
+    default_factory: Any = MISSING,
+    choices: tuple | None = None,
+    pattern: str | None = None,
+    min_items: int | None = None,
+    affects_output: bool = True,
+    resume_safe: bool = False,
+    internal: bool = False,
+    **bounds: float,
+) -> Any:
     """A dataclass field of a config section with its documentation and constraints (see the module docstring).
 
     bounds: minimum, exclusive_minimum, maximum, exclusive_maximum (numbers, or list items for lists of numbers).
@@ -53,14 +64,30 @@ def setting(default: Any = MISSING, doc: str = "", *, default_factory: Any = MIS
         raise TypeError(f"setting(): unknown bound(s) {sorted(unknown)}")
     if isinstance(default, (list, dict)):
         default, default_factory = MISSING, (lambda value=default: typing.cast(Any, type(value))(value))
-    metadata = {"doc": doc, "choices": choices, "pattern": pattern, "min_items": min_items, "bounds": bounds,
-                "affects_output": affects_output, "resume_safe": resume_safe, "internal": internal}
+    metadata = {
+        "doc": doc,
+        "choices": choices,
+        "pattern": pattern,
+        "min_items": min_items,
+        "bounds": bounds,
+        "affects_output": affects_output,
+        "resume_safe": resume_safe,
+        "internal": internal,
+    }
     return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata)
 
 
 def _meta(field: dataclasses.Field) -> dict:
-    return field.metadata or {"doc": "", "choices": None, "pattern": None, "min_items": None, "bounds": {},
-                              "affects_output": True, "resume_safe": False, "internal": False}
+    return field.metadata or {
+        "doc": "",
+        "choices": None,
+        "pattern": None,
+        "min_items": None,
+        "bounds": {},
+        "affects_output": True,
+        "resume_safe": False,
+        "internal": False,
+    }
 
 
 def _has_default(field: dataclasses.Field) -> bool:
@@ -92,7 +119,7 @@ class ConfigSection:
         return typing.get_type_hints(cls)
 
     @classmethod
-    def from_dict(cls, values: dict | None, path: str = "") -> "ConfigSection":
+    def from_dict(cls, values: dict | None, path: str = "") -> ConfigSection:
         """Build from a mapping; unknown or missing keys, bad types and bad values raise ConfigError naming them."""
         values = {} if values is None else values
         if not isinstance(values, dict):
@@ -332,8 +359,11 @@ def _schema_for(annotation: Any, meta: dict) -> dict:
     elif origin is dict or base is dict:
         schema["type"] = "object"
         args = typing.get_args(base)
-        value_schema = {"type": _SCALARS[args[1]][0]} if args and args[1] in _SCALARS else \
-            {"type": ["integer", "number", "string", "boolean", "null"]}
+        value_schema = (
+            {"type": _SCALARS[args[1]][0]}
+            if args and args[1] in _SCALARS
+            else {"type": ["integer", "number", "string", "boolean", "null"]}
+        )
         value_schema.update(_schema_bounds(meta))
         schema["additionalProperties"] = value_schema
         if meta.get("min_items") is not None:

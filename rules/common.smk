@@ -40,8 +40,9 @@ def stage_params(rule_name):
     wildcards (one job per dataset, ...), a function of the job's wildcards, so each job has its own params."""
     wildcard_names = list(stages.load(rule_name).STAGE.wildcards)
     if wildcard_names:
-        return lambda wildcards: stages.depends_on(rule_name, RUN_CONFIG,
-                                                   **{name: wildcards[name] for name in wildcard_names})
+        return lambda wildcards: stages.depends_on(
+            rule_name, RUN_CONFIG, **{name: wildcards[name] for name in wildcard_names}
+        )
     return stages.depends_on(rule_name, RUN_CONFIG)
 
 

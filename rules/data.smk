@@ -12,8 +12,6 @@ rule pretrain_documents:
         base_model=rules.fetch_base.output.base_model,
     output:
         documents=directory(LAYOUT.pretrain_documents),
-    params:
-        depends_on=stage_params("pretrain_documents"),
     log:
         LAYOUT.log("pretrain_documents"),
     benchmark:
@@ -23,6 +21,8 @@ rule pretrain_documents:
     resources:
         mem_mb=PRETRAIN_DATA_RESOURCES.mem_mb,
         runtime=PRETRAIN_DATA_RESOURCES.runtime,
+    params:
+        depends_on=stage_params("pretrain_documents"),
     shell:
         stage_shell("pretrain_documents")
 
@@ -34,8 +34,6 @@ rule pretrain_data:
     output:
         train=directory(LAYOUT.pretrain_split("train")),
         val=directory(LAYOUT.pretrain_split("val")),
-    params:
-        depends_on=stage_params("pretrain_data"),
     log:
         LAYOUT.log("pretrain_data"),
     benchmark:
@@ -45,6 +43,8 @@ rule pretrain_data:
     resources:
         mem_mb=PRETRAIN_DATA_RESOURCES.mem_mb,
         runtime=PRETRAIN_DATA_RESOURCES.runtime,
+    params:
+        depends_on=stage_params("pretrain_data"),
     shell:
         stage_shell("pretrain_data")
 

@@ -28,86 +28,90 @@ def knowledge_qa_source_files(wildcards):
 
 
 # Where each model file a method's jobs need comes from (ga.eval.knowledge.methods.REGISTRY says which it needs).
-KQA_METHOD_INPUTS = method_inputs(KQA_METHODS, {
-    "generator": lambda wildcards: rules.finetune.output.generator,
-    "qa_lora": lambda wildcards: f"{KQA_DIR}/{wildcards.benchmark}/qa_lora",
-})
+KQA_METHOD_INPUTS = method_inputs(
+    KQA_METHODS,
+    {
+        "generator": lambda wildcards: rules.finetune.output.generator,
+        "qa_lora": lambda wildcards: f"{KQA_DIR}/{wildcards.benchmark}/qa_lora",
+    },
+)
 
 
 rule knowledge_contexts:
-    wildcard_constraints:
-        **KQA_WILDCARDS,
     input:
         base_model=rules.fetch_base.output.base_model,
         source_files=knowledge_source_files,
     output:
         contexts=f"{KQA_DIR}/{{benchmark}}/contexts/{{length}}.parquet",
-    params:
-        depends_on=stage_params("knowledge_contexts"),
     log:
         LAYOUT.log("knowledge_contexts", "{benchmark}", "{length}"),
     benchmark:
         LAYOUT.benchmark("knowledge_contexts", "{benchmark}", "{length}")
+    wildcard_constraints:
+        **KQA_WILDCARDS,
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        depends_on=stage_params("knowledge_contexts"),
     shell:
         stage_shell("knowledge_contexts")
 
 
 rule knowledge_qa_lora:
-    wildcard_constraints:
-        **KQA_WILDCARDS,
     input:
         base_model=rules.fetch_base.output.base_model,
         source_files=knowledge_qa_source_files,
     output:
         qa_lora=directory(f"{KQA_DIR}/{{benchmark}}/qa_lora"),
-    params:
-        depends_on=stage_params("knowledge_qa_lora"),
     log:
         LAYOUT.log("knowledge_qa_lora", "{benchmark}"),
     benchmark:
         LAYOUT.benchmark("knowledge_qa_lora", "{benchmark}")
+    wildcard_constraints:
+        **KQA_WILDCARDS,
     threads: KQA_RESOURCES.qa_finetuning.threads
     resources:
         gpu=KQA_RESOURCES.qa_finetuning.gpus,
         mem_mb=KQA_RESOURCES.qa_finetuning.mem_mb,
         runtime=KQA_RESOURCES.qa_finetuning.runtime,
         cpus_per_task=KQA_RESOURCES.qa_finetuning.threads,
+    params:
+        depends_on=stage_params("knowledge_qa_lora"),
     shell:
         stage_shell("knowledge_qa_lora")
 
 
 rule knowledge_eval:
-    wildcard_constraints:
-        **KQA_WILDCARDS,
     input:
         unpack(KQA_METHOD_INPUTS),
         base_model=rules.fetch_base.output.base_model,
         contexts=rules.knowledge_contexts.output.contexts,
     output:
         results=directory(f"{KQA_DIR}/{{benchmark}}/{{method}}/{{length}}"),
-    params:
-        depends_on=stage_params("knowledge_eval"),
-        optional_inputs=optional_input_flags("knowledge_eval"),
     log:
         LAYOUT.log("knowledge_eval", "{benchmark}", "{method}", "{length}"),
     benchmark:
         LAYOUT.benchmark("knowledge_eval", "{benchmark}", "{method}", "{length}")
+    wildcard_constraints:
+        **KQA_WILDCARDS,
     threads: method_resource(KQA_RESOURCES, "threads")
     resources:
         gpu=method_resource(KQA_RESOURCES, "gpus"),
         mem_mb=method_resource(KQA_RESOURCES, "mem_mb"),
         runtime=method_resource(KQA_RESOURCES, "runtime"),
         cpus_per_task=method_resource(KQA_RESOURCES, "threads"),
+    params:
+        depends_on=stage_params("knowledge_eval"),
+        optional_inputs=optional_input_flags("knowledge_eval"),
     shell:
         stage_shell("knowledge_eval")
 
 
-KQA_RESULTS = expand(f"{KQA_DIR}/{{benchmark}}/{{method}}/{{length}}", benchmark=KQA.benchmarks,
-                     method=KQA.methods, length=KQA.lengths)
+KQA_RESULTS = expand(
+    f"{KQA_DIR}/{{benchmark}}/{{method}}/{{length}}", benchmark=KQA.benchmarks, method=KQA.methods, length=KQA.lengths
+)
 
 
 rule knowledge_summary:
@@ -116,8 +120,6 @@ rule knowledge_summary:
     output:
         table=f"{KQA_DIR}/summary.parquet",
         markdown=f"{KQA_DIR}/summary.md",
-    params:
-        depends_on=stage_params("knowledge_summary"),
     log:
         LAYOUT.log("knowledge_summary"),
     benchmark:
@@ -126,6 +128,8 @@ rule knowledge_summary:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        depends_on=stage_params("knowledge_summary"),
     shell:
         stage_shell("knowledge_summary")
 

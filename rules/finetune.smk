@@ -16,8 +16,6 @@ rule finetune:
         generator=directory(LAYOUT.generator("finetune")),
         metrics=LAYOUT.metrics("finetune"),
         validation=LAYOUT.validation("finetune"),
-    params:
-        depends_on=stage_params("finetune"),
     log:
         LAYOUT.log("finetune"),
     benchmark:
@@ -30,10 +28,10 @@ rule finetune:
         mem_mb=FINETUNE_RESOURCES.mem_mb,
         runtime=FINETUNE_RESOURCES.runtime,
         cpus_per_task=FINETUNE_RESOURCES.threads,
+    params:
+        depends_on=stage_params("finetune"),
     shell:
         stage_shell("finetune", launcher=launcher(FINETUNE_RESOURCES))
 
 
-FINAL_TARGETS.extend(
-    [rules.finetune.output.generator, rules.finetune.output.metrics, rules.finetune.output.validation]
-)
+FINAL_TARGETS.extend([rules.finetune.output.generator, rules.finetune.output.metrics, rules.finetune.output.validation])

@@ -11,8 +11,13 @@ from ga.eval.icl.sources import icl_jobs
 ICL_DIR = LAYOUT.icl_eval
 ICL = RUN_CONFIG.icl_eval
 ICL_JOBS = icl_jobs(RUN_CONFIG)
-ICL_WILDCARDS = {"benchmark": "|".join(ICL.benchmarks), "method": "|".join(ICL.methods), "task": r"[^/]+",
-                 "k": r"\d+", "seed": r"\d+"}
+ICL_WILDCARDS = {
+    "benchmark": "|".join(ICL.benchmarks),
+    "method": "|".join(ICL.methods),
+    "task": r"[^/]+",
+    "k": r"\d+",
+    "seed": r"\d+",
+}
 
 
 def validation_episodes(wildcards):
@@ -24,59 +29,63 @@ def validation_episodes(wildcards):
 
 
 # Where each input a method's jobs need comes from (ga.eval.icl.methods.REGISTRY says which it needs).
-ICL_METHOD_INPUTS = method_inputs(ICL_METHODS, {
-    "generator": lambda wildcards: rules.finetune.output.generator,
-    "validation": validation_episodes,
-})
+ICL_METHOD_INPUTS = method_inputs(
+    ICL_METHODS,
+    {
+        "generator": lambda wildcards: rules.finetune.output.generator,
+        "validation": validation_episodes,
+    },
+)
 
 
 rule icl_episodes:
-    wildcard_constraints:
-        **ICL_WILDCARDS,
     output:
         episodes=f"{ICL_DIR}/{{benchmark}}/episodes/{{task}}/{{seed}}.parquet",
-    params:
-        depends_on=stage_params("icl_episodes"),
     log:
         LAYOUT.log("icl_episodes", "{benchmark}", "{task}", "{seed}"),
     benchmark:
         LAYOUT.benchmark("icl_episodes", "{benchmark}", "{task}", "{seed}")
+    wildcard_constraints:
+        **ICL_WILDCARDS,
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        depends_on=stage_params("icl_episodes"),
     shell:
         stage_shell("icl_episodes")
 
 
 rule icl_eval:
-    wildcard_constraints:
-        **ICL_WILDCARDS,
     input:
         unpack(ICL_METHOD_INPUTS),
         base_model=rules.fetch_base.output.base_model,
         episodes=rules.icl_episodes.output.episodes,
     output:
         results=directory(f"{ICL_DIR}/{{benchmark}}/{{task}}/{{method}}/k{{k}}-s{{seed}}"),
-    params:
-        depends_on=stage_params("icl_eval"),
-        optional_inputs=optional_input_flags("icl_eval"),
     log:
         LAYOUT.log("icl_eval", "{benchmark}", "{task}", "{method}", "k{k}-s{seed}"),
     benchmark:
         LAYOUT.benchmark("icl_eval", "{benchmark}", "{task}", "{method}", "k{k}-s{seed}")
+    wildcard_constraints:
+        **ICL_WILDCARDS,
     threads: method_resource(ICL.resources, "threads")
     resources:
         gpu=method_resource(ICL.resources, "gpus"),
         mem_mb=method_resource(ICL.resources, "mem_mb"),
         runtime=method_resource(ICL.resources, "runtime"),
         cpus_per_task=method_resource(ICL.resources, "threads"),
+    params:
+        depends_on=stage_params("icl_eval"),
+        optional_inputs=optional_input_flags("icl_eval"),
     shell:
         stage_shell("icl_eval")
 
 
-ICL_RESULTS = [f"{ICL_DIR}/{job['benchmark']}/{job['task']}/{job['method']}/k{job['k']}-s{job['seed']}"
-               for job in ICL_JOBS]
+ICL_RESULTS = [
+    f"{ICL_DIR}/{job['benchmark']}/{job['task']}/{job['method']}/k{job['k']}-s{job['seed']}" for job in ICL_JOBS
+]
 
 
 rule icl_summary:
@@ -84,8 +93,6 @@ rule icl_summary:
         results=ICL_RESULTS,
     output:
         summary=directory(f"{ICL_DIR}/summary"),
-    params:
-        depends_on=stage_params("icl_summary"),
     log:
         LAYOUT.log("icl_summary"),
     benchmark:
@@ -94,6 +101,8 @@ rule icl_summary:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        depends_on=stage_params("icl_summary"),
     shell:
         stage_shell("icl_summary")
 

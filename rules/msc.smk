@@ -16,54 +16,58 @@ MSC_METHOD_INPUTS = method_inputs(MSC_METHODS, {"generator": lambda wildcards: r
 
 
 rule msc_conversations:
-    wildcard_constraints:
-        **MSC_WILDCARDS,
     input:
         base_model=rules.fetch_base.output.base_model,
     output:
         conversations=f"{MSC_DIR}/{{benchmark}}/conversations.parquet",
-    params:
-        depends_on=stage_params("msc_conversations"),
     log:
         LAYOUT.log("msc_conversations", "{benchmark}"),
     benchmark:
         LAYOUT.benchmark("msc_conversations", "{benchmark}")
+    wildcard_constraints:
+        **MSC_WILDCARDS,
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        depends_on=stage_params("msc_conversations"),
     shell:
         stage_shell("msc_conversations")
 
 
 rule msc_eval:
-    wildcard_constraints:
-        **MSC_WILDCARDS,
     input:
         unpack(MSC_METHOD_INPUTS),
         base_model=rules.fetch_base.output.base_model,
         conversations=rules.msc_conversations.output.conversations,
     output:
         results=directory(f"{MSC_DIR}/{{benchmark}}/{{method}}/batch-{{batch}}"),
-    params:
-        depends_on=stage_params("msc_eval"),
-        optional_inputs=optional_input_flags("msc_eval"),
     log:
         LAYOUT.log("msc_eval", "{benchmark}", "{method}", "{batch}"),
     benchmark:
         LAYOUT.benchmark("msc_eval", "{benchmark}", "{method}", "{batch}")
+    wildcard_constraints:
+        **MSC_WILDCARDS,
     threads: method_resource(MSC.resources, "threads")
     resources:
         gpu=method_resource(MSC.resources, "gpus"),
         mem_mb=method_resource(MSC.resources, "mem_mb"),
         runtime=method_resource(MSC.resources, "runtime"),
         cpus_per_task=method_resource(MSC.resources, "threads"),
+    params:
+        depends_on=stage_params("msc_eval"),
+        optional_inputs=optional_input_flags("msc_eval"),
     shell:
         stage_shell("msc_eval")
 
 
-MSC_RESULTS = [f"{MSC_DIR}/{benchmark}/{method}/batch-{batch}" for benchmark in MSC.benchmarks
-               for method in MSC.methods for batch in batch_ids(RUN_CONFIG, benchmark)]
+MSC_RESULTS = [
+    f"{MSC_DIR}/{benchmark}/{method}/batch-{batch}"
+    for benchmark in MSC.benchmarks
+    for method in MSC.methods
+    for batch in batch_ids(RUN_CONFIG, benchmark)
+]
 
 
 rule msc_summary:
@@ -72,8 +76,6 @@ rule msc_summary:
     output:
         table=f"{MSC_DIR}/summary.parquet",
         markdown=f"{MSC_DIR}/summary.md",
-    params:
-        depends_on=stage_params("msc_summary"),
     log:
         LAYOUT.log("msc_summary"),
     benchmark:
@@ -82,6 +84,8 @@ rule msc_summary:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        depends_on=stage_params("msc_summary"),
     shell:
         stage_shell("msc_summary")
 

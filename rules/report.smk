@@ -13,11 +13,13 @@ rule report:
         json=REPORT,
         markdown=LAYOUT.report_markdown,
         html=report(LAYOUT.report_html, caption="../workflow/report/index.rst", category="Run report"),
-        plots=report(directory(LAYOUT.report_plots), patterns=["{figure}.png"],
-                     caption="../workflow/report/figure.rst", category="Figures", labels={"figure": "{figure}"}),
-    params:
-        depends_on=stage_params("report"),
-        optional_inputs=optional_input_flags("report"),
+        plots=report(
+            directory(LAYOUT.report_plots),
+            patterns=["{figure}.png"],
+            caption="../workflow/report/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
     log:
         LAYOUT.log("report"),
     benchmark:
@@ -26,5 +28,8 @@ rule report:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        depends_on=stage_params("report"),
+        optional_inputs=optional_input_flags("report"),
     shell:
         stage_shell("report")

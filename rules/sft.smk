@@ -18,8 +18,6 @@ rule sft_sources:
         base_model=rules.fetch_base.output.base_model,
     output:
         records=directory(LAYOUT.sft_source("{dataset}")),
-    params:
-        depends_on=stage_params("sft_sources"),
     log:
         LAYOUT.log("sft_sources", "{dataset}"),
     benchmark:
@@ -29,6 +27,8 @@ rule sft_sources:
     resources:
         mem_mb=8000,
         runtime=12 * 60,
+    params:
+        depends_on=stage_params("sft_sources"),
     shell:
         stage_shell("sft_sources")
 
@@ -40,8 +40,6 @@ rule sft_data:
     output:
         train=directory(LAYOUT.sft_split("train")),
         val=directory(LAYOUT.sft_split("val")),
-    params:
-        depends_on=stage_params("sft_data"),
     log:
         LAYOUT.log("sft_data"),
     benchmark:
@@ -51,6 +49,8 @@ rule sft_data:
     resources:
         mem_mb=SFT_DATA_RESOURCES.mem_mb,
         runtime=SFT_DATA_RESOURCES.runtime,
+    params:
+        depends_on=stage_params("sft_data"),
     shell:
         stage_shell("sft_data")
 

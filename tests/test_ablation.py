@@ -1,6 +1,7 @@
 """Table 2's ablations (ga/ablation.py, config/ablations/pretrain-table2.yaml): every variant is a valid config of
 every setting that changes training only, a variant's Snakemake call plans its own run, and on the smoke config the
 ablation runs and writes its table."""
+
 from __future__ import annotations
 
 import json
@@ -90,9 +91,15 @@ def test_variants_file_errors_name_the_variant(tmp_path):
 
 
 def test_markdown_table_has_a_row_per_variant_and_marks_missing_values():
-    rows = [{"variant": "default", "overrides": [], **{key: 2.0 for key, _ in COLUMNS}, "pretrain_minutes": 1.5},
-            {"variant": "no_recon", "overrides": ["pretrain_data.reconstruction_windows=0"],
-             **{key: (None if "reconstruction" in key else 3.0) for key, _ in COLUMNS}, "pretrain_minutes": None}]
+    rows = [
+        {"variant": "default", "overrides": [], **{key: 2.0 for key, _ in COLUMNS}, "pretrain_minutes": 1.5},
+        {
+            "variant": "no_recon",
+            "overrides": ["pretrain_data.reconstruction_windows=0"],
+            **{key: (None if "reconstruction" in key else 3.0) for key, _ in COLUMNS},
+            "pretrain_minutes": None,
+        },
+    ]
     text = ablation_markdown(rows, "config/config.yaml", ["pretrain.steps=2"])
     table = [line for line in text.splitlines() if line.startswith(("| default", "| no_recon"))]
     assert len(table) == 4  # the results and the overrides table
@@ -110,28 +117,64 @@ def test_the_context_gap_is_one_minus_own_over_other_reconstruction():
 
 def test_finetuned_variants_show_one_datasets_arms_and_curves_show_every_validation(tmp_path):
     metrics = tmp_path / "metrics.jsonl"
-    records = [{"kind": "train", "step": 1, "elapsed_s": 30.0}, {"kind": "train", "step": 2, "elapsed_s": 90.0},
-               {"kind": "val", "step": 2, "own_reconstruction_ppl": 20.0, "other_reconstruction_ppl": 40.0,
-                "none_reconstruction_ppl": 80.0},
-               {"kind": "train", "step": 3, "elapsed_s": 120.0},
-               {"kind": "val", "step": 3, "own_reconstruction_ppl": 10.0, "other_reconstruction_ppl": 40.0,
-                "none_reconstruction_ppl": 80.0}]
+    records = [
+        {"kind": "train", "step": 1, "elapsed_s": 30.0},
+        {"kind": "train", "step": 2, "elapsed_s": 90.0},
+        {
+            "kind": "val",
+            "step": 2,
+            "own_reconstruction_ppl": 20.0,
+            "other_reconstruction_ppl": 40.0,
+            "none_reconstruction_ppl": 80.0,
+        },
+        {"kind": "train", "step": 3, "elapsed_s": 120.0},
+        {
+            "kind": "val",
+            "step": 3,
+            "own_reconstruction_ppl": 10.0,
+            "other_reconstruction_ppl": 40.0,
+            "none_reconstruction_ppl": 80.0,
+        },
+    ]
     metrics.write_text("\n".join(json.dumps(record) for record in records) + "\n")
     curve = validation_curve(metrics)
     assert [(p["step"], p["train_minutes"], p["own_vs_other_reconstruction"]) for p in curve] == [
-        (2, 1.5, pytest.approx(50.0)), (3, 2.0, pytest.approx(75.0))]
+        (2, 1.5, pytest.approx(50.0)),
+        (3, 2.0, pytest.approx(75.0)),
+    ]
     assert validation_curve(tmp_path / "absent.jsonl") == []
-    finetune = {"own_entity_qa_ppl": 5.0, "other_entity_qa_ppl": 9.0, "none_entity_qa_ppl": 99.0,
-                "own_chat_ppl": 1.0, "own_vs_other_entity_qa_lower": 13, "own_vs_other_entity_qa_examples": 16,
-                "own_vs_other_entity_qa_sign_p": 0.0213,
-                "answer_f1": {"per_dataset": {"entity_qa": {"own_f1": 0.5, "other_f1": 0.25, "none_f1": 0.0}}}}
+    finetune = {
+        "own_entity_qa_ppl": 5.0,
+        "other_entity_qa_ppl": 9.0,
+        "none_entity_qa_ppl": 99.0,
+        "own_chat_ppl": 1.0,
+        "own_vs_other_entity_qa_lower": 13,
+        "own_vs_other_entity_qa_examples": 16,
+        "own_vs_other_entity_qa_sign_p": 0.0213,
+        "answer_f1": {"per_dataset": {"entity_qa": {"own_f1": 0.5, "other_f1": 0.25, "none_f1": 0.0}}},
+    }
     cells = finetune_cells(finetune, "entity_qa")
-    assert cells == {"finetune_own_ppl": 5.0, "finetune_other_ppl": 9.0, "finetune_none_ppl": 99.0,
-                     "finetune_own_f1": 50.0, "finetune_other_f1": 25.0, "finetune_none_f1": 0.0,
-                     "finetune_own_lower": "13/16", "finetune_own_lower_p": 0.0213}
+    assert cells == {
+        "finetune_own_ppl": 5.0,
+        "finetune_other_ppl": 9.0,
+        "finetune_none_ppl": 99.0,
+        "finetune_own_f1": 50.0,
+        "finetune_other_f1": 25.0,
+        "finetune_none_f1": 0.0,
+        "finetune_own_lower": "13/16",
+        "finetune_own_lower_p": 0.0213,
+    }
     assert finetune_cells(finetune, "chat")["finetune_other_ppl"] is None  # absent numbers stay absent
-    row = {"variant": "base_kv", "overrides": ["adapter.context_init=base_kv"], **{key: 2.0 for key, _ in COLUMNS},
-           "pretrain_minutes": 3.0, "curve": curve, **cells, "finetune_dataset": "entity_qa", "finetune_minutes": 1.0}
+    row = {
+        "variant": "base_kv",
+        "overrides": ["adapter.context_init=base_kv"],
+        **{key: 2.0 for key, _ in COLUMNS},
+        "pretrain_minutes": 3.0,
+        "curve": curve,
+        **cells,
+        "finetune_dataset": "entity_qa",
+        "finetune_minutes": 1.0,
+    }
     text = ablation_markdown([row], "config/config.yaml", [])
     header = next(line for line in text.splitlines() if line.startswith("| variant | own rec."))
     assert header.endswith("| ft. own F1 | ft. other F1 | ft. none F1 | ft. own < other | sign test p | finetune min |")
@@ -157,8 +200,9 @@ def test_a_variants_snakemake_call_plans_its_own_run(tmp_path, common):
     overrides = run_overrides(variant, common)
     config = RunConfig.load(root / "config" / "smoke.yaml", overrides)
     command = snakemake_command("config/smoke.yaml", overrides, validation_target(config), "1", ["-n"])
-    result = subprocess.run(command, cwd=root, env=workflow_env(), capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, check=False)
+    result = subprocess.run(
+        command, cwd=root, env=workflow_env(), capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
+    )
     assert result.returncode == 0, explain(result)
     assert planned_jobs(result) == {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1}
     assert "runs/ablation-ffn_down_proj/pretrain/validation.json" in result.stdout
@@ -169,23 +213,57 @@ def test_a_variants_snakemake_call_plans_its_own_run(tmp_path, common):
 def test_smoke_ablation_writes_its_table(tmp_path):
     root = checkout(tmp_path / "checkout")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "ga.cli", "ablate", "--config", "config/smoke.yaml", "--variants",
-               "config/ablations/pretrain-table2.yaml", "--out", str(out), "--steps", "2",
-               "--only", "default,frobenius_norm", "--workdir", str(root), "--cores", "1", "--through", "finetune",
-               "--set", "pretrain.eval_every=1"]
-    result = subprocess.run(command, cwd=root, env=workflow_env(), capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, timeout=1800, check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "ga.cli",
+        "ablate",
+        "--config",
+        "config/smoke.yaml",
+        "--variants",
+        "config/ablations/pretrain-table2.yaml",
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--only",
+        "default,frobenius_norm",
+        "--workdir",
+        str(root),
+        "--cores",
+        "1",
+        "--through",
+        "finetune",
+        "--set",
+        "pretrain.eval_every=1",
+    ]
+    result = subprocess.run(
+        command,
+        cwd=root,
+        env=workflow_env(),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=1800,
+        check=False,
+    )
     assert result.returncode == 0, explain(result, root)
     rows = json.loads((out / TABLE_JSON).read_text())
     assert [row["variant"] for row in rows] == ["default", "frobenius_norm"]
     for row in rows:
         assert row["validation"]["step"] == 2
-        for key in ("own_reconstruction_ppl", "own_completion_ppl", "own_first_window_ppl", "none_completion_ppl",
-                    "other_reconstruction_ppl"):
+        for key in (
+            "own_reconstruction_ppl",
+            "own_completion_ppl",
+            "own_first_window_ppl",
+            "none_completion_ppl",
+            "other_reconstruction_ppl",
+        ):
             assert math.isfinite(row[key]), (row["variant"], key)
         assert row["pretrain_minutes"] > 0
         assert row["own_vs_other_reconstruction"] == pytest.approx(
-            100 * (1 - row["own_reconstruction_ppl"] / row["other_reconstruction_ppl"]))
+            100 * (1 - row["own_reconstruction_ppl"] / row["other_reconstruction_ppl"])
+        )
         assert (root / "runs" / row["run_name"] / "pretrain" / "generator").is_dir()
         assert (root / "runs" / row["run_name"] / "finetune" / "generator").is_dir()
         assert row["finetune_minutes"] > 0 and row["finetune_dataset"] == "entity_qa"

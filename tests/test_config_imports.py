@@ -1,5 +1,6 @@
 """Reading a run config loads none of the work code (issue 23): every Snakemake start and every `ga` command reads
 one, so the config sections live apart from the code that uses them and import only light modules."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ def modules_after(statement: str) -> list[str]:
     """The top-level names of the modules loaded by a fresh interpreter after `statement`."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     code = f"{statement}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
-                            timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=120, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -29,6 +31,12 @@ def test_reading_a_run_config_imports_no_heavy_library():
 
 def test_reading_a_run_config_imports_no_work_code_of_the_data_stages():
     loaded = set(modules_after("import ga.run_config"))
-    work = {"ga.data.sft.mixture", "ga.data.sft.records", "ga.data.contracts", "ga.data.sft.embedded.registry",
-            "ga.data.sft.sources", "ga.format"}
+    work = {
+        "ga.data.sft.mixture",
+        "ga.data.sft.records",
+        "ga.data.contracts",
+        "ga.data.sft.embedded.registry",
+        "ga.data.sft.sources",
+        "ga.format",
+    }
     assert sorted(loaded & work) == []

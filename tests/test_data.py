@@ -1,5 +1,6 @@
 """ga.data: window layout, contracts, bad inputs, determinism, sources, entities, loaders (eager and memory-mapped),
 document ids per example."""
+
 from __future__ import annotations
 
 import json
@@ -13,13 +14,11 @@ import pytest
 import torch
 
 from ga.data import contracts
+from ga.data.config import PretrainDataConfig, WindowLayout
 from ga.data.contracts import DataError, validate
 from ga.data.entities import entity_documents, generate_entities, passages
-from ga.data.pretrain import (build_examples, held_out_document, prepare_examples, sequence_documents,
-                              span_starts)
-from ga.data.examples import (SplitFormatError, iter_batches, load_examples, nearest_disjoint_example,
-                              open_split)
-from ga.data.config import PretrainDataConfig, WindowLayout
+from ga.data.examples import SplitFormatError, iter_batches, load_examples, nearest_disjoint_example, open_split
+from ga.data.pretrain import build_examples, held_out_document, prepare_examples, sequence_documents, span_starts
 from ga.data.sources import write_documents
 from ga.train.objective import MODEL_INPUT_KEYS
 
@@ -27,9 +26,17 @@ VOCAB = 49152
 
 
 def settings(**overrides) -> PretrainDataConfig:
-    base = dict(token_budget=3000, window=16, completion_windows=4, reconstruction_windows=4, val_fraction=0.2,
-                embedded={"python_docs": True, "entities": 30, "passages_per_entity": 2},
-                examples_per_shard=8, documents_per_shard=40, tokenize_batch_documents=16)
+    base = dict(
+        token_budget=3000,
+        window=16,
+        completion_windows=4,
+        reconstruction_windows=4,
+        val_fraction=0.2,
+        embedded={"python_docs": True, "entities": 30, "passages_per_entity": 2},
+        examples_per_shard=8,
+        documents_per_shard=40,
+        tokenize_batch_documents=16,
+    )
     base.update(overrides)
     return PretrainDataConfig.from_dict(base)
 
@@ -82,24 +89,39 @@ def test_layout_validation():
 
 
 # ------------------------------------------------------------------ contracts catch bad examples
-@pytest.mark.parametrize("corrupt, check", [
-    (lambda r: r.update(labels=[5] + r["labels"][1:]), "labels_consistent"),
-    (lambda r: r.update(adapter_prefix=[0, 0, 2, 1, 2]), "matches_layout"),
-    (lambda r: r.update(input_ids=[VOCAB] + r["input_ids"][1:], labels=[-100] + r["labels"][1:]), "ids_below_vocab"),
-    (lambda r: r.update(input_ids=r["input_ids"][:-1]), "length_20"),
-    (lambda r: r.update(input_ids=r["input_ids"][:12] + [999] + r["input_ids"][13:],
-                        labels=r["labels"][:12] + [999] + r["labels"][13:]), "reconstruction_spans"),
-    (lambda r: r.update(attention_mask=[0] + r["attention_mask"][1:], labels=[-100] + r["labels"][1:]), "completion_windows_full"),
-    # a real token without a label: the lazy loader derives labels from the mask, so the stored ones must agree
-    (lambda r: r.update(labels=[-100] + r["labels"][1:]), "labels_consistent"),
-    (lambda r: r.update(doc_ids=[]), "has_documents"),
-    (lambda r: r.update(doc_ids=["a", " "]), "document_ids_non_empty"),
-    (lambda r: r.update(doc_ids=["a", "a"]), "document_ids_unique_in_example"),
-])
+@pytest.mark.parametrize(
+    "corrupt, check",
+    [
+        (lambda r: r.update(labels=[5] + r["labels"][1:]), "labels_consistent"),
+        (lambda r: r.update(adapter_prefix=[0, 0, 2, 1, 2]), "matches_layout"),
+        (
+            lambda r: r.update(input_ids=[VOCAB] + r["input_ids"][1:], labels=[-100] + r["labels"][1:]),
+            "ids_below_vocab",
+        ),
+        (lambda r: r.update(input_ids=r["input_ids"][:-1]), "length_20"),
+        (
+            lambda r: r.update(
+                input_ids=r["input_ids"][:12] + [999] + r["input_ids"][13:],
+                labels=r["labels"][:12] + [999] + r["labels"][13:],
+            ),
+            "reconstruction_spans",
+        ),
+        (
+            lambda r: r.update(attention_mask=[0] + r["attention_mask"][1:], labels=[-100] + r["labels"][1:]),
+            "completion_windows_full",
+        ),
+        # a real token without a label: the lazy loader derives labels from the mask, so the stored ones must agree
+        (lambda r: r.update(labels=[-100] + r["labels"][1:]), "labels_consistent"),
+        (lambda r: r.update(doc_ids=[]), "has_documents"),
+        (lambda r: r.update(doc_ids=["a", " "]), "document_ids_non_empty"),
+        (lambda r: r.update(doc_ids=["a", "a"]), "document_ids_unique_in_example"),
+    ],
+)
 def test_examples_contract_rejects_inconsistent_rows(corrupt, check):
     layout = WindowLayout(window=4, completion_windows=3, reconstruction_windows=2)
-    df = build_examples((np.arange(24, dtype=np.int32) + 100).reshape(2, 12), 0, layout, 7, "train", 0,
-                        doc_ids=[["a"], ["a", "b"]])
+    df = build_examples(
+        (np.arange(24, dtype=np.int32) + 100).reshape(2, 12), 0, layout, 7, "train", 0, doc_ids=[["a"], ["a", "b"]]
+    )
     rows = df.to_dicts()
     corrupt(rows[1])
     bad = pl.DataFrame(rows, schema=df.schema)
@@ -111,8 +133,9 @@ def test_examples_contract_rejects_inconsistent_rows(corrupt, check):
 
 def test_tokenized_contract_checks_vocab_and_framing():
     schema = contracts.tokenized_documents_schema(vocab_size=10, bos_id=1, eos_id=2)
-    good = pl.DataFrame({"doc_id": ["a"], "source": ["s"], "input_ids": [[1, 5, 2]]},
-                        schema_overrides={"input_ids": pl.List(pl.Int32)})
+    good = pl.DataFrame(
+        {"doc_id": ["a"], "source": ["s"], "input_ids": [[1, 5, 2]]}, schema_overrides={"input_ids": pl.List(pl.Int32)}
+    )
     validate(schema, good, "f")
     for ids, check in [([1, 12, 2], "ids_below_vocab_size"), ([5, 5, 2], "starts_with_bos"), ([1, 2], "has_tokens")]:
         with pytest.raises(DataError, match=check):
@@ -128,19 +151,47 @@ def _write(path: Path, content: bytes | str) -> Path:
 GOOD_LINE = json.dumps({"doc_id": "d0", "text": "A first document about nothing in particular."})
 
 
-@pytest.mark.parametrize("name, content, row, column, message", [
-    ("malformed.jsonl", GOOD_LINE + "\n{\"text\": \"unterminated\n", 1, None, "malformed JSON"),
-    ("missing.jsonl", GOOD_LINE + "\n" + json.dumps({"doc_id": "d1", "body": "x"}) + "\n", 1, "body", "unexpected column"),
-    ("no_text.jsonl", GOOD_LINE + "\n" + json.dumps({"doc_id": "d1"}) + "\n", 1, "text", "missing required column"),
-    ("extra.jsonl", GOOD_LINE + "\n" + json.dumps({"doc_id": "d1", "text": "x y", "lang": "en"}) + "\n", 1, "lang", "unexpected column"),
-    ("type.jsonl", GOOD_LINE + "\n" + json.dumps({"doc_id": "d1", "text": 42}) + "\n", 1, "text", "expected a string"),
-    ("empty.jsonl", GOOD_LINE + "\n" + json.dumps({"doc_id": "d1", "text": "  \n "}) + "\n", 1, "text", "non_empty_string"),
-    ("utf8.jsonl", GOOD_LINE.encode() + b'\n{"doc_id": "d1", "text": "caf\xe9 bad"}\n', 1, "text", "invalid UTF-8"),
-    ("dup.jsonl", GOOD_LINE + "\n" + GOOD_LINE + "\n", 1, "doc_id", "duplicate"),
-    ("utf8.txt", b"fine line\nbroken \xff line\n", 1, "text", "invalid UTF-8"),
-])
-def test_bad_local_input_names_file_row_column_and_leaves_no_output(tmp_path, tiny_tokenizer_dir, name, content, row,
-                                                                    column, message):
+@pytest.mark.parametrize(
+    "name, content, row, column, message",
+    [
+        ("malformed.jsonl", GOOD_LINE + '\n{"text": "unterminated\n', 1, None, "malformed JSON"),
+        (
+            "missing.jsonl",
+            GOOD_LINE + "\n" + json.dumps({"doc_id": "d1", "body": "x"}) + "\n",
+            1,
+            "body",
+            "unexpected column",
+        ),
+        ("no_text.jsonl", GOOD_LINE + "\n" + json.dumps({"doc_id": "d1"}) + "\n", 1, "text", "missing required column"),
+        (
+            "extra.jsonl",
+            GOOD_LINE + "\n" + json.dumps({"doc_id": "d1", "text": "x y", "lang": "en"}) + "\n",
+            1,
+            "lang",
+            "unexpected column",
+        ),
+        (
+            "type.jsonl",
+            GOOD_LINE + "\n" + json.dumps({"doc_id": "d1", "text": 42}) + "\n",
+            1,
+            "text",
+            "expected a string",
+        ),
+        (
+            "empty.jsonl",
+            GOOD_LINE + "\n" + json.dumps({"doc_id": "d1", "text": "  \n "}) + "\n",
+            1,
+            "text",
+            "non_empty_string",
+        ),
+        ("utf8.jsonl", GOOD_LINE.encode() + b'\n{"doc_id": "d1", "text": "caf\xe9 bad"}\n', 1, "text", "invalid UTF-8"),
+        ("dup.jsonl", GOOD_LINE + "\n" + GOOD_LINE + "\n", 1, "doc_id", "duplicate"),
+        ("utf8.txt", b"fine line\nbroken \xff line\n", 1, "text", "invalid UTF-8"),
+    ],
+)
+def test_bad_local_input_names_file_row_column_and_leaves_no_output(
+    tmp_path, tiny_tokenizer_dir, name, content, row, column, message
+):
     path = _write(tmp_path / name, content)
     cfg = settings(source="local", local={"paths": [str(path)]}, token_budget=None)
     out = tmp_path / "out" / "documents"
@@ -151,13 +202,26 @@ def test_bad_local_input_names_file_row_column_and_leaves_no_output(tmp_path, ti
     assert not out.exists() and list((tmp_path / "out").iterdir()) == []  # no partial output, no temp dirs
 
 
-@pytest.mark.parametrize("frame, row, column, message", [
-    (pl.DataFrame({"doc_id": ["a", "b"], "text": ["ok text", "more"], "extra": [1, 2]}), 0, "extra", "unexpected column"),
-    (pl.DataFrame({"doc_id": ["a", "b"], "body": ["ok", "x"]}), 0, "body", "unexpected column"),
-    (pl.DataFrame({"doc_id": ["a"], "source": ["s"]}), 0, "text", "missing required column"),
-    (pl.DataFrame({"doc_id": ["a", "b"], "text": [None, 3]}, schema={"doc_id": pl.Utf8, "text": pl.Int64}), 1, "text", "expected strings"),
-    (pl.DataFrame({"doc_id": ["a", "b", "c"], "text": ["ok", "fine", ""]}), 2, "text", "non_empty_string"),
-])
+@pytest.mark.parametrize(
+    "frame, row, column, message",
+    [
+        (
+            pl.DataFrame({"doc_id": ["a", "b"], "text": ["ok text", "more"], "extra": [1, 2]}),
+            0,
+            "extra",
+            "unexpected column",
+        ),
+        (pl.DataFrame({"doc_id": ["a", "b"], "body": ["ok", "x"]}), 0, "body", "unexpected column"),
+        (pl.DataFrame({"doc_id": ["a"], "source": ["s"]}), 0, "text", "missing required column"),
+        (
+            pl.DataFrame({"doc_id": ["a", "b"], "text": [None, 3]}, schema={"doc_id": pl.Utf8, "text": pl.Int64}),
+            1,
+            "text",
+            "expected strings",
+        ),
+        (pl.DataFrame({"doc_id": ["a", "b", "c"], "text": ["ok", "fine", ""]}), 2, "text", "non_empty_string"),
+    ],
+)
 def test_bad_parquet_input(tmp_path, tiny_tokenizer_dir, frame, row, column, message):
     path = tmp_path / "docs.parquet"
     frame.write_parquet(path)
@@ -172,8 +236,13 @@ def test_bad_parquet_input(tmp_path, tiny_tokenizer_dir, frame, row, column, mes
 def test_local_folder_of_mixed_files(tmp_path, tiny_tokenizer_dir):
     corpus = tmp_path / "corpus"
     (corpus / "sub").mkdir(parents=True)
-    _write(corpus / "a.jsonl", "\n".join(json.dumps({"text": f"JSON line number {i} says hello."}) for i in range(5)) + "\n")
-    pl.DataFrame({"doc_id": ["p1", "p2"], "text": ["Parquet one.", "Parquet two."]}).write_parquet(corpus / "sub" / "b.parquet")
+    _write(
+        corpus / "a.jsonl",
+        "\n".join(json.dumps({"text": f"JSON line number {i} says hello."}) for i in range(5)) + "\n",
+    )
+    pl.DataFrame({"doc_id": ["p1", "p2"], "text": ["Parquet one.", "Parquet two."]}).write_parquet(
+        corpus / "sub" / "b.parquet"
+    )
     _write(corpus / "sub" / "c.txt", "A whole plain-text file is one document.\n")
     cfg = settings(source="local", local={"paths": [str(corpus)]}, token_budget=None)
     manifest = write_documents(cfg, tiny_tokenizer_dir, tmp_path / "documents")
@@ -193,7 +262,9 @@ def test_embedded_stages_are_deterministic_and_split_by_document(tmp_path, tiny_
         for shard in first[split]["shards"]:
             for file in (shard["file"], shard["arrow_file"]):
                 assert (tmp_path / "a" / split / file).read_bytes() == (tmp_path / "b" / split / file).read_bytes()
-        assert (tmp_path / "a" / split / "manifest.json").read_bytes() == (tmp_path / "b" / split / "manifest.json").read_bytes()
+        assert (tmp_path / "a" / split / "manifest.json").read_bytes() == (
+            tmp_path / "b" / split / "manifest.json"
+        ).read_bytes()
     assert first["train"]["examples"] >= 8 and first["val"]["examples"] >= 1
     assert len(first["train"]["shards"]) >= 2  # examples_per_shard=8: streaming writes several shards
     # held-out documents never reach training; both sub-sources appear
@@ -229,7 +300,9 @@ def test_loader_shapes_and_batches(tmp_path, tiny_tokenizer_dir):
     assert (data["labels"][:, :4] == data["input_ids"][:, :4]).all()
     assert ((data["labels"] == -100) == (data["attention_mask"] == 0)).all()
     batches = list(iter_batches(tmp_path / "train", batch_size=3))
-    assert sum(len(b["example_id"]) for b in batches) == n_examples and all(b["input_ids"].shape[1:] == (S, L) for b in batches)
+    assert sum(len(b["example_id"]) for b in batches) == n_examples and all(
+        b["input_ids"].shape[1:] == (S, L) for b in batches
+    )
     assert __import__("torch").cat([b["example_id"] for b in batches]).tolist() == list(range(n_examples))
     shuffled = [b["example_id"] for b in iter_batches(tmp_path / "train", batch_size=3, shuffle_seed=5)]
     again = [b["example_id"] for b in iter_batches(tmp_path / "train", batch_size=3, shuffle_seed=5)]
@@ -262,8 +335,12 @@ def test_entities_are_seeded_prefix_stable_and_passages_state_every_fact():
             for fact in entity.facts:
                 assert fact.value in text and fact.question.endswith("?")
     docs = entity_documents(entities[:2], 2, seed=3)
-    assert [d["doc_id"] for d in docs] == ["fictional_entities/entity-000000/0", "fictional_entities/entity-000000/1",
-                                           "fictional_entities/entity-000001/0", "fictional_entities/entity-000001/1"]
+    assert [d["doc_id"] for d in docs] == [
+        "fictional_entities/entity-000000/0",
+        "fictional_entities/entity-000000/1",
+        "fictional_entities/entity-000001/0",
+        "fictional_entities/entity-000001/1",
+    ]
     validate(contracts.RAW_DOCUMENTS, pl.DataFrame(docs), "entities")
 
 
@@ -296,7 +373,12 @@ def test_sequence_documents_hand_checked():
     # documents of 5, 3, 10 and 2 tokens; sequences of 4 tokens
     ends = np.cumsum([5, 3, 10, 2])
     assert sequence_documents(ends, ["d0", "d1", "d2", "d3"], 5, 4) == [
-        ["d0"], ["d0", "d1"], ["d2"], ["d2"], ["d2", "d3"]]
+        ["d0"],
+        ["d0", "d1"],
+        ["d2"],
+        ["d2"],
+        ["d2", "d3"],
+    ]
 
 
 def test_open_split_reads_exactly_what_load_examples_loads(embedded_split):
@@ -334,13 +416,15 @@ def test_doc_ids_name_the_documents_each_example_holds(embedded_split, tiny_toke
         stored = pl.read_parquet(out / split / "*.parquet")["doc_ids"].to_list()
         eager = load_examples(out / split)
         for k in range(len(lazy)):
-            assert (stream[k * seq_len:(k + 1) * seq_len] == eager["input_ids"][k, :n].flatten().numpy()).all()
-            expected = list(dict.fromkeys(owner[k * seq_len:(k + 1) * seq_len]))
+            assert (stream[k * seq_len : (k + 1) * seq_len] == eager["input_ids"][k, :n].flatten().numpy()).all()
+            expected = list(dict.fromkeys(owner[k * seq_len : (k + 1) * seq_len]))
             assert lazy.documents(k) == stored[k] == expected, (split, k)
         documents = [lazy.documents(k) for k in range(len(lazy))]
         assert manifest["document_ids"] == {
-            "column": "doc_ids", "max_documents_per_example": max(map(len, documents)),
-            "examples_continuing_into_the_next": sum(a[-1] == b[0] for a, b in zip(documents, documents[1:]))}
+            "column": "doc_ids",
+            "max_documents_per_example": max(map(len, documents)),
+            "examples_continuing_into_the_next": sum(a[-1] == b[0] for a, b in zip(documents, documents[1:])),
+        }
 
 
 def test_donors_share_no_document_with_their_receiver(embedded_split):
@@ -371,8 +455,10 @@ def test_split_without_arrow_copies_is_a_clear_error(embedded_split, tmp_path):
     _, out, manifests = embedded_split
     with pytest.raises(SplitFormatError, match="run the pretrain_data stage first"):
         open_split(tmp_path)
-    old = dict(manifests["val"], shards=[{key: shard[key] for key in ("file", "rows", "sha256")}
-                                         for shard in manifests["val"]["shards"]])
+    old = dict(
+        manifests["val"],
+        shards=[{key: shard[key] for key in ("file", "rows", "sha256")} for shard in manifests["val"]["shards"]],
+    )
     (tmp_path / "manifest.json").write_text(json.dumps(old))
     with pytest.raises(SplitFormatError, match="no Arrow copy .* rerun the pretrain_data stage"):
         open_split(tmp_path)
@@ -414,8 +500,18 @@ def test_peak_rss_does_not_grow_with_the_number_of_examples(tmp_path, tiny_token
     peaks_mb, sizes = [], []
     for examples in (RSS_SMALL_EXAMPLES, RSS_SCALE * RSS_SMALL_EXAMPLES):
         manifest = write_token_split(tmp_path / str(examples), examples, RSS_LAYOUT, tiny_tokenizer_dir, seed=0)
-        reader = subprocess.run([sys.executable, "-c", RSS_READER, str(tmp_path / str(examples)),
-                                 str(RSS_RANDOM_READS), str(RSS_READ_BATCH)], capture_output=True, text=True)
+        reader = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                RSS_READER,
+                str(tmp_path / str(examples)),
+                str(RSS_RANDOM_READS),
+                str(RSS_READ_BATCH),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert reader.returncode == 0, reader.stderr[-3000:]
         peaks_mb.append(int(reader.stdout.split()[-1]) / 1024)
         sizes.append(manifest["examples"])
@@ -423,5 +519,7 @@ def test_peak_rss_does_not_grow_with_the_number_of_examples(tmp_path, tiny_token
     eager_growth_mb = (sizes[1] - sizes[0]) * eager_bytes_per_example(RSS_LAYOUT) / 2**20
     assert eager_growth_mb > 3 * RSS_MARGIN_MB, eager_growth_mb
     assert peaks_mb[1] < peaks_mb[0] + RSS_MARGIN_MB, (sizes, peaks_mb, eager_growth_mb)
-    print(f"peak RSS {peaks_mb[0]:.1f} MB at {sizes[0]} examples, {peaks_mb[1]:.1f} MB at {sizes[1]}; "
-          f"eager int64 tensors would add {eager_growth_mb:.0f} MB")
+    print(
+        f"peak RSS {peaks_mb[0]:.1f} MB at {sizes[0]} examples, {peaks_mb[1]:.1f} MB at {sizes[1]}; "
+        f"eager int64 tensors would add {eager_growth_mb:.0f} MB"
+    )

@@ -1,6 +1,7 @@
 """The SlimPajama sampler, offline: fixtures in SlimPajama's native layout and record format (a folder laid out
 like the hub repository: {split}/chunk{k}/example_{split}_{i}.jsonl.zst with {"text", "meta":
 {"redpajama_set_name"}} records), read through the same `datasets.load_dataset(..., streaming=True)` call."""
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,28 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from ga.data.contracts import DataError
 from ga.data.config import SLIMPAJAMA_MIXTURE, PretrainDataConfig
+from ga.data.contracts import DataError
 from ga.data.sources import write_documents
 
-WORDS = ("river", "stone", "lantern", "harbour", "orchard", "signal", "meadow", "copper", "thread", "window",
-         "valley", "engine", "letter", "garden", "market", "bridge")
+WORDS = (
+    "river",
+    "stone",
+    "lantern",
+    "harbour",
+    "orchard",
+    "signal",
+    "meadow",
+    "copper",
+    "thread",
+    "window",
+    "valley",
+    "engine",
+    "letter",
+    "garden",
+    "market",
+    "bridge",
+)
 DOCS_PER_SOURCE = 420
 
 
@@ -30,16 +47,25 @@ def write_fixture(root: Path, records: list[dict], split: str = "train", files: 
 
 def native_records(seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
-    records = [{"text": f"{name} record {i}: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(15, 30))),
-                "meta": {"redpajama_set_name": name}}
-               for name in SLIMPAJAMA_MIXTURE for i in range(DOCS_PER_SOURCE)]
+    records = [
+        {
+            "text": f"{name} record {i}: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(15, 30))),
+            "meta": {"redpajama_set_name": name},
+        }
+        for name in SLIMPAJAMA_MIXTURE
+        for i in range(DOCS_PER_SOURCE)
+    ]
     rng.shuffle(records)  # SlimPajama's files mix the sources
     return records
 
 
 def slimpajama_settings(dataset: Path, **overrides) -> PretrainDataConfig:
-    section = {"source": "slimpajama", "token_budget": 30_000, "tokenize_batch_documents": 64,
-               "slimpajama": {"dataset": str(dataset), "revision": None, "split": "train"}}
+    section = {
+        "source": "slimpajama",
+        "token_budget": 30_000,
+        "tokenize_batch_documents": 64,
+        "slimpajama": {"dataset": str(dataset), "revision": None, "split": "train"},
+    }
     section.update(overrides)
     return PretrainDataConfig.from_dict(section)
 
@@ -74,15 +100,19 @@ def test_custom_mixture_skips_unlisted_sources(tmp_path, embedded_dir):
 def test_sampler_is_deterministic(tmp_path, embedded_dir):
     fixture = write_fixture(tmp_path / "sp", native_records(2))
     first = write_documents(slimpajama_settings(fixture, token_budget=5000), embedded_dir, tmp_path / "a")
-    second = write_documents(slimpajama_settings(fixture, token_budget=5000, tokenize_batch_documents=7),
-                             embedded_dir, tmp_path / "b")
+    second = write_documents(
+        slimpajama_settings(fixture, token_budget=5000, tokenize_batch_documents=7), embedded_dir, tmp_path / "b"
+    )
     assert first["content_sha256"] == second["content_sha256"]
 
 
-@pytest.mark.parametrize("record, column", [
-    ({"text": "fine", "meta": {}}, "meta.redpajama_set_name"),
-    ({"text": 7, "meta": {"redpajama_set_name": "RedPajamaC4"}}, "text"),
-])
+@pytest.mark.parametrize(
+    "record, column",
+    [
+        ({"text": "fine", "meta": {}}, "meta.redpajama_set_name"),
+        ({"text": 7, "meta": {"redpajama_set_name": "RedPajamaC4"}}, "text"),
+    ],
+)
 def test_bad_native_record_names_row_and_column(tmp_path, embedded_dir, record, column):
     good = {"text": "a good record", "meta": {"redpajama_set_name": "RedPajamaC4"}}
     fixture = write_fixture(tmp_path / "sp", [good, good, record], files=1)

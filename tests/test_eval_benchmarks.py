@@ -2,6 +2,7 @@
 layout (the hub call stood in for, as in tests/test_sft_sources.py), StreamingQA from fixture CSVs in CaMeLS's
 layout (well-formed and malformed), and the embedded twin generated from its settings.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,10 +15,17 @@ import pytest
 from ga.data.contracts import DataError
 from ga.data.sft.embedded.config import EntityQaConfig
 from ga.data.sft.embedded.entity_qa import native_rows
-from ga.eval.knowledge.benchmarks import (BenchmarkSources, benchmark_passages, benchmark_provenance, benchmark_qa_pairs,
-                                entities, squad, streamingqa)
-from ga.eval.knowledge.config import KnowledgeEvalConfig
 from ga.eval.contexts import PASSAGE_SEPARATOR, Passage, Question
+from ga.eval.knowledge.benchmarks import (
+    BenchmarkSources,
+    benchmark_passages,
+    benchmark_provenance,
+    benchmark_qa_pairs,
+    entities,
+    squad,
+    streamingqa,
+)
+from ga.eval.knowledge.config import KnowledgeEvalConfig
 from ga.eval.knowledge.contexts import group_contexts
 from ga.section import ConfigError
 
@@ -27,28 +35,47 @@ def count_words(text: str) -> int:
 
 
 # ---------------------------------------------------------------- SQuAD: native layout as published
-SQUAD = pa.schema([
-    ("id", pa.string()), ("title", pa.string()), ("context", pa.string()), ("question", pa.string()),
-    ("answers", pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int32()))])),
-])
+SQUAD = pa.schema(
+    [
+        ("id", pa.string()),
+        ("title", pa.string()),
+        ("context", pa.string()),
+        ("question", pa.string()),
+        ("answers", pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int32()))])),
+    ]
+)
 BROWNIAN = "Brownian motion is the random motion of particles suspended in a fluid."
 BEYONCE_1 = "Beyoncé Giselle Knowles-Carter is an American singer."
 BEYONCE_2 = "She rose to fame in the late 1990s as lead singer of Destiny's Child."
 
 
 def squad_row(qid, title, context, question, answers):
-    return {"id": qid, "title": title, "context": context, "question": question,
-            "answers": {"text": answers, "answer_start": [context.find(a) for a in answers]}}
+    return {
+        "id": qid,
+        "title": title,
+        "context": context,
+        "question": question,
+        "answers": {"text": answers, "answer_start": [context.find(a) for a in answers]},
+    }
 
 
 SQUAD_ROWS = [
-    squad_row("5733be284776f41900661182", "Beyoncé", BEYONCE_1, "What is Beyoncé's nationality?",
-              ["American", "American", "an American"]),
+    squad_row(
+        "5733be284776f41900661182",
+        "Beyoncé",
+        BEYONCE_1,
+        "What is Beyoncé's nationality?",
+        ["American", "American", "an American"],
+    ),
     squad_row("5733be284776f41900661183", "Beyoncé", BEYONCE_1, "What is her surname?", ["Knowles-Carter"]),
-    squad_row("5733be284776f41900661184", "Beyoncé", BEYONCE_2, "When did she rise to fame?",
-              ["late 1990s", "in the late 1990s"]),
-    squad_row("56de3f4ccffd8e1900b4b5c1", "Brownian_motion", BROWNIAN, "What is suspended in a fluid?",
-              ["particles"]),
+    squad_row(
+        "5733be284776f41900661184",
+        "Beyoncé",
+        BEYONCE_2,
+        "When did she rise to fame?",
+        ["late 1990s", "in the late 1990s"],
+    ),
+    squad_row("56de3f4ccffd8e1900b4b5c1", "Brownian_motion", BROWNIAN, "What is suspended in a fluid?", ["particles"]),
     squad_row("5733be284776f41900661185", "Beyoncé", BEYONCE_1, "Who is an American singer?", ["Beyoncé", " "]),
     squad_row("56de3f4ccffd8e1900b4b5c2", "Brownian_motion", BROWNIAN, "Is the motion ordered?", []),
 ]
@@ -62,7 +89,10 @@ def write_squad(path, rows=SQUAD_ROWS):
 def test_squad_passages(tmp_path):
     passages = squad.passages(write_squad(tmp_path / "validation.parquet"))
     assert [(p.passage_id, p.text) for p in passages] == [
-        ("Beyoncé-0", BEYONCE_1), ("Beyoncé-1", BEYONCE_2), ("Brownian_motion-0", BROWNIAN)]
+        ("Beyoncé-0", BEYONCE_1),
+        ("Beyoncé-1", BEYONCE_2),
+        ("Brownian_motion-0", BROWNIAN),
+    ]
     assert passages[0].questions == (
         Question("5733be284776f41900661182", "What is Beyoncé's nationality?", ("American", "American", "an American")),
         Question("5733be284776f41900661183", "What is her surname?", ("Knowles-Carter",)),
@@ -74,9 +104,13 @@ def test_squad_passages(tmp_path):
 
 def test_squad_qa_pairs(tmp_path):
     pairs = squad.qa_pairs(write_squad(tmp_path / "train.parquet"))
-    assert pairs == [("What is Beyoncé's nationality?", "American"), ("What is her surname?", "Knowles-Carter"),
-                     ("When did she rise to fame?", "late 1990s"), ("What is suspended in a fluid?", "particles"),
-                     ("Who is an American singer?", "Beyoncé")]  # the question without answers teaches nothing
+    assert pairs == [
+        ("What is Beyoncé's nationality?", "American"),
+        ("What is her surname?", "Knowles-Carter"),
+        ("When did she rise to fame?", "late 1990s"),
+        ("What is suspended in a fluid?", "particles"),
+        ("Who is an American singer?", "Beyoncé"),
+    ]  # the question without answers teaches nothing
 
 
 def test_squad_bad_rows_name_file_row_and_field(tmp_path):
@@ -95,6 +129,7 @@ def fake_hub(tables: dict[str, pa.Table], calls: list):
     def hub_split(hub_id, config_name, revision, split):  # stands in for datasets.load_dataset on the hub
         calls.append((hub_id, config_name, revision, split))
         return datasets.Dataset(InMemoryTable(tables[split]))
+
     return hub_split
 
 
@@ -145,10 +180,15 @@ def test_streamingqa_passages(tmp_path):
         Question("row-2", "What agent code?", ("007",)),
         Question("row-3", "Which bank?", ()),
     )
-    assert passages[1].questions == (Question("row-1", "Where was the comet discovered?", ("Chile",)),
-                                     Question("row-4", "What was the comet named?", ()))
-    assert streamingqa.qa_pairs(path) == [("What did the Bank of England raise rates to?", "0.5%"),
-                                          ("Where was the comet discovered?", "Chile"), ("What agent code?", "007")]
+    assert passages[1].questions == (
+        Question("row-1", "Where was the comet discovered?", ("Chile",)),
+        Question("row-4", "What was the comet named?", ()),
+    )
+    assert streamingqa.qa_pairs(path) == [
+        ("What did the Bank of England raise rates to?", "0.5%"),
+        ("Where was the comet discovered?", "Chile"),
+        ("What agent code?", "007"),
+    ]
 
 
 def test_streamingqa_ids_from_the_qa_id_column(tmp_path):
@@ -160,16 +200,25 @@ def test_streamingqa_ids_from_the_qa_id_column(tmp_path):
         streamingqa.passages(path)
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"question,text\nWhere?,Some article.\n", r"missing.csv: column 'answers': missing column"),
-    (b"", r"missing.csv: .*not a readable CSV file"),
-    (b"question,answers,text\n", r"missing.csv: .*no rows"),
-    (b'question,answers,text\n,Chile,"An article."\n', r"missing.csv: row 0, column 'question': missing"),
-    (b'question,answers,text\nWhere?,Chile,"An article."\nWhen?,1990,\n', r"missing.csv: row 1, column 'text'"),
-    (b'question,answers,text\nWhere?,Chile,"An \xff article."\n', r"missing.csv: row 0, column 'text': invalid UTF-8"),
-    (b'question,answers,text\nWhere?,Chile,"unclosed\n', r"missing.csv: .*not a readable CSV file: could not parse"),
-    (b"question,answers,text\nWhere?,Chile,An article.,extra\n", r"missing.csv: .*not a readable CSV file"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"question,text\nWhere?,Some article.\n", r"missing.csv: column 'answers': missing column"),
+        (b"", r"missing.csv: .*not a readable CSV file"),
+        (b"question,answers,text\n", r"missing.csv: .*no rows"),
+        (b'question,answers,text\n,Chile,"An article."\n', r"missing.csv: row 0, column 'question': missing"),
+        (b'question,answers,text\nWhere?,Chile,"An article."\nWhen?,1990,\n', r"missing.csv: row 1, column 'text'"),
+        (
+            b'question,answers,text\nWhere?,Chile,"An \xff article."\n',
+            r"missing.csv: row 0, column 'text': invalid UTF-8",
+        ),
+        (
+            b'question,answers,text\nWhere?,Chile,"unclosed\n',
+            r"missing.csv: .*not a readable CSV file: could not parse",
+        ),
+        (b"question,answers,text\nWhere?,Chile,An article.,extra\n", r"missing.csv: .*not a readable CSV file"),
+    ],
+)
 def test_streamingqa_malformed_files_name_file_row_and_column(tmp_path, content, match):
     path = tmp_path / "missing.csv"
     path.write_bytes(content)
@@ -197,7 +246,8 @@ def test_entities_are_the_held_out_ones_with_their_facts():
     assert passages[0].text == PASSAGE_SEPARATOR.join(held_out[0]["passages"])
     assert passages[0].questions == tuple(
         Question(f"{held_out[0]['entity_id']}-{fact['relation']}", fact["question"], (fact["answer"],))
-        for fact in held_out[0]["facts"])
+        for fact in held_out[0]["facts"]
+    )
     pairs = entities.qa_pairs(ENTITY_QA)
     assert len(pairs) == sum(len(row["facts"]) for row in train)
     asked = {q.question for p in passages for q in p.questions}
@@ -211,8 +261,10 @@ def sources(tmp_path, **streamingqa_paths) -> BenchmarkSources:
     calls = []
     table = pa.Table.from_pylist(SQUAD_ROWS, schema=SQUAD)
     config = KnowledgeEvalConfig.from_dict({"streamingqa": streamingqa_paths})
-    return dataclasses.replace(BenchmarkSources.from_config(config, ENTITY_QA, tmp_path / "cache"),
-                               load_split=fake_hub({"validation": table, "train": table}, calls))
+    return dataclasses.replace(
+        BenchmarkSources.from_config(config, ENTITY_QA, tmp_path / "cache"),
+        load_split=fake_hub({"validation": table, "train": table}, calls),
+    )
 
 
 def test_registry_gives_every_benchmark_and_each_question_lands_once(tmp_path):

@@ -2,6 +2,7 @@
 
 Token counts are whitespace words (`count_words`) unless a test says otherwise; one test uses a real BPE tokenizer.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,8 +12,14 @@ import pytest
 
 from ga.data.contracts import DataError
 from ga.eval.contexts import PASSAGE_SEPARATOR, Context, Passage, Question
-from ga.eval.knowledge.contexts import (contexts_frame, group_contexts, over_length, read_contexts, unique_passages,
-                                        write_contexts)
+from ga.eval.knowledge.contexts import (
+    contexts_frame,
+    group_contexts,
+    over_length,
+    read_contexts,
+    unique_passages,
+    write_contexts,
+)
 
 
 def count_words(text: str) -> int:
@@ -21,8 +28,11 @@ def count_words(text: str) -> int:
 
 def passage(passage_id: str, words: int, questions: int = 1) -> Passage:
     text = " ".join(f"{passage_id}w{i}" for i in range(words))
-    return Passage(passage_id, text, tuple(Question(f"{passage_id}-q{j}", f"What {j} of {passage_id}?",
-                                                    (f"answer {j}",)) for j in range(questions)))
+    return Passage(
+        passage_id,
+        text,
+        tuple(Question(f"{passage_id}-q{j}", f"What {j} of {passage_id}?", (f"answer {j}",)) for j in range(questions)),
+    )
 
 
 def question_ids(contexts: list[Context]) -> list[str]:
@@ -78,8 +88,9 @@ def test_duplicates_are_merged_first_occurrence_wins():
 
 def test_a_question_of_two_passages_is_an_error():
     with pytest.raises(ValueError, match="'q1' belongs to passages 'x' and 'y'"):
-        unique_passages([Passage("x", "a", (Question("q1", "?", ("r",)),)),
-                         Passage("y", "b", (Question("q1", "?", ("r",)),))])
+        unique_passages(
+            [Passage("x", "a", (Question("q1", "?", ("r",)),)), Passage("y", "b", (Question("q1", "?", ("r",)),))]
+        )
 
 
 def test_one_id_for_two_questions_is_an_error():
@@ -98,6 +109,7 @@ def test_bad_arguments():
 def test_joined_count_above_the_estimate_moves_passages_on():
     """A tokenizer whose count of a joined text exceeds the sum of its parts (here each boundary costs 2 tokens in
     context but the separator alone counts 1): the exact recount keeps every context within k."""
+
     def count(text: str) -> int:
         return 1 if text == PASSAGE_SEPARATOR else count_words(text) + 2 * text.count(PASSAGE_SEPARATOR)
 
@@ -129,10 +141,14 @@ def test_with_a_real_tokenizer(tiny_tokenizer_dir):
     def count(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    passages = [Passage(f"p{i}", f"Passage {i} says that the {i}th river flows {'north' if i % 2 else 'south'}, "
-                                 f"past {i * 3} towns.\n", (Question(f"q{i}", f"Where does river {i} flow?",
-                                                                     ("north" if i % 2 else "south",)),))
-                for i in range(25)]
+    passages = [
+        Passage(
+            f"p{i}",
+            f"Passage {i} says that the {i}th river flows {'north' if i % 2 else 'south'}, past {i * 3} towns.\n",
+            (Question(f"q{i}", f"Where does river {i} flow?", ("north" if i % 2 else "south",)),),
+        )
+        for i in range(25)
+    ]
     for k in (16, 64, 200):
         contexts = group_contexts(passages, k, count, "entities")
         assert [q.question_id for c in contexts for q in c.questions] == [f"q{i}" for i in range(25)]
@@ -143,8 +159,12 @@ def test_with_a_real_tokenizer(tiny_tokenizer_dir):
 
 # ---------------------------------------------------------------- the contexts file
 def sample_contexts() -> list[Context]:
-    passages = [passage("a", 3, 2), passage("b", 4, 0), passage("c", 9, 1),
-                Passage("d", "Café «Paris» — l'été", (Question("d-q0", "Où ?", ()),))]
+    passages = [
+        passage("a", 3, 2),
+        passage("b", 4, 0),
+        passage("c", 9, 1),
+        Passage("d", "Café «Paris» — l'été", (Question("d-q0", "Où ?", ()),)),
+    ]
     return group_contexts(passages, 8, count_words, "streamingqa")
 
 
@@ -161,13 +181,16 @@ def _write_frame(frame: pl.DataFrame, path):
     return path
 
 
-@pytest.mark.parametrize("change, column", [
-    (lambda f: f.with_columns(pl.lit(0, pl.Int64).alias("num_tokens")), "num_tokens"),
-    (lambda f: f.with_columns(pl.lit("   ").alias("text")), "text"),
-    (lambda f: f.with_columns(pl.lit("squad-8-00000").alias("context_id")), "context_id"),
-    (lambda f: f.with_columns(pl.lit(["a", "a"], pl.List(pl.Utf8)).alias("passage_ids")), "passage_ids"),
-    (lambda f: f.drop("questions"), "questions"),
-])
+@pytest.mark.parametrize(
+    "change, column",
+    [
+        (lambda f: f.with_columns(pl.lit(0, pl.Int64).alias("num_tokens")), "num_tokens"),
+        (lambda f: f.with_columns(pl.lit("   ").alias("text")), "text"),
+        (lambda f: f.with_columns(pl.lit("squad-8-00000").alias("context_id")), "context_id"),
+        (lambda f: f.with_columns(pl.lit(["a", "a"], pl.List(pl.Utf8)).alias("passage_ids")), "passage_ids"),
+        (lambda f: f.drop("questions"), "questions"),
+    ],
+)
 def test_read_names_the_file_and_column_of_a_defect(tmp_path, change, column):
     path = _write_frame(change(contexts_frame(sample_contexts())), tmp_path / "bad.parquet")
     with pytest.raises(DataError, match=f"bad.parquet.*{column}"):

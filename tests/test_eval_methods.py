@@ -2,39 +2,52 @@
 
 Fast tests run on the tiny random Llama with the tiny ChatML tokenizer (tests/conftest.py); the SmolLM2 ones are
 marked slow by their fixture."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import randomize_generator, tiny_adapter_config, tiny_base
 from torch.utils.flop_counter import FlopCounterMode
 
 import ga
 from ga.base import load_base
-from ga.format import ChatFormat, ContextFormat
 from ga.eval import costs
 from ga.eval.config import LoraTrainingConfig
 from ga.eval.contexts import Context, Question
 from ga.eval.generation import GenerationSettings, batches, generate, generate_answers
-from ga.eval.lora import TRAINING_FILE, load_lora, lora_applied, train_lora, train_qa_lora
 from ga.eval.knowledge.config import KnowledgeEvalConfig
 from ga.eval.knowledge.methods import build_method
+from ga.eval.lora import TRAINING_FILE, load_lora, lora_applied, train_lora, train_qa_lora
 from ga.eval.methods import ClosedBook
 from ga.eval.runner import run_method
-from tiny_models import randomize_generator, tiny_adapter_config, tiny_base
+from ga.format import ChatFormat, ContextFormat
 
-QUESTIONS = ("What is a module?", "Where is the class defined and which names does its body bind when it runs?",
-             "Why?", "How does the interpreter evaluate an expression statement in a function?",
-             "What does import do?")
-CONTEXT_TEXT = ("A module is a file containing Python definitions and statements. The file name is the module name "
-                "with the suffix appended. Within a module, the module's name is available as the value of the "
-                "global variable. A class definition is an executable statement. The class body is executed in a "
-                "new execution frame, using a newly created local namespace and the original global namespace.")
+QUESTIONS = (
+    "What is a module?",
+    "Where is the class defined and which names does its body bind when it runs?",
+    "Why?",
+    "How does the interpreter evaluate an expression statement in a function?",
+    "What does import do?",
+)
+CONTEXT_TEXT = (
+    "A module is a file containing Python definitions and statements. The file name is the module name "
+    "with the suffix appended. Within a module, the module's name is available as the value of the "
+    "global variable. A class definition is an executable statement. The class body is executed in a "
+    "new execution frame, using a newly created local namespace and the original global namespace."
+)
 
 
 def make_context(text: str = CONTEXT_TEXT, questions=QUESTIONS, references=("a file",)) -> Context:
-    return Context(context_id="tiny-512-0", benchmark="tiny", length=512, text=text, num_tokens=0,
-                   passage_ids=("p0",),
-                   questions=tuple(Question(f"q{i}", q, tuple(references)) for i, q in enumerate(questions)))
+    return Context(
+        context_id="tiny-512-0",
+        benchmark="tiny",
+        length=512,
+        text=text,
+        num_tokens=0,
+        passage_ids=("p0",),
+        questions=tuple(Question(f"q{i}", q, tuple(references)) for i, q in enumerate(questions)),
+    )
 
 
 def eval_config(**overrides) -> KnowledgeEvalConfig:
@@ -48,9 +61,11 @@ def tiny(tiny_model_dir):
 
 
 def state_snapshot(model) -> tuple:
-    return ({name: tensor.clone() for name, tensor in model.state_dict().items()},
-            [(name, type(module)) for name, module in model.named_modules()],
-            {name: parameter.requires_grad for name, parameter in model.named_parameters()})
+    return (
+        {name: tensor.clone() for name, tensor in model.state_dict().items()},
+        [(name, type(module)) for name, module in model.named_modules()],
+        {name: parameter.requires_grad for name, parameter in model.named_parameters()},
+    )
 
 
 def assert_unchanged(model, snapshot) -> None:
@@ -65,9 +80,15 @@ def assert_unchanged(model, snapshot) -> None:
 def direct_answer(model_generate, tokenizer, prompt: list[int], max_new_tokens: int) -> str:
     """One prompt, unbatched, through a plain `generate` call: the reference the batched path must reproduce."""
     ids = torch.tensor([prompt])
-    output = model_generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
-                            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    return tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True).split("\n", 1)[0].strip()
+    output = model_generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return tokenizer.decode(output[0, ids.shape[1] :], skip_special_tokens=True).split("\n", 1)[0].strip()
 
 
 # ---------------------------------------------------------------------------------------------- generation
@@ -87,8 +108,10 @@ def test_closed_book_batched_equals_one_by_one_and_direct_generate(tiny):
     answers = batched.answer(batched.contextualize(context), context.questions)
     assert answers == single.answer(single.contextualize(context), context.questions)
     chat = ChatFormat(tokenizer)
-    expected = [direct_answer(base.generate, tokenizer, chat.prompt_ids([{"role": "user", "content": q.question}]), 8)
-                for q in context.questions]
+    expected = [
+        direct_answer(base.generate, tokenizer, chat.prompt_ids([{"role": "user", "content": q.question}]), 8)
+        for q in context.questions
+    ]
     assert answers == expected
     assert any(answers), "the tiny model answered nothing: the comparison would be vacuous"
 
@@ -100,8 +123,9 @@ def test_fixed_length_generates_every_token(tiny):
     assert [g.new_tokens for g in generations] == [6, 6, 6]
     assert [g.prompt_tokens for g in generations] == [len(p) for p in prompts]
     assert all("\n" not in g.text for g in generations)
-    assert generate_answers(base, tokenizer, prompts, 6, 2) == [g.text for g in generate(base, tokenizer, prompts,
-                                                                                          GenerationSettings(6, 1))]
+    assert generate_answers(base, tokenizer, prompts, 6, 2) == [
+        g.text for g in generate(base, tokenizer, prompts, GenerationSettings(6, 1))
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- methods
@@ -121,8 +145,10 @@ def test_generative_adapter_batched_equals_direct_generate(tiny):
     chat = ChatFormat(tokenizer)
     prompts = [chat.prompt_ids([{"role": "user", "content": q.question}]) for q in context.questions]
     assert len({len(p) for p in prompts}) == len(prompts)  # every batch is padded
-    expected = [direct_answer(lambda *a, **k: gam.generate(*a, state=state, **k), tokenizer, p, cfg.max_new_tokens)
-                for p in prompts]
+    expected = [
+        direct_answer(lambda *a, **k: gam.generate(*a, state=state, **k), tokenizer, p, cfg.max_new_tokens)
+        for p in prompts
+    ]
     assert answers == expected
     closed_book = [direct_answer(base.generate, tokenizer, p, cfg.max_new_tokens) for p in prompts]
     assert answers != closed_book, "the generated adapter changed no answer: the test would not see it ignored"
@@ -139,8 +165,9 @@ def test_generative_adapter_streaming_matches_sequential(tiny):
     context = make_context()
     answers = {}
     for strategy in ("sequential", "streaming"):
-        method = build_method("generative_adapter", eval_config(encode_strategy=strategy), base, tokenizer,
-                              generator=gam)
+        method = build_method(
+            "generative_adapter", eval_config(encode_strategy=strategy), base, tokenizer, generator=gam
+        )
         answers[strategy] = method.answer(method.contextualize(context), context.questions)
     assert answers["sequential"] == answers["streaming"]
 
@@ -156,8 +183,8 @@ def test_in_context_truncation_keeps_the_end_and_is_recorded(tiny):
     assert dropped == 25 and len(ids) == limit
     # what is left out is one block of tokens, the context's first ones: its end is kept
     start = next(i for i, (a, b) in enumerate(zip(ids, full)) if a != b)
-    assert ids == full[:start] + full[start + dropped:]
-    assert CONTEXT_TEXT.startswith(tokenizer.decode(full[start:start + dropped]))
+    assert ids == full[:start] + full[start + dropped :]
+    assert CONTEXT_TEXT.startswith(tokenizer.decode(full[start : start + dropped]))
     assert tokenizer.decode(ids).endswith(tokenizer.decode(full[-40:]))
 
     untruncated = build_method("in_context", eval_config(), base, tokenizer)
@@ -174,10 +201,12 @@ def test_in_context_truncation_keeps_the_end_and_is_recorded(tiny):
 
 def test_bm25_retrieves_the_chunk_with_the_query_terms(tiny):
     base, tokenizer = tiny
-    sentences = ["The module statement binds names in the namespace.",
-                 "An exception handler catches errors raised in the try block.",
-                 "The zebra and the giraffe live in the savanna near the river.",
-                 "Integers support the usual arithmetic operations and comparisons."]
+    sentences = [
+        "The module statement binds names in the namespace.",
+        "An exception handler catches errors raised in the try block.",
+        "The zebra and the giraffe live in the savanna near the river.",
+        "Integers support the usual arithmetic operations and comparisons.",
+    ]
     text = " ".join(sentences)
     cfg = eval_config()
     cfg.bm25.chunk_tokens = 12
@@ -203,8 +232,9 @@ def lm_loss(model, ids: list[int]) -> float:
 
 def test_continual_pretraining_leaves_base_unchanged_and_learns_the_context(tiny):
     base, tokenizer = tiny
-    cfg = eval_config(continual_pretraining=LoraTrainingConfig(rank=16, alpha=32, lr=5e-3, epochs=60, batch_size=1,
-                                                               max_tokens=256))
+    cfg = eval_config(
+        continual_pretraining=LoraTrainingConfig(rank=16, alpha=32, lr=5e-3, epochs=60, batch_size=1, max_tokens=256)
+    )
     method = build_method("continual_pretraining", cfg, base, tokenizer, seed=3)
     ids = ContextFormat.from_tokenizer(tokenizer).ids(CONTEXT_TEXT)
     snapshot = state_snapshot(base)
@@ -217,8 +247,9 @@ def test_continual_pretraining_leaves_base_unchanged_and_learns_the_context(tiny
     trained = contextualized.payload
     with lora_applied(base, trained.config, trained.weights) as model:
         loss_after = lm_loss(model, ids)
-        assert answers == [direct_answer(model.generate, tokenizer, method.question_prompt(q), 8)
-                           for q in context.questions]
+        assert answers == [
+            direct_answer(model.generate, tokenizer, method.question_prompt(q), 8) for q in context.questions
+        ]
     assert_unchanged(base, snapshot)
     assert loss_after < 0.85 * loss_before
     assert contextualized.storage_floats == costs.lora_floats(trained.shapes) > 0
@@ -230,8 +261,12 @@ def test_continual_pretraining_leaves_base_unchanged_and_learns_the_context(tiny
 
 def test_qa_lora_round_trips_through_save_and_load(tiny, tmp_path):
     base, tokenizer = tiny
-    pairs = [("What is a module?", "A file of definitions."), ("What is a class body?", "An execution frame."),
-             ("Which namespace?", "The local one."), ("Is a class definition executable?", "Yes.")]
+    pairs = [
+        ("What is a module?", "A file of definitions."),
+        ("What is a class body?", "An execution frame."),
+        ("Which namespace?", "The local one."),
+        ("Is a class definition executable?", "Yes."),
+    ]
     cfg = LoraTrainingConfig(rank=4, alpha=8, lr=1e-2, epochs=3, batch_size=2, max_tokens=128)
     snapshot = state_snapshot(base)
     out_dir = tmp_path / "qa_lora"
@@ -249,8 +284,9 @@ def test_qa_lora_round_trips_through_save_and_load(tiny, tmp_path):
     assert contextualized.storage_floats == 0 and contextualized.notes["shared_lora_floats"] > 0
     answers = method.answer(contextualized, context.questions)
     with lora_applied(base, trained.config, trained.weights) as model:
-        assert answers == [direct_answer(model.generate, tokenizer, method.question_prompt(q), 8)
-                           for q in context.questions]
+        assert answers == [
+            direct_answer(model.generate, tokenizer, method.question_prompt(q), 8) for q in context.questions
+        ]
     assert_unchanged(base, snapshot)
 
 
@@ -282,8 +318,14 @@ def test_forward_and_generation_flops_match_flop_counter():
     assert costs.forward_flops(model.config, 40) < costs.forward_flops(model.config, 40, causal=False)
 
     def run():
-        return model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=7, min_new_tokens=7,
-                              do_sample=False, pad_token_id=0)
+        return model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=7,
+            min_new_tokens=7,
+            do_sample=False,
+            pad_token_id=0,
+        )
 
     assert count_flops(run) == costs.generation_flops(model.config, 40, 7, causal=False)
     # one new token after c cached: the same number of query-key pairs either way
@@ -310,12 +352,21 @@ def test_adapted_query_flops_match_flop_counter():
 
     def query():
         with gam.adapted(state) as model:
-            model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=5, min_new_tokens=5,
-                           do_sample=False, pad_token_id=0)
+            model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=5,
+                min_new_tokens=5,
+                do_sample=False,
+                pad_token_id=0,
+            )
 
     factors = 2 * sum(a.shape[0] * gam.config.inter_size * (a.shape[1] + b.shape[0]) for a, b in lora.values())
-    expected = (costs.generation_flops(gam.base_model.config, 12, 5, causal=False)
-                + costs.lora_delta_flops(costs.generator_lora_shapes(gam), 12 + 4) + factors)
+    expected = (
+        costs.generation_flops(gam.base_model.config, 12, 5, causal=False)
+        + costs.lora_delta_flops(costs.generator_lora_shapes(gam), 12 + 4)
+        + factors
+    )
     assert count_flops(query) == expected
 
 
@@ -347,14 +398,28 @@ class FailingOn(ClosedBook):
 def test_runner_records_every_question_and_its_outcome(tiny):
     base, tokenizer = tiny
     method = FailingOn(base, tokenizer, GenerationSettings(max_new_tokens=4, batch_size=8))
-    good = Context("tiny-512-0", "tiny", 512, CONTEXT_TEXT, 70, ("p0",),
-                   (Question("a", "What is a module?", ("a file",)), Question("b", "BAD question?", ("x",)),
-                    Question("c", "Why?", ())))
+    good = Context(
+        "tiny-512-0",
+        "tiny",
+        512,
+        CONTEXT_TEXT,
+        70,
+        ("p0",),
+        (
+            Question("a", "What is a module?", ("a file",)),
+            Question("b", "BAD question?", ("x",)),
+            Question("c", "Why?", ()),
+        ),
+    )
     bad = Context("tiny-512-1", "tiny", 512, "BAD", 1, ("p1",), (Question("d", "What?", ("y",)),))
     empty = Context("tiny-512-2", "tiny", 512, "Nothing asked.", 3, ("p2",), ())
     rows, cost_rows = run_method(method, [good, bad, empty], progress=False)
     assert [(row["question_id"], row["outcome"]) for row in rows] == [
-        ("a", "answered"), ("b", "failed"), ("c", "no_references"), ("d", "contextualize_failed")]
+        ("a", "answered"),
+        ("b", "failed"),
+        ("c", "no_references"),
+        ("d", "contextualize_failed"),
+    ]
     assert rows[1]["error"] == "ValueError: bad question" and rows[1]["prediction"] is None
     assert rows[2]["prediction"] is not None and rows[2]["references"] == []
     assert rows[3]["error"] == "RuntimeError: unreadable context"
@@ -364,8 +429,9 @@ def test_runner_records_every_question_and_its_outcome(tiny):
     assert first["questions"] == 3 and first["contextualize_flops"] == 0 and first["storage_floats"] == 0
     answered = [row for row in rows if row["query_flops"] is not None]
     assert first["per_query_flops"] == sum(row["query_flops"] for row in answered) / 2
-    assert answered[0]["query_flops"] == costs.generation_flops(base.config, answered[0]["prompt_tokens"],
-                                                                answered[0]["new_tokens"])
+    assert answered[0]["query_flops"] == costs.generation_flops(
+        base.config, answered[0]["prompt_tokens"], answered[0]["new_tokens"]
+    )
     assert first["per_query_seconds"] > 0 and first["peak_memory_mb"] > 0
     assert cost_rows[2]["per_query_seconds"] is None
 
@@ -378,13 +444,16 @@ def test_smollm2_generative_adapter_batched_equals_direct_generate(embedded_dir)
     gam = randomize_generator(ga.GenerativeAdapter(base, config), std=0.05)
     cfg = eval_config(max_new_tokens=12, batch_size=3)
     method = build_method("generative_adapter", cfg, base, tokenizer, generator=gam)
-    context = make_context(questions=("What is the capital of France?", "What is a module in Python, briefly?",
-                                      "Name a color."))
+    context = make_context(
+        questions=("What is the capital of France?", "What is a module in Python, briefly?", "Name a color.")
+    )
     contextualized = method.contextualize(context)
     answers = method.answer(contextualized, context.questions)
     state = contextualized.payload
-    expected = [direct_answer(lambda *a, **k: gam.generate(*a, state=state, **k), tokenizer,
-                              method.question_prompt(q), 12) for q in context.questions]
+    expected = [
+        direct_answer(lambda *a, **k: gam.generate(*a, state=state, **k), tokenizer, method.question_prompt(q), 12)
+        for q in context.questions
+    ]
     assert answers == expected
     closed = build_method("closed_book", cfg, base, tokenizer)
     assert closed.answer(closed.contextualize(context), context.questions[:1]) == ["The capital of France is Paris."]
@@ -397,8 +466,10 @@ def test_prefix_cached_generation_equals_the_whole_prompts(tiny):
 
     model, tokenizer = tiny
     prefix = tokenizer("The archive keeps the maps of the old harbour and the lists of ships.\n\n")["input_ids"]
-    suffixes = [tokenizer(text)["input_ids"] for text in ("Where are the maps?", "What else?",
-                                                          "Which lists does the archive keep, and since when?")]
+    suffixes = [
+        tokenizer(text)["input_ids"]
+        for text in ("Where are the maps?", "What else?", "Which lists does the archive keep, and since when?")
+    ]
     settings = GenerationSettings(max_new_tokens=6, batch_size=2, fixed_length=True)
     whole = generate(model, tokenizer, [prefix + suffix for suffix in suffixes], settings)
     shared = encode_prefix(model, prefix)
@@ -420,8 +491,9 @@ def test_cached_in_context_prompting_answers_like_the_whole_prompts(tiny):
     cached = build_method("in_context", eval_config(prompt_cache=True), base, tokenizer)
     contextualized = cached.contextualize(context)
     assert contextualized.notes["prompt_truncated_tokens"] == 0
-    assert cached.answer(contextualized, context.questions) == whole.answer(whole.contextualize(context),
-                                                                            context.questions)
+    assert cached.answer(contextualized, context.questions) == whole.answer(
+        whole.contextualize(context), context.questions
+    )
     generations = cached.generate(contextualized, context.questions)
     prefix = contextualized.notes["prefix_tokens"]
     chat = ChatFormat(tokenizer)
@@ -430,11 +502,13 @@ def test_cached_in_context_prompting_answers_like_the_whole_prompts(tiny):
         assert generation.cached_tokens == prefix and generation.cached_tokens + generation.prompt_tokens == len(full)
     # the per-query cost counts only the question's own tokens (the context is in the cache)
     assert cached.query_flops(contextualized, generations[1]) < whole.query_flops(
-        whole.contextualize(context), whole.generate(whole.contextualize(context), context.questions)[1])
+        whole.contextualize(context), whole.generate(whole.contextualize(context), context.questions)[1]
+    )
 
     longest = chat.prompt_ids([{"role": "user", "content": f"{CONTEXT_TEXT}\n\n{questions[2]}"}])
-    limited = build_method("in_context", eval_config(prompt_cache=True, max_prompt_tokens=len(longest) - 10), base,
-                           tokenizer)
+    limited = build_method(
+        "in_context", eval_config(prompt_cache=True, max_prompt_tokens=len(longest) - 10), base, tokenizer
+    )
     truncated = limited.contextualize(context)
     assert truncated.notes["prompt_truncated_tokens"] == 10
     assert truncated.notes["prefix_tokens"] == prefix - 10

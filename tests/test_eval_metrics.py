@@ -1,23 +1,34 @@
 """SQuAD v1.1 F1 / EM and ROUGE-L recall against hand-worked cases (ga/eval/metrics.py)."""
+
 from __future__ import annotations
 
 import pytest
 
-from ga.eval.metrics import (SCORE_KEYS, exact_match, f1_score, normalize_answer, rouge_l_recall, score,
-                             shortest_reference)
+from ga.eval.metrics import (
+    SCORE_KEYS,
+    exact_match,
+    f1_score,
+    normalize_answer,
+    rouge_l_recall,
+    score,
+    shortest_reference,
+)
 
 
-@pytest.mark.parametrize("text, normalized", [
-    ("The Cat's  hat!", "cats hat"),                     # lowercase, apostrophe dropped, article, spaces
-    ("an apple a day", "apple day"),
-    ("theater, another anthem", "theater another anthem"),  # articles only as whole words
-    ("A.", ""),                                          # punctuation goes first, then the article
-    ("  Denver\tBroncos\n", "denver broncos"),
-    ("Café «Paris» — l'Été", "café «paris» — lété"),     # non-ASCII punctuation and accents kept, ASCII ' dropped
-    ("Straße\u00a0Über", "straße über"),                 # str.split splits on no-break space too
-    ("1,000.5 km", "10005 km"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "text, normalized",
+    [
+        ("The Cat's  hat!", "cats hat"),  # lowercase, apostrophe dropped, article, spaces
+        ("an apple a day", "apple day"),
+        ("theater, another anthem", "theater another anthem"),  # articles only as whole words
+        ("A.", ""),  # punctuation goes first, then the article
+        ("  Denver\tBroncos\n", "denver broncos"),
+        ("Café «Paris» — l'Été", "café «paris» — lété"),  # non-ASCII punctuation and accents kept, ASCII ' dropped
+        ("Straße\u00a0Über", "straße über"),  # str.split splits on no-break space too
+        ("1,000.5 km", "10005 km"),
+        ("", ""),
+    ],
+)
 def test_normalize_answer_is_the_official_one(text, normalized):
     assert normalize_answer(text) == normalized
 

@@ -1,6 +1,7 @@
 """Personalization on multi-session chats (ga/eval/msc/): the MSC source from a fixture in its native layout (the hub
 call stood in for), the embedded twin, the shared conversation layout, session streaming against sequential
 encoding, costs against FlopCounterMode, the scorer, and the jobs end to end on the tiny random model."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,29 +13,36 @@ from types import SimpleNamespace
 import polars as pl
 import pytest
 import torch
+from tiny_models import randomize_generator, tiny_adapter_config, tiny_base
 from torch.utils.flop_counter import FlopCounterMode
 
 import ga
 from ga.base import BaseModelConfig, load_base
 from ga.data.contracts import DataError
-from ga.data.sft.embedded.registry import generate_records
+from ga.data.native import NativeRow
 from ga.data.sft.embedded.common import EVAL
 from ga.data.sft.embedded.config import SyntheticChatConfig
+from ga.data.sft.embedded.registry import generate_records
 from ga.data.sft.embedded.synthetic_chat import session_layout
-from ga.format import ContextFormat, SessionLayout
-from ga.data.native import NativeRow
 from ga.data.sft.records import ASSISTANT, USER
 from ga.eval import costs
 from ga.eval.msc import jobs, sources
 from ga.eval.msc.config import MscEvalConfig, MscSourceConfig
-from ga.eval.msc.conversations import (Chat, Conversation, batch_conversations, batch_count, conversations,
-                                       read_conversations, write_conversations)
+from ga.eval.msc.conversations import (
+    Chat,
+    Conversation,
+    batch_conversations,
+    batch_count,
+    conversations,
+    read_conversations,
+    write_conversations,
+)
 from ga.eval.msc.encoding import encode_sessions, session_segments, session_windows, window_aligned
 from ga.eval.msc.methods import SessionStreamingAdapter, build_msc_method
 from ga.eval.msc.results import evaluate_conversations, paper_msc, pooled_summaries, summary_table
 from ga.eval.results import score_rows
+from ga.format import ContextFormat, SessionLayout
 from ga.section import ConfigError
-from tiny_models import randomize_generator, tiny_adapter_config, tiny_base
 
 FIXTURE = Path(__file__).parent / "fixtures" / "msc" / "msc_self_instruct.jsonl"
 LAYOUT = SessionLayout("Session {number}:", "User", "Assistant", "\n\n")
@@ -52,10 +60,12 @@ def chat_config(**overrides) -> SyntheticChatConfig:
 
 def fake_fetch(calls: list):
     """Stands in for `huggingface_hub.hf_hub_download`: copies the fixture where the hub call would save it."""
+
     def fetch(hub_id, filename, revision, local_dir):
         calls.append((hub_id, filename, revision))
         Path(local_dir).mkdir(parents=True, exist_ok=True)
         return Path(shutil.copy(FIXTURE, Path(local_dir) / filename))
+
     return fetch
 
 
@@ -84,8 +94,9 @@ def test_config_defaults_and_errors():
 # ---------------------------------------------------------------- the shared layout
 def test_session_layout_by_hand():
     sessions = [[(USER, "Hi, I keep bees."), (ASSISTANT, "Lovely!")], [(USER, "Twelve jars this year.")]]
-    assert LAYOUT.text(sessions) == ("Session 1:\nUser: Hi, I keep bees.\nAssistant: Lovely!\n\n"
-                                     "Session 2:\nUser: Twelve jars this year.")
+    assert LAYOUT.text(sessions) == (
+        "Session 1:\nUser: Hi, I keep bees.\nAssistant: Lovely!\n\nSession 2:\nUser: Twelve jars this year."
+    )
     with pytest.raises(ValueError, match="session 1, turn 0: role 'system'"):
         LAYOUT.text([[("system", "x")]])
 
@@ -126,18 +137,26 @@ def test_msc_download_and_chats(tmp_path):
     assert len(read.chats[1].sessions[1]) == 3  # the blank turn is left out
     third = conversations([read.chats[2]], "msc", LAYOUT, count_words)[0]
     assert third.passage_ids == ("row-2",)
-    assert third.text == ("Session 1:\nAssistant: My starter is bubbling again.\n"
-                          "User: Great! I got a stamp from Iceland yesterday.")
+    assert third.text == (
+        "Session 1:\nAssistant: My starter is bubbling again.\nUser: Great! I got a stamp from Iceland yesterday."
+    )
     assert third.questions[0].question_id == "msc-00000-q0"
     assert third.questions[0].references == ("Yes, it is bubbling again.",)
 
 
-@pytest.mark.parametrize("edit, field, message", [
-    (lambda r: r["dialog"][0].update(id="bot_0"), "dialog[0].id", "neither"),
-    (lambda r: r["self_instruct"].pop("B"), "self_instruct.B", "missing"),
-    (lambda r: r["previous_dialogs"][1]["dialog"][0].update(text=3), "previous_dialogs[1].dialog[0].text", "string"),
-    (lambda r: r.update(dialog=[{"id": "Speaker 1", "text": " "}]), "dialog", "without any turn"),
-])
+@pytest.mark.parametrize(
+    "edit, field, message",
+    [
+        (lambda r: r["dialog"][0].update(id="bot_0"), "dialog[0].id", "neither"),
+        (lambda r: r["self_instruct"].pop("B"), "self_instruct.B", "missing"),
+        (
+            lambda r: r["previous_dialogs"][1]["dialog"][0].update(text=3),
+            "previous_dialogs[1].dialog[0].text",
+            "string",
+        ),
+        (lambda r: r.update(dialog=[{"id": "Speaker 1", "text": " "}]), "dialog", "without any turn"),
+    ],
+)
 def test_msc_bad_rows_name_file_row_and_field(edit, field, message):
     data = fixture_rows()
     edit(data[0])
@@ -167,8 +186,17 @@ def test_conversations_file_round_trip_and_batches(tmp_path):
     with pytest.raises(DataError, match="sessions"):
         read_conversations(tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match="not its sessions joined"):
-        Conversation(context_id="c", benchmark="b", length=1, text="a", num_tokens=1, passage_ids=("p",),
-                     questions=(), sessions=("a", "b"), session_separator="\n")
+        Conversation(
+            context_id="c",
+            benchmark="b",
+            length=1,
+            text="a",
+            num_tokens=1,
+            passage_ids=("p",),
+            questions=(),
+            sessions=("a", "b"),
+            session_separator="\n",
+        )
 
 
 # ---------------------------------------------------------------- session streaming vs sequential
@@ -186,29 +214,33 @@ def states_differ(a, b, rtol=1e-3) -> bool:
 def test_session_streaming_equals_sequential_when_window_aligned():
     gam = randomize_generator(ga.GenerativeAdapter(tiny_base(), tiny_adapter_config(window=WINDOW)), std=0.5)
     ids = (torch.arange(5 * WINDOW + 7) * 7 % 128).tolist()
-    aligned = [ids[:2 * WINDOW], ids[2 * WINDOW:3 * WINDOW], ids[3 * WINDOW:]]  # 2, 1, then 2 + 7/16 windows
+    aligned = [ids[: 2 * WINDOW], ids[2 * WINDOW : 3 * WINDOW], ids[3 * WINDOW :]]  # 2, 1, then 2 + 7/16 windows
     assert window_aligned(aligned, WINDOW)
     sequential = gam.encode(torch.tensor(ids), strategy="sequential", window=WINDOW, chunking="fixed")
     state_allclose(encode_sessions(gam, aligned, WINDOW), sequential)
 
     # sessions that end inside a window: streaming equals sequential over the session-aligned grid, not plain
     # sequential (whose windows straddle the sessions)
-    ragged = [ids[:WINDOW + 5], ids[WINDOW + 5:3 * WINDOW + 1], ids[3 * WINDOW + 1:]]
+    ragged = [ids[: WINDOW + 5], ids[WINDOW + 5 : 3 * WINDOW + 1], ids[3 * WINDOW + 1 :]]
     assert not window_aligned(ragged, WINDOW)
     streamed = encode_sessions(gam, ragged, WINDOW)
     grid, mask = session_windows(ragged, WINDOW, pad_id=0)
     assert len(grid) == 2 * WINDOW + 2 * WINDOW + 3 * WINDOW and sum(mask) == len(ids)
-    state_allclose(streamed, gam.encode(torch.tensor(grid), torch.tensor(mask), strategy="sequential",
-                                        window=WINDOW, chunking="fixed"))
+    state_allclose(
+        streamed,
+        gam.encode(torch.tensor(grid), torch.tensor(mask), strategy="sequential", window=WINDOW, chunking="fixed"),
+    )
     assert states_differ(streamed, sequential)
 
 
 def aligned_conversation(context_format: ContextFormat, window: int) -> Conversation:
     """A conversation whose sessions fill whole windows of the tiny tokenizer's tokens (filler words " a" added to a
     session's last turn, one token each, until it does)."""
-    sessions = [[(USER, "Hi, I keep bees and play the oboe."), (ASSISTANT, "Lovely, tell me more!")],
-                [(USER, "We harvested twelve jars of honey."), (ASSISTANT, "That is a lot of honey.")],
-                [(USER, "My concert is next week."), (ASSISTANT, "Good luck!")]]
+    sessions = [
+        [(USER, "Hi, I keep bees and play the oboe."), (ASSISTANT, "Lovely, tell me more!")],
+        [(USER, "We harvested twelve jars of honey."), (ASSISTANT, "That is a lot of honey.")],
+        [(USER, "My concert is next week."), (ASSISTANT, "Good luck!")],
+    ]
 
     def build() -> Conversation:
         chat = Chat("c", tuple(map(tuple, sessions)), (("q0", "How many jars of honey?", "Twelve jars."),))
@@ -254,11 +286,14 @@ def test_the_other_user_control_answers_with_the_next_users_adapter(tiny_model_d
     gam = randomize_generator(ga.GenerativeAdapter(base, tiny_adapter_config(window=WINDOW)), std=0.5)
     context_format = ContextFormat.from_tokenizer(tokenizer)
     first = aligned_conversation(context_format, WINDOW)
-    second = dataclasses.replace(first, context_id="other", sessions=first.sessions[:2],
-                                 text=first.session_separator.join(first.sessions[:2]))
+    second = dataclasses.replace(
+        first, context_id="other", sessions=first.sessions[:2], text=first.session_separator.join(first.sessions[:2])
+    )
     donors = jobs.other_users([first, second])
-    assert {key: value.context_id for key, value in donors.items()} == {first.context_id: "other",
-                                                                        "other": first.context_id}
+    assert {key: value.context_id for key, value in donors.items()} == {
+        first.context_id: "other",
+        "other": first.context_id,
+    }
     with pytest.raises(ConfigError, match="at least 2 conversations"):
         jobs.other_users([first])
     cfg = MscEvalConfig(max_new_tokens=4, batch_size=2)
@@ -267,8 +302,7 @@ def test_the_other_user_control_answers_with_the_next_users_adapter(tiny_model_d
     controlled = control.contextualize(first)
     state_allclose(controlled.payload, adapter.contextualize(second).payload)
     assert controlled.context_tokens == len(context_format.ids(second.text)) != len(context_format.ids(first.text))
-    assert control.answer(controlled, first.questions) == adapter.answer(adapter.contextualize(second),
-                                                                           first.questions)
+    assert control.answer(controlled, first.questions) == adapter.answer(adapter.contextualize(second), first.questions)
     assert control.lora_shapes(controlled) == adapter.lora_shapes(controlled)
     with pytest.raises(ValueError, match="donors"):
         build_msc_method("other_user_adapter", cfg, base, tokenizer, generator=gam)
@@ -303,20 +337,25 @@ def test_session_streaming_flops_match_flop_counter():
     segments = [list(range(1, 21)), list(range(30, 35)), list(range(40, 73))]
     chunks, normalizations = costs.session_streaming_chunks([len(s) for s in segments], WINDOW)
     assert chunks == [16, 4, 5, 16, 16, 1] and normalizations == 6
-    assert count_flops(lambda: gam.lora(encode_sessions(gam, segments, WINDOW))) == \
-        costs.chunks_encode_flops(gam, chunks, normalizations, causal=False)
+    assert count_flops(lambda: gam.lora(encode_sessions(gam, segments, WINDOW))) == costs.chunks_encode_flops(
+        gam, chunks, normalizations, causal=False
+    )
 
 
 # ---------------------------------------------------------------- scorer and results
 def test_scorer_cases():
-    cases = [("You said twelve jars of honey.", "Twelve jars.", 0.5, 1.0),
-             ("It was from 1962", "1962.", 0.4, 1.0),
-             ("Twelve jars!", "Twelve jars.", 1.0, 1.0),
-             ("nineteen sixty-two", "1962", 0.0, 0.0),
-             ("", "Twelve jars.", 0.0, 0.0),
-             ("jars twelve", "twelve jars", 1.0, 0.5)]  # F1 is a bag of tokens, ROUGE-L an ordered subsequence
-    rows = [{"outcome": "answered", "prediction": prediction, "references": [reference]}
-            for prediction, reference, _, _ in cases]
+    cases = [
+        ("You said twelve jars of honey.", "Twelve jars.", 0.5, 1.0),
+        ("It was from 1962", "1962.", 0.4, 1.0),
+        ("Twelve jars!", "Twelve jars.", 1.0, 1.0),
+        ("nineteen sixty-two", "1962", 0.0, 0.0),
+        ("", "Twelve jars.", 0.0, 0.0),
+        ("jars twelve", "twelve jars", 1.0, 0.5),
+    ]  # F1 is a bag of tokens, ROUGE-L an ordered subsequence
+    rows = [
+        {"outcome": "answered", "prediction": prediction, "references": [reference]}
+        for prediction, reference, _, _ in cases
+    ]
     scored = score_rows(rows)
     for row, (_, _, f1, rouge) in zip(scored, cases):
         assert row["f1"] == pytest.approx(f1) and row["rouge_l_recall"] == pytest.approx(rouge)
@@ -333,15 +372,19 @@ def test_methods_costs_and_table(tiny_model_dir, tmp_path):
         for batch, chosen in enumerate((items[:2], items[2:])):
             method = build_msc_method(method_name, cfg, base, tokenizer, generator=gam)
             folder = tmp_path / f"{method_name}-{batch}"
-            job = {"benchmark": "msc", "method": method_name, "batch": batch, "conversations_available": 3,
-                   "conversations_evaluated": len(chosen),
-                   "encode_strategy": "sequential" if method_name == "generative_adapter" else None}
+            job = {
+                "benchmark": "msc",
+                "method": method_name,
+                "batch": batch,
+                "conversations_available": 3,
+                "conversations_evaluated": len(chosen),
+                "encode_strategy": "sequential" if method_name == "generative_adapter" else None,
+            }
             summary = evaluate_conversations(method, chosen, folder, job)
             assert summary["outcomes"] == {"answered": len(chosen)}
             folders.append(folder)
     pooled = {s["method"]: s for s in pooled_summaries(folders)}
-    assert all(s["questions"] == 3 and s["batches"] == 2 and s["conversations_evaluated"] == 3
-               for s in pooled.values())
+    assert all(s["questions"] == 3 and s["batches"] == 2 and s["conversations_evaluated"] == 3 for s in pooled.values())
     assert pooled["closed_book"]["storage_floats"] == 0
     assert pooled["generative_adapter"]["storage_floats"] == costs.lora_floats(costs.generator_lora_shapes(gam))
     kv = sum(costs.kv_cache_floats(base.config, len(tokenizer(c.text).input_ids)) for c in items) / 3
@@ -355,31 +398,49 @@ def test_methods_costs_and_table(tiny_model_dir, tmp_path):
     assert table["method"].to_list() == ["closed_book", "generative_adapter", "in_context"]
     assert table["paper_f1"].to_list() == [8.1, 40.2, 66.0]
     assert table["per_query_tflops"].to_list() == pytest.approx(
-        [pooled[m]["per_query_flops"] / 1e12 for m in table["method"].to_list()])
+        [pooled[m]["per_query_flops"] / 1e12 for m in table["method"].to_list()]
+    )
     with pytest.raises(DataError, match="given twice"):
         pooled_summaries(folders + folders[:1])
 
 
 # ---------------------------------------------------------------- the jobs
 def run_config(**msc_eval) -> SimpleNamespace:
-    return SimpleNamespace(msc_eval=MscEvalConfig.from_dict(msc_eval), base_model=BaseModelConfig(), run_name="test",
-                           sft_sources=SimpleNamespace(synthetic_chat=chat_config()))
+    return SimpleNamespace(
+        msc_eval=MscEvalConfig.from_dict(msc_eval),
+        base_model=BaseModelConfig(),
+        run_name="test",
+        sft_sources=SimpleNamespace(synthetic_chat=chat_config()),
+    )
 
 
 def test_jobs_end_to_end(tiny_model_dir, tmp_path):
-    config = run_config(benchmarks=["msc", "synthetic_chat"], conversations_per_batch=2, max_new_tokens=4,
-                        msc={"conversations": 3})
+    config = run_config(
+        benchmarks=["msc", "synthetic_chat"], conversations_per_batch=2, max_new_tokens=4, msc={"conversations": 3}
+    )
     assert jobs.batch_ids(config, "msc") == [0, 1] and jobs.batch_ids(config, "synthetic_chat") == [0, 1]
     calls = []
-    logged = jobs.write_benchmark_conversations(config, "msc", tiny_model_dir, tmp_path / "msc.parquet",
-                                                cache_dir=tmp_path / "cache", fetch_file=fake_fetch(calls))
+    logged = jobs.write_benchmark_conversations(
+        config,
+        "msc",
+        tiny_model_dir,
+        tmp_path / "msc.parquet",
+        cache_dir=tmp_path / "cache",
+        fetch_file=fake_fetch(calls),
+    )
     assert logged["conversations"] == 3 and logged["source"]["blank_turns"] == 1
     twin = jobs.write_benchmark_conversations(config, "synthetic_chat", tiny_model_dir, tmp_path / "twin.parquet")
     assert twin["conversations"] == 3 and twin["questions"] == 3 * 6
     wrong = run_config(msc={"conversations": 500})
     with pytest.raises(ConfigError, match="msc_eval.msc.conversations: .* holds 3 conversations"):
-        jobs.write_benchmark_conversations(wrong, "msc", tiny_model_dir, tmp_path / "x.parquet",
-                                           cache_dir=tmp_path / "cache", fetch_file=fake_fetch(calls))
+        jobs.write_benchmark_conversations(
+            wrong,
+            "msc",
+            tiny_model_dir,
+            tmp_path / "x.parquet",
+            cache_dir=tmp_path / "cache",
+            fetch_file=fake_fetch(calls),
+        )
     assert not (tmp_path / "x.parquet").exists()
 
     base, _ = load_base(tiny_model_dir)
@@ -389,13 +450,23 @@ def test_jobs_end_to_end(tiny_model_dir, tmp_path):
     for method in ("generative_adapter", "in_context", "other_user_adapter"):
         for batch in jobs.batch_ids(config, "msc"):
             folder = tmp_path / "results" / f"msc-{batch}-{method}"
-            summary = jobs.evaluate_batch(config, "msc", method, batch, tiny_model_dir, tmp_path / "msc.parquet",
-                                          folder, generator_dir=generator_dir, progress=False)
+            summary = jobs.evaluate_batch(
+                config,
+                "msc",
+                method,
+                batch,
+                tiny_model_dir,
+                tmp_path / "msc.parquet",
+                folder,
+                generator_dir=generator_dir,
+                progress=False,
+            )
             assert summary["conversations_available"] == 3 and summary["batch"] == batch
             folders.append(folder)
     with pytest.raises(ConfigError, match="generator"):
-        jobs.evaluate_batch(config, "msc", "generative_adapter", 0, tiny_model_dir, tmp_path / "msc.parquet",
-                            tmp_path / "nope")
+        jobs.evaluate_batch(
+            config, "msc", "generative_adapter", 0, tiny_model_dir, tmp_path / "msc.parquet", tmp_path / "nope"
+        )
     result = jobs.collect_results(config, folders, tmp_path / "table.parquet", tmp_path / "table.md")
     assert result == {"rows": 3, "jobs": 6}
     table = pl.read_parquet(tmp_path / "table.parquet")
@@ -409,13 +480,16 @@ def test_jobs_end_to_end(tiny_model_dir, tmp_path):
 def test_a_jobs_params_are_its_own():
     config = run_config()
     changed = run_config(encode_strategy="session_streaming", max_prompt_tokens=64)
-    assert jobs.evaluation_depends_on(config, "msc", "closed_book", 0) == \
-        jobs.evaluation_depends_on(changed, "msc", "closed_book", 0)
-    assert jobs.evaluation_depends_on(config, "msc", "generative_adapter", 0) != \
-        jobs.evaluation_depends_on(changed, "msc", "generative_adapter", 0)
+    assert jobs.evaluation_depends_on(config, "msc", "closed_book", 0) == jobs.evaluation_depends_on(
+        changed, "msc", "closed_book", 0
+    )
+    assert jobs.evaluation_depends_on(config, "msc", "generative_adapter", 0) != jobs.evaluation_depends_on(
+        changed, "msc", "generative_adapter", 0
+    )
     assert jobs.evaluation_depends_on(config, "msc", "in_context", "1")["batch"] == 1
     assert jobs.conversations_depends_on(config, "msc") == jobs.conversations_depends_on(changed, "msc")
-    assert jobs.conversations_depends_on(run_config(msc={"revision": "a" * 40}), "msc") != \
-        jobs.conversations_depends_on(config, "msc")
+    assert jobs.conversations_depends_on(
+        run_config(msc={"revision": "a" * 40}), "msc"
+    ) != jobs.conversations_depends_on(config, "msc")
     capped = run_config(max_conversations=3, conversations_per_batch=2)
     assert jobs.batch_ids(capped, "msc") == [0, 1] and len(jobs.batch_ids(config, "msc")) == 10

@@ -1,5 +1,6 @@
 """Instruction tuning on the shared training loop: the SFT objective's batches (loss on assistant tokens only,
 padding windows, length grouping), its validation variants, and the finetune stage's step on ZeRO 0 and 2."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import torch
 
 from ga.data.sft.records import RECORD_SCHEMA
 from ga.data.sft.tokenize import SftExamples, SftLayout, SftTokenizer, examples_frame
-from ga.labels import IGNORE_INDEX
 from ga.eval.answer_f1 import first_question
+from ga.labels import IGNORE_INDEX
 from ga.train.objective import MODEL_INPUT_KEYS, NO_PART
 from ga.train.sft_objective import LengthGroupedBatches, SftObjective
 
@@ -31,16 +32,22 @@ def conversation(pairs):
 
 def sft_rows(dataset: str, count: int) -> list[dict]:
     """Records whose contexts vary in length (so in window count) and whose answers are recognisable words."""
-    return [{"id": f"{dataset}.{i}",
-             "context": f"Passage {i} of {dataset}: " + "the river runs past the old mill. " * (2 + 6 * (i % 4)),
-             "conversations": conversation([(f"What is item {j} of passage {i}?", f"zebra {dataset} {i} {j}")
-                                            for j in range(1 + i % 2)]),
-             "context_sources": [f"passage:{dataset}-{i}"]}
-            for i in range(count)]
+    return [
+        {
+            "id": f"{dataset}.{i}",
+            "context": f"Passage {i} of {dataset}: " + "the river runs past the old mill. " * (2 + 6 * (i % 4)),
+            "conversations": conversation(
+                [(f"What is item {j} of passage {i}?", f"zebra {dataset} {i} {j}") for j in range(1 + i % 2)]
+            ),
+            "context_sources": [f"passage:{dataset}-{i}"],
+        }
+        for i in range(count)
+    ]
 
 
-def write_sft_split(out_dir: Path, tokenizer_dir: Path, count: int, rows: list[dict] | None = None,
-                    interleave_datasets: bool = False) -> SftExamples:
+def write_sft_split(
+    out_dir: Path, tokenizer_dir: Path, count: int, rows: list[dict] | None = None, interleave_datasets: bool = False
+) -> SftExamples:
     """A split folder as sft_data writes it (one shard), tokenized with the given tokenizer: `rows` (records), by
     default `count` records of each of DATASETS."""
     tokenizer = SftTokenizer.load(tokenizer_dir, SftLayout.of(WINDOW, MAX_TOKENS))
@@ -50,9 +57,12 @@ def write_sft_split(out_dir: Path, tokenizer_dir: Path, count: int, rows: list[d
     out_dir.mkdir(parents=True)
     examples_frame(records, 0).write_parquet(out_dir / "shard-00000.parquet")
     datasets = list(dict.fromkeys(record.dataset for record in records))
-    manifest = {"layout": {"window": WINDOW, "max_windows": MAX_TOKENS // WINDOW},
-                "shards": [{"file": "shard-00000.parquet", "rows": len(records)}],
-                "datasets": [{"dataset": dataset} for dataset in datasets], "content_sha256": "test"}
+    manifest = {
+        "layout": {"window": WINDOW, "max_windows": MAX_TOKENS // WINDOW},
+        "shards": [{"file": "shard-00000.parquet", "rows": len(records)}],
+        "datasets": [{"dataset": dataset} for dataset in datasets],
+        "content_sha256": "test",
+    }
     (out_dir / "manifest.json").write_text(json.dumps(manifest))
     return SftExamples(out_dir, interleave_datasets=interleave_datasets)
 
@@ -74,8 +84,11 @@ def test_loss_only_on_assistant_tokens(sft_split, tokenizer):
     user, template and padding tokens carry no label."""
     objective = SftObjective(DATASETS)
     grouped = LengthGroupedBatches(sft_split, group_size=3, seed=0)
-    answers = {row["id"]: [m["content"] for m in row["conversations"] if m["role"] == "assistant"]
-               for dataset in DATASETS for row in sft_rows(dataset, 8)}
+    answers = {
+        row["id"]: [m["content"] for m in row["conversations"] if m["role"] == "assistant"]
+        for dataset in DATASETS
+        for row in sft_rows(dataset, 8)
+    }
     eos = tokenizer.eos_token_id
     for group in range(len(grouped)):
         batch = objective.collate([grouped[group]])
@@ -86,7 +99,9 @@ def test_loss_only_on_assistant_tokens(sft_split, tokenizer):
             assert (labels[:c] == IGNORE_INDEX).all(), "a context token is labelled"
             assert (labels[windows:] == IGNORE_INDEX).all() and (batch["attention_mask"][row, windows:] == 0).all()
             assert (batch["adapter_prefix"][row, windows:] == 0).all()
-            assert (batch["window_part"][row, :c] == NO_PART).all() and (batch["window_part"][row, windows:] == NO_PART).all()
+            assert (batch["window_part"][row, :c] == NO_PART).all() and (
+                batch["window_part"][row, windows:] == NO_PART
+            ).all()
             assert (batch["window_part"][row, c:windows] == DATASETS.index(record["dataset"])).all()
             runs = []
             for w in range(c, windows):
@@ -138,10 +153,10 @@ def test_validation_variants_swap_only_the_context(sft_split):
         c, dc = int(ours["context_windows"]), int(theirs["context_windows"])
         n = ours["adapter_prefix"].shape[0] - c
         assert torch.equal(other["input_ids"][row, :dc], theirs["input_ids"][:dc])
-        assert torch.equal(other["input_ids"][row, dc:dc + n], ours["input_ids"][c:])
-        assert torch.equal(other["labels"][row, dc:dc + n], ours["labels"][c:])
+        assert torch.equal(other["input_ids"][row, dc : dc + n], ours["input_ids"][c:])
+        assert torch.equal(other["labels"][row, dc : dc + n], ours["labels"][c:])
         assert (other["labels"][row, :dc] == IGNORE_INDEX).all()
-        assert other["adapter_prefix"][row, :dc + n].tolist() == list(range(dc)) + [dc] * n
+        assert other["adapter_prefix"][row, : dc + n].tolist() == list(range(dc)) + [dc] * n
     # the same answer tokens are scored in every variant
     counts = {name: int((v["labels"] != IGNORE_INDEX).sum()) for name, v in variants.items()}
     assert len(set(counts.values())) == 1, counts
@@ -157,8 +172,11 @@ def test_answer_f1_and_first_question(sft_split, tokenizer):
 def nearest_other_record(split: SftExamples, index: int) -> int:
     """The donor rule before context sources: the nearest later example of another record of the same dataset."""
     n = len(split)
-    return next(j for j in ((index + step) % n for step in range(1, n))
-                if split.record_ids[j] != split.record_ids[index] and split.datasets[j] == split.datasets[index])
+    return next(
+        j
+        for j in ((index + step) % n for step in range(1, n))
+        if split.record_ids[j] != split.record_ids[index] and split.datasets[j] == split.datasets[index]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -166,11 +184,17 @@ def held_out_entity_qa(tmp_path_factory, tiny_tokenizer_dir):
     """The embedded entity_qa eval records (held-out entities; each context holds 0-2 other held-out entities as
     distractors), built and tokenized with the real code; and the config they come from."""
     from ga.data.sft.embedded.common import EVAL
-    from ga.data.sft.embedded.registry import generate_records
     from ga.data.sft.embedded.config import EntityQaConfig
+    from ga.data.sft.embedded.registry import generate_records
 
-    cfg = EntityQaConfig(entities=80, seed=3, val_fraction=0.2, passages_per_entity=1, max_context_tokens=4096,
-                         max_conversation_tokens=512)
+    cfg = EntityQaConfig(
+        entities=80,
+        seed=3,
+        val_fraction=0.2,
+        passages_per_entity=1,
+        max_context_tokens=4096,
+        max_conversation_tokens=512,
+    )
     records, _ = generate_records("entity_qa", cfg, lambda text: len(text.split()), split=EVAL)
     split = write_sft_split(tmp_path_factory.mktemp("entity_qa") / "val", tiny_tokenizer_dir, 0, records.to_dicts())
     return split, records, cfg
@@ -182,11 +206,19 @@ def embedded_mixture_val(tmp_path_factory, tiny_tokenizer_dir):
     stages' real code."""
     from ga.data.sft.mixture import SftDataConfig, SftSourcesSectionConfig, build_mixture
 
-    sources = SftSourcesSectionConfig.from_dict({
-        "entity_qa": {"entities": 60, "records_per_entity": 2},
-        "synthetic_icl": {"entities": 60, "tasks_per_family": 1, "eval_tasks_per_family": 1, "records_per_task": 2,
-                          "max_demonstrations": 8},
-        "synthetic_chat": {"personas": 30, "eval_personas": 5}})
+    sources = SftSourcesSectionConfig.from_dict(
+        {
+            "entity_qa": {"entities": 60, "records_per_entity": 2},
+            "synthetic_icl": {
+                "entities": 60,
+                "tasks_per_family": 1,
+                "eval_tasks_per_family": 1,
+                "records_per_task": 2,
+                "max_demonstrations": 8,
+            },
+            "synthetic_chat": {"personas": 30, "eval_personas": 5},
+        }
+    )
     sources.set_run_values(seed=3, pretrain_val_fraction=0.2)
     cfg = SftDataConfig.from_dict({"val_records": 12, "max_tokens": MAX_TOKENS, "seed": 3})
     root = tmp_path_factory.mktemp("embedded-mixture")
@@ -206,8 +238,9 @@ def test_entity_qa_context_sources_name_the_entities_of_the_context(held_out_ent
             assert sum(names[source] in passage for passage in passages) >= cfg.passages_per_entity, record["id"]
     # tokenization carries them into the examples, record by record
     by_id = dict(zip(records["id"].to_list(), records["context_sources"].to_list()))
-    assert [sorted(split.context_sources[i]) for i in range(len(split))] == \
-        [by_id[record] for record in split.record_ids]
+    assert [sorted(split.context_sources[i]) for i in range(len(split))] == [
+        by_id[record] for record in split.record_ids
+    ]
 
 
 @pytest.mark.parametrize("split_fixture", ["held_out_entity_qa", "embedded_mixture_val"])
@@ -222,14 +255,18 @@ def test_other_context_donor_shares_no_source_with_its_record(split_fixture, req
         assert split.donor_for(index) == donor  # deterministic
     if split_fixture == "held_out_entity_qa":
         # the setting exercises the control: the donor rule without sources would hand over a scored entity
-        assert any(split.context_sources[nearest_other_record(split, i)] & split.context_sources[i]
-                   for i in range(len(split)))
+        assert any(
+            split.context_sources[nearest_other_record(split, i)] & split.context_sources[i] for i in range(len(split))
+        )
 
 
 def sourced_rows(sources_of) -> list[dict]:
     """sft_rows of DATASETS (4 each) whose context sources are `sources_of(dataset, i)`."""
-    return [dict(row, context_sources=sources_of(dataset, i)) for dataset in DATASETS
-            for i, row in enumerate(sft_rows(dataset, 4))]
+    return [
+        dict(row, context_sources=sources_of(dataset, i))
+        for dataset in DATASETS
+        for i, row in enumerate(sft_rows(dataset, 4))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -262,12 +299,10 @@ def tiny_sft_model(tiny_model_dir):
 
     base_model, _ = load_base(tiny_model_dir)
     torch.manual_seed(0)
-    return ga.GenerativeAdapter(base_model, ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=16,
-                                                                       window=WINDOW))
+    return ga.GenerativeAdapter(base_model, ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=16, window=WINDOW))
 
 
-def test_validation_counts_examples_without_a_donor_and_scores_the_rest(tiny_sft_model, fallback_split,
-                                                                         no_donor_split):
+def test_validation_counts_examples_without_a_donor_and_scores_the_rest(tiny_sft_model, fallback_split, no_donor_split):
     from ga.train.config import TrainConfig
     from ga.train.distributed import init_distributed
     from ga.train.loop import validate
@@ -322,7 +357,7 @@ def test_sign_test_p_values():
 
     assert sign_test_p(0, 0) == 1.0 and sign_test_p(8, 8) == 1.0
     assert sign_test_p(5, 0) == sign_test_p(0, 5) == pytest.approx(2 / 32)
-    assert sign_test_p(13, 3) == pytest.approx(2 * (560 + 120 + 16 + 1) / 2 ** 16)  # C(16, 13..16)
+    assert sign_test_p(13, 3) == pytest.approx(2 * (560 + 120 + 16 + 1) / 2**16)  # C(16, 13..16)
 
 
 def test_answer_f1_counts_records_without_a_donor(tiny_sft_model, tokenizer, fallback_split, no_donor_split):
@@ -351,8 +386,7 @@ def stage_inputs(tmp_path_factory, tiny_tokenizer_dir, tiny_model_dir):
     root = tmp_path_factory.mktemp("finetune-inputs")
     base_model, _ = load_base(tiny_model_dir)
     torch.manual_seed(0)
-    model = ga.GenerativeAdapter(base_model, ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=16,
-                                                                        window=WINDOW))
+    model = ga.GenerativeAdapter(base_model, ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=16, window=WINDOW))
     model.save_pretrained(root / "pretrained")
     write_sft_split(root / "train", tiny_tokenizer_dir, 8)
     write_sft_split(root / "val", tiny_tokenizer_dir, 2)
@@ -363,15 +397,41 @@ def stage_command(inputs, out: Path, *overrides: str) -> list[str]:
     import sys
 
     root, model_dir = inputs
-    settings = ["finetune.steps=4", "finetune.micro_batch_size=2", "finetune.checkpoint_every=1",
-                "finetune.val_examples=2", "finetune.generation_records=1", "finetune.max_new_tokens=2",
-                "finetune.gradient_checkpointing=false", *overrides]
-    return [sys.executable, "-m", "ga.cli", "finetune", "--config", str(REPO / "config" / "smoke.yaml"),
-            *[arg for s in settings for arg in ("--set", s)],
-            "--base-model", str(model_dir), "--pretrained", str(root / "pretrained"), "--train", str(root / "train"),
-            "--val", str(root / "val"), "--deepspeed-config", str(REPO / "resources/deepspeed/zero2.json"),
-            "--generator", str(out / "generator"), "--metrics", str(out / "metrics.jsonl"),
-            "--validation", str(out / "validation.json")]
+    settings = [
+        "finetune.steps=4",
+        "finetune.micro_batch_size=2",
+        "finetune.checkpoint_every=1",
+        "finetune.val_examples=2",
+        "finetune.generation_records=1",
+        "finetune.max_new_tokens=2",
+        "finetune.gradient_checkpointing=false",
+        *overrides,
+    ]
+    return [
+        sys.executable,
+        "-m",
+        "ga.cli",
+        "finetune",
+        "--config",
+        str(REPO / "config" / "smoke.yaml"),
+        *[arg for s in settings for arg in ("--set", s)],
+        "--base-model",
+        str(model_dir),
+        "--pretrained",
+        str(root / "pretrained"),
+        "--train",
+        str(root / "train"),
+        "--val",
+        str(root / "val"),
+        "--deepspeed-config",
+        str(REPO / "resources/deepspeed/zero2.json"),
+        "--generator",
+        str(out / "generator"),
+        "--metrics",
+        str(out / "metrics.jsonl"),
+        "--validation",
+        str(out / "validation.json"),
+    ]
 
 
 def stage_env() -> dict:
@@ -386,8 +446,9 @@ def stage_env() -> dict:
 def run_stage(inputs, out: Path, *overrides: str) -> dict:
     import subprocess
 
-    result = subprocess.run(stage_command(inputs, out, *overrides), env=stage_env(), capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        stage_command(inputs, out, *overrides), env=stage_env(), capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((out / "validation.json").read_text())
 
@@ -419,8 +480,12 @@ def test_stage_trains_from_the_pretrained_generator(stage_inputs, tmp_path):
 def test_one_sft_step_agrees_on_zero_0_and_2(stage_inputs, tmp_path):
     weights = {}
     for stage in (0, 2):
-        run_stage(stage_inputs, tmp_path / f"zero{stage}", "finetune.steps=1",
-                  f"finetune.deepspeed_config={REPO / f'resources/deepspeed/zero{stage}.json'}")
+        run_stage(
+            stage_inputs,
+            tmp_path / f"zero{stage}",
+            "finetune.steps=1",
+            f"finetune.deepspeed_config={REPO / f'resources/deepspeed/zero{stage}.json'}",
+        )
         weights[stage] = generator_weights(tmp_path / f"zero{stage}" / "generator")
     for key in weights[0]:
         torch.testing.assert_close(weights[2][key], weights[0][key], atol=1e-6, rtol=1e-5)
@@ -438,8 +503,9 @@ def test_killed_stage_resumes_to_the_uninterrupted_result(stage_inputs, tmp_path
     out = tmp_path / "interrupted"
     out.mkdir()
     with (out / "first.log").open("w") as log:
-        proc = subprocess.Popen(stage_command(stage_inputs, out, *settings), env=stage_env(), stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            stage_command(stage_inputs, out, *settings), env=stage_env(), stdout=log, stderr=subprocess.STDOUT
+        )
         first_checkpoint = out / "state" / "checkpoints" / f"step-{2:08d}"
         deadline = time.monotonic() + 300
         while not first_checkpoint.is_dir() and proc.poll() is None and time.monotonic() < deadline:

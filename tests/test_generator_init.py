@@ -1,15 +1,16 @@
 """The generator starts as the authors' does: A1/A2/A3 with the variance of PyTorch's default nn.Linear weights,
 B zero, RMSNorm gain one with epsilon 1e-6 (docs/method.md#generator)."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
+from tiny_models import tiny_adapter_config, tiny_base
 
 import ga
 from ga.generator import ContextProjection, ModuleGenerator
-from tiny_models import tiny_adapter_config, tiny_base
 
 # Large enough that the sample std of each matrix is within a fraction of a percent of the true one
 # (relative standard error 1 / sqrt(2 numel) ~ 0.1%), far from kaiming_normal_'s default, sqrt(6) ~ 2.45x larger.

@@ -1,4 +1,5 @@
 """ga.io: atomic folders and files (no partial output, leftovers of killed builds cleaned), hashing."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """The packages of `ga` import downward only (docs/design.md#layers): a module may import from its own layer and the
 layers below it, never from a layer above. Every import counts, those inside functions and `TYPE_CHECKING` blocks
 included: a lazy import is still a dependency."""
+
 from __future__ import annotations
 
 import ast
@@ -14,8 +15,21 @@ PACKAGE = REPO / "ga"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("errors", ("ga.errors", "ga.labels")),
     ("section and io", ("ga.section", "ga.io", "ga.resources", "ga.layout")),
-    ("model", ("ga", "ga.config", "ga.base", "ga.normalize", "ga.generator", "ga.state", "ga.model", "ga.export",
-               "ga.smollm2", "ga.tiny")),
+    (
+        "model",
+        (
+            "ga",
+            "ga.config",
+            "ga.base",
+            "ga.normalize",
+            "ga.generator",
+            "ga.state",
+            "ga.model",
+            "ga.export",
+            "ga.smollm2",
+            "ga.tiny",
+        ),
+    ),
     ("data", ("ga.data", "ga.format")),
     ("train", ("ga.train",)),
     ("eval", ("ga.eval",)),
@@ -61,7 +75,7 @@ def imported_modules(source: str, module: str, is_package: bool, known: set[str]
             base = node.module or ""
             if node.level:  # relative: from the module's package, one level up per extra dot
                 package = module.split(".") if is_package else module.split(".")[:-1]
-                base = ".".join(package[:len(package) - node.level + 1] + ([base] if base else []))
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
             for alias in node.names:
                 target = f"{base}.{alias.name}"
                 found.append((node.lineno, target if target in known else base))
@@ -75,8 +89,9 @@ def upward_imports(path: Path, module: str, source: str, known: set[str]) -> lis
     for line, target in imported_modules(source, module, path.name == "__init__.py", known):
         layer = layer_of(target)
         if own is not None and layer is not None and layer > own:
-            problems.append(f"{path.relative_to(REPO)}:{line}: {module} ({LAYERS[own][0]}) imports {target} "
-                            f"({LAYERS[layer][0]})")
+            problems.append(
+                f"{path.relative_to(REPO)}:{line}: {module} ({LAYERS[own][0]}) imports {target} ({LAYERS[layer][0]})"
+            )
     return problems
 
 
@@ -87,18 +102,28 @@ def test_every_module_has_a_layer():
 def test_no_module_imports_from_a_higher_layer():
     modules = ga_modules()
     known = set(modules)
-    problems = [problem for module, path in modules.items()
-                for problem in upward_imports(path, module, path.read_text(), known)]
+    problems = [
+        problem for module, path in modules.items() for problem in upward_imports(path, module, path.read_text(), known)
+    ]
     assert problems == [], "imports against the layer order (docs/design.md#layers):\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("source,expected", [
-    ("import os\nfrom ga.io import read_json\n", []),
-    ("def f():\n    from ga.train.loop import train\n",
-     ["ga/data/example.py:2: ga.data.example (data) imports ga.train.loop (train)"]),
-    ("from ga import stages\n", ["ga/data/example.py:1: ga.data.example (data) imports ga.stages (stages)"]),
-    ("from ..eval import metrics\n", ["ga/data/example.py:1: ga.data.example (data) imports ga.eval.metrics (eval)"]),
-], ids=["downward", "inside_a_function", "submodule_by_name", "relative"])
+@pytest.mark.parametrize(
+    "source,expected",
+    [
+        ("import os\nfrom ga.io import read_json\n", []),
+        (
+            "def f():\n    from ga.train.loop import train\n",
+            ["ga/data/example.py:2: ga.data.example (data) imports ga.train.loop (train)"],
+        ),
+        ("from ga import stages\n", ["ga/data/example.py:1: ga.data.example (data) imports ga.stages (stages)"]),
+        (
+            "from ..eval import metrics\n",
+            ["ga/data/example.py:1: ga.data.example (data) imports ga.eval.metrics (eval)"],
+        ),
+    ],
+    ids=["downward", "inside_a_function", "submodule_by_name", "relative"],
+)
 def test_an_upward_import_is_named_with_its_file_and_line(source, expected):
     known = set(ga_modules())
     assert upward_imports(PACKAGE / "data" / "example.py", "ga.data.example", source, known) == expected

@@ -1,6 +1,7 @@
 """The run folder layout (ga/layout.py) is the one the rules, the report and the user commands use: the smoke DAG's
 jobs write exactly where RunLayout says, every log and benchmark file lies under the run folder, and a generator's
 run (what `ga adapt` looks for) is the run that wrote it."""
+
 from __future__ import annotations
 
 import re
@@ -70,16 +71,26 @@ def test_the_rules_write_where_the_layout_says(smoke_jobs):
     assert sorted(outputs_of(smoke_jobs, "sft_sources")) == sorted(layout.sft_source(name) for name in datasets)
     assert outputs_of(smoke_jobs, "sft_data") == [layout.sft_split("train"), layout.sft_split("val")]
     for stage in TRAINING_STAGES:
-        assert outputs_of(smoke_jobs, stage) == [layout.generator(stage), layout.metrics(stage),
-                                                 layout.validation(stage)]
-    assert outputs_of(smoke_jobs, "report") == [layout.report_json, layout.report_markdown, layout.report_html,
-                                                layout.report_plots]
+        assert outputs_of(smoke_jobs, stage) == [
+            layout.generator(stage),
+            layout.metrics(stage),
+            layout.validation(stage),
+        ]
+    assert outputs_of(smoke_jobs, "report") == [
+        layout.report_json,
+        layout.report_markdown,
+        layout.report_html,
+        layout.report_plots,
+    ]
     # what the report reads (ga/report/build.py) is what the evaluation summaries write
     assert layout.knowledge_summary in outputs_of(smoke_jobs, "knowledge_summary")
     assert outputs_of(smoke_jobs, "icl_summary") == [layout.icl_summary]
     assert layout.msc_summary in outputs_of(smoke_jobs, "msc_summary")
-    for rule, folder in (("knowledge_eval", layout.knowledge_eval), ("icl_eval", layout.icl_eval),
-                         ("msc_eval", layout.msc_eval)):
+    for rule, folder in (
+        ("knowledge_eval", layout.knowledge_eval),
+        ("icl_eval", layout.icl_eval),
+        ("msc_eval", layout.msc_eval),
+    ):
         outputs = outputs_of(smoke_jobs, rule)
         assert outputs and all(path.is_relative_to(folder) for path in outputs), rule
 
@@ -96,8 +107,11 @@ def test_an_unknown_training_stage_is_named():
 
 
 def test_the_layout_imports_only_the_standard_library():
-    code = ("import sys; before = set(sys.modules); import ga.layout; "
-            "print(sorted(m for m in set(sys.modules) - before if m.startswith('ga')))")
-    loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=workflow_env(), capture_output=True,
-                            text=True, check=True)
+    code = (
+        "import sys; before = set(sys.modules); import ga.layout; "
+        "print(sorted(m for m in set(sys.modules) - before if m.startswith('ga')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=workflow_env(), capture_output=True, text=True, check=True
+    )
     assert loaded.stdout.strip() == "['ga', 'ga.layout']"

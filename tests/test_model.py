@@ -1,4 +1,5 @@
 """Equivalence and invariants of the Generative Adapter core."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,12 +8,12 @@ import sys
 
 import pytest
 import torch
+from tiny_models import FAMILIES, VOCAB, randomize_generator, tiny_adapter_config, tiny_base, tiny_gam
 from torch.utils.checkpoint import checkpoint
 
 import ga
 from ga.model import chunk_length, decoder_layers
 from ga.normalize import svd_normalize
-from tiny_models import FAMILIES, VOCAB, randomize_generator, tiny_adapter_config, tiny_base, tiny_gam
 
 ATOL = 1e-5
 S, L = 4, 16
@@ -107,8 +108,11 @@ def test_window_loss_equals_the_loss_of_sliced_logits_bit_for_bit():
             ).view(targets.shape)
             counts = (targets != IGNORE_INDEX).sum(dim=-1)
             sums = (token_losses * (targets != IGNORE_INDEX)).sum(dim=-1)
-            out = {"loss": sums.sum() / counts.sum(), "window_losses": sums / counts.clamp_min(1),
-                   "window_token_counts": counts}
+            out = {
+                "loss": sums.sum() / counts.sum(),
+                "window_losses": sums / counts.clamp_min(1),
+                "window_token_counts": counts,
+            }
         else:
             out = window_lm_loss(scored, labels)
         (out["loss"] + out["window_losses"].sum()).backward()
@@ -244,7 +248,9 @@ def assert_window_matches_encoding(gam, ids, window_index, atol=ATOL) -> ga.Adap
     with torch.no_grad():
         one_pass = gam(ids).logits
     state = gam.encode(ids[:, :window_index].reshape(1, -1), window=ids.shape[-1])
-    torch.testing.assert_close(one_pass[:, window_index], adapted_logits(gam, state, ids[:, window_index]), atol=atol, rtol=0)
+    torch.testing.assert_close(
+        one_pass[:, window_index], adapted_logits(gam, state, ids[:, window_index]), atol=atol, rtol=0
+    )
     return state
 
 
@@ -470,9 +476,8 @@ def test_empty_state_then_update_equals_encode_of_one_window():
 def test_loading_into_mismatched_base_fails(tmp_path):
     gam = tiny_gam("llama")
     gam.save_pretrained(tmp_path / "gen")
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from tiny_models import COMMON
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     wider = LlamaForCausalLM(LlamaConfig(**{**COMMON, "hidden_size": 128}))
     with pytest.raises(ValueError, match="hidden_size"):

@@ -1,6 +1,7 @@
 """The paper's Table 2 validation protocol (ga/train/paper_protocol.py): the scoring layout equals encoding the context
 and scoring with the adapted base model, held-out documents are framed and selected as the data stage does, and the
 metrics are exp of the mean of per-document mean NLL, the same whatever the batch size or number of processes."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ import torch.nn.functional as F
 from tiny_models import VOCAB, tiny_gam
 
 from ga.data.config import PretrainDataConfig
-from ga.data.pretrain import is_validation, prepare_examples
 from ga.data.examples import load_examples, read_manifest
+from ga.data.pretrain import is_validation, prepare_examples
 from ga.data.sources import write_documents
 from ga.data.tokenize import DocumentTokenizer
 from ga.train.paper_protocol import (
@@ -58,8 +59,10 @@ def test_scoring_layout_equals_encode_then_adapted(gam, documents):
         state = gam.encode(first[None], strategy="sequential")
         with torch.no_grad():
             with gam.adapted(state) as adapted:
-                expected = {"completion": mean_nll(adapted(input_ids=following[None]).logits[0], following),
-                            "reconstruction": mean_nll(adapted(input_ids=first[None]).logits[0], first)}
+                expected = {
+                    "completion": mean_nll(adapted(input_ids=following[None]).logits[0], following),
+                    "reconstruction": mean_nll(adapted(input_ids=first[None]).logits[0], first),
+                }
             expected["none_completion"] = mean_nll(gam.base_model(input_ids=following[None]).logits[0], following)
             expected["none_reconstruction"] = mean_nll(gam.base_model(input_ids=first[None]).logits[0], first)
         for name in TARGETS:
@@ -73,8 +76,11 @@ def test_metrics_are_exp_of_the_mean_document_nll(gam, documents):
     for name in TARGETS:
         assert metrics[f"paper_{name}_loss"] == pytest.approx(float(nll[name].mean()), rel=1e-6)
         assert metrics[f"paper_{name}_ppl"] == pytest.approx(math.exp(float(nll[name].mean())), rel=1e-6)
-    assert (metrics["paper_documents"], metrics["paper_documents_too_short"], metrics["paper_documents_limit"]) == \
-        (N_DOCUMENTS, 3, 0)
+    assert (metrics["paper_documents"], metrics["paper_documents_too_short"], metrics["paper_documents_limit"]) == (
+        N_DOCUMENTS,
+        3,
+        0,
+    )
     whole = paper_protocol(gam, documents, batch_size=N_DOCUMENTS)
     assert whole == pytest.approx(metrics, rel=1e-6)
     assert gam.training is False
@@ -82,8 +88,11 @@ def test_metrics_are_exp_of_the_mean_document_nll(gam, documents):
 
 def test_no_document_long_enough_reports_counts_only(gam):
     empty = HeldOutDocuments(torch.zeros(0, DOCUMENT_WINDOWS, WINDOW, dtype=torch.long), [], too_short=4, limit=0)
-    assert paper_protocol(gam, empty, batch_size=2) == {"paper_documents": 0, "paper_documents_too_short": 4,
-                                                         "paper_documents_limit": 0}
+    assert paper_protocol(gam, empty, batch_size=2) == {
+        "paper_documents": 0,
+        "paper_documents_too_short": 4,
+        "paper_documents_limit": 0,
+    }
 
 
 class CountingModel(torch.nn.Module):
@@ -103,8 +112,12 @@ def test_processes_share_documents_and_run_the_same_forward_passes(gam, document
     partial, calls = [], []
     for rank in (0, 1):
         recorded = []
-        dist_info = SimpleNamespace(rank=rank, world_size=2, device=torch.device("cpu"),
-                                    sum=lambda tensor, recorded=recorded: recorded.append(tensor) or tensor)
+        dist_info = SimpleNamespace(
+            rank=rank,
+            world_size=2,
+            device=torch.device("cpu"),
+            sum=lambda tensor, recorded=recorded: recorded.append(tensor) or tensor,
+        )
         counting = CountingModel(gam)
         paper_protocol(counting, documents, batch_size=2, dist_info=dist_info)
         partial.append(recorded[0])
@@ -131,9 +144,17 @@ def data_stage(tmp_path_factory, tiny_tokenizer_dir):
         for i in range(24):
             words = [WORDS[(i + k) % len(WORDS)] for k in range(3 + 5 * (i % 5))]  # from far below to far above 2L
             handle.write(json.dumps({"doc_id": f"doc{i:02d}", "text": " ".join(words)}) + "\n")
-    settings = PretrainDataConfig.from_dict({"source": "local", "local": {"paths": [str(source)]}, "token_budget": None,
-                                             "window": DOC_WINDOW, "completion_windows": 2, "reconstruction_windows": 0,
-                                             "val_fraction": 0.5})
+    settings = PretrainDataConfig.from_dict(
+        {
+            "source": "local",
+            "local": {"paths": [str(source)]},
+            "token_budget": None,
+            "window": DOC_WINDOW,
+            "completion_windows": 2,
+            "reconstruction_windows": 0,
+            "val_fraction": 0.5,
+        }
+    )
     write_documents(settings, tiny_tokenizer_dir, root / "documents")
     prepare_examples(settings, root / "documents", tiny_tokenizer_dir, root / "train", root / "val")
     tokenizer = DocumentTokenizer.load(tiny_tokenizer_dir, settings.bos_token, settings.eos_token)
@@ -145,15 +166,17 @@ def stored_held_out(stage) -> pl.DataFrame:
     manifest = read_manifest(stage.root / "documents")
     documents = pl.concat([pl.read_parquet(stage.root / "documents" / s["file"]) for s in manifest["shards"]])
     settings = stage.settings
-    held = documents.filter(pl.Series([is_validation(settings.seed, d, settings.val_fraction)
-                                       for d in documents["doc_id"]]))
+    held = documents.filter(
+        pl.Series([is_validation(settings.seed, d, settings.val_fraction) for d in documents["doc_id"]])
+    )
     return held.with_columns(pl.Series("tokens", stage.tokenizer.count_tokens(held["text"].to_list())))
 
 
 def test_held_out_documents_are_framed_as_in_the_val_split(data_stage):
     settings = data_stage.settings
-    documents = held_out_documents(data_stage.root / "documents", data_stage.tokenizer, DOC_WINDOW, settings.seed,
-                                   settings.val_fraction)
+    documents = held_out_documents(
+        data_stage.root / "documents", data_stage.tokenizer, DOC_WINDOW, settings.seed, settings.val_fraction
+    )
     held = stored_held_out(data_stage)
     span = DOCUMENT_WINDOWS * DOC_WINDOW
     long_enough = held.filter(pl.col("tokens") >= span)
@@ -170,7 +193,7 @@ def test_held_out_documents_are_framed_as_in_the_val_split(data_stage):
         start = int(offsets[held["doc_id"].to_list().index(doc_id)])
         if start + span <= len(stream):
             assert stream[start] == data_stage.tokenizer.bos_id
-            assert np.array_equal(stream[start:start + span], doc_windows.flatten().numpy()), doc_id
+            assert np.array_equal(stream[start : start + span], doc_windows.flatten().numpy()), doc_id
             checked += 1
     assert checked >= 2
 
@@ -182,9 +205,15 @@ def test_held_out_documents_stop_at_the_limit(data_stage):
     limit = 2
     last_read = [i for i, long in enumerate(is_long) if long][limit - 1]
     for batch_documents in (1, 3, 1024):
-        documents = held_out_documents(data_stage.root / "documents", data_stage.tokenizer, DOC_WINDOW,
-                                       settings.seed, settings.val_fraction, limit=limit,
-                                       batch_documents=batch_documents)
+        documents = held_out_documents(
+            data_stage.root / "documents",
+            data_stage.tokenizer,
+            DOC_WINDOW,
+            settings.seed,
+            settings.val_fraction,
+            limit=limit,
+            batch_documents=batch_documents,
+        )
         assert len(documents) == limit and documents.limit == limit
         assert documents.doc_ids == [d for d, long in zip(held["doc_id"], is_long) if long][:limit]
-        assert documents.too_short == sum(not long for long in is_long[:last_read + 1]), batch_documents
+        assert documents.too_short == sum(not long for long in is_long[: last_read + 1]), batch_documents

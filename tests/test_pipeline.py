@@ -5,6 +5,7 @@ only stale stages after a one-value override.
 Snakemake runs in a temporary copy of the workflow files (tests/workflow_support.py), so the runs/ of the tests
 never land in the repository. When a rules file adds a stage, extend EXPECTED_JOBS and STALE_AFTER_CHANGE below.
 """
+
 from __future__ import annotations
 
 import ast
@@ -18,10 +19,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_support import REPO, checkout, explain, snakemake, workflow_env
 
 from ga import stages
 from ga.run_config import RunConfig
-from workflow_support import REPO, checkout, explain, snakemake, workflow_env
 
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "schema.yaml")
 
@@ -33,10 +34,20 @@ def expected_jobs(name: str) -> dict[str, int]:
     config = RunConfig.load(REPO / "config" / name)
     kqa = config.knowledge_eval
     benchmarks, lengths, methods = len(kqa.benchmarks), len(kqa.lengths), len(kqa.methods)
-    jobs = {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1,
-            "sft_sources": len(config.sft_data.datasets), "sft_data": 1, "finetune": 1,
-            "knowledge_contexts": benchmarks * lengths, "knowledge_eval": benchmarks * methods * lengths,
-            "knowledge_summary": 1, "report": 1, "all": 1}
+    jobs = {
+        "fetch_base": 1,
+        "pretrain_documents": 1,
+        "pretrain_data": 1,
+        "pretrain": 1,
+        "sft_sources": len(config.sft_data.datasets),
+        "sft_data": 1,
+        "finetune": 1,
+        "knowledge_contexts": benchmarks * lengths,
+        "knowledge_eval": benchmarks * methods * lengths,
+        "knowledge_summary": 1,
+        "report": 1,
+        "all": 1,
+    }
     if "qa_finetuning" in kqa.methods:
         jobs["knowledge_qa_lora"] = benchmarks
     from ga.eval.icl.sources import benchmark_tasks, icl_jobs
@@ -46,8 +57,11 @@ def expected_jobs(name: str) -> dict[str, int]:
     from ga.eval.msc.jobs import batch_ids
 
     msc = config.msc_eval
-    jobs.update(msc_conversations=len(msc.benchmarks), msc_summary=1,
-                msc_eval=sum(len(batch_ids(config, benchmark)) for benchmark in msc.benchmarks) * len(msc.methods))
+    jobs.update(
+        msc_conversations=len(msc.benchmarks),
+        msc_summary=1,
+        msc_eval=sum(len(batch_ids(config, benchmark)) for benchmark in msc.benchmarks) * len(msc.methods),
+    )
     return jobs
 
 
@@ -59,51 +73,101 @@ PAPER_SFT_DATASETS = 9
 
 # After a complete smoke run, overriding config values (`--config set="key=value ..."`) must make exactly these
 # rules stale (besides the `all` target, which always runs); a dict also gives the number of jobs of each rule.
-EVAL_STAGES = {"knowledge_contexts", "knowledge_qa_lora", "knowledge_eval", "knowledge_summary", "icl_episodes",
-               "icl_eval", "icl_summary", "msc_conversations", "msc_eval", "msc_summary"}
-ALL_STAGES = {"fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "finetune",
-              "report"} | EVAL_STAGES
+EVAL_STAGES = {
+    "knowledge_contexts",
+    "knowledge_qa_lora",
+    "knowledge_eval",
+    "knowledge_summary",
+    "icl_episodes",
+    "icl_eval",
+    "icl_summary",
+    "msc_conversations",
+    "msc_eval",
+    "msc_summary",
+}
+ALL_STAGES = {
+    "fetch_base",
+    "pretrain_documents",
+    "pretrain_data",
+    "pretrain",
+    "sft_sources",
+    "sft_data",
+    "finetune",
+    "report",
+} | EVAL_STAGES
 SMOKE_EVAL_JOBS = {"knowledge_eval": 6, "knowledge_summary": 1, "report": 1}
 SMOKE_ICL_JOBS = {"icl_eval": 7, "icl_summary": 1}
 """Evaluation jobs downstream of a new generator or of a new contexts file (the smoke grid: 6 methods x 1 length);
 knowledge_eval's generative_adapter job is the only one that reads the generator."""
-AFTER_NEW_GENERATOR = {"knowledge_eval": 1, "knowledge_summary": 1, "icl_eval": 2, "icl_summary": 1, "msc_eval": 2,
-                       "msc_summary": 1, "report": 1}
+AFTER_NEW_GENERATOR = {
+    "knowledge_eval": 1,
+    "knowledge_summary": 1,
+    "icl_eval": 2,
+    "icl_summary": 1,
+    "msc_eval": 2,
+    "msc_summary": 1,
+    "report": 1,
+}
 """...and the generative adapter's in-context-learning jobs (smoke grid: 1 k x 2 seeds) and personalization jobs
 (2 conversation batches)."""
 STALE_AFTER_CHANGE = [
     # a new base model dir may carry a new tokenizer, so the data stages downstream of it rerun
     ("base_model.random_config.hidden_size=32", ALL_STAGES - {"icl_episodes"}),  # ICL examples are text
     ("seed=1", ALL_STAGES),
-    ("adapter.alpha=4", {"pretrain": 1, "finetune": 1, **AFTER_NEW_GENERATOR}),  # the generator's scale: training, never data
+    (
+        "adapter.alpha=4",
+        {"pretrain": 1, "finetune": 1, **AFTER_NEW_GENERATOR},
+    ),  # the generator's scale: training, never data
     # a training hyperparameter never reruns data preparation; fine-tuning starts from the new pretrained generator
     ("pretrain.lr=1.0e-4", {"pretrain": 1, "finetune": 1, **AFTER_NEW_GENERATOR}),
     # what validation measures is an output of pretrain (its rerun rewrites the generator that finetune starts from)
     ("pretrain.val_examples=2", {"pretrain": 1, "finetune": 1, **AFTER_NEW_GENERATOR}),
     ("pretrain.checkpoint_every=1", {"report"}),  # changes no output; the report shows the whole config
     ("pretrain.resources.threads=2", {"report"}),
-    ("pretrain_data.reconstruction_windows=2", {"pretrain_data": 1, "pretrain": 1, "finetune": 1,
-                                                **AFTER_NEW_GENERATOR}),  # layout: examples on
+    (
+        "pretrain_data.reconstruction_windows=2",
+        {"pretrain_data": 1, "pretrain": 1, "finetune": 1, **AFTER_NEW_GENERATOR},
+    ),  # layout: examples on
     # the window length is also the instruction-tuning windows' length
-    ("pretrain_data.window=16 adapter.window=16", {"pretrain_data": 1, "pretrain": 1, "sft_data": 1, "finetune": 1,
-                                                  **AFTER_NEW_GENERATOR}),
-    ("pretrain_data.token_budget=5000", {"pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1, "finetune": 1,
-                                        **AFTER_NEW_GENERATOR}),
+    (
+        "pretrain_data.window=16 adapter.window=16",
+        {"pretrain_data": 1, "pretrain": 1, "sft_data": 1, "finetune": 1, **AFTER_NEW_GENERATOR},
+    ),
+    (
+        "pretrain_data.token_budget=5000",
+        {"pretrain_documents": 1, "pretrain_data": 1, "pretrain": 1, "finetune": 1, **AFTER_NEW_GENERATOR},
+    ),
     ("pretrain_data.tokenize_batch_documents=8", {"report"}),  # never changes a byte of the data
     # the generated QA datasets split the fictional entities exactly as the pretraining data holds them out
     # ... and the evaluation's held-out entities with them (new contexts, new QA pairs for the QA LoRA)
-    ("pretrain_data.val_fraction=0.3", {"pretrain_data": 1, "pretrain": 1, "sft_sources": 2, "sft_data": 1,
-                                        "finetune": 1, "knowledge_contexts": 1, "knowledge_qa_lora": 1,
-                                        **SMOKE_EVAL_JOBS, "icl_episodes": 2, **SMOKE_ICL_JOBS, "msc_eval": 2,
-                                        "msc_summary": 1}),
+    (
+        "pretrain_data.val_fraction=0.3",
+        {
+            "pretrain_data": 1,
+            "pretrain": 1,
+            "sft_sources": 2,
+            "sft_data": 1,
+            "finetune": 1,
+            "knowledge_contexts": 1,
+            "knowledge_qa_lora": 1,
+            **SMOKE_EVAL_JOBS,
+            "icl_episodes": 2,
+            **SMOKE_ICL_JOBS,
+            "msc_eval": 2,
+            "msc_summary": 1,
+        },
+    ),
     # one dataset's filter: that dataset's job and the mixture
     # the SFT data: that dataset's job, the mixture and the fine-tuning on it
     # ... and the personalization twin's conversations, generated by the same settings
-    ("sft_sources.synthetic_chat.questions_per_record=2", {"sft_sources": 1, "sft_data": 1, "finetune": 1,
-                                                           **AFTER_NEW_GENERATOR, "msc_conversations": 1,
-                                                           "msc_eval": 6}),
-    ("sft_sources.max_conversation_tokens=100", {"sft_sources": 3, "sft_data": 1, "finetune": 1,
-                                                 **AFTER_NEW_GENERATOR}),
+    (
+        "sft_sources.synthetic_chat.questions_per_record=2",
+        {"sft_sources": 1, "sft_data": 1, "finetune": 1, **AFTER_NEW_GENERATOR, "msc_conversations": 1, "msc_eval": 6},
+    ),
+    (
+        "sft_sources.max_conversation_tokens=100",
+        {"sft_sources": 3, "sft_data": 1, "finetune": 1, **AFTER_NEW_GENERATOR},
+    ),
     ("sft_data.val_records=1", {"sft_data": 1, "finetune": 1, **AFTER_NEW_GENERATOR}),
     ("sft_data.tokenize_batch_records=8", {"report"}),
     ("finetune.lr=1.0e-3", {"finetune": 1, **AFTER_NEW_GENERATOR}),  # fine-tuning alone: the pretrained one stays
@@ -113,8 +177,10 @@ STALE_AFTER_CHANGE = [
     # evaluation settings never make training stale; each reruns only the jobs of the method that uses it
     ("knowledge_eval.bm25.k1=1.2", {"knowledge_eval": 1, "knowledge_summary": 1, "report": 1}),
     ("knowledge_eval.encode_strategy=streaming", {"knowledge_eval": 1, "knowledge_summary": 1, "report": 1}),
-    ("knowledge_eval.qa_finetuning.lr=1.0e-4", {"knowledge_qa_lora": 1, "knowledge_eval": 1,
-                                                "knowledge_summary": 1, "report": 1}),
+    (
+        "knowledge_eval.qa_finetuning.lr=1.0e-4",
+        {"knowledge_qa_lora": 1, "knowledge_eval": 1, "knowledge_summary": 1, "report": 1},
+    ),
     ("knowledge_eval.max_new_tokens=3", SMOKE_EVAL_JOBS),  # every method generates
     ("knowledge_eval.resources.in_context.threads=2", {"report"}),
     # a new length: its contexts and its jobs only
@@ -125,10 +191,14 @@ STALE_AFTER_CHANGE = [
     ("msc_eval.encode_strategy=session_streaming", {"msc_eval": 2, "msc_summary": 1, "report": 1}),
     ("msc_eval.max_prompt_tokens=500", {"msc_eval": 2, "msc_summary": 1, "report": 1}),  # in-context prompting
     # a new method: its jobs only
-    ("knowledge_eval.methods=[generative_adapter,closed_book,in_context,bm25,continual_pretraining]",
-     {"knowledge_summary": 1, "report": 1}),
-    ("msc_eval.methods=[generative_adapter,closed_book,in_context,other_user_adapter]",  # the control's 2 batches
-     {"msc_eval": 2, "msc_summary": 1, "report": 1}),
+    (
+        "knowledge_eval.methods=[generative_adapter,closed_book,in_context,bm25,continual_pretraining]",
+        {"knowledge_summary": 1, "report": 1},
+    ),
+    (
+        "msc_eval.methods=[generative_adapter,closed_book,in_context,other_user_adapter]",  # the control's 2 batches
+        {"msc_eval": 2, "msc_summary": 1, "report": 1},
+    ),
 ]
 
 
@@ -137,6 +207,7 @@ def load(name: str) -> dict:
 
 
 # --- Snakemake itself ---------------------------------------------------------------------------------------
+
 
 def planned_jobs(result) -> dict[str, int]:
     """rule -> count from the 'Job stats' table of a (dry) run; {} when there is nothing to do."""
@@ -188,8 +259,9 @@ def test_dry_run_lists_expected_jobs(dry_checkout, name):
 
 
 def test_dry_run_of_one_stage_for_the_paper_config(dry_checkout):
-    result = snakemake(["pretrain_data", "-n", "--cores", "1", "--configfile", "config/paper-mistral.yaml"],
-                       dry_checkout)
+    result = snakemake(
+        ["pretrain_data", "-n", "--cores", "1", "--configfile", "config/paper-mistral.yaml"], dry_checkout
+    )
     assert result.returncode == 0, explain(result)
     assert planned_jobs(result) == {"fetch_base": 1, "pretrain_documents": 1, "pretrain_data": 1}
     assert "runs/paper-mistral/data/pretrain/train" in result.stdout
@@ -217,13 +289,16 @@ def test_snakemake_rejects_bad_config_before_any_job(dry_checkout, tmp_path):
 
 # --- the smoke DAG, really run ------------------------------------------------------------------------------
 
+
 def check_smoke_outputs(root: Path, jobs: dict[str, int]) -> dict:
     run = root / "runs" / "smoke"
     base = run / "base_model"
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
         assert (base / name).is_file(), f"{base / name} missing"
-    assert json.loads((base / "config.json").read_text())["hidden_size"] == \
-        load("smoke.yaml")["base_model"]["random_config"]["hidden_size"]
+    assert (
+        json.loads((base / "config.json").read_text())["hidden_size"]
+        == load("smoke.yaml")["base_model"]["random_config"]["hidden_size"]
+    )
     report = json.loads((run / "report" / "summary.json").read_text())
     assert (run / "report" / "summary.md").read_text().startswith("# Run `smoke`")
     assert (run / "report" / "index.html").is_file() and (run / "report" / "plots" / "rulegraph.png").is_file()
@@ -237,14 +312,18 @@ def check_smoke_outputs(root: Path, jobs: dict[str, int]) -> dict:
     for split in ("train", "val"):
         manifest = read_manifest(run / "data" / "pretrain" / split)
         assert manifest["examples"] >= 1 and manifest["layout"]["num_windows"] == windows
-        assert load_examples(run / "data" / "pretrain" / split)["input_ids"].shape == \
-            (manifest["examples"], windows, layout["window"])
+        assert load_examples(run / "data" / "pretrain" / split)["input_ids"].shape == (
+            manifest["examples"],
+            windows,
+            layout["window"],
+        )
     validation = json.loads((run / "pretrain" / "validation.json").read_text())
     assert validation["step"] == resolved["pretrain"]["steps"]
     tuned = json.loads((run / "finetune" / "validation.json").read_text())
     assert tuned["step"] == resolved["finetune"]["steps"]
-    assert {f"{arm}_{dataset}_ppl" for arm in ("own", "other", "none")
-            for dataset in resolved["sft_data"]["datasets"]} <= set(tuned)
+    assert {
+        f"{arm}_{dataset}_ppl" for arm in ("own", "other", "none") for dataset in resolved["sft_data"]["datasets"]
+    } <= set(tuned)
     assert (run / "finetune" / "generator" / "generator.safetensors").is_file()
     from ga.data.sft.tokenize import load_examples as load_sft_examples
 
@@ -312,8 +391,9 @@ def test_rule_params_are_the_stages_depends_on(smoke_local):
         output = Path(base64.urlsafe_b64decode(path.name).decode())  # the metadata file is named by its output
         wildcards = output_wildcards(record["rule"], output)
         # the first param is depends_on (a rule with optional inputs also has their flags, a function of its input)
-        assert ast.literal_eval(record["params"][0]) == stages.depends_on(record["rule"], config, **wildcards), \
-            record["rule"]
+        assert ast.literal_eval(record["params"][0]) == stages.depends_on(record["rule"], config, **wildcards), record[
+            "rule"
+        ]
         seen.add(record["rule"])
     assert seen == ALL_STAGES
 
@@ -325,14 +405,14 @@ def test_one_value_override_reruns_only_stale_stages(smoke_local, overrides, sta
     assert result.returncode == 0, explain(result)
     before = snakemake(["-n", "--cores", "1", "--configfile", "config/smoke.yaml"], root)
     assert before.returncode == 0 and planned_jobs(before) == {}, explain(before)
-    after = snakemake(["-n", "--cores", "1", "--configfile", "config/smoke.yaml", "--config", f"set={overrides}"],
-                      root)
+    after = snakemake(["-n", "--cores", "1", "--configfile", "config/smoke.yaml", "--config", f"set={overrides}"], root)
     assert after.returncode == 0, explain(after)
     planned = {rule: count for rule, count in planned_jobs(after).items() if rule != "all"}
     assert (planned if isinstance(stale, dict) else set(planned)) == stale, explain(after)
 
 
 # --- the smoke DAG through --profile slurm on a real local cluster ------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
@@ -351,31 +431,52 @@ def test_smoke_dag_runs_through_slurm_profile(slurm_cluster, tmp_path):
     # squeue for job states (no accounting here), quick status checks, and kept job logs to inspect.
     override = tmp_path / "slurm-local"
     override.mkdir()
-    (override / "config.yaml").write_text(yaml.safe_dump({
-        "default-resources": {"slurm_partition": slurm_cluster.partition, "mem_mb": 2000, "runtime": 30,
-                              "cpus_per_task": 1},
-        "set-resources": {"fetch_base": {"mem_mb": 4000, "cpus_per_task": 1}},
-        "slurm-status-command": "squeue",
-        "slurm-init-seconds-before-status-checks": 2,
-        "slurm-keep-successful-logs": True,
-    }))
-    result = snakemake(["--profile", "slurm", "--profile", str(override), "--configfile", "config/smoke.yaml"],
-                       root, env=workflow_env(slurm_cluster.env()))
+    (override / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "default-resources": {
+                    "slurm_partition": slurm_cluster.partition,
+                    "mem_mb": 2000,
+                    "runtime": 30,
+                    "cpus_per_task": 1,
+                },
+                "set-resources": {"fetch_base": {"mem_mb": 4000, "cpus_per_task": 1}},
+                "slurm-status-command": "squeue",
+                "slurm-init-seconds-before-status-checks": 2,
+                "slurm-keep-successful-logs": True,
+            }
+        )
+    )
+    result = snakemake(
+        ["--profile", "slurm", "--profile", str(override), "--configfile", "config/smoke.yaml"],
+        root,
+        env=workflow_env(slurm_cluster.env()),
+    )
     assert result.returncode == 0, explain(result, root) + "\n" + slurm_cluster.logs()
     jobs = EXPECTED_JOBS["smoke.yaml"]
     check_smoke_outputs(root, jobs)
     # Every non-local rule really ran as a SLURM job on the local partition, and completed.
-    squeue = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%j|%P|%T|%k"],
-                            env=slurm_cluster.env(), capture_output=True, text=True, check=True).stdout
+    squeue = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--format=%j|%P|%T|%k"],
+        env=slurm_cluster.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     completed = [line.split("|") for line in squeue.splitlines() if line]
     remote_rules = set(jobs) - {"all", "report", "knowledge_summary", "icl_summary", "msc_summary"}  # local rules
     assert remote_rules, "the smoke DAG has no SLURM job"
     for rule in remote_rules:
-        def is_job_of_rule(comment: str) -> bool:  # rule_<rule>, or rule_<rule>_wildcards_<values> for a wildcard rule
+
+        def is_job_of_rule(
+            comment: str, rule: str = rule
+        ) -> bool:  # rule_<rule>, or rule_<rule>_wildcards_<values> for a wildcard rule
             return comment == f"rule_{rule}" or comment.startswith(f"rule_{rule}_wildcards_")
 
-        jobs_done = sum(state == "COMPLETED" and partition == slurm_cluster.partition and is_job_of_rule(comment)
-                        for _, partition, state, comment in completed)
+        jobs_done = sum(
+            state == "COMPLETED" and partition == slurm_cluster.partition and is_job_of_rule(comment)
+            for _, partition, state, comment in completed
+        )
         assert jobs_done == jobs[rule], f"{rule}: {jobs_done} of {jobs[rule]} jobs completed on SLURM:\n{squeue}"
         assert list((root / ".snakemake" / "slurm_logs").glob(f"rule_{rule}/**/*.log")), f"no SLURM log of {rule}"
 

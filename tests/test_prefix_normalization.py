@@ -1,13 +1,14 @@
 """One normalization per distinct prefix gives what one normalization per window gave: the same logits and losses
 bit for bit, and the same gradients up to float32 summation order (docs/method.md#windows-and-prefix-sums)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import VOCAB, tiny_adapter_config, tiny_gam
 
 from ga.generator import DistinctPrefixes
 from ga.normalize import normalize_state
-from tiny_models import VOCAB, tiny_adapter_config, tiny_gam
 
 NORMALIZATIONS = {
     "svd exact": dict(norm="svd", svd="exact"),

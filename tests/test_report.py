@@ -1,4 +1,5 @@
 """ga report: describes the outputs later stages write (manifests, metric logs, safetensors dirs)."""
+
 from __future__ import annotations
 
 import json
@@ -35,13 +36,33 @@ def test_report_describes_models_manifests_metrics_and_benchmarks(tmp_path, monk
     assert read_benchmarks(bench) == {"pretrain": {"wall_s": 12.5, "max_rss_mb": 321.0}}
 
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"run_name": "r", "seed": 0, "adapter": {"window": 64},
-                                      "pretrain_data": {"window": 64}}))
+    config.write_text(
+        yaml.safe_dump({"run_name": "r", "seed": 0, "adapter": {"window": 64}, "pretrain_data": {"window": 64}})
+    )
     out_json, out_md = tmp_path / "report" / "summary.json", tmp_path / "report" / "summary.md"
     out_html, out_plots = tmp_path / "report" / "index.html", tmp_path / "report" / "plots"
-    assert ga_main(["report", "--config", str(config), "--json", str(out_json), "--markdown", str(out_md),
-                    "--html", str(out_html), "--plots", str(out_plots),
-                    "--outputs", str(model), str(data), str(metrics)]) == 0
+    assert (
+        ga_main(
+            [
+                "report",
+                "--config",
+                str(config),
+                "--json",
+                str(out_json),
+                "--markdown",
+                str(out_md),
+                "--html",
+                str(out_html),
+                "--plots",
+                str(out_plots),
+                "--outputs",
+                str(model),
+                str(data),
+                str(metrics),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out_json.read_text())
     assert [o["path"] for o in report["outputs"]] == [str(model), str(data), str(metrics)]
     assert report["stages"]["pretrain"]["wall_s"] == 12.5

@@ -2,6 +2,7 @@
 section's tables and figures, shows cells the paper did not publish as missing, and opens in a real headless
 browser (Debian's Chromium) without a broken image, a script error or an empty table, for the smoke run and in
 Snakemake's own report."""
+
 from __future__ import annotations
 
 import base64
@@ -85,25 +86,72 @@ def png_size(data_uri: str) -> tuple[int, int]:
 
 # ------------------------------------------------------------------ a run folder from the stages' own writers
 
+
 def knowledge_summary(benchmark: str, method: str, length: int, f1: float) -> dict:
-    return {"benchmark": benchmark, "method": method, "length": length, "f1": f1, "em": 0.0, "f1_shortest": f1,
-            "em_shortest": 0.0, "rouge_l_recall": f1, "questions": 10, "scored": 10, "contexts_evaluated": 2,
-            "contexts_available": 2, "context_tokens": length, "contextualize_flops": 1e12,
-            "contextualize_seconds": 0.5, "per_query_flops": 2e10, "per_query_seconds": 0.1, "peak_memory_mb": 900.0,
-            "storage_floats": 1.1e6}
+    return {
+        "benchmark": benchmark,
+        "method": method,
+        "length": length,
+        "f1": f1,
+        "em": 0.0,
+        "f1_shortest": f1,
+        "em_shortest": 0.0,
+        "rouge_l_recall": f1,
+        "questions": 10,
+        "scored": 10,
+        "contexts_evaluated": 2,
+        "contexts_available": 2,
+        "context_tokens": length,
+        "contextualize_flops": 1e12,
+        "contextualize_seconds": 0.5,
+        "per_query_flops": 2e10,
+        "per_query_seconds": 0.1,
+        "peak_memory_mb": 900.0,
+        "storage_floats": 1.1e6,
+    }
 
 
 def icl_summary(method: str, task: str, kind: str, k: int, seed: int, accuracy: float) -> dict:
-    return {"benchmark": "synthetic_icl", "method": method, "task": task, "kind": kind, "k": k, "seed": seed,
-            "accuracy": accuracy, "questions": 8, "scored": 8, "k_drawn": k, "contextualize_flops": 1e9,
-            "per_query_flops": 1e9, "per_query_seconds": 0.05, "peak_memory_mb": 500.0, "storage_floats": 0.0}
+    return {
+        "benchmark": "synthetic_icl",
+        "method": method,
+        "task": task,
+        "kind": kind,
+        "k": k,
+        "seed": seed,
+        "accuracy": accuracy,
+        "questions": 8,
+        "scored": 8,
+        "k_drawn": k,
+        "contextualize_flops": 1e9,
+        "per_query_flops": 1e9,
+        "per_query_seconds": 0.05,
+        "peak_memory_mb": 500.0,
+        "storage_floats": 0.0,
+    }
 
 
 def msc_summary(method: str, f1: float) -> dict:
-    return {"benchmark": "msc", "method": method, "encode_strategy": None, "f1": f1, "rouge_l_recall": f1, "em": 0.0,
-            "questions": 6, "scored": 6, "conversations_evaluated": 2, "conversations_available": 2, "batches": 1,
-            "per_query_flops": 3e10, "storage_floats": 1e6, "contextualize_flops": 5e10, "context_tokens": 300.0,
-            "per_query_seconds": 0.2, "peak_memory_mb": 800.0, "outcomes": {"answered": 6}}
+    return {
+        "benchmark": "msc",
+        "method": method,
+        "encode_strategy": None,
+        "f1": f1,
+        "rouge_l_recall": f1,
+        "em": 0.0,
+        "questions": 6,
+        "scored": 6,
+        "conversations_evaluated": 2,
+        "conversations_available": 2,
+        "batches": 1,
+        "per_query_flops": 3e10,
+        "storage_floats": 1e6,
+        "contextualize_flops": 5e10,
+        "context_tokens": 300.0,
+        "per_query_seconds": 0.2,
+        "peak_memory_mb": 800.0,
+        "outcomes": {"answered": 6},
+    }
 
 
 def write_json(path: Path, value) -> None:
@@ -116,9 +164,9 @@ def make_run(root: Path) -> tuple[Path, Path]:
     import polars as pl
 
     from ga.eval.icl.results import write_icl_summary
-    from ga.eval.msc import results as msc_results
     from ga.eval.knowledge.paper import paper_knowledge_qa
     from ga.eval.knowledge.results import summary_table
+    from ga.eval.msc import results as msc_results
 
     run = root / "runs" / "r"
     bench = RunLayout(run).benchmarks
@@ -126,52 +174,117 @@ def make_run(root: Path) -> tuple[Path, Path]:
     config["run_name"] = "r"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    write_json(run / "data/pretrain/documents/manifest.json", {
-        "params": {"source": "embedded"}, "tokens": 300,
-        "sources": [{"source": "fictional_entities", "documents": 5, "tokens": 200},
-                    {"source": "python_docs", "documents": 2, "tokens": 100}]})
+    write_json(
+        run / "data/pretrain/documents/manifest.json",
+        {
+            "params": {"source": "embedded"},
+            "tokens": 300,
+            "sources": [
+                {"source": "fictional_entities", "documents": 5, "tokens": 200},
+                {"source": "python_docs", "documents": 2, "tokens": 100},
+            ],
+        },
+    )
     layout = {"seq_len": 64, "window": 16, "completion_windows": 2, "reconstruction_windows": 2}
     for split, examples in (("train", 4), ("val", 1)):
-        write_json(run / f"data/pretrain/{split}/manifest.json", {
-            "examples": examples, "documents": 3, "tokens": 64 * examples, "layout": layout, "dropped_tail_tokens": 5})
-        write_json(run / f"data/sft/{split}/manifest.json", {
-            "datasets": [{"dataset": "entity_qa", "records": 3, "examples": 3, "qa_pairs": 9,
-                          "context_tokens_mean": 100.0, "context_tokens_p95": 120, "conversation_tokens_mean": 40.0,
-                          "loss_tokens": 30, "windows_mean": 7.5}],
-            "drops": [{"dataset": "entity_qa", "stage": "sft_data", "reason": "qa_pair_over_window", "count": 1}]})
-    write_json(run / "data/sft/sources/entity_qa/manifest.json", {
-        "dataset": "entity_qa", "records": 6, "qa_pairs": 18, "licence": "Apache-2.0", "drops": {}})
+        write_json(
+            run / f"data/pretrain/{split}/manifest.json",
+            {"examples": examples, "documents": 3, "tokens": 64 * examples, "layout": layout, "dropped_tail_tokens": 5},
+        )
+        write_json(
+            run / f"data/sft/{split}/manifest.json",
+            {
+                "datasets": [
+                    {
+                        "dataset": "entity_qa",
+                        "records": 3,
+                        "examples": 3,
+                        "qa_pairs": 9,
+                        "context_tokens_mean": 100.0,
+                        "context_tokens_p95": 120,
+                        "conversation_tokens_mean": 40.0,
+                        "loss_tokens": 30,
+                        "windows_mean": 7.5,
+                    }
+                ],
+                "drops": [{"dataset": "entity_qa", "stage": "sft_data", "reason": "qa_pair_over_window", "count": 1}],
+            },
+        )
+    write_json(
+        run / "data/sft/sources/entity_qa/manifest.json",
+        {"dataset": "entity_qa", "records": 6, "qa_pairs": 18, "licence": "Apache-2.0", "drops": {}},
+    )
     for stage, parts in (("pretrain", ("completion", "reconstruction")), ("finetune", ("entity_qa",))):
-        rows = [{"kind": "train", "step": step, "loss": 3.0 / step, "lr": 1e-3 * step,
-                 **{f"{part}_loss": 3.1 / step for part in parts}, "tokens_per_s": 100.0} for step in (1, 2, 3)]
-        validation = {f"{arm}_{part}_ppl": ppl for part in parts
-                      for arm, ppl in (("own", 10.0), ("other", 12.0), ("none", 40.0))}
+        rows = [
+            {
+                "kind": "train",
+                "step": step,
+                "loss": 3.0 / step,
+                "lr": 1e-3 * step,
+                **{f"{part}_loss": 3.1 / step for part in parts},
+                "tokens_per_s": 100.0,
+            }
+            for step in (1, 2, 3)
+        ]
+        validation = {
+            f"{arm}_{part}_ppl": ppl for part in parts for arm, ppl in (("own", 10.0), ("other", 12.0), ("none", 40.0))
+        }
         rows += [{"kind": "val", "step": step, **validation} for step in (2, 3)]
         (run / stage).mkdir()
         (run / stage / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-        extra = ({"paper_completion_ppl": 9.0, "paper_none_completion_ppl": 30.0} if stage == "pretrain" else
-                 {"answer_f1": {"per_dataset": {"entity_qa": {"own_f1": 0.5, "other_f1": 0.25, "none_f1": 0.0,
-                                                              "records": 4}}},
-                  "own_vs_other_entity_qa_lower": 13, "own_vs_other_entity_qa_examples": 16,
-                  "own_vs_other_entity_qa_sign_p": 0.021270751953125})
+        extra = (
+            {"paper_completion_ppl": 9.0, "paper_none_completion_ppl": 30.0}
+            if stage == "pretrain"
+            else {
+                "answer_f1": {
+                    "per_dataset": {"entity_qa": {"own_f1": 0.5, "other_f1": 0.25, "none_f1": 0.0, "records": 4}}
+                },
+                "own_vs_other_entity_qa_lower": 13,
+                "own_vs_other_entity_qa_examples": 16,
+                "own_vs_other_entity_qa_sign_p": 0.021270751953125,
+            }
+        )
         write_json(run / stage / "validation.json", {"step": 3, "trainable_parameters": 1000, **validation, **extra})
     # squad k=512 is published for Mistral-7B-Instruct (48.8), k=640 is not
-    knowledge = summary_table([knowledge_summary("squad", "generative_adapter", 512, 40.0),
-                               knowledge_summary("squad", "generative_adapter", 640, 35.0),
-                               knowledge_summary("squad", "in_context", 512, 45.0)], paper_knowledge_qa(), PAPER_MODEL)
+    knowledge = summary_table(
+        [
+            knowledge_summary("squad", "generative_adapter", 512, 40.0),
+            knowledge_summary("squad", "generative_adapter", 640, 35.0),
+            knowledge_summary("squad", "in_context", 512, 45.0),
+        ],
+        paper_knowledge_qa(),
+        PAPER_MODEL,
+    )
     (run / "eval/knowledge").mkdir(parents=True)
     knowledge.write_parquet(run / "eval/knowledge/summary.parquet")
-    write_icl_summary([icl_summary(method, task, kind, k, seed, accuracy)
-                       for method, ks in (("zero_shot", (0,)), ("generative_adapter", (4, 16)))
-                       for task, kind, accuracy in (("t1", "classification", 50.0), ("t2", "generation", 25.0))
-                       for k in ks for seed in (1, 2)], run / "eval/icl/summary", "ICL")
-    msc = msc_results.summary_table([msc_summary("generative_adapter", 30.0), msc_summary("closed_book", 5.0),
-                                     msc_summary("other_user_adapter", 20.0)], msc_results.paper_msc(), PAPER_MODEL)
+    write_icl_summary(
+        [
+            icl_summary(method, task, kind, k, seed, accuracy)
+            for method, ks in (("zero_shot", (0,)), ("generative_adapter", (4, 16)))
+            for task, kind, accuracy in (("t1", "classification", 50.0), ("t2", "generation", 25.0))
+            for k in ks
+            for seed in (1, 2)
+        ],
+        run / "eval/icl/summary",
+        "ICL",
+    )
+    msc = msc_results.summary_table(
+        [
+            msc_summary("generative_adapter", 30.0),
+            msc_summary("closed_book", 5.0),
+            msc_summary("other_user_adapter", 20.0),
+        ],
+        msc_results.paper_msc(),
+        PAPER_MODEL,
+    )
     (run / "eval/msc").mkdir(parents=True)
     msc.write_parquet(run / "eval/msc/summary.parquet")
     bench.mkdir(parents=True)
-    for name, seconds in (("pretrain", 12.5), ("knowledge_eval.squad.in_context.512", 3.0),
-                          ("knowledge_eval.squad.in_context.640", 4.0)):
+    for name, seconds in (
+        ("pretrain", 12.5),
+        ("knowledge_eval.squad.in_context.512", 3.0),
+        ("knowledge_eval.squad.in_context.640", 4.0),
+    ):
         (bench / f"{name}.tsv").write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:12\t321.0\n")
     assert pl.read_parquet(run / "eval/msc/summary.parquet").height == 3
     return run, bench
@@ -188,16 +301,36 @@ def synthetic_page(tmp_path_factory) -> tuple[Path, PageParser]:
     return out, parse_page(out / "index.html")
 
 
-SECTIONS = ("Pipeline", "Data", "Pretraining", "Instruction tuning", "Evaluation: knowledge QA by context length",
-            "Evaluation: in-context learning", "Evaluation: personalization (multi-session chat)", "Measured costs",
-            "Stage timings and peak memory", "Config and versions")
+SECTIONS = (
+    "Pipeline",
+    "Data",
+    "Pretraining",
+    "Instruction tuning",
+    "Evaluation: knowledge QA by context length",
+    "Evaluation: in-context learning",
+    "Evaluation: personalization (multi-session chat)",
+    "Measured costs",
+    "Stage timings and peak memory",
+    "Config and versions",
+)
 FIGURES = ("pretrain.png", "finetune.png", "knowledge_f1.png", "icl_accuracy.png", "stages.png")
-TABLES = ("Pretraining documents by source", "Pretraining examples", "Instruction-tuning sources",
-          "Instruction-tuning mixture", "Records left out", "Held-out perplexity at the end",
-          "Held-out perplexity, the paper's Table 2 protocol", "Own vs other adapter, example by example",
-          "Greedy-answer F1", "Results (percent)",
-          "Published by the paper", "Accuracy (percent), mean over tasks", "Cost table", "Knowledge QA",
-          "In-context learning (mean over jobs)")
+TABLES = (
+    "Pretraining documents by source",
+    "Pretraining examples",
+    "Instruction-tuning sources",
+    "Instruction-tuning mixture",
+    "Records left out",
+    "Held-out perplexity at the end",
+    "Held-out perplexity, the paper's Table 2 protocol",
+    "Own vs other adapter, example by example",
+    "Greedy-answer F1",
+    "Results (percent)",
+    "Published by the paper",
+    "Accuracy (percent), mean over tasks",
+    "Cost table",
+    "Knowledge QA",
+    "In-context learning (mean over jobs)",
+)
 
 
 def test_page_has_every_section_table_and_figure(synthetic_page):
@@ -212,12 +345,24 @@ def test_page_has_every_section_table_and_figure(synthetic_page):
         assert any(t["caption"].startswith(caption) for t in page.tables), caption
     assert all(t["rows"] and all(len(row) == len(t["header"]) for row in t["rows"]) for t in page.tables)
     assert table(page, "", "rule") == [
-        {"rule": "knowledge_eval", "jobs": "2", "wall time, all jobs (s)": "7.0", "longest job (s)": "4.0",
-         "peak RSS (MB)": "321.0"},
-        {"rule": "pretrain", "jobs": "1", "wall time, all jobs (s)": "12.5", "longest job (s)": "12.5",
-         "peak RSS (MB)": "321.0"}]
+        {
+            "rule": "knowledge_eval",
+            "jobs": "2",
+            "wall time, all jobs (s)": "7.0",
+            "longest job (s)": "4.0",
+            "peak RSS (MB)": "321.0",
+        },
+        {
+            "rule": "pretrain",
+            "jobs": "1",
+            "wall time, all jobs (s)": "12.5",
+            "longest job (s)": "12.5",
+            "peak RSS (MB)": "321.0",
+        },
+    ]
     assert table(page, "Own vs other adapter", "dataset") == [
-        {"dataset": "entity_qa", "examples": "16", "own adapter lower": "13", "sign test p": "0.021"}]
+        {"dataset": "entity_qa", "examples": "16", "own adapter lower": "13", "sign test p": "0.021"}
+    ]
     assert "run_name: r" in (out / "index.html").read_text()  # the config
     assert "The rule graph is not drawn: no Snakefile was given." in (out / "index.html").read_text()
     assert not list(out.glob(".*tmp-*")), "temporary files left behind"
@@ -249,8 +394,9 @@ def test_a_partial_run_gets_notes_not_empty_tables(tmp_path):
 
     run = tmp_path / "runs" / "r"
     run.mkdir(parents=True)
-    page = write_report_page(ReportInputs(run, RunLayout(run).benchmarks), "r", "tiny", tmp_path / "index.html",
-                             tmp_path / "plots")
+    page = write_report_page(
+        ReportInputs(run, RunLayout(run).benchmarks), "r", "tiny", tmp_path / "index.html", tmp_path / "plots"
+    )
     parsed = parse_page(tmp_path / "index.html")
     assert parsed.headings == list(SECTIONS)
     assert [t["caption"] or t["header"][0] for t in parsed.tables] == ["package"]  # only the versions
@@ -258,6 +404,7 @@ def test_a_partial_run_gets_notes_not_empty_tables(tmp_path):
 
 
 # ------------------------------------------------------------------ the smoke run, in a real browser
+
 
 @pytest.mark.slow
 def test_smoke_report_opens_in_headless_chromium(smoke_run, tmp_path):
@@ -270,8 +417,7 @@ def test_smoke_report_opens_in_headless_chromium(smoke_run, tmp_path):
     page_file = root / "runs" / "smoke" / "report" / "index.html"
     page = parse_page(page_file)
     assert page.headings == list(SECTIONS)
-    assert {p.name for p in (root / "runs" / "smoke" / "report" / "plots").glob("*.png")} == \
-        {"rulegraph.png", *FIGURES}
+    assert {p.name for p in (root / "runs" / "smoke" / "report" / "plots").glob("*.png")} == {"rulegraph.png", *FIGURES}
     check = check_page(page_file, tmp_path / "smoke-report.png")
     print(f"screenshot of the smoke run's report: {check.screenshot}")
     assert check.problems == [] and check.images == len(FIGURES) + 1 and check.tables >= len(TABLES) - 2, check
@@ -281,8 +427,10 @@ def test_smoke_report_opens_in_headless_chromium(smoke_run, tmp_path):
     snakemake_report = tmp_path / "snakemake-report.html"
     made = snakemake(["--report", str(snakemake_report), "--configfile", "config/smoke.yaml"], root)
     assert made.returncode == 0, explain(made)
-    for category, files in (("Run report", ["runs/smoke/report/index.html"]),
-                            ("Figures", [Path(name).stem for name in sorted(["rulegraph.png", *FIGURES])])):
+    for category, files in (
+        ("Run report", ["runs/smoke/report/index.html"]),
+        ("Figures", [Path(name).stem for name in sorted(["rulegraph.png", *FIGURES])]),
+    ):
         screenshot = tmp_path / f"snakemake-report-{category.lower().replace(' ', '-')}.png"
         check = check_page(snakemake_report, screenshot, click_links=[category])
         print(f"screenshot of Snakemake's report, {category}: {check.screenshot}")
@@ -296,8 +444,13 @@ def test_a_report_without_graphviz_says_why_on_the_page_and_in_the_log(tmp_path,
     run = tmp_path / "runs" / "r"
     run.mkdir(parents=True)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no `dot` (nor anything else) on the PATH
-    page = write_report_page(ReportInputs(run, tmp_path / "benchmarks" / "r", REPO / "Snakefile"), "r", "tiny",
-                             tmp_path / "index.html", tmp_path / "plots")
+    page = write_report_page(
+        ReportInputs(run, tmp_path / "benchmarks" / "r", REPO / "Snakefile"),
+        "r",
+        "tiny",
+        tmp_path / "index.html",
+        tmp_path / "plots",
+    )
     why = "The rule graph is not drawn: graphviz's `dot` is not installed (`bash scripts/setup.sh` installs it"
     assert any(note.startswith(why) for note in page["notes"])
     assert "rulegraph.png" not in page["figures"]

@@ -1,6 +1,7 @@
 """scripts/setup.sh's system-package step (--system-only), on a PATH made of stubs so that it runs the same on
 any machine: it installs only the missing Debian packages with apt-get, and where it cannot, it stops with the
 one command to run."""
+
 from __future__ import annotations
 
 import os
@@ -24,14 +25,21 @@ def stub(directory: Path, name: str, body: str = "exit 0") -> None:
 
 def system_step(bin_dir: Path) -> subprocess.CompletedProcess:
     """setup.sh --system-only with `bin_dir` as the whole PATH (the script adds sbin, where the daemons live)."""
-    return subprocess.run([BASH, str(SETUP), "--system-only"], env={"PATH": str(bin_dir), "HOME": str(bin_dir)},
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False)
+    return subprocess.run(
+        [BASH, str(SETUP), "--system-only"],
+        env={"PATH": str(bin_dir), "HOME": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_nothing_is_installed_when_every_program_is_there(tmp_path):
     for program in PROGRAMS:
         stub(tmp_path, program)
-    stub(tmp_path, "apt-get", f"echo \"$@\" >> {tmp_path}/apt-get.calls")
+    stub(tmp_path, "apt-get", f'echo "$@" >> {tmp_path}/apt-get.calls')
     result = system_step(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "all present" in result.stdout and not (tmp_path / "apt-get.calls").exists()
@@ -40,7 +48,7 @@ def test_nothing_is_installed_when_every_program_is_there(tmp_path):
 def test_missing_packages_are_installed_with_apt_get(tmp_path):
     for program in ("sbatch", "slurmctld", "slurmd", "munged", "tmux"):
         stub(tmp_path, program)
-    stub(tmp_path, "apt-get", f"echo \"$@\" >> {tmp_path}/apt-get.calls")  # installs nothing
+    stub(tmp_path, "apt-get", f'echo "$@" >> {tmp_path}/apt-get.calls')  # installs nothing
     stub(tmp_path, "sudo", '[ "$1" = -n ] && shift; exec "$@"')  # sudo without a password, for a non-root user
     result = system_step(tmp_path)
     calls = (tmp_path / "apt-get.calls").read_text().splitlines()
@@ -66,9 +74,15 @@ def test_a_user_without_root_or_sudo_is_told_what_to_install(tmp_path):
         stub(bin_dir, "apt-get", "exit 0")
         stub(bin_dir, "sudo", "exit 1")  # sudo asks for a password: `sudo -n` fails
         as_user = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
-        result = subprocess.run([*as_user, BASH, str(SETUP), "--system-only"],
-                                env={"PATH": str(bin_dir), "HOME": str(bin_dir)}, capture_output=True, text=True,
-                                stdin=subprocess.DEVNULL, timeout=60, check=False)
+        result = subprocess.run(
+            [*as_user, BASH, str(SETUP), "--system-only"],
+            env={"PATH": str(bin_dir), "HOME": str(bin_dir)},
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+            check=False,
+        )
     finally:
         shutil.rmtree(bin_dir)
     assert result.returncode == 1, result.stdout + result.stderr

@@ -1,6 +1,7 @@
 """The instruction-tuning data stages (docs/method.md#sft-mixture): per-dataset records with drop counts and
 provenance (sft_sources), and the mixture (sft_data): held-out slices, caps, weights, the seeded shuffle,
 statistics, byte-identical shards for the same seed, the MetaICL guard on the mixture, bad input, the config."""
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,17 @@ from ga import stages
 from ga.data.contracts import DataError
 from ga.data.sft import mixture
 from ga.data.sft.build import RecordBuilder
-from ga.format import ContextFormat
-from ga.data.sft.mixture import (SftDataConfig, SftSourcesSectionConfig, prepare_sft_data, sft_source,
-                                 write_source_records)
+from ga.data.sft.mixture import (
+    SftDataConfig,
+    SftSourcesSectionConfig,
+    prepare_sft_data,
+    sft_source,
+    write_source_records,
+)
 from ga.data.sft.records import SourceProvenance, conversation, records_frame
 from ga.data.sft.sources import SFT_SOURCES
 from ga.data.sft.tokenize import load_examples
+from ga.format import ContextFormat
 from ga.labels import IGNORE_INDEX
 from ga.run_config import RunConfig
 from ga.section import ConfigError
@@ -29,6 +35,7 @@ WINDOW = 64
 
 def fake_source(name: str, rows: list[dict], drops: dict | None = None, licence: str | None = "CC BY 4.0"):
     """A converter module with the real API whose `download` is a no-op and whose records are `rows`."""
+
     def convert(native, cfg, count_tokens, rng):
         builder = RecordBuilder(name, cfg, count_tokens)
         builder.rows = list(rows)
@@ -36,18 +43,27 @@ def fake_source(name: str, rows: list[dict], drops: dict | None = None, licence:
         return frame, dict(drops or {})
 
     return types.SimpleNamespace(
-        NAME=name, LICENCE=licence, download=lambda cfg, cache_dir: None, read_native=lambda path: [],
+        NAME=name,
+        LICENCE=licence,
+        download=lambda cfg, cache_dir: None,
+        read_native=lambda path: [],
         convert=convert,
-        provenance=lambda cfg: SourceProvenance(name, cfg.hub_id, cfg.revision, None, "train", (), licence))
+        provenance=lambda cfg: SourceProvenance(name, cfg.hub_id, cfg.revision, None, "train", (), licence),
+    )
 
 
 def make_rows(dataset: str, count: int, pairs: int = 2, tag=None) -> list[dict]:
-    return [{"id": f"{dataset}.{i}" + (f".{tag}" if tag else ""),
-             "context": f"Passage {i} of {dataset}: " + "the river runs past the old mill. " * (1 + i % 5),
-             "conversations": conversation([(f"Question {j} about passage {i}?", f"Answer {j}.")
-                                            for j in range(1 + i % pairs)]),
-             "context_sources": [f"passage:{dataset}-{i}"]}
-            for i in range(count)]
+    return [
+        {
+            "id": f"{dataset}.{i}" + (f".{tag}" if tag else ""),
+            "context": f"Passage {i} of {dataset}: " + "the river runs past the old mill. " * (1 + i % 5),
+            "conversations": conversation(
+                [(f"Question {j} about passage {i}?", f"Answer {j}.") for j in range(1 + i % pairs)]
+            ),
+            "context_sources": [f"passage:{dataset}-{i}"],
+        }
+        for i in range(count)
+    ]
 
 
 @pytest.fixture
@@ -66,13 +82,26 @@ def registry(monkeypatch):
 def write_sources(tmp_path: Path, tokenizer_dir, sources: dict[str, list[dict]], registry, drops=None) -> list[Path]:
     registry(sources, drops)
     settings = SftSourcesSectionConfig()
-    return [Path(write_source_records(settings, name, tokenizer_dir, tmp_path / "sources" / name, tmp_path / "cache")
-                 and tmp_path / "sources" / name) for name in sources]
+    return [
+        Path(
+            write_source_records(settings, name, tokenizer_dir, tmp_path / "sources" / name, tmp_path / "cache")
+            and tmp_path / "sources" / name
+        )
+        for name in sources
+    ]
 
 
 def data_config(datasets, **values) -> SftDataConfig:
-    return SftDataConfig.from_dict({"datasets": list(datasets), "val_records": 2, "max_tokens": 1024,
-                                    "examples_per_shard": 7, "tokenize_batch_records": 5, **values})
+    return SftDataConfig.from_dict(
+        {
+            "datasets": list(datasets),
+            "val_records": 2,
+            "max_tokens": 1024,
+            "examples_per_shard": 7,
+            "tokenize_batch_records": 5,
+            **values,
+        }
+    )
 
 
 def prepare(cfg, dirs, tokenizer_dir, out: Path) -> dict:
@@ -107,8 +136,14 @@ def test_real_converter_runs_offline_from_its_cached_download(tmp_path, tiny_tok
     settings = SftSourcesSectionConfig.from_dict({"coqa": {"distractors": 1}})
     cached = cache_folder(tmp_path / "cache", "coqa", None) / "train.parquet"
     cached.parent.mkdir(parents=True)
-    write_parquet(cached, COQA, [coqa_row("Anna has a red kite.", ["What colour?", "Whose?"], ["Red.", "Anna's."]),
-                                 coqa_row("Ben lives in Oslo.", ["Where?"], ["Oslo."])])
+    write_parquet(
+        cached,
+        COQA,
+        [
+            coqa_row("Anna has a red kite.", ["What colour?", "Whose?"], ["Red.", "Anna's."]),
+            coqa_row("Ben lives in Oslo.", ["Where?"], ["Oslo."]),
+        ],
+    )
     manifest = write_source_records(settings, "coqa", tiny_tokenizer_dir, tmp_path / "out", tmp_path / "cache")
     assert manifest["records"] == 2 and manifest["qa_pairs"] == 3
     records = pl.read_parquet(tmp_path / "out" / "records.parquet")
@@ -118,11 +153,13 @@ def test_real_converter_runs_offline_from_its_cached_download(tmp_path, tiny_tok
 def test_one_dataset_settings_are_its_job_params():
     base = RunConfig.from_values({"run_name": "x"})
     changed = RunConfig.from_values({"run_name": "x", "sft_sources": {"entity_qa": {"questions_per_record": 2}}})
-    assert stages.depends_on("sft_sources", changed, dataset="entity_qa") != \
-        stages.depends_on("sft_sources", base, dataset="entity_qa")
+    assert stages.depends_on("sft_sources", changed, dataset="entity_qa") != stages.depends_on(
+        "sft_sources", base, dataset="entity_qa"
+    )
     for other in ("synthetic_icl", "synthetic_chat", "coqa"):
-        assert stages.depends_on("sft_sources", changed, dataset=other) == \
-            stages.depends_on("sft_sources", base, dataset=other)
+        assert stages.depends_on("sft_sources", changed, dataset=other) == stages.depends_on(
+            "sft_sources", base, dataset=other
+        )
     assert stages.depends_on("sft_data", changed) == stages.depends_on("sft_data", base)
     batch = RunConfig.from_values({"run_name": "x", "sft_data": {"tokenize_batch_records": 3}})
     assert stages.depends_on("sft_data", batch) == stages.depends_on("sft_data", base)
@@ -148,13 +185,21 @@ def test_held_out_slices_statistics_and_layout(sources, tiny_tokenizer_dir, tmp_
             assert rows[name]["qa_pairs"] == sum(len(r["conversations"]) // 2 for r in records)
             assert rows[name]["context_tokens_max"] == lengths[-1]
             assert rows[name]["context_tokens_mean"] == round(sum(lengths) / len(lengths), 1)
-            assert rows[name]["loss_tokens"] == sum(int((e["labels"] != IGNORE_INDEX).sum()) for e in examples
-                                                    if e["dataset"] == name)
+            assert rows[name]["loss_tokens"] == sum(
+                int((e["labels"] != IGNORE_INDEX).sum()) for e in examples if e["dataset"] == name
+            )
     drops = manifests["train"]["drops"]
     assert {"dataset": "coqa", "stage": "sft_sources", "reason": "record_no_qa_pairs", "count": 3} in drops
     selection = {row["dataset"]: row for row in manifests["train"]["selection"]}
-    assert selection["coqa"] == {"dataset": "coqa", "available": 12, "val_records": 2, "capped": 0,
-                                 "train_records": 10, "train_examples": 10, "weight": 1.0}
+    assert selection["coqa"] == {
+        "dataset": "coqa",
+        "available": 12,
+        "val_records": 2,
+        "capped": 0,
+        "train_records": 10,
+        "train_examples": 10,
+        "weight": 1.0,
+    }
     assert "| coqa | 10 | 10 |" in (tmp_path / "out" / "train" / "statistics.md").read_text()
     for example in train + val:
         c = int(example["adapter_prefix"][-1])  # conversation windows are adapted by every context window
@@ -199,13 +244,20 @@ def test_caps_and_weights(sources, tiny_tokenizer_dir, tmp_path):
 
 
 def test_records_over_the_token_limit_are_dropped_and_counted(tmp_path, tiny_tokenizer_dir, registry):
-    rows = make_rows("drop", 6) + [{"id": "drop.6", "context": "long " * 400,
-                                    "conversations": conversation([("Q?", "A.")]), "context_sources": ["passage:6"]}]
+    rows = make_rows("drop", 6) + [
+        {
+            "id": "drop.6",
+            "context": "long " * 400,
+            "conversations": conversation([("Q?", "A.")]),
+            "context_sources": ["passage:6"],
+        }
+    ]
     dirs = write_sources(tmp_path, tiny_tokenizer_dir, {"drop": rows}, registry)
     cfg = data_config(["drop"], val_records=0, max_tokens=4 * WINDOW)
     manifests = prepare(cfg, dirs, tiny_tokenizer_dir, tmp_path / "out")
-    assert {"dataset": "drop", "stage": "sft_data", "reason": "record_over_max_tokens", "count": 1} in \
-        manifests["train"]["drops"]
+    assert {"dataset": "drop", "stage": "sft_data", "reason": "record_over_max_tokens", "count": 1} in manifests[
+        "train"
+    ]["drops"]
     assert manifests["train"]["records"] == 6
     assert manifests["val"]["examples"] == 0 and manifests["val"]["shards"] == []  # val_records: 0, no slice
 
@@ -257,14 +309,18 @@ def test_too_few_records_for_the_held_out_slice(sources, tiny_tokenizer_dir, tmp
 
 
 # ---------------------------------------------------------------- config
-@pytest.mark.parametrize("values,message", [
-    ({"sft_data": {"datasets": ["coqa", "nosuch"]}}, "sft_data.datasets: 'nosuch' is not an instruction-tuning"),
-    ({"sft_data": {"datasets": ["coqa"], "max_records": {"drop": 3}}}, "sft_data.max_records: ['drop'] not in"),
-    ({"sft_data": {"datasets": ["coqa", "coqa"]}}, "sft_data.datasets: listed more than once"),
-    ({"sft_data": {"weights": {"entity_qa": 0}}}, "sft_data.weights.entity_qa: 0 is less than or equal"),
-    ({"sft_data": {"max_tokens": 100}}, "sft_data.max_tokens (100) must hold at least two windows"),
-    ({"sft_sources": {"entity_qa": {"entities": 12}}}, "sft_sources.entity_qa.entities (12) must equal"),
-], ids=["unknown_dataset", "cap_of_unlisted", "repeated", "zero_weight", "too_few_tokens", "other_entities"])
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"sft_data": {"datasets": ["coqa", "nosuch"]}}, "sft_data.datasets: 'nosuch' is not an instruction-tuning"),
+        ({"sft_data": {"datasets": ["coqa"], "max_records": {"drop": 3}}}, "sft_data.max_records: ['drop'] not in"),
+        ({"sft_data": {"datasets": ["coqa", "coqa"]}}, "sft_data.datasets: listed more than once"),
+        ({"sft_data": {"weights": {"entity_qa": 0}}}, "sft_data.weights.entity_qa: 0 is less than or equal"),
+        ({"sft_data": {"max_tokens": 100}}, "sft_data.max_tokens (100) must hold at least two windows"),
+        ({"sft_sources": {"entity_qa": {"entities": 12}}}, "sft_sources.entity_qa.entities (12) must equal"),
+    ],
+    ids=["unknown_dataset", "cap_of_unlisted", "repeated", "zero_weight", "too_few_tokens", "other_entities"],
+)
 def test_bad_mixture_config_is_rejected_naming_the_key(values, message):
     with pytest.raises(ConfigError) as err:
         RunConfig.from_values({"run_name": "x", **values})

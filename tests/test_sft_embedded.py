@@ -4,6 +4,7 @@ persona), one hand-checked record per dataset, and the token-limit drops.
 
 Token counts here are whitespace words (`count_words`): a deterministic stand-in for the base model's tokenizer.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,12 +19,16 @@ from ga.data.embedded import fictional_entity_docs
 from ga.data.entities import SOURCE_NAME, generate_entities, split_key
 from ga.data.pretrain import is_validation
 from ga.data.sft.build import seeded_rng
-from ga.data.sft.embedded.common import EVAL, SPLITS, TRAIN
-from ga.data.sft.embedded.registry import EMBEDDED_SOURCES, generate_records
 from ga.data.sft.embedded import entity_qa, icl_families, synthetic_chat, synthetic_icl
-from ga.data.sft.embedded.common import MENTIONS_HELD_OUT, in_memory_rows
-from ga.data.sft.embedded.config import (CHAT_ATTRIBUTES, ICL_FAMILIES, EntityQaConfig, SyntheticChatConfig,
-                                         SyntheticIclConfig)
+from ga.data.sft.embedded.common import EVAL, MENTIONS_HELD_OUT, SPLITS, TRAIN, in_memory_rows
+from ga.data.sft.embedded.config import (
+    CHAT_ATTRIBUTES,
+    ICL_FAMILIES,
+    EntityQaConfig,
+    SyntheticChatConfig,
+    SyntheticIclConfig,
+)
+from ga.data.sft.embedded.registry import EMBEDDED_SOURCES, generate_records
 from ga.data.sft.records import RECORD_SCHEMA, provenance_frame, validate_records
 from ga.section import ConfigError
 
@@ -44,8 +49,16 @@ def qa_config(**overrides) -> EntityQaConfig:
 
 def icl_config(**overrides) -> SyntheticIclConfig:
     # 60 entities leave about 16 train entities of a kind: enough distinct lookups for 1 x (8 + 4) examples
-    settings = {"entities": 60, "seed": SEED, "val_fraction": VAL_FRACTION, "tasks_per_family": 2,
-                "eval_tasks_per_family": 2, "records_per_task": 1, "max_demonstrations": 8, **LIMITS}
+    settings = {
+        "entities": 60,
+        "seed": SEED,
+        "val_fraction": VAL_FRACTION,
+        "tasks_per_family": 2,
+        "eval_tasks_per_family": 2,
+        "records_per_task": 1,
+        "max_demonstrations": 8,
+        **LIMITS,
+    }
     return SyntheticIclConfig(**{**settings, **overrides})
 
 
@@ -62,8 +75,10 @@ def records(name: str, cfg, split: str = TRAIN):
 
 
 def record_texts(frame: pl.DataFrame) -> list[str]:
-    return [row["context"] + "\n" + "\n".join(turn["content"] for turn in row["conversations"])
-            for row in frame.iter_rows(named=True)]
+    return [
+        row["context"] + "\n" + "\n".join(turn["content"] for turn in row["conversations"])
+        for row in frame.iter_rows(named=True)
+    ]
 
 
 def mentioned(words, texts) -> set[str]:
@@ -122,17 +137,23 @@ def _entity_splits(cfg):
 
 def test_entity_qa_uses_the_pretraining_corpus_passages():
     cfg = qa_config()
-    corpus = {doc["doc_id"]: doc["text"] for doc in fictional_entity_docs(cfg.entities, cfg.passages_per_entity,
-                                                                          cfg.seed)}
-    generated = {doc_id: text for row in entity_qa.generate_rows(cfg)
-                 for doc_id, text in zip(row["doc_ids"], row["passages"])}
+    corpus = {
+        doc["doc_id"]: doc["text"] for doc in fictional_entity_docs(cfg.entities, cfg.passages_per_entity, cfg.seed)
+    }
+    generated = {
+        doc_id: text for row in entity_qa.generate_rows(cfg) for doc_id, text in zip(row["doc_ids"], row["passages"])
+    }
     assert generated == corpus
 
 
 def test_split_key_keys_entity_passages_on_the_entity():
     assert split_key(f"{SOURCE_NAME}/entity-000042/1") == "entity-000042"
-    for other in ("python_docs/topic/if", f"{SOURCE_NAME}/entity-000042", "slimpajama/train/000000000001",
-                  f"{SOURCE_NAME}/entity-000042/x"):
+    for other in (
+        "python_docs/topic/if",
+        f"{SOURCE_NAME}/entity-000042",
+        "slimpajama/train/000000000001",
+        f"{SOURCE_NAME}/entity-000042/x",
+    ):
         assert split_key(other) == other
 
 
@@ -147,8 +168,9 @@ def test_eval_entities_are_held_out_whole_from_pretraining():
         entity_id = json.loads(doc["metadata"])["entity_id"]
         held_out = is_validation(cfg.seed, split_key(doc["doc_id"]), cfg.val_fraction)
         assert held_out == (splits[entity_id] == EVAL), doc["doc_id"]
-        per_document_would_leak |= (splits[entity_id] == EVAL
-                                    and not is_validation(cfg.seed, doc["doc_id"], cfg.val_fraction))
+        per_document_would_leak |= splits[entity_id] == EVAL and not is_validation(
+            cfg.seed, doc["doc_id"], cfg.val_fraction
+        )
     assert per_document_would_leak
 
 
@@ -162,8 +184,12 @@ def test_no_eval_entity_in_any_train_record():
     # fact values shared with train entities (years, occupations, ...) say nothing about an eval entity; every
     # other value of an eval fact must be absent from training
     train_material = " ".join(json.dumps(row) for row in rows.values() if row["split"] == TRAIN)
-    distinctive = {fact["answer"] for row in eval_rows for fact in row["facts"]
-                   if not mentioned([fact["answer"]], [train_material])}
+    distinctive = {
+        fact["answer"]
+        for row in eval_rows
+        for fact in row["facts"]
+        if not mentioned([fact["answer"]], [train_material])
+    }
     assert len(distinctive) >= len(eval_rows)
     assert not mentioned(distinctive, train_text)
     # the eval split asks about every eval entity, and only about them
@@ -193,13 +219,13 @@ def test_entity_qa_record_by_hand():
     assert frame.row(0, named=True) == {
         "id": "entity_qa.0",
         "context": "Klearnork Waxdrourkpyl was a linguist. The records give 1690 as the year of Klearnork "
-                   "Waxdrourkpyl's birth. Historians associate Klearnork Waxdrourkpyl with mineral springs. "
-                   "Klearnork Waxdrourkpyl's birthplace is Draisnair. For most of a career, Klearnork Waxdrourkpyl "
-                   "was employed by the Diortyrk Works. By profession Klearnork Waxdrourkpyl was a linguist."
-                   "\n\n"
-                   "This article is about Wispyr. Wispyr lies in the region of Nysle. Visitors to Wispyr often buy "
-                   "its blue cheese. Geographers classify Wispyr as a village. Wispyr was founded in 1366. Wispyr "
-                   "has a population of 76,200.",
+        "Waxdrourkpyl's birth. Historians associate Klearnork Waxdrourkpyl with mineral springs. "
+        "Klearnork Waxdrourkpyl's birthplace is Draisnair. For most of a career, Klearnork Waxdrourkpyl "
+        "was employed by the Diortyrk Works. By profession Klearnork Waxdrourkpyl was a linguist."
+        "\n\n"
+        "This article is about Wispyr. Wispyr lies in the region of Nysle. Visitors to Wispyr often buy "
+        "its blue cheese. Geographers classify Wispyr as a village. Wispyr was founded in 1366. Wispyr "
+        "has a population of 76,200.",
         "conversations": [
             {"role": "user", "content": "In which year was Klearnork Waxdrourkpyl born?"},
             {"role": "assistant", "content": "1690"},
@@ -214,8 +240,10 @@ def test_entity_qa_record_by_hand():
 def test_icl_eval_families_never_in_train_records():
     cfg = icl_config()
     train, evaluation = records("synthetic_icl", cfg, TRAIN)[0], records("synthetic_icl", cfg, EVAL)[0]
-    family_of = {split: {synthetic_icl.task_family(i.split(".", 2)[2]) for i in frame["id"]}
-                 for split, frame in ((TRAIN, train), (EVAL, evaluation))}
+    family_of = {
+        split: {synthetic_icl.task_family(i.split(".", 2)[2]) for i in frame["id"]}
+        for split, frame in ((TRAIN, train), (EVAL, evaluation))
+    }
     assert family_of[EVAL] == set(cfg.eval_families)
     assert family_of[TRAIN] == set(cfg.families) - set(cfg.eval_families)
     synthetic_icl.check_no_eval_families(train, cfg.eval_families, "train")
@@ -228,8 +256,7 @@ def test_icl_eval_families_never_in_train_records():
 
 
 def test_icl_entity_lookups_ask_only_about_train_entities():
-    cfg = icl_config(families=["entity_lookup", "first_letters"], eval_families=["first_letters"],
-                     tasks_per_family=6)
+    cfg = icl_config(families=["entity_lookup", "first_letters"], eval_families=["first_letters"], tasks_per_family=6)
     entities = generate_entities(cfg.entities, cfg.seed)
     held_out = entity_qa.eval_entity_ids(entities, cfg.seed, cfg.val_fraction)
     assert held_out
@@ -238,8 +265,13 @@ def test_icl_entity_lookups_ask_only_about_train_entities():
 
 
 def test_icl_task_short_of_distinct_inputs_counts_its_leftover_examples():
-    cfg = icl_config(entities=12, families=["entity_lookup", "first_letters"], eval_families=["first_letters"],
-                     tasks_per_family=1, records_per_task=3)
+    cfg = icl_config(
+        entities=12,
+        families=["entity_lookup", "first_letters"],
+        eval_families=["first_letters"],
+        tasks_per_family=1,
+        records_per_task=3,
+    )
     available = sum(row["task"] == "entity_lookup-0" for row in synthetic_icl.generate_rows(cfg))
     frame, drops = records("synthetic_icl", cfg)
     used = sum(row["context"].count("Input: ") + len(row["conversations"]) // 2 for row in frame.iter_rows(named=True))
@@ -260,23 +292,39 @@ def _inputs_by_task(cfg):
 
 
 def test_icl_record_by_hand():
-    cfg = SyntheticIclConfig(families=["first_letters", "repeat_word"], eval_families=["repeat_word"],
-                             tasks_per_family=1, eval_tasks_per_family=1, records_per_task=1, min_demonstrations=2,
-                             max_demonstrations=2, queries_per_record=1, **LIMITS)
-    assert records("synthetic_icl", cfg)[0].to_dicts() == [{
-        "id": "synthetic_icl.0.first_letters-0",
-        "context": "Input: denihox\nOutput: den\n\nInput: dutraisai\nOutput: dut",
-        "conversations": [{"role": "user", "content": "Input: zileil\nOutput:"},
-                          {"role": "assistant", "content": "zil"}],
-        "context_sources": ["icl_family:first_letters"],
-    }]
-    assert records("synthetic_icl", cfg, EVAL)[0].to_dicts() == [{
-        "id": "synthetic_icl.0.repeat_word-0",
-        "context": "Input: sishukon\nOutput: sishukon-sishukon\n\nInput: tothil\nOutput: tothil-tothil",
-        "conversations": [{"role": "user", "content": "Input: doutaihir\nOutput:"},
-                          {"role": "assistant", "content": "doutaihir-doutaihir"}],
-        "context_sources": ["icl_family:repeat_word"],
-    }]
+    cfg = SyntheticIclConfig(
+        families=["first_letters", "repeat_word"],
+        eval_families=["repeat_word"],
+        tasks_per_family=1,
+        eval_tasks_per_family=1,
+        records_per_task=1,
+        min_demonstrations=2,
+        max_demonstrations=2,
+        queries_per_record=1,
+        **LIMITS,
+    )
+    assert records("synthetic_icl", cfg)[0].to_dicts() == [
+        {
+            "id": "synthetic_icl.0.first_letters-0",
+            "context": "Input: denihox\nOutput: den\n\nInput: dutraisai\nOutput: dut",
+            "conversations": [
+                {"role": "user", "content": "Input: zileil\nOutput:"},
+                {"role": "assistant", "content": "zil"},
+            ],
+            "context_sources": ["icl_family:first_letters"],
+        }
+    ]
+    assert records("synthetic_icl", cfg, EVAL)[0].to_dicts() == [
+        {
+            "id": "synthetic_icl.0.repeat_word-0",
+            "context": "Input: sishukon\nOutput: sishukon-sishukon\n\nInput: tothil\nOutput: tothil-tothil",
+            "conversations": [
+                {"role": "user", "content": "Input: doutaihir\nOutput:"},
+                {"role": "assistant", "content": "doutaihir-doutaihir"},
+            ],
+            "context_sources": ["icl_family:repeat_word"],
+        }
+    ]
 
 
 # ---------------------------------------------------------------- synthetic_chat: split by persona
@@ -293,25 +341,36 @@ def test_no_eval_persona_in_any_train_record():
 
 
 def test_chat_record_by_hand():
-    cfg = SyntheticChatConfig(personas=1, eval_personas=1, facts_per_persona=1, sessions=1, small_talk_exchanges=1,
-                              questions_per_record=2, **LIMITS)
-    assert records("synthetic_chat", cfg)[0].to_dicts() == [{
-        "id": "synthetic_chat.0",
-        "context": "Session 1:\n"
-                   "User: Hello again!\n"
-                   "Assistant: Hello! How have you been?\n"
-                   "User: By the way, my name is Luthonas.\n"
-                   "Assistant: Oh, nice! I'll remember that.\n"
-                   "User: In my free time I love sailing.\n"
-                   "Assistant: That's lovely to hear.\n"
-                   "User: The weather has been strange this week.\n"
-                   "Assistant: Sounds like quite a week!",
-        "conversations": [{"role": "user", "content": "What is my hobby?"},
-                          {"role": "assistant", "content": "Your hobby is sailing."},
-                          {"role": "user", "content": "What is my name?"},
-                          {"role": "assistant", "content": "Your name is Luthonas."}],
-        "context_sources": ["persona:train-0"],
-    }]
+    cfg = SyntheticChatConfig(
+        personas=1,
+        eval_personas=1,
+        facts_per_persona=1,
+        sessions=1,
+        small_talk_exchanges=1,
+        questions_per_record=2,
+        **LIMITS,
+    )
+    assert records("synthetic_chat", cfg)[0].to_dicts() == [
+        {
+            "id": "synthetic_chat.0",
+            "context": "Session 1:\n"
+            "User: Hello again!\n"
+            "Assistant: Hello! How have you been?\n"
+            "User: By the way, my name is Luthonas.\n"
+            "Assistant: Oh, nice! I'll remember that.\n"
+            "User: In my free time I love sailing.\n"
+            "Assistant: That's lovely to hear.\n"
+            "User: The weather has been strange this week.\n"
+            "Assistant: Sounds like quite a week!",
+            "conversations": [
+                {"role": "user", "content": "What is my hobby?"},
+                {"role": "assistant", "content": "Your hobby is sailing."},
+                {"role": "user", "content": "What is my name?"},
+                {"role": "assistant", "content": "Your name is Luthonas."},
+            ],
+            "context_sources": ["persona:train-0"],
+        }
+    ]
 
 
 # ---------------------------------------------------------------- token limits
@@ -324,14 +383,15 @@ def test_token_limits_drop_and_count():
     first_pairs = [words[0] + words[1] for words in pair_words]
     budget = max(first_pairs)  # every first pair fits; later pairs are cut where the sum exceeds it
 
-    frame, drops = records("synthetic_chat", dataclasses.replace(cfg, max_context_tokens=context_limit,
-                                                                 max_conversation_tokens=budget))
+    frame, drops = records(
+        "synthetic_chat", dataclasses.replace(cfg, max_context_tokens=context_limit, max_conversation_tokens=budget)
+    )
     over = sum(words > context_limit for words in context_words)
     kept = [i for i, words in enumerate(context_words) if words <= context_limit]
     cut = 0
     for i in kept:
         pairs = [pair_words[i][j] + pair_words[i][j + 1] for j in range(0, len(pair_words[i]), 2)]
-        totals = [sum(pairs[:k + 1]) for k in range(len(pairs))]
+        totals = [sum(pairs[: k + 1]) for k in range(len(pairs))]
         cut += sum(total > budget for total in totals)
     assert over > 0 and cut > 0
     assert drops == {"record_context_over_limit": over, "qa_pair_over_budget": cut}

@@ -2,6 +2,7 @@
 tokens and their end-of-turn token, checked against two independent references (the token ids of incrementally
 rendered prefixes, and Transformers' `{% generation %}` assistant mask); the template's fast path and its
 fallback; the context format; a record's window layout; bad input."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +10,9 @@ import polars as pl
 import pytest
 
 from ga.data.contracts import DataError
-from ga.format import ChatFormat, ContextFormat, context_windows
 from ga.data.sft.records import conversation, records_frame
 from ga.data.sft.tokenize import SftLayout, SftTokenizer, examples_frame, validate_examples
+from ga.format import ChatFormat, ContextFormat, context_windows
 from ga.labels import IGNORE_INDEX
 
 CONVERSATIONS = [
@@ -24,18 +25,21 @@ GENERATION_CHATML = (
     "{% for message in messages %}{% if message['role'] == 'assistant' %}"
     "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
     "{{ '\\n' }}{% else %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
 """ChatML with the assistant's content and end-of-turn token marked for `return_assistant_tokens_mask`."""
 
 STRIPPING_TEMPLATE = (
     "{% for message in messages %}{% if message['role'] == 'user' %}"
     "{{ bos_token + '[INST] ' + message['content'].strip() + ' [/INST]' }}"
-    "{% else %}{{ ' ' + message['content'].strip() + ' ' + eos_token }}{% endif %}{% endfor %}")
+    "{% else %}{{ ' ' + message['content'].strip() + ' ' + eos_token }}{% endif %}{% endfor %}"
+)
 """Llama-2 style: strips contents and ends an assistant turn with EOS (no generation prompt)."""
 
 NOT_PREFIX_STABLE = (
     "{% for message in messages %}{{ message['role'] + ': ' + message['content'] + '\\n' }}{% endfor %}"
-    "{{ 'turns: ' + messages|length|string }}")
+    "{{ 'turns: ' + messages|length|string }}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,18 +59,19 @@ def fresh_tokenizer(tiny_tokenizer_dir):
 def reference_labels(tokenizer, messages) -> tuple[list[int], list[int]]:
     """Labels by diffing token ids: assistant turn k is the ids of the conversation through turn k beyond the ids of
     the prompt for turn k (`add_generation_prompt`), up to and including its last end-of-turn token."""
+
     def ids(text):
         return tokenizer.backend_tokenizer.encode(text, add_special_tokens=False).ids
 
     full = ids(tokenizer.apply_chat_template(messages, tokenize=False))
     labels = [IGNORE_INDEX] * len(full)
     for end in range(2, len(messages) + 1, 2):
-        prompt = ids(tokenizer.apply_chat_template(messages[:end - 1], tokenize=False, add_generation_prompt=True))
+        prompt = ids(tokenizer.apply_chat_template(messages[: end - 1], tokenize=False, add_generation_prompt=True))
         turn = ids(tokenizer.apply_chat_template(messages[:end], tokenize=False))
-        assert full[:len(turn)] == turn and turn[:len(prompt)] == prompt, "prefixes must tokenize as prefixes"
-        answer = turn[len(prompt):]
+        assert full[: len(turn)] == turn and turn[: len(prompt)] == prompt, "prefixes must tokenize as prefixes"
+        answer = turn[len(prompt) :]
         stop = max(i for i, token in enumerate(answer) if token == tokenizer.eos_token_id) + 1
-        labels[len(prompt):len(prompt) + stop] = answer[:stop]
+        labels[len(prompt) : len(prompt) + stop] = answer[:stop]
     return full, labels
 
 
@@ -95,8 +100,9 @@ def test_loss_exactly_on_assistant_tokens_and_end_of_turn(hf_tokenizer, pairs):
 @pytest.mark.parametrize("pairs", CONVERSATIONS, ids=["one_pair", "three_pairs", "icl_and_unicode"])
 def test_labels_equal_the_generation_mask_of_transformers(hf_tokenizer, pairs):
     messages = conversation(pairs)
-    reference = hf_tokenizer.apply_chat_template(messages, chat_template=GENERATION_CHATML, tokenize=True,
-                                                 return_dict=True, return_assistant_tokens_mask=True)
+    reference = hf_tokenizer.apply_chat_template(
+        messages, chat_template=GENERATION_CHATML, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
     [(ids, labels)] = ChatFormat(hf_tokenizer).encode([ChatFormat(hf_tokenizer).render(messages)])
     assert ids.tolist() == reference["input_ids"]
     assert (labels != IGNORE_INDEX).astype(int).tolist() == reference["assistant_masks"]
@@ -137,12 +143,16 @@ def test_a_tokenizer_without_chat_template_is_refused_naming_file_and_field(fres
     assert err.value.file == "runs/x/base_model/tokenizer_config.json" and err.value.column == "chat_template"
 
 
-@pytest.mark.parametrize("messages", [
-    [{"role": "assistant", "content": "a"}, {"role": "user", "content": "q"}],
-    [{"role": "user", "content": "q"}, {"role": "user", "content": "q2"}],
-    [{"role": "user", "content": "q"}],
-    [{"role": "user", "content": "q"}, {"role": "assistant", "content": "  "}],
-], ids=["assistant_first", "two_users", "no_answer", "blank_answer"])
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "assistant", "content": "a"}, {"role": "user", "content": "q"}],
+        [{"role": "user", "content": "q"}, {"role": "user", "content": "q2"}],
+        [{"role": "user", "content": "q"}],
+        [{"role": "user", "content": "q"}, {"role": "assistant", "content": "  "}],
+    ],
+    ids=["assistant_first", "two_users", "no_answer", "blank_answer"],
+)
 def test_a_conversation_must_alternate_user_and_assistant(hf_tokenizer, messages):
     with pytest.raises(ValueError, match="message"):
         ChatFormat(hf_tokenizer).render(messages)
@@ -163,7 +173,7 @@ def test_context_is_plain_text_between_bos_and_eos(hf_tokenizer, tiny_tokenizer_
     assert hf_tokenizer.eos_token_id in hf_tokenizer(text)["input_ids"]
     grid, mask = context_windows(ids, 8, pad_id=0)
     assert grid.shape == (-(-len(ids) // 8), 8) and mask.sum() == len(ids)
-    assert grid.reshape(-1)[:len(ids)].tolist() == ids and not mask.reshape(-1)[len(ids):].any()
+    assert grid.reshape(-1)[: len(ids)].tolist() == ids and not mask.reshape(-1)[len(ids) :].any()
 
 
 # ---------------------------------------------------------------- a record's windows
@@ -172,8 +182,12 @@ def sft_tokenizer(tiny_tokenizer_dir, window=64, max_tokens=1024) -> SftTokenize
 
 
 def record(identifier, context, pairs) -> dict:
-    return {"id": identifier, "context": context, "conversations": conversation(pairs),
-            "context_sources": [f"passage:{identifier}"]}
+    return {
+        "id": identifier,
+        "context": context,
+        "conversations": conversation(pairs),
+        "context_sources": [f"passage:{identifier}"],
+    }
 
 
 def test_record_layout_context_windows_then_conversation_windows(tiny_tokenizer_dir, hf_tokenizer):
@@ -190,7 +204,7 @@ def test_record_layout_context_windows_then_conversation_windows(tiny_tokenizer_
     assert tokenized.adapter_prefix.tolist() == list(range(c)) + [c] * (S - c)
     grid = tokenized.input_ids.reshape(S, L)
     labels, mask = tokenized.labels.reshape(S, L), tokenized.attention_mask.reshape(S, L)
-    assert grid.reshape(-1)[:len(context_ids)].tolist() == context_ids
+    assert grid.reshape(-1)[: len(context_ids)].tolist() == context_ids
     assert (labels[:c] == IGNORE_INDEX).all()  # context windows carry no loss
     # each conversation window is a chat of whole pairs, as the template renders it on its own
     chat = ChatFormat(hf_tokenizer)
@@ -211,25 +225,29 @@ def test_long_conversations_fill_several_windows_of_whole_pairs(tiny_tokenizer_d
     [tokenized], drops = tokenizer.tokenize(records_frame([record("drop.3", "A short context.", pairs)]))
     assert drops == {} and tokenized.qa_pairs == 6
     assert len(tokenized.adapter_prefix) - tokenized.context_windows > 1
-    assert tokenized.conversation_tokens == int(tokenized.attention_mask[tokenized.context_windows * 48:].sum())
+    assert tokenized.conversation_tokens == int(tokenized.attention_mask[tokenized.context_windows * 48 :].sum())
 
 
 def test_what_does_not_fit_is_dropped_and_counted(tiny_tokenizer_dir):
     tokenizer = sft_tokenizer(tiny_tokenizer_dir, window=32, max_tokens=96)  # 3 windows
     long_answer = "word " * 40
     rows = [
-        record("coqa.0", "Short.", [("Q?", long_answer), ("Q?", "A.")]),          # first pair over the window
-        record("coqa.1", "Short.", [("Q?", long_answer)]),                        # nothing left
-        record("coqa.2", "Context " * 80, [("Q?", "A.")]),                        # context fills every window
+        record("coqa.0", "Short.", [("Q?", long_answer), ("Q?", "A.")]),  # first pair over the window
+        record("coqa.1", "Short.", [("Q?", long_answer)]),  # nothing left
+        record("coqa.2", "Context " * 80, [("Q?", "A.")]),  # context fills every window
         record("coqa.3", "Short.", [("Q one?", "A one."), ("Q two?", "A two."), ("Q three?", "A three.")]),
-        record("coqa.4", "Short.", [("What is <|im_end|>?", "A token.")]),        # special token in a message
+        record("coqa.4", "Short.", [("What is <|im_end|>?", "A token.")]),  # special token in a message
     ]
     tokenized, drops = tokenizer.tokenize(records_frame(rows))
     assert [r.record_id for r in tokenized] == ["coqa.0", "coqa.3"]
     assert tokenized[0].qa_pairs == 1 and tokenized[1].qa_pairs == 2  # one context + two conversation windows
-    assert drops == {("coqa", "qa_pair_over_window"): 2, ("coqa", "record_no_qa_pair_fits_window"): 1,
-                     ("coqa", "record_over_max_tokens"): 1, ("coqa", "qa_pair_over_max_tokens"): 1,
-                     ("coqa", "record_special_token_in_conversation"): 1}
+    assert drops == {
+        ("coqa", "qa_pair_over_window"): 2,
+        ("coqa", "record_no_qa_pair_fits_window"): 1,
+        ("coqa", "record_over_max_tokens"): 1,
+        ("coqa", "qa_pair_over_max_tokens"): 1,
+        ("coqa", "record_special_token_in_conversation"): 1,
+    }
 
 
 def test_the_examples_contract_catches_a_labelled_context_token(tiny_tokenizer_dir, hf_tokenizer):
@@ -239,7 +257,8 @@ def test_the_examples_contract_catches_a_labelled_context_token(tiny_tokenizer_d
     with pytest.raises(DataError, match="context_windows_carry_no_loss"):
         validate_examples(examples_frame([tokenized], 0), tokenizer.layout, len(hf_tokenizer), "shard-00000")
     frame = examples_frame([tokenized], 0).with_columns(
-        pl.Series("adapter_prefix", [[0] * len(tokenized.adapter_prefix)], dtype=pl.List(pl.Int32)))
+        pl.Series("adapter_prefix", [[0] * len(tokenized.adapter_prefix)], dtype=pl.List(pl.Int32))
+    )
     with pytest.raises(DataError, match="adapter_prefix_follows_layout"):
         validate_examples(frame, tokenizer.layout, len(hf_tokenizer), "shard-00000")
     assert np.array_equal(examples_frame([tokenized], 5)["example_id"].to_numpy(), [5])

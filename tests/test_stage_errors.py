@@ -1,5 +1,6 @@
 """The pipeline's stage commands (`ga <rule> ...`) end a user's mistake in one line naming the file or key, with exit
 status 1 and no traceback: empty, corrupt, binary or missing input files, and bad config files, keys and values."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,9 @@ SMOKE = REPO / "config" / "smoke.yaml"
 
 def stage(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "ga.cli", *args], capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ga.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
 
 
 def one_line(result) -> str:
@@ -46,9 +48,20 @@ def test_pretrain_documents_names_a_bad_local_file(name, tiny_model_dir, tmp_pat
     path = tmp_path / name
     path.write_bytes(content)
     out = tmp_path / "documents"
-    result = stage("pretrain_documents", "--config", str(SMOKE), "--set", "pretrain_data.source=local",
-                   "--set", f"pretrain_data.local.paths=[{path}]", "--base-model", str(tiny_model_dir),
-                   "--documents", str(out), cwd=tmp_path)
+    result = stage(
+        "pretrain_documents",
+        "--config",
+        str(SMOKE),
+        "--set",
+        "pretrain_data.source=local",
+        "--set",
+        f"pretrain_data.local.paths=[{path}]",
+        "--base-model",
+        str(tiny_model_dir),
+        "--documents",
+        str(out),
+        cwd=tmp_path,
+    )
     line = one_line(result)
     assert str(path) in line and problem in line, line
     assert not out.exists()
@@ -63,8 +76,20 @@ def test_pretrain_data_names_a_bad_documents_folder(given, tiny_model_dir, tmp_p
         documents.mkdir()
         if given == "corrupt_manifest":
             (documents / "manifest.json").write_text("{not json")
-    result = stage("pretrain_data", "--config", str(SMOKE), "--documents", str(documents), "--base-model",
-                   str(tiny_model_dir), "--train", str(tmp_path / "train"), "--val", str(tmp_path / "val"), cwd=tmp_path)
+    result = stage(
+        "pretrain_data",
+        "--config",
+        str(SMOKE),
+        "--documents",
+        str(documents),
+        "--base-model",
+        str(tiny_model_dir),
+        "--train",
+        str(tmp_path / "train"),
+        "--val",
+        str(tmp_path / "val"),
+        cwd=tmp_path,
+    )
     assert str(documents) in one_line(result)
     assert not (tmp_path / "train").exists() and not (tmp_path / "val").exists()
 
@@ -72,9 +97,24 @@ def test_pretrain_data_names_a_bad_documents_folder(given, tiny_model_dir, tmp_p
 def test_knowledge_eval_names_an_empty_contexts_file(tiny_model_dir, tmp_path):
     contexts = tmp_path / "contexts.parquet"
     contexts.write_bytes(b"")
-    result = stage("knowledge_eval", "--config", str(SMOKE), "--benchmark", "fictional", "--method", "closed_book",
-                   "--length", "256", "--base-model", str(tiny_model_dir), "--contexts", str(contexts),
-                   "--results", str(tmp_path / "results"), cwd=tmp_path)
+    result = stage(
+        "knowledge_eval",
+        "--config",
+        str(SMOKE),
+        "--benchmark",
+        "fictional",
+        "--method",
+        "closed_book",
+        "--length",
+        "256",
+        "--base-model",
+        str(tiny_model_dir),
+        "--contexts",
+        str(contexts),
+        "--results",
+        str(tmp_path / "results"),
+        cwd=tmp_path,
+    )
     assert str(contexts) in one_line(result)
 
 
@@ -90,9 +130,22 @@ def test_a_bad_config_is_one_line(problem, tiny_model_dir, tmp_path):
         config.write_text("run_name: [unclosed\n")
     else:
         config = tmp_path / "missing.yaml"
-    result = stage("pretrain_documents", "--config", str(config), *overrides, "--base-model", str(tiny_model_dir),
-                   "--documents", str(tmp_path / "documents"), cwd=tmp_path)
+    result = stage(
+        "pretrain_documents",
+        "--config",
+        str(config),
+        *overrides,
+        "--base-model",
+        str(tiny_model_dir),
+        "--documents",
+        str(tmp_path / "documents"),
+        cwd=tmp_path,
+    )
     line = one_line(result)
-    expected = {"unknown_key": "pretrain_data.no_such_key", "bad_value": "seed", "not_yaml": str(config),
-                "missing": str(config)}[problem]
+    expected = {
+        "unknown_key": "pretrain_data.no_such_key",
+        "bad_value": "seed",
+        "not_yaml": str(config),
+        "missing": str(config),
+    }[problem]
     assert expected in line, line

@@ -1,5 +1,6 @@
 """Training loop on a real DeepSpeed engine (CPU, gloo): ZeRO 0 and 2, generator-only checkpoints, frozen base model,
 loss decrease on the smoke config, non-finite step skipping, the pretraining objective's validation controls."""
+
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
+from tiny_models import VOCAB, tiny_base
 
 import ga
 from ga.labels import IGNORE_INDEX
@@ -21,7 +23,6 @@ from ga.train.checkpoint import GENERATOR_DIR, completed_checkpoints
 from ga.train.config import GENERATOR_PARTS
 from ga.train.loop import export_generator, train
 from ga.train.objective import ALL_LABELS, MODEL_INPUT_KEYS, NO_PART, part_sums, stack_examples
-from tiny_models import VOCAB, tiny_base
 
 REPO = Path(__file__).resolve().parents[1]
 N_COMPLETION, WINDOW = 2, 16
@@ -29,14 +30,24 @@ N_COMPLETION, WINDOW = 2, 16
 
 def tiny_gam(seed: int = 0) -> ga.GenerativeAdapter:
     torch.manual_seed(seed)
-    return ga.GenerativeAdapter(tiny_base("llama", seed=seed),
-                                ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=16, window=WINDOW))
+    return ga.GenerativeAdapter(
+        tiny_base("llama", seed=seed), ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=16, window=WINDOW)
+    )
 
 
 def tiny_config(stage: int, **overrides) -> TrainConfig:
-    values = dict(steps=4, micro_batch_size=2, grad_accum_steps=2, lr=1e-2, warmup_steps=1, checkpoint_every=2,
-                  eval_every=2, num_threads=1, gradient_checkpointing=True,
-                  deepspeed_config=str(REPO / f"resources/deepspeed/zero{stage}.json"))
+    values = dict(
+        steps=4,
+        micro_batch_size=2,
+        grad_accum_steps=2,
+        lr=1e-2,
+        warmup_steps=1,
+        checkpoint_every=2,
+        eval_every=2,
+        num_threads=1,
+        gradient_checkpointing=True,
+        deepspeed_config=str(REPO / f"resources/deepspeed/zero{stage}.json"),
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -56,8 +67,9 @@ def test_engine_trains_only_the_generator(stage, examples, tmp_path):
     model = tiny_gam()
     base_before = {k: v.clone() for k, v in model.base_model.state_dict().items()}
     generator_before = {k: v.clone() for k, v in model.generators.state_dict().items()}
-    result = train(model, PretrainObjective(N_COMPLETION), examples[:20], examples[20:], tiny_config(stage), tmp_path,
-                   seed=0)
+    result = train(
+        model, PretrainObjective(N_COMPLETION), examples[:20], examples[20:], tiny_config(stage), tmp_path, seed=0
+    )
 
     assert result["zero_stage"] == stage and result["step"] == 4 and result["skipped_steps"] == 0
     assert result["trainable_parameters"] == sum(p.numel() for p in model.generator_parameters())
@@ -73,8 +85,17 @@ def test_engine_trains_only_the_generator(stage, examples, tmp_path):
     train_rows = [r for r in rows if r["kind"] == "train"]
     assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
     for row in train_rows:
-        for key in ("loss", "completion_loss", "reconstruction_loss", "first_window_loss", "lr", "grad_norm",
-                    "tokens_per_s", "step_time_s", "mem_gib"):
+        for key in (
+            "loss",
+            "completion_loss",
+            "reconstruction_loss",
+            "first_window_loss",
+            "lr",
+            "grad_norm",
+            "tokens_per_s",
+            "step_time_s",
+            "mem_gib",
+        ):
             assert row[key] is not None and math.isfinite(row[key]), (key, row)
     assert [r["step"] for r in rows if r["kind"] == "val"] == [2, 4]
     for variant in ("own", "none", "other"):
@@ -115,8 +136,18 @@ def test_lr_multipliers_scale_each_parts_step(stage, examples, tmp_path):
     factors = {"B": 4.0, "A1": 3.0, "A2": 0.5}
     model = tiny_gam()
     before = {k: v.clone() for k, v in model.generators.state_dict().items()}
-    cfg = tiny_config(stage, steps=1, micro_batch_size=1, grad_accum_steps=1, lr=lr, warmup_steps=0, eval_every=0,
-                      weight_decay=weight_decay, grad_clip=0.0, lr_multipliers=factors)
+    cfg = tiny_config(
+        stage,
+        steps=1,
+        micro_batch_size=1,
+        grad_accum_steps=1,
+        lr=lr,
+        warmup_steps=0,
+        eval_every=0,
+        weight_decay=weight_decay,
+        grad_clip=0.0,
+        lr_multipliers=factors,
+    )
     train(model, PretrainObjective(N_COMPLETION), examples[:4], examples[4:6], cfg, tmp_path, seed=0)
     after = model.generators.state_dict()
     for name, value in after.items():
@@ -147,11 +178,19 @@ def test_zero_stages_agree(examples, tmp_path):
     results = {}
     for stage in (0, 2, 3):
         model = tiny_gam()
-        train(model, PretrainObjective(N_COMPLETION), examples[:20], examples[20:], tiny_config(stage, eval_every=0),
-              tmp_path / f"zero{stage}", seed=0)
+        train(
+            model,
+            PretrainObjective(N_COMPLETION),
+            examples[:20],
+            examples[20:],
+            tiny_config(stage, eval_every=0),
+            tmp_path / f"zero{stage}",
+            seed=0,
+        )
         # the checkpoint holds full fp32 values (ZeRO-3 leaves only partitions in the module), and so does the export
-        results[stage] = load_file(str(tmp_path / f"zero{stage}" / "checkpoints" / "step-00000004" / GENERATOR_DIR
-                                       / GENERATOR_WEIGHTS))
+        results[stage] = load_file(
+            str(tmp_path / f"zero{stage}" / "checkpoints" / "step-00000004" / GENERATOR_DIR / GENERATOR_WEIGHTS)
+        )
         export_generator(model, tmp_path / f"export{stage}", stage)
         exported = load_file(str(tmp_path / f"export{stage}" / GENERATOR_WEIGHTS))
         assert set(exported) == set(results[stage])
@@ -178,8 +217,9 @@ def test_loss_decreases_on_smoke_config(tmp_path):
     torch.manual_seed(config["seed"])
     base = LlamaForCausalLM(LlamaConfig(**config["base_model"]["random_config"]))
     model = ga.GenerativeAdapter(base, ga.GenerativeAdapterConfig.from_dict(config["adapter"]))
-    examples = synthetic_pretrain_set(12, n_completion, window, base.config.vocab_size, seed=0,
-                                      reconstruction_windows=n_reconstruction)
+    examples = synthetic_pretrain_set(
+        12, n_completion, window, base.config.vocab_size, seed=0, reconstruction_windows=n_reconstruction
+    )
     objective = PretrainObjective(n_completion)
     trained_on = objective.collate(examples[:8])
 
@@ -208,8 +248,15 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(stage, poisoned, example
         [param] = [p for name, p in model.named_parameters() if layer in name and name.endswith(suffix)]
         param.fill_(float("nan"))
     with pytest.raises(RuntimeError, match="max_skipped_steps=2"):
-        train(model, PretrainObjective(N_COMPLETION), examples[:20], examples[20:],
-              tiny_config(stage, steps=6, max_skipped_steps=2, eval_every=0), tmp_path, seed=0)
+        train(
+            model,
+            PretrainObjective(N_COMPLETION),
+            examples[:20],
+            examples[20:],
+            tiny_config(stage, steps=6, max_skipped_steps=2, eval_every=0),
+            tmp_path,
+            seed=0,
+        )
     rows = read_metrics(tmp_path)
     assert [(r["step"], r["skipped"], r["skipped_total"]) for r in rows] == [(1, True, 1), (2, True, 2)]
 
@@ -217,11 +264,27 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(stage, poisoned, example
 @pytest.mark.slow
 def test_changed_config_starts_afresh(examples, tmp_path, capsys):
     cfg = tiny_config(0, eval_every=0)
-    train(tiny_gam(), PretrainObjective(N_COMPLETION), examples[:20], examples[20:], cfg, tmp_path, seed=0,
-          fingerprint={"lr": 1})
+    train(
+        tiny_gam(),
+        PretrainObjective(N_COMPLETION),
+        examples[:20],
+        examples[20:],
+        cfg,
+        tmp_path,
+        seed=0,
+        fingerprint={"lr": 1},
+    )
     capsys.readouterr()
-    train(tiny_gam(), PretrainObjective(N_COMPLETION), examples[:20], examples[20:], cfg, tmp_path, seed=0,
-          fingerprint={"lr": 2})
+    train(
+        tiny_gam(),
+        PretrainObjective(N_COMPLETION),
+        examples[:20],
+        examples[20:],
+        cfg,
+        tmp_path,
+        seed=0,
+        fingerprint={"lr": 2},
+    )
     out = capsys.readouterr().out
     assert "different configuration; starting afresh" in out and "resumed" not in out
     assert [r["step"] for r in read_metrics(tmp_path) if r["kind"] == "train"] == [1, 2, 3, 4]
@@ -249,8 +312,9 @@ class LastWindowObjective:
 
 @pytest.mark.slow
 def test_a_new_objective_plugs_into_the_loop_unchanged(examples, tmp_path):
-    result = train(tiny_gam(), LastWindowObjective(), examples[:20], examples[20:], tiny_config(0, eval_every=0),
-                   tmp_path, seed=0)
+    result = train(
+        tiny_gam(), LastWindowObjective(), examples[:20], examples[20:], tiny_config(0, eval_every=0), tmp_path, seed=0
+    )
     train_rows = [r for r in read_metrics(tmp_path) if r["kind"] == "train"]
     assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
     for row in train_rows:
@@ -324,8 +388,9 @@ def test_loss_parts_drop_training_labels_and_validation_scores_every_part(exampl
     full_objective, objective = PretrainObjective(n), PretrainObjective(n, loss_parts)
     full, batch = full_objective.collate(examples[:2]), objective.collate(examples[:2])
     # the completion objective covers window 0 too (it has no adapter, so it carries no gradient either way)
-    trained, dropped = (slice(None, n), slice(n, None)) if loss_parts == ("completion",) else \
-        (slice(n, None), slice(None, n))
+    trained, dropped = (
+        (slice(None, n), slice(n, None)) if loss_parts == ("completion",) else (slice(n, None), slice(None, n))
+    )
     assert (full["labels"][:, dropped] != IGNORE_INDEX).any()
     assert (batch["labels"][:, dropped] == IGNORE_INDEX).all()
     assert torch.equal(batch["labels"][:, trained], full["labels"][:, trained])
@@ -354,8 +419,10 @@ def test_completion_only_trains_as_the_layout_without_reconstruction_windows():
     (reconstruction windows are never the source of a completion window's adapter), so Table 2's completion-only
     variant may use either."""
     n = N_COMPLETION
-    runs = [(PretrainObjective(n, ("completion",)), synthetic_pretrain_set(2, n, WINDOW, VOCAB, seed=0)),
-            (PretrainObjective(n), synthetic_pretrain_set(2, n, WINDOW, VOCAB, seed=0, reconstruction_windows=0))]
+    runs = [
+        (PretrainObjective(n, ("completion",)), synthetic_pretrain_set(2, n, WINDOW, VOCAB, seed=0)),
+        (PretrainObjective(n), synthetic_pretrain_set(2, n, WINDOW, VOCAB, seed=0, reconstruction_windows=0)),
+    ]
     losses, grads = [], []
     for objective, examples in runs:
         model = with_nonzero_delta(tiny_gam())
@@ -388,8 +455,15 @@ def test_layout_without_reconstruction_windows(examples):
 
 @pytest.mark.slow
 def test_completion_only_training_still_validates_reconstruction(examples, tmp_path):
-    result = train(tiny_gam(), PretrainObjective(N_COMPLETION, ("completion",)), examples[:20], examples[20:],
-                   tiny_config(0, steps=2, eval_every=0), tmp_path, seed=0)
+    result = train(
+        tiny_gam(),
+        PretrainObjective(N_COMPLETION, ("completion",)),
+        examples[:20],
+        examples[20:],
+        tiny_config(0, steps=2, eval_every=0),
+        tmp_path,
+        seed=0,
+    )
     rows = [r for r in read_metrics(tmp_path) if r["kind"] == "train"]
     assert rows and all(r["reconstruction_loss"] is None and math.isfinite(r["completion_loss"]) for r in rows)
     assert math.isfinite(result["own_reconstruction_ppl"]) and math.isfinite(result["other_reconstruction_ppl"])
@@ -404,12 +478,18 @@ def test_lr_schedule():
     assert TrainConfig(steps=10, warmup_steps=0, decay="linear", min_lr_ratio=0.0).lr_factor(10) == 0.0
 
 
-@pytest.mark.parametrize("bad, match", [({"steps": 0}, "pretrain.steps"), ({"decay": "step"}, "pretrain.decay"),
-                                        ({"resources": {"gpu": 1}}, "pretrain.resources"),
-                                        ({"learning_rate": 1}, "unknown key"),
-                                        ({"loss_parts": ["answer"]}, "pretrain.loss_parts"),
-                                        ({"loss_parts": ["completion", "completion"]}, "pretrain.loss_parts"),
-                                        ({"loss_parts": []}, "pretrain.loss_parts")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"steps": 0}, "pretrain.steps"),
+        ({"decay": "step"}, "pretrain.decay"),
+        ({"resources": {"gpu": 1}}, "pretrain.resources"),
+        ({"learning_rate": 1}, "unknown key"),
+        ({"loss_parts": ["answer"]}, "pretrain.loss_parts"),
+        ({"loss_parts": ["completion", "completion"]}, "pretrain.loss_parts"),
+        ({"loss_parts": []}, "pretrain.loss_parts"),
+    ],
+)
 def test_config_errors_name_the_key(bad, match):
     with pytest.raises(ValueError, match=match):
         PretrainConfig.from_dict({"steps": 1, **bad}, "pretrain")  # the section's path, as RunConfig builds it
@@ -429,8 +509,13 @@ def test_deepspeed_config_must_not_set_owned_keys(tmp_path):
     path.write_text(json.dumps({"zero_optimization": {"stage": 2}, "gradient_clipping": 5.0}))
     with pytest.raises(ValueError, match="gradient_clipping"):
         deepspeed_config(TrainConfig(deepspeed_config=str(path)), use_bf16=False, world_size=1)
-    ds = deepspeed_config(TrainConfig(deepspeed_config=str(REPO / "resources/deepspeed/zero2.json"),
-                                      micro_batch_size=3, grad_accum_steps=2), use_bf16=False, world_size=4)
+    ds = deepspeed_config(
+        TrainConfig(
+            deepspeed_config=str(REPO / "resources/deepspeed/zero2.json"), micro_batch_size=3, grad_accum_steps=2
+        ),
+        use_bf16=False,
+        world_size=4,
+    )
     assert ds["train_batch_size"] == 24 and ds["zero_optimization"]["stage"] == 2
 
 
@@ -455,8 +540,9 @@ def test_training_on_a_lazily_read_split_is_bit_identical(tmp_path, tiny_tokeniz
     from ga.testing.train_data import write_token_split
 
     layout = WindowLayout(window=WINDOW, completion_windows=N_COMPLETION, reconstruction_windows=N_COMPLETION)
-    write_token_split(tmp_path / "train", 24, layout, tiny_tokenizer_dir, seed=0, vocab=VOCAB,
-                      document_tokens=(WINDOW, 8 * WINDOW))
+    write_token_split(
+        tmp_path / "train", 24, layout, tiny_tokenizer_dir, seed=0, vocab=VOCAB, document_tokens=(WINDOW, 8 * WINDOW)
+    )
     lazy, _ = open_split(tmp_path / "train")
     tensors = load_examples(tmp_path / "train")
     eager = [{key: tensors[key][i] for key in MODEL_INPUT_KEYS} for i in range(len(lazy))]
@@ -464,11 +550,21 @@ def test_training_on_a_lazily_read_split_is_bit_identical(tmp_path, tiny_tokeniz
     weights, rows = {}, {}
     for name, train_set in (("eager", eager), ("lazy", lazy)):
         model = tiny_gam()
-        train(model, PretrainObjective(N_COMPLETION), train_set, val, tiny_config(0, eval_every=0),
-              tmp_path / name, seed=0)
+        train(
+            model,
+            PretrainObjective(N_COMPLETION),
+            train_set,
+            val,
+            tiny_config(0, eval_every=0),
+            tmp_path / name,
+            seed=0,
+        )
         weights[name] = {k: v.clone() for k, v in model.generators.state_dict().items()}
-        rows[name] = [{k: v for k, v in r.items() if not k.endswith(("_s", "per_s", "mem_gib"))}
-                      for r in read_metrics(tmp_path / name) if r["kind"] == "train"]
+        rows[name] = [
+            {k: v for k, v in r.items() if not k.endswith(("_s", "per_s", "mem_gib"))}
+            for r in read_metrics(tmp_path / name)
+            if r["kind"] == "train"
+        ]
     assert rows["lazy"] == rows["eager"] and len(rows["lazy"]) == 4
     assert all(torch.equal(weights["lazy"][k], weights["eager"][k]) for k in weights["eager"])
 
@@ -492,15 +588,23 @@ class DonorRecorder:
 
 def test_validation_takes_other_context_donors_from_disjoint_documents(tmp_path, tiny_tokenizer_dir):
     from ga.data.config import PretrainDataConfig
-    from ga.data.pretrain import prepare_examples
     from ga.data.examples import open_split
+    from ga.data.pretrain import prepare_examples
     from ga.data.sources import write_documents
     from ga.train.distributed import Dist
     from ga.train.loop import validate
 
-    cfg = PretrainDataConfig.from_dict({"token_budget": 6000, "window": 16, "completion_windows": 4,
-                                        "reconstruction_windows": 4, "val_fraction": 0.2, "examples_per_shard": 8,
-                                        "embedded": {"python_docs": True, "entities": 30, "passages_per_entity": 2}})
+    cfg = PretrainDataConfig.from_dict(
+        {
+            "token_budget": 6000,
+            "window": 16,
+            "completion_windows": 4,
+            "reconstruction_windows": 4,
+            "val_fraction": 0.2,
+            "examples_per_shard": 8,
+            "embedded": {"python_docs": True, "entities": 30, "passages_per_entity": 2},
+        }
+    )
     write_documents(cfg, tiny_tokenizer_dir, tmp_path / "documents")
     prepare_examples(cfg, tmp_path / "documents", tiny_tokenizer_dir, tmp_path / "train", tmp_path / "val")
     val_set, _ = open_split(tmp_path / "val")
@@ -509,8 +613,13 @@ def test_validation_takes_other_context_donors_from_disjoint_documents(tmp_path,
     pairs = []
     for rank in range(2):  # each process's share
         recorder = DonorRecorder()
-        validate(torch.nn.Linear(1, 1), recorder, val_set, TrainConfig(val_batch_size=3),
-                 Dist(rank=rank, world_size=2, local_rank=rank, device=torch.device("cpu"), backend="gloo"))
+        validate(
+            torch.nn.Linear(1, 1),
+            recorder,
+            val_set,
+            TrainConfig(val_batch_size=3),
+            Dist(rank=rank, world_size=2, local_rank=rank, device=torch.device("cpu"), backend="gloo"),
+        )
         pairs += recorder.pairs
     assert sorted(receiver for receiver, _ in pairs) == list(range(len(val_set)))
     for receiver, donor in pairs:
@@ -518,6 +627,11 @@ def test_validation_takes_other_context_donors_from_disjoint_documents(tmp_path,
     # example sets without document ids keep the next example as the donor
     recorder = DonorRecorder()
     plain = [{"example_id": torch.tensor(i)} for i in range(5)]
-    validate(torch.nn.Linear(1, 1), recorder, plain, TrainConfig(val_batch_size=2),
-             Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), backend="gloo"))
+    validate(
+        torch.nn.Linear(1, 1),
+        recorder,
+        plain,
+        TrainConfig(val_batch_size=2),
+        Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), backend="gloo"),
+    )
     assert recorder.pairs == [(i, (i + 1) % 5) for i in range(5)]

@@ -1,5 +1,6 @@
 """Training as separate processes: killed and resumed == uninterrupted; two processes (torchrun, gloo) == one process
 with the same global batch."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,15 @@ def final_weights(state: Path, step: int) -> dict[str, torch.Tensor]:
 
 
 def run_driver(state: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", DRIVER, str(state), str(state / "result.json"), *args], cwd=HERE,
-                          env=driver_env(), capture_output=True, text=True, timeout=timeout, check=True)
+    return subprocess.run(
+        [sys.executable, "-m", DRIVER, str(state), str(state / "result.json"), *args],
+        cwd=HERE,
+        env=driver_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
 
 
 @pytest.mark.slow
@@ -46,8 +54,13 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     interrupted = tmp_path / "interrupted"
     interrupted.mkdir()
     log = (interrupted / "first.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", DRIVER, str(interrupted), str(interrupted / "result.json"), *args],
-                            cwd=HERE, env=driver_env(), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", DRIVER, str(interrupted), str(interrupted / "result.json"), *args],
+        cwd=HERE,
+        env=driver_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     first_checkpoint = interrupted / "checkpoints" / f"step-{every:08d}"
     deadline = time.monotonic() + 300
     while not first_checkpoint.is_dir() and proc.poll() is None and time.monotonic() < deadline:
@@ -66,8 +79,11 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], atol=1e-6, rtol=1e-5)
     # one metrics row per step, no duplicates from the killed attempt
-    steps_logged = [json.loads(line)["step"] for line in (interrupted / "metrics.jsonl").read_text().splitlines()
-                    if json.loads(line)["kind"] == "train"]
+    steps_logged = [
+        json.loads(line)["step"]
+        for line in (interrupted / "metrics.jsonl").read_text().splitlines()
+        if json.loads(line)["kind"] == "train"
+    ]
     assert steps_logged == list(range(1, steps + 1))
     ref_result = json.loads((reference / "result.json").read_text())
     got_result = json.loads((interrupted / "result.json").read_text())
@@ -80,14 +96,40 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     computes what one process computes accumulating the same two micro-batches per step."""
     steps = 4
     two = tmp_path / "two"
-    subprocess.run(["torchrun", "--standalone", "--nproc_per_node", "2", "-m", DRIVER, str(two), str(two / "result.json"),
-                    "--stage", "2", "--steps", str(steps), "--checkpoint-every", "2", "--micro", "1", "--accum", "1"],
-                   cwd=HERE, env=driver_env(), capture_output=True, text=True, timeout=600, check=True)
+    subprocess.run(
+        [
+            "torchrun",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            DRIVER,
+            str(two),
+            str(two / "result.json"),
+            "--stage",
+            "2",
+            "--steps",
+            str(steps),
+            "--checkpoint-every",
+            "2",
+            "--micro",
+            "1",
+            "--accum",
+            "1",
+        ],
+        cwd=HERE,
+        env=driver_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     one = tmp_path / "one"
     run_driver(one, "--stage", "2", "--steps", str(steps), "--checkpoint-every", "2", "--micro", "1", "--accum", "2")
     assert json.loads((two / "result.json").read_text())["world_size"] == 2
-    assert (two / "checkpoints" / f"step-{steps:08d}" / "deepspeed" / "engine"
-            / "zero_pp_rank_1_mp_rank_00_optim_states.pt").is_file()
+    assert (
+        two / "checkpoints" / f"step-{steps:08d}" / "deepspeed" / "engine" / "zero_pp_rank_1_mp_rank_00_optim_states.pt"
+    ).is_file()
     expected, got = final_weights(one, steps), final_weights(two, steps)
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], atol=1e-5, rtol=1e-4)

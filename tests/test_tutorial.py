@@ -4,6 +4,7 @@
 The blocks run as written except for SMOKE_RUN's substitutions (the smoke config, its run folder) and the setup line,
 which installs the environment the test already runs in. `ga` is this checkout's command line.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 TUTORIAL = REPO / "docs" / "tutorial.md"
 WORKFLOW_FILES = ("Snakefile", "rules", "config", "slurm", "workflow", "resources")
 SMOKE_RUN = [
-    ("snakemake --profile workflow/profiles/default",
-     "snakemake --configfile config/smoke.yaml --profile workflow/profiles/default"),  # --configfile takes several
+    (
+        "snakemake --profile workflow/profiles/default",
+        "snakemake --configfile config/smoke.yaml --profile workflow/profiles/default",
+    ),  # --configfile takes several
     ("runs/default/", "runs/smoke/"),
 ]
 SETUP_LINE = "bash scripts/setup.sh"
@@ -47,8 +50,11 @@ def ga_on_path(bin_dir: Path) -> dict:
     shim = bin_dir / "ga"
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m ga.cli "$@"\n')
     shim.chmod(0o755)
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    }
     env["PATH"] = f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
@@ -57,8 +63,14 @@ def ga_on_path(bin_dir: Path) -> dict:
 def test_tutorial_has_the_steps_it_promises():
     blocks = bash_blocks(TUTORIAL.read_text())
     commands = " ".join(blocks)
-    for step in ("snakemake --profile workflow/profiles/default", "ga adapt", "ga ask", "ga chat", "ga export-peft",
-                 "PeftModel.from_pretrained"):
+    for step in (
+        "snakemake --profile workflow/profiles/default",
+        "ga adapt",
+        "ga ask",
+        "ga chat",
+        "ga export-peft",
+        "PeftModel.from_pretrained",
+    ):
         assert step in commands, step
 
 
@@ -71,10 +83,19 @@ def test_tutorial_runs_on_the_smoke_config(tmp_path):
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, root / name)
     env = ga_on_path(tmp_path / "bin")
     for number, block in enumerate(bash_blocks(TUTORIAL.read_text()), start=1):
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", runnable(block, SMOKE_RUN)], cwd=root, env=env,
-                                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=BLOCK_TIMEOUT_S)
-        assert result.returncode == 0, (f"block {number} failed ({result.returncode}):\n{block}\n--- stdout\n"
-                                        f"{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-5000:]}")
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", runnable(block, SMOKE_RUN)],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=BLOCK_TIMEOUT_S,
+        )
+        assert result.returncode == 0, (
+            f"block {number} failed ({result.returncode}):\n{block}\n--- stdout\n"
+            f"{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-5000:]}"
+        )
         assert "Traceback" not in result.stderr, result.stderr[-3000:]
     tutorial = root / "runs" / "tutorial"
     assert (tutorial / "orvanne.adapter.safetensors").is_file()

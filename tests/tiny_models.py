@@ -1,4 +1,5 @@
 """Tiny randomly initialized base models of the supported families, for fast exact tests."""
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ the pipeline's example builder); used by the training tests as a subprocess (to 
 usage (in tests/): python -m train_driver STATE_DIR RESULT_JSON [--stage 0|2] [--steps N] [--checkpoint-every N]
                                                  [--micro N] [--accum N] [--seed N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,14 +37,31 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
-    model = ga.GenerativeAdapter(tiny_base("llama", seed=args.seed),
-                                 ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=16, window=WINDOW))
+    model = ga.GenerativeAdapter(
+        tiny_base("llama", seed=args.seed), ga.GenerativeAdapterConfig(inter_size=16, rank=4, alpha=16, window=WINDOW)
+    )
     examples = synthetic_pretrain_set(24, N_COMPLETION, WINDOW, VOCAB, seed=args.seed)
-    cfg = TrainConfig(steps=args.steps, micro_batch_size=args.micro, grad_accum_steps=args.accum, lr=1e-2,
-                      warmup_steps=2, checkpoint_every=args.checkpoint_every, eval_every=0, num_threads=1,
-                      deepspeed_config=str(REPO / f"resources/deepspeed/zero{args.stage}.json"))
-    result = train(model, PretrainObjective(N_COMPLETION), examples[:20], examples[20:], cfg, args.state,
-                   seed=args.seed, fingerprint={"driver": vars(args) | {"state": None, "result": None}})
+    cfg = TrainConfig(
+        steps=args.steps,
+        micro_batch_size=args.micro,
+        grad_accum_steps=args.accum,
+        lr=1e-2,
+        warmup_steps=2,
+        checkpoint_every=args.checkpoint_every,
+        eval_every=0,
+        num_threads=1,
+        deepspeed_config=str(REPO / f"resources/deepspeed/zero{args.stage}.json"),
+    )
+    result = train(
+        model,
+        PretrainObjective(N_COMPLETION),
+        examples[:20],
+        examples[20:],
+        cfg,
+        args.state,
+        seed=args.seed,
+        fingerprint={"driver": vars(args) | {"state": None, "result": None}},
+    )
     if torch.distributed.get_rank() == 0:
         args.result.write_text(json.dumps(result))
 

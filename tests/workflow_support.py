@@ -1,5 +1,6 @@
 """Running the workflow in tests: a temporary copy of the workflow files (what a checkout holds), so the runs/ of the
 tests (their outputs, logs and benchmark timings) never land in the repository, and Snakemake run on it as a subprocess."""
+
 from __future__ import annotations
 
 import os
@@ -32,14 +33,23 @@ def checkout(dest: Path) -> Path:
 
 
 def snakemake(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 900):
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env or workflow_env(),
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=cwd,
+        env=env or workflow_env(),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
 
 
 def explain(result, root: Path | None = None) -> str:
     """A failed run's output plus the ends of its rule logs and SLURM job logs."""
     text = f"exit {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-8000:]}"
     if root is not None:
-        for log in sorted((root / "runs").glob("*/logs/*.log")) + sorted((root / ".snakemake" / "slurm_logs").rglob("*.log")):
+        for log in sorted((root / "runs").glob("*/logs/*.log")) + sorted(
+            (root / ".snakemake" / "slurm_logs").rglob("*.log")
+        ):
             text += f"\n--- {log.relative_to(root)}\n{log.read_text(errors='replace')[-3000:]}"
     return text

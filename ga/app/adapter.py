@@ -23,6 +23,7 @@ The base model of a generator, when none is given: the pipeline run's own `base_
 sits in a run (`runs/<run>/{pretrain,finetune}/generator`), else the model its config records: a folder, the embedded
 SmolLM2 (its hub id), or a model-hub id.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,7 +66,8 @@ def base_model_for(generator_dir: Path, given: str | None) -> BaseModelSource:
     from ga.base import BASE_INFO_FILE
     from ga.io import read_json
     from ga.model import GENERATOR_CONFIG
-    from ga.smollm2 import EMBEDDED as EMBEDDED_SPEC, embedded_model_dir
+    from ga.smollm2 import EMBEDDED as EMBEDDED_SPEC
+    from ga.smollm2 import embedded_model_dir
 
     check_generator_dir(generator_dir)
     if given == EMBEDDED:
@@ -76,7 +78,9 @@ def base_model_for(generator_dir: Path, given: str | None) -> BaseModelSource:
     recorded_id, revision = recorded.get("base_model_id"), recorded.get("base_model_revision")
     run_base = RunLayout.of_generator(generator_dir).base_model  # a pipeline run's generator: its run's base model
     if (run_base / BASE_INFO_FILE).is_file() and read_json(run_base / BASE_INFO_FILE).get("id") in (
-            recorded_id, Path(recorded_id or "").name):
+        recorded_id,
+        Path(recorded_id or "").name,
+    ):
         return BaseModelSource(str(run_base))
     if recorded_id and Path(recorded_id).is_dir():
         return BaseModelSource(str(Path(recorded_id).absolute()))
@@ -94,9 +98,10 @@ def check_generator_dir(generator_dir: str | Path) -> None:
         raise UnreadableFile(f"{generator_dir}: generator folder does not exist")
     for name in (GENERATOR_CONFIG, GENERATOR_WEIGHTS):
         if not (generator_dir / name).is_file():
-            raise UnreadableFile(f"{generator_dir}: not a generator folder (no {name}; a generator is "
-                                 "runs/<run>/finetune/generator or any GenerativeAdapter.save_pretrained folder)")
-
+            raise UnreadableFile(
+                f"{generator_dir}: not a generator folder (no {name}; a generator is "
+                "runs/<run>/finetune/generator or any GenerativeAdapter.save_pretrained folder)"
+            )
 
 
 def check_safetensors(path: Path, remedy: str) -> None:
@@ -122,10 +127,10 @@ def check_not_truncated(path: Path, remedy: str) -> None:
 def load_generator(generator_dir: str | Path, base: BaseModelSource, device: str = "cpu"):
     """(GenerativeAdapter, tokenizer): the generator in `generator_dir` on the base model `base`; a generator trained
     for another base model raises `UsageError` naming both."""
+    from transformers.utils import logging as transformers_logging
+
     from ga.base import load_base
     from ga.model import GENERATOR_WEIGHTS
-
-    from transformers.utils import logging as transformers_logging
 
     generator_dir = Path(generator_dir)
     check_generator_dir(generator_dir)
@@ -135,8 +140,9 @@ def load_generator(generator_dir: str | Path, base: BaseModelSource, device: str
     try:
         gam = ga.GenerativeAdapter.from_pretrained(generator_dir, base_model=base_model)
     except ValueError as err:
-        raise UsageError(f"generator {generator_dir} does not fit base model {base.name_or_path}: "
-                         f"{str(err).split(': ', 1)[-1]}") from None
+        raise UsageError(
+            f"generator {generator_dir} does not fit base model {base.name_or_path}: {str(err).split(': ', 1)[-1]}"
+        ) from None
     return gam, tokenizer
 
 
@@ -153,12 +159,16 @@ def safetensors_problem(path: Path) -> str | None:
             return f"not a safetensors file ({size} bytes)"
         header = handle.read(header_bytes)
     if len(header) < header_bytes:
-        return (f"{TRUNCATED}: {size} bytes, shorter than its own header ({SAFETENSORS_LENGTH_BYTES + header_bytes} "
-                "bytes)" if header.startswith(b"{") else f"not a safetensors file ({size} bytes)")
+        return (
+            f"{TRUNCATED}: {size} bytes, shorter than its own header ({SAFETENSORS_LENGTH_BYTES + header_bytes} bytes)"
+            if header.startswith(b"{")
+            else f"not a safetensors file ({size} bytes)"
+        )
     try:
         tensors = json.loads(header)
-        data_bytes = max((entry["data_offsets"][1] for name, entry in tensors.items() if name != "__metadata__"),
-                         default=0)
+        data_bytes = max(
+            (entry["data_offsets"][1] for name, entry in tensors.items() if name != "__metadata__"), default=0
+        )
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         return "not a safetensors file (its header is not valid)"
     expected = SAFETENSORS_LENGTH_BYTES + header_bytes + data_bytes
@@ -177,9 +187,17 @@ def base_weights_sha256(gam: GenerativeAdapter) -> str:
     return digest.hexdigest()
 
 
-def make_adapter(gam: GenerativeAdapter, tokenizer, files: Sequence[str | Path], generator_dir: str | Path,
-                 base: BaseModelSource, window: int | None = None, block_chars: int | None = None,
-                 on_bytes: Callable[[int], None] | None = None, record_paths: bool = False) -> AdapterState:
+def make_adapter(
+    gam: GenerativeAdapter,
+    tokenizer,
+    files: Sequence[str | Path],
+    generator_dir: str | Path,
+    base: BaseModelSource,
+    window: int | None = None,
+    block_chars: int | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    record_paths: bool = False,
+) -> AdapterState:
     """The adapter of `files` read as one context (ga.app.context): one `update` per window of `window` tokens
     (default: the generator's), with its origin recorded (local paths only with `record_paths`; see the module doc).
     Memory stays bounded whatever the files' length."""
@@ -253,9 +271,11 @@ def check_generator_weights(adapter: str | Path, state: AdapterState, generator_
     if not recorded or sha256_file(weights) == recorded:
         return
     check_not_truncated(weights, GENERATOR_REMEDY)
-    raise UsageError(f"{adapter} was made with another generator: {weights} holds other weights now (sha256 "
-                     f"{recorded[:12]} then, {sha256_file(weights)[:12]} now: retrained or replaced since); make it "
-                     f"again with this generator: {readapt_command(adapter, state, generator_dir)}")
+    raise UsageError(
+        f"{adapter} was made with another generator: {weights} holds other weights now (sha256 "
+        f"{recorded[:12]} then, {sha256_file(weights)[:12]} now: retrained or replaced since); make it "
+        f"again with this generator: {readapt_command(adapter, state, generator_dir)}"
+    )
 
 
 def read_adapter(path: str | Path) -> AdapterState:
@@ -276,8 +296,9 @@ def read_adapter(path: str | Path) -> AdapterState:
         raise UsageError(f"{path}: not an adapter file made by `ga adapt` ({str(err).split(': ', 1)[-1]})") from None
 
 
-def open_adapter(path: str | Path, generator: str | Path | None = None, base_model: str | None = None,
-                 device: str = "cpu"):
+def open_adapter(
+    path: str | Path, generator: str | Path | None = None, base_model: str | None = None, device: str = "cpu"
+):
     """(GenerativeAdapter, tokenizer, AdapterState) to use the adapter in `path`: its generator and base model as
     recorded, or `generator` / `base_model` instead (a generator moved since, the same model from another place; an
     adapter that records no paths needs `generator`), checked against what the adapter was made with, the generator's
@@ -286,13 +307,17 @@ def open_adapter(path: str | Path, generator: str | Path | None = None, base_mod
     origin = state.origin or {}
     generator_dir = Path(generator) if generator is not None else origin.get("generator")
     if generator_dir is None:
-        raise UsageError(f"{path}: records no generator location ("
-                         + ("made without --record-paths" if origin.get("format") else "not made by `ga adapt`")
-                         + "); pass --generator DIR, the generator it was made with")
+        raise UsageError(
+            f"{path}: records no generator location ("
+            + ("made without --record-paths" if origin.get("format") else "not made by `ga adapt`")
+            + "); pass --generator DIR, the generator it was made with"
+        )
     generator_dir = Path(generator_dir)
     if not generator_dir.is_dir():
-        raise UnreadableFile(f"{generator_dir}: generator folder does not exist"
-                             + (f" (recorded in {path}); pass --generator DIR" if generator is None else ""))
+        raise UnreadableFile(
+            f"{generator_dir}: generator folder does not exist"
+            + (f" (recorded in {path}); pass --generator DIR" if generator is None else "")
+        )
     check_generator_dir(generator_dir)
     check_generator_weights(path, state, generator_dir)
     if base_model is not None:
@@ -305,8 +330,10 @@ def open_adapter(path: str | Path, generator: str | Path | None = None, base_mod
     recorded = origin.get("base_model_sha256")
     if recorded and base_weights_sha256(gam) != recorded:
         made_on = origin.get("base_model") or origin.get("base_model_name")
-        raise UsageError(f"{path} was made on another base model ({made_on}) than {base.name_or_path}: their weights "
-                         "differ in the adapted modules; pass --base-model, the one it was made on")
+        raise UsageError(
+            f"{path} was made on another base model ({made_on}) than {base.name_or_path}: their weights "
+            "differ in the adapted modules; pass --base-model, the one it was made on"
+        )
     try:
         gam.check_state(state)
     except ValueError as err:

@@ -2,6 +2,7 @@
 reply costs what the plain base model costs), every turn is rendered with the base model's own chat template by the
 formatter that instruction tuning and evaluation use (`ga.format.ChatFormat`), and replies are greedy.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ class ChatSession:
         """The conversation so far: alternating user and assistant messages."""
         self.max_positions = getattr(gam.base_model.config, "max_position_embeddings", None)
 
-    def __enter__(self) -> "ChatSession":
+    def __enter__(self) -> ChatSession:
         self.gam.merge(self.state)
         return self
 
@@ -49,9 +50,14 @@ class ChatSession:
         ids = torch.tensor([self.prompt_ids(question)], device=next(self.gam.base_model.parameters()).device)
         with torch.no_grad():
             output = self.gam.base_model.generate(
-                input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False, num_beams=1,
-                max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id)
-        answer = self.tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True).strip()
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=self.max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+        answer = self.tokenizer.decode(output[0, ids.shape[1] :], skip_special_tokens=True).strip()
         self.messages += [{"role": USER, "content": question}, {"role": ASSISTANT, "content": answer}]
         return answer

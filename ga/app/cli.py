@@ -5,6 +5,7 @@ Expected mistakes (a missing, empty or binary file, an adapter that is not one, 
 fit, an option out of range, an output that would replace an input or an existing file) end with one line on stderr
 and exit status 1 (`ga.errors`). Options are checked, and outputs (ga.app.output), before any model is loaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,9 +13,10 @@ import dataclasses
 import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ga.errors import REPORTED_ERRORS, is_user_error, report
 
@@ -70,13 +72,17 @@ def resolve_device(device: str | None) -> str:
     if kind.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device {device}: this machine has no CUDA GPU that PyTorch can use; use --device cpu")
     if kind.type == "cuda" and kind.index is not None and kind.index >= torch.cuda.device_count():
-        raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
-                         f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+        raise UsageError(
+            f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+            f"cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+        )
     return device
 
 
-GENERATOR_HELP = ("generator folder the adapter was made with (needed unless `ga adapt --record-paths` recorded it; "
-                  "its weights are checked against the adapter)")
+GENERATOR_HELP = (
+    "generator folder the adapter was made with (needed unless `ga adapt --record-paths` recorded it; "
+    "its weights are checked against the adapter)"
+)
 
 
 @dataclass
@@ -86,14 +92,20 @@ class AdaptArgs:
     generator: Path = option("generator folder (e.g. runs/default/finetune/generator)")
     context: list[Path] = option("text files, read in order as one context")
     out: Path = option("adapter file to write (safetensors); never one of the inputs")
-    base_model: str | None = option("base model: a model folder, a model-hub id, or `embedded`; default: the "
-                                    "generator's own (its run's base_model/ folder, or the model it records)", None)
+    base_model: str | None = option(
+        "base model: a model folder, a model-hub id, or `embedded`; default: the "
+        "generator's own (its run's base_model/ folder, or the model it records)",
+        None,
+    )
     window: int | None = option("tokens per window (default: the generator's training window)", None, check=at_least(1))
     device: str | None = option("cpu or cuda (default: cuda when available)", None)
     force: bool = option("replace --out if it exists", False)
-    record_paths: bool = option("record the local paths of the generator, base model folder and files in the "
-                                "adapter, so that ask/chat/export-peft find the generator without --generator "
-                                "(default: only hashes, names and sizes: the file can be shared)", False)
+    record_paths: bool = option(
+        "record the local paths of the generator, base model folder and files in the "
+        "adapter, so that ask/chat/export-peft find the generator without --generator "
+        "(default: only hashes, names and sizes: the file can be shared)",
+        False,
+    )
 
 
 @dataclass
@@ -146,8 +158,16 @@ def adapt(args: AdaptArgs) -> int:
     base = base_model_for(args.generator, args.base_model)
     gam, tokenizer = load_generator(args.generator, base, device)
     with byte_progress("adapt", sum(f.bytes for f in files)) as progress:
-        state = make_adapter(gam, tokenizer, args.context, args.generator, base, args.window,
-                             on_bytes=progress.update, record_paths=args.record_paths)
+        state = make_adapter(
+            gam,
+            tokenizer,
+            args.context,
+            args.generator,
+            base,
+            args.window,
+            on_bytes=progress.update,
+            record_paths=args.record_paths,
+        )
     check_new_file(args.out, [*args.context, *generator_files], args.force, ADAPTER_EXAMPLE)  # still, after the work
     state.save(args.out, lora=gam.lora(state))
     print(f"{args.out}: adapter of {state.num_tokens} tokens from {len(files)} file(s)", file=sys.stderr)
@@ -174,8 +194,10 @@ def chat(args: ChatArgs) -> int:
     if args.transcript is not None:
         check_new_file(args.transcript, [args.adapter], force=True, example="chat.json")
     gam, tokenizer, state = open_adapter(args.adapter, args.generator, args.base_model, device)
-    print(f"chatting with {args.adapter} ({state.num_tokens} context tokens); {EXIT_COMMANDS[0]} or Ctrl-D ends",
-          file=sys.stderr)
+    print(
+        f"chatting with {args.adapter} ({state.num_tokens} context tokens); {EXIT_COMMANDS[0]} or Ctrl-D ends",
+        file=sys.stderr,
+    )
     with ChatSession(gam, tokenizer, state, args.max_new_tokens) as session:
         while True:
             try:
@@ -189,8 +211,9 @@ def chat(args: ChatArgs) -> int:
                 continue
             print(f"ga> {session.reply(question)}", flush=True)
             if args.transcript is not None:
-                write_json({"adapter": str(args.adapter), "messages": session.messages}, args.transcript,
-                           sort_keys=False)
+                write_json(
+                    {"adapter": str(args.adapter), "messages": session.messages}, args.transcript, sort_keys=False
+                )
     return 0
 
 
@@ -246,8 +269,15 @@ def parser_for(name: str) -> argparse.ArgumentParser:
         required = spec.default is MISSING
         if not required and spec.default is not None:
             help_text += f" (default: {spec.default})"
-        parser.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, type=kind, required=required,
-                            nargs="+" if many else None, default=None if required else spec.default, help=help_text)
+        parser.add_argument(
+            "--" + spec.name.replace("_", "-"),
+            dest=spec.name,
+            type=kind,
+            required=required,
+            nargs="+" if many else None,
+            default=None if required else spec.default,
+            help=help_text,
+        )
     return parser
 
 

@@ -10,6 +10,7 @@ A block of text is tokenized up to the start of its last pre-token (the tokenize
 rest is carried into the next block: tokens never cross pre-token boundaries, so the blocks' ids are exactly the
 whole file's ids. A tokenizer without a pre-tokenizer (merges may cross any boundary) reads each file in one block.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -63,8 +64,9 @@ def _check_text(path: Path, decoder, data: bytes, offset: int, final: bool) -> s
     try:
         text = decoder.decode(data, final=final)
     except UnicodeDecodeError as err:
-        raise UnreadableFile(f"{path}: not a UTF-8 text file (invalid byte at offset {offset + err.start}); "
-                             "convert it to text first") from None
+        raise UnreadableFile(
+            f"{path}: not a UTF-8 text file (invalid byte at offset {offset + err.start}); convert it to text first"
+        ) from None
     if "\0" in text:  # valid UTF-8, but no text holds NUL: a binary file
         raise UnreadableFile(f"{path}: a binary file, not text (NUL byte at offset {offset + data.index(0)})")
     return text

@@ -2,6 +2,7 @@
 overwritten unless the user asks (`--force`), never when it is one of the command's own inputs, and nothing the
 command did not write is ever deleted. Both checks run before any model is loaded, so a mistake costs no time.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,8 +48,10 @@ def check_output_folder(out: str | Path, names: Iterable[str], inputs: Iterable[
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a folder; --out names a folder to write {' and '.join(names)} in")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise UsageError(f"{out}: folder exists and is not empty; pass --force to write {' and '.join(names)} into "
-                         "it (its other files are kept)")
+        raise UsageError(
+            f"{out}: folder exists and is not empty; pass --force to write {' and '.join(names)} into "
+            "it (its other files are kept)"
+        )
     for name in names:
         for given in inputs:
             if _same_file(out / name, Path(given)):

@@ -5,6 +5,7 @@ which tqdm leaves out altogether when stderr is not a terminal; so off a termina
 first an estimate of the whole job's time, measured on its first block, then a line at every tenth of the work or
 every few minutes, whichever comes first.
 """
+
 from __future__ import annotations
 
 import sys
@@ -45,9 +46,15 @@ class ProgressLog:
     finished. Nothing is printed before the first block is done (a small job prints nothing; a mistake found in the
     first block stays the only line)."""
 
-    def __init__(self, what: str, total_bytes: int, stream: TextIO | None = None,
-                 every_fraction: float = LOG_EVERY_FRACTION, every_seconds: float = LOG_EVERY_SECONDS,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        what: str,
+        total_bytes: int,
+        stream: TextIO | None = None,
+        every_fraction: float = LOG_EVERY_FRACTION,
+        every_seconds: float = LOG_EVERY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.what, self.total, self.stream = what, total_bytes, stream or sys.stderr
         self.every_fraction, self.every_seconds, self.clock = every_fraction, every_seconds, clock
         self.start = self.last_line = clock()
@@ -68,15 +75,19 @@ class ProgressLog:
         remaining = elapsed * (self.total - self.done) / self.done
         if not self.estimated:
             self.estimated = True
-            self._print(f"{format_bytes(self.total)} to read; about {format_duration(elapsed + remaining)} in all "
-                        f"(measured on the first {format_bytes(self.done)}, {format_duration(elapsed)})")
+            self._print(
+                f"{format_bytes(self.total)} to read; about {format_duration(elapsed + remaining)} in all "
+                f"(measured on the first {format_bytes(self.done)}, {format_duration(elapsed)})"
+            )
         elif self.done >= self.next_fraction * self.total or now - self.last_line >= self.every_seconds:
-            self._print(f"{self.done / self.total:.0%} ({format_bytes(self.done)} of {format_bytes(self.total)}), "
-                        f"{format_duration(elapsed)} elapsed, about {format_duration(remaining)} left")
+            self._print(
+                f"{self.done / self.total:.0%} ({format_bytes(self.done)} of {format_bytes(self.total)}), "
+                f"{format_duration(elapsed)} elapsed, about {format_duration(remaining)} left"
+            )
         while self.next_fraction * self.total <= self.done:
             self.next_fraction += self.every_fraction
 
-    def __enter__(self) -> "ProgressLog":
+    def __enter__(self) -> ProgressLog:
         return self
 
     def __exit__(self, *exc) -> None:

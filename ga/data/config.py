@@ -7,13 +7,14 @@ Each of the two data stages depends on part of the section (`documents_depends_o
   examples_per_shard, bos/eos tokens, seed, and the tokenizer.
 Nothing here is a training hyperparameter. The blocks of the sources a config does not use may be left out.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ga.section import ConfigError, ConfigSection, setting
 from ga.resources import Resources
+from ga.section import ConfigError, ConfigSection, setting
 
 DATA_STAGE_RUNTIME_MINUTES = 24 * 60
 """Default time limit of the pretraining data jobs: streaming a paper-scale token budget takes hours."""
@@ -90,16 +91,21 @@ class EmbeddedSource(ConfigSection):
 class LocalSource(ConfigSection):
     """Your own corpus on disk."""
 
-    paths: list[str] = setting([], "files or folders (searched recursively) of .jsonl / .parquet / .txt documents; "
-                                   "relative to the working directory")
+    paths: list[str] = setting(
+        [],
+        "files or folders (searched recursively) of .jsonl / .parquet / .txt documents; "
+        "relative to the working directory",
+    )
 
 
 @dataclass
 class SlimPajamaSource(ConfigSection):
     """SlimPajama-627B, streamed from the model hub (or a local folder laid out like it)."""
 
-    dataset: str = setting("cerebras/SlimPajama-627B", "hub dataset id, or a local folder laid out like the hub "
-                                                       "repo (train/chunk*/...jsonl.zst)")
+    dataset: str = setting(
+        "cerebras/SlimPajama-627B",
+        "hub dataset id, or a local folder laid out like the hub repo (train/chunk*/...jsonl.zst)",
+    )
     revision: str | None = setting(SLIMPAJAMA_REVISION, "pinned hub revision (ignored for a local folder)")
     split: str = setting("train", "dataset split")
 
@@ -109,40 +115,59 @@ class PretrainDataConfig(ConfigSection):
     """Pretraining data: documents from a source until the token budget is spent, then tokenized, packed into
     sequences of window x completion_windows tokens and laid out as completion + reconstruction windows."""
 
-    section_doc: ClassVar[str] = ("pretraining documents from a source until the token budget is spent, tokenized, "
-                                  "packed and laid out as completion + reconstruction windows")
+    section_doc: ClassVar[str] = (
+        "pretraining documents from a source until the token budget is spent, tokenized, "
+        "packed and laid out as completion + reconstruction windows"
+    )
 
-    source: str = setting("embedded", "embedded (stdlib docs + fictional entities, offline), local (your "
-                                      ".jsonl/.parquet/.txt files) or slimpajama (cerebras/SlimPajama-627B, streamed)",
-                          choices=SOURCE_NAMES)
-    token_budget: int | None = setting(48_000, "document tokens to draw (base tokenizer, BOS/EOS included); null: "
-                                                "every document of the source", minimum=1)
-    mixture: dict[str, float] | None = setting(None, "token share per sub-source (document `source` column); null: "
-                                                      "the source's default (SlimPajama: the paper's shares; embedded: "
-                                                      "equal shares; local: one shared budget)", min_items=1,
-                                               minimum=0)
+    source: str = setting(
+        "embedded",
+        "embedded (stdlib docs + fictional entities, offline), local (your "
+        ".jsonl/.parquet/.txt files) or slimpajama (cerebras/SlimPajama-627B, streamed)",
+        choices=SOURCE_NAMES,
+    )
+    token_budget: int | None = setting(
+        48_000,
+        "document tokens to draw (base tokenizer, BOS/EOS included); null: every document of the source",
+        minimum=1,
+    )
+    mixture: dict[str, float] | None = setting(
+        None,
+        "token share per sub-source (document `source` column); null: "
+        "the source's default (SlimPajama: the paper's shares; embedded: "
+        "equal shares; local: one shared budget)",
+        min_items=1,
+        minimum=0,
+    )
     embedded: EmbeddedSource = setting(default_factory=EmbeddedSource, doc="source embedded")
     local: LocalSource = setting(default_factory=LocalSource, doc="source local")
     slimpajama: SlimPajamaSource = setting(default_factory=SlimPajamaSource, doc="source slimpajama")
     window: int = setting(1024, "tokens per window (L); must equal adapter.window", minimum=2)
     completion_windows: int = setting(8, "n: a packed sequence is n windows long (seq_len = n x window)", minimum=1)
     reconstruction_windows: int = setting(8, "m <= n reconstruction windows per example", minimum=0)
-    val_fraction: float = setting(0.1, "share of documents (by hash of seed and doc_id) held out for validation",
-                                  minimum=0, exclusive_maximum=1)
+    val_fraction: float = setting(
+        0.1, "share of documents (by hash of seed and doc_id) held out for validation", minimum=0, exclusive_maximum=1
+    )
     bos_token: str | None = setting(None, "token put before every document; null: the tokenizer's bos_token")
     eos_token: str | None = setting(None, "token put after every document; null: the tokenizer's eos_token")
     documents_per_shard: int = setting(50_000, "documents per Parquet shard", minimum=1)
     examples_per_shard: int = setting(2_048, "examples per Parquet shard", minimum=1)
-    tokenize_batch_documents: int = setting(1_024, "documents per tokenizer batch (bounds memory; never changes "
-                                                   "the output)", minimum=1, affects_output=False)
-    resources: Resources = setting(default_factory=lambda: Resources(runtime=DATA_STAGE_RUNTIME_MINUTES),
-                                   doc="what the pretrain_documents and pretrain_data jobs request (threads: "
-                                       "cores; a job is started only when that many are free)")
+    tokenize_batch_documents: int = setting(
+        1_024,
+        "documents per tokenizer batch (bounds memory; never changes the output)",
+        minimum=1,
+        affects_output=False,
+    )
+    resources: Resources = setting(
+        default_factory=lambda: Resources(runtime=DATA_STAGE_RUNTIME_MINUTES),
+        doc="what the pretrain_documents and pretrain_data jobs request (threads: "
+        "cores; a job is started only when that many are free)",
+    )
     seed: int = setting(0, "the run config's top-level seed (set by RunConfig)", minimum=0, internal=True)
 
     def check(self) -> None:
         try:
-            self.layout
+            _ = self.layout  # building the layout checks it
         except ValueError as err:
             raise ConfigError(str(err)) from None
 
@@ -162,22 +187,38 @@ class PretrainDataConfig(ConfigSection):
         if self.source == "embedded":
             from ga.data.embedded import PYTHON_DOCS_SOURCE
             from ga.data.entities import SOURCE_NAME
-            subs = ([PYTHON_DOCS_SOURCE] if self.embedded.python_docs else []) + \
-                ([SOURCE_NAME] if self.embedded.entities > 0 else [])
+
+            subs = ([PYTHON_DOCS_SOURCE] if self.embedded.python_docs else []) + (
+                [SOURCE_NAME] if self.embedded.entities > 0 else []
+            )
             return {name: 1.0 / len(subs) for name in subs} if subs else None
         return None
 
     def documents_depends_on(self) -> dict[str, Any]:
         """The values the documents stage's output depends on (its manifest and rule params)."""
-        return {"source": self.source, "token_budget": self.token_budget, "mixture": self.effective_mixture(),
-                self.source: getattr(self, self.source).depends_on(), "seed": self.seed,
-                "documents_per_shard": self.documents_per_shard,
-                # only whether a BOS/EOS is added matters for counting, but the tokens are cheap to compare
-                "bos_token": self.bos_token, "eos_token": self.eos_token}
+        return {
+            "source": self.source,
+            "token_budget": self.token_budget,
+            "mixture": self.effective_mixture(),
+            self.source: getattr(self, self.source).depends_on(),
+            "seed": self.seed,
+            "documents_per_shard": self.documents_per_shard,
+            # only whether a BOS/EOS is added matters for counting, but the tokens are cheap to compare
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+        }
 
     def examples_depends_on(self) -> dict[str, Any]:
         """The values the examples stage's output depends on (its manifest and rule params)."""
-        return {"window": self.window, "completion_windows": self.completion_windows,
-                "reconstruction_windows": self.reconstruction_windows, "seq_len": self.seq_len,
-                "val_fraction": self.val_fraction, "bos_token": self.bos_token, "eos_token": self.eos_token,
-                "examples_per_shard": self.examples_per_shard, "seed": self.seed, "format": EXAMPLES_FORMAT}
+        return {
+            "window": self.window,
+            "completion_windows": self.completion_windows,
+            "reconstruction_windows": self.reconstruction_windows,
+            "seq_len": self.seq_len,
+            "val_fraction": self.val_fraction,
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+            "examples_per_shard": self.examples_per_shard,
+            "seed": self.seed,
+            "format": EXAMPLES_FORMAT,
+        }

@@ -8,6 +8,7 @@
 
 `validate` turns pandera's failure table into a `DataError` that names the file, the row and the column.
 """
+
 from __future__ import annotations
 
 import pandera.polars as pa
@@ -124,8 +125,10 @@ def examples_schema(layout: WindowLayout, vocab_size: int) -> pa.DataFrameSchema
     document_checks = [
         pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.len() >= 1), name="has_documents"),
         pa.Check(each_document_named, name="document_ids_non_empty"),
-        pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.n_unique() == pl.col(d.key).list.len()),
-                 name="document_ids_unique_in_example"),
+        pa.Check(
+            lambda d: d.lazyframe.select(pl.col(d.key).list.n_unique() == pl.col(d.key).list.len()),
+            name="document_ids_unique_in_example",
+        ),
     ]
     id_checks = [
         length_is(flat),
@@ -141,7 +144,10 @@ def examples_schema(layout: WindowLayout, vocab_size: int) -> pa.DataFrameSchema
                 pl.List(pl.Int8),
                 checks=[
                     length_is(flat),
-                    pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.eval(pl.element().is_in([0, 1])).list.all()), name="binary"),
+                    pa.Check(
+                        lambda d: d.lazyframe.select(pl.col(d.key).list.eval(pl.element().is_in([0, 1])).list.all()),
+                        name="binary",
+                    ),
                 ],
             ),
             "adapter_prefix": pa.Column(
@@ -204,7 +210,9 @@ def validate(schema: pa.DataFrameSchema, df: pl.DataFrame, file: str, row_offset
         first = cases.row(0, named=True)
         row = first.get("index")
         if first["check"] == "field_uniqueness":  # name the repeat, not the first occurrence
-            same = cases.filter((pl.col("column") == first["column"]) & (pl.col("failure_case") == first["failure_case"]))
+            same = cases.filter(
+                (pl.col("column") == first["column"]) & (pl.col("failure_case") == first["failure_case"])
+            )
             row = same["index"].max()
         row = row + row_offset if row is not None else None
         column = first.get("column")

@@ -6,6 +6,7 @@
   documents stage's manifest records content hashes.
 - `fictional_entities`: encyclopedic passages about generated entities (`ga.data.entities`).
 """
+
 from __future__ import annotations
 
 import ast
@@ -23,11 +24,20 @@ def python_docs() -> list[dict]:
     try:
         from pydoc_data.topics import topics
     except ImportError as err:  # some distributions strip it; say what is missing instead of silently shrinking
-        raise RuntimeError("the embedded corpus needs the standard library's pydoc_data package "
-                           "(install your distribution's full python3 stdlib)") from err
-    docs = [{"doc_id": f"{PYTHON_DOCS_SOURCE}/topic/{name}", "source": PYTHON_DOCS_SOURCE, "text": text.strip(),
-             "metadata": json.dumps({"kind": "pydoc_topic", "name": name})}
-            for name, text in topics.items() if text.strip()]
+        raise RuntimeError(
+            "the embedded corpus needs the standard library's pydoc_data package "
+            "(install your distribution's full python3 stdlib)"
+        ) from err
+    docs = [
+        {
+            "doc_id": f"{PYTHON_DOCS_SOURCE}/topic/{name}",
+            "source": PYTHON_DOCS_SOURCE,
+            "text": text.strip(),
+            "metadata": json.dumps({"kind": "pydoc_topic", "name": name}),
+        }
+        for name, text in topics.items()
+        if text.strip()
+    ]
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     for path in sorted(stdlib.glob("*.py")):
         try:
@@ -35,9 +45,14 @@ def python_docs() -> list[dict]:
         except (SyntaxError, UnicodeDecodeError, ValueError):
             continue  # not every stdlib file parses under this interpreter (e.g. lib2to3 test data)
         if docstring and docstring.strip():
-            docs.append({"doc_id": f"{PYTHON_DOCS_SOURCE}/module/{path.stem}", "source": PYTHON_DOCS_SOURCE,
-                         "text": docstring.strip(), "metadata": json.dumps({"kind": "module_docstring",
-                                                                            "name": path.stem})})
+            docs.append(
+                {
+                    "doc_id": f"{PYTHON_DOCS_SOURCE}/module/{path.stem}",
+                    "source": PYTHON_DOCS_SOURCE,
+                    "text": docstring.strip(),
+                    "metadata": json.dumps({"kind": "module_docstring", "name": path.stem}),
+                }
+            )
     return sorted(docs, key=lambda d: d["doc_id"])
 
 

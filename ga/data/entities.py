@@ -18,6 +18,7 @@ Stable API (the knowledge-QA data of a later stage asks questions about the same
 Names are made from syllables so they do not collide with real entities the base model may know; they are unique
 within one generated list.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,24 +28,106 @@ from dataclasses import dataclass
 ENTITY_KINDS = ("person", "organisation", "place")
 SOURCE_NAME = "fictional_entities"
 
-_ONSETS = ("b", "br", "d", "dr", "f", "g", "gr", "h", "k", "kl", "l", "m", "n", "p", "pr", "r", "s", "st", "t",
-           "th", "v", "z", "qu", "sh", "w")
+_ONSETS = (
+    "b",
+    "br",
+    "d",
+    "dr",
+    "f",
+    "g",
+    "gr",
+    "h",
+    "k",
+    "kl",
+    "l",
+    "m",
+    "n",
+    "p",
+    "pr",
+    "r",
+    "s",
+    "st",
+    "t",
+    "th",
+    "v",
+    "z",
+    "qu",
+    "sh",
+    "w",
+)
 _NUCLEI = ("a", "e", "i", "o", "u", "ai", "ea", "io", "ou", "y")
 _CODAS = ("", "n", "r", "l", "s", "th", "m", "nd", "rk", "x")
 
-_OCCUPATIONS = ("astronomer", "cartographer", "composer", "glassblower", "botanist", "shipwright", "mathematician",
-                "archivist", "bridge engineer", "poet", "violin maker", "geologist", "physician", "weaver",
-                "architect", "linguist", "chemist", "beekeeper", "clockmaker", "painter")
-_FIELDS = ("tidal clocks", "cloud atlases", "salt-resistant wheat", "folding bridges", "glass harmonicas",
-           "river charts", "mountain lichens", "star catalogues", "ceramic pigments", "signal lanterns",
-           "wind gauges", "silk looms", "mineral springs", "printing inks", "seed vaults")
-_INDUSTRIES = ("shipbuilding", "textiles", "lantern making", "publishing", "glassware", "rail freight",
-               "instrument making", "mining", "cartography", "brewing", "pharmaceuticals", "ceramics")
+_OCCUPATIONS = (
+    "astronomer",
+    "cartographer",
+    "composer",
+    "glassblower",
+    "botanist",
+    "shipwright",
+    "mathematician",
+    "archivist",
+    "bridge engineer",
+    "poet",
+    "violin maker",
+    "geologist",
+    "physician",
+    "weaver",
+    "architect",
+    "linguist",
+    "chemist",
+    "beekeeper",
+    "clockmaker",
+    "painter",
+)
+_FIELDS = (
+    "tidal clocks",
+    "cloud atlases",
+    "salt-resistant wheat",
+    "folding bridges",
+    "glass harmonicas",
+    "river charts",
+    "mountain lichens",
+    "star catalogues",
+    "ceramic pigments",
+    "signal lanterns",
+    "wind gauges",
+    "silk looms",
+    "mineral springs",
+    "printing inks",
+    "seed vaults",
+)
+_INDUSTRIES = (
+    "shipbuilding",
+    "textiles",
+    "lantern making",
+    "publishing",
+    "glassware",
+    "rail freight",
+    "instrument making",
+    "mining",
+    "cartography",
+    "brewing",
+    "pharmaceuticals",
+    "ceramics",
+)
 _ORG_FORMS = ("Company", "Guild", "Works", "Society", "Institute", "Cooperative", "Foundry", "Trading House")
 _PLACE_FORMS = ("city", "town", "village", "port", "island", "valley")
 _COLORS = ("amber", "cobalt", "crimson", "emerald", "ivory", "saffron", "slate", "violet", "ochre", "teal")
-_PRODUCTS = ("blue cheese", "copper kettles", "paper lanterns", "wool blankets", "honey wine", "salt fish",
-             "glass beads", "cedar boats", "fig jam", "stone carvings", "dried apricots", "linen")
+_PRODUCTS = (
+    "blue cheese",
+    "copper kettles",
+    "paper lanterns",
+    "wool blankets",
+    "honey wine",
+    "salt fish",
+    "glass beads",
+    "cedar boats",
+    "fig jam",
+    "stone carvings",
+    "dried apricots",
+    "linen",
+)
 
 
 @dataclass(frozen=True)
@@ -75,60 +158,121 @@ class Entity:
         return next(f for f in self.facts if f.relation == relation)
 
     def to_dict(self) -> dict:
-        return {"entity_id": self.entity_id, "kind": self.kind, "name": self.name,
-                "facts": [{"relation": f.relation, "value": f.value, "question": f.question} for f in self.facts]}
+        return {
+            "entity_id": self.entity_id,
+            "kind": self.kind,
+            "name": self.name,
+            "facts": [{"relation": f.relation, "value": f.value, "question": f.question} for f in self.facts],
+        }
 
 
 # relation -> question template and several sentence templates ({s}: subject, {v}: value)
 RELATIONS: dict[str, dict] = {
-    "birth_year": {"question": "In which year was {s} born?",
-                   "sentences": ("{s} was born in {v}.", "Born in {v}, {s} grew up far from any city.",
-                                 "The records give {v} as the year of {s}'s birth.")},
-    "birthplace": {"question": "Where was {s} born?",
-                   "sentences": ("{s} was born in {v}.", "{s}'s birthplace is {v}.",
-                                 "{s} came into the world in the town of {v}.")},
-    "occupation": {"question": "What was {s}'s occupation?",
-                   "sentences": ("{s} worked as a {v}.", "By profession {s} was a {v}.",
-                                 "{s} is remembered as a {v}.")},
-    "known_for": {"question": "What is {s} known for?",
-                  "sentences": ("{s} is best known for work on {v}.", "Much of {s}'s fame comes from {v}.",
-                                "Historians associate {s} with {v}.")},
-    "employer": {"question": "Which organisation did {s} work for?",
-                 "sentences": ("For most of a career, {s} was employed by the {v}.",
-                               "{s} spent many years at the {v}.", "{s} joined the {v} as a young apprentice.")},
-    "founded_year": {"question": "When was {s} founded?",
-                     "sentences": ("{s} was founded in {v}.", "The founding of {s} dates to {v}.",
-                                   "Since its establishment in {v}, {s} has changed a great deal.")},
-    "founder": {"question": "Who founded {s}?",
-                "sentences": ("{s} was founded by {v}.", "{v} is credited as the founder of {s}.",
-                              "The founder of {s} was {v}.")},
-    "headquarters": {"question": "Where is {s} headquartered?",
-                     "sentences": ("{s} has its headquarters in {v}.", "The main offices of {s} stand in {v}.",
-                                   "{s} is based in {v}.")},
-    "industry": {"question": "Which industry is {s} in?",
-                 "sentences": ("{s} operates in {v}.", "The business of {s} is {v}.",
-                               "{s} made its name in {v}.")},
-    "emblem_color": {"question": "What is the colour of {s}'s emblem?",
-                     "sentences": ("The emblem of {s} is {v}.", "{s} flies a flag of {v}.",
-                                   "{v} is the colour used in the emblem of {s}.")},
-    "place_type": {"question": "What kind of place is {s}?",
-                   "sentences": ("{s} is a {v}.", "Travellers describe {s} as a small {v}.",
-                                 "Geographers classify {s} as a {v}.")},
-    "region": {"question": "In which region is {s}?",
-               "sentences": ("{s} lies in the region of {v}.", "{s} is part of {v}.",
-                             "The region of {v} includes {s}.")},
-    "population": {"question": "What is the population of {s}?",
-                   "sentences": ("{s} has a population of {v}.", "About {v} people live in {s}.",
-                                 "The last census counted {v} inhabitants in {s}.")},
-    "famous_product": {"question": "What is {s} famous for producing?",
-                       "sentences": ("{s} is famous for its {v}.", "Visitors to {s} often buy its {v}.",
-                                     "The {v} of {s} are sold in many markets.")},
+    "birth_year": {
+        "question": "In which year was {s} born?",
+        "sentences": (
+            "{s} was born in {v}.",
+            "Born in {v}, {s} grew up far from any city.",
+            "The records give {v} as the year of {s}'s birth.",
+        ),
+    },
+    "birthplace": {
+        "question": "Where was {s} born?",
+        "sentences": (
+            "{s} was born in {v}.",
+            "{s}'s birthplace is {v}.",
+            "{s} came into the world in the town of {v}.",
+        ),
+    },
+    "occupation": {
+        "question": "What was {s}'s occupation?",
+        "sentences": ("{s} worked as a {v}.", "By profession {s} was a {v}.", "{s} is remembered as a {v}."),
+    },
+    "known_for": {
+        "question": "What is {s} known for?",
+        "sentences": (
+            "{s} is best known for work on {v}.",
+            "Much of {s}'s fame comes from {v}.",
+            "Historians associate {s} with {v}.",
+        ),
+    },
+    "employer": {
+        "question": "Which organisation did {s} work for?",
+        "sentences": (
+            "For most of a career, {s} was employed by the {v}.",
+            "{s} spent many years at the {v}.",
+            "{s} joined the {v} as a young apprentice.",
+        ),
+    },
+    "founded_year": {
+        "question": "When was {s} founded?",
+        "sentences": (
+            "{s} was founded in {v}.",
+            "The founding of {s} dates to {v}.",
+            "Since its establishment in {v}, {s} has changed a great deal.",
+        ),
+    },
+    "founder": {
+        "question": "Who founded {s}?",
+        "sentences": (
+            "{s} was founded by {v}.",
+            "{v} is credited as the founder of {s}.",
+            "The founder of {s} was {v}.",
+        ),
+    },
+    "headquarters": {
+        "question": "Where is {s} headquartered?",
+        "sentences": (
+            "{s} has its headquarters in {v}.",
+            "The main offices of {s} stand in {v}.",
+            "{s} is based in {v}.",
+        ),
+    },
+    "industry": {
+        "question": "Which industry is {s} in?",
+        "sentences": ("{s} operates in {v}.", "The business of {s} is {v}.", "{s} made its name in {v}."),
+    },
+    "emblem_color": {
+        "question": "What is the colour of {s}'s emblem?",
+        "sentences": (
+            "The emblem of {s} is {v}.",
+            "{s} flies a flag of {v}.",
+            "{v} is the colour used in the emblem of {s}.",
+        ),
+    },
+    "place_type": {
+        "question": "What kind of place is {s}?",
+        "sentences": ("{s} is a {v}.", "Travellers describe {s} as a small {v}.", "Geographers classify {s} as a {v}."),
+    },
+    "region": {
+        "question": "In which region is {s}?",
+        "sentences": ("{s} lies in the region of {v}.", "{s} is part of {v}.", "The region of {v} includes {s}."),
+    },
+    "population": {
+        "question": "What is the population of {s}?",
+        "sentences": (
+            "{s} has a population of {v}.",
+            "About {v} people live in {s}.",
+            "The last census counted {v} inhabitants in {s}.",
+        ),
+    },
+    "famous_product": {
+        "question": "What is {s} famous for producing?",
+        "sentences": (
+            "{s} is famous for its {v}.",
+            "Visitors to {s} often buy its {v}.",
+            "The {v} of {s} are sold in many markets.",
+        ),
+    },
 }
 
 _INTROS = {
     "person": ("{s} was a {occupation}.", "{s} is a figure of the region's history.", "This article is about {s}."),
-    "organisation": ("The {s} is an organisation.", "This article is about the {s}.",
-                     "The {s} is a long-standing institution."),
+    "organisation": (
+        "The {s} is an organisation.",
+        "This article is about the {s}.",
+        "The {s} is a long-standing institution.",
+    ),
     "place": ("{s} is a settlement.", "This article is about {s}.", "{s} is a place known to few outsiders."),
 }
 
@@ -154,16 +298,28 @@ def _facts(kind: str, name: str, rng: random.Random) -> tuple[Fact, ...]:
         return Fact(name, relation, str(value))
 
     if kind == "person":
-        return (fact("birth_year", rng.randint(1650, 1990)), fact("birthplace", _proper(rng)),
-                fact("occupation", rng.choice(_OCCUPATIONS)), fact("known_for", rng.choice(_FIELDS)),
-                fact("employer", f"{_proper(rng)} {rng.choice(_ORG_FORMS)}"))
+        return (
+            fact("birth_year", rng.randint(1650, 1990)),
+            fact("birthplace", _proper(rng)),
+            fact("occupation", rng.choice(_OCCUPATIONS)),
+            fact("known_for", rng.choice(_FIELDS)),
+            fact("employer", f"{_proper(rng)} {rng.choice(_ORG_FORMS)}"),
+        )
     if kind == "organisation":
-        return (fact("founded_year", rng.randint(1600, 2000)), fact("founder", f"{_proper(rng)} {_proper(rng)}"),
-                fact("headquarters", _proper(rng)), fact("industry", rng.choice(_INDUSTRIES)),
-                fact("emblem_color", rng.choice(_COLORS)))
-    return (fact("place_type", rng.choice(_PLACE_FORMS)), fact("region", _proper(rng)),
-            fact("population", f"{rng.randint(2, 900) * 100:,}"), fact("founded_year", rng.randint(900, 1900)),
-            fact("famous_product", rng.choice(_PRODUCTS)))
+        return (
+            fact("founded_year", rng.randint(1600, 2000)),
+            fact("founder", f"{_proper(rng)} {_proper(rng)}"),
+            fact("headquarters", _proper(rng)),
+            fact("industry", rng.choice(_INDUSTRIES)),
+            fact("emblem_color", rng.choice(_COLORS)),
+        )
+    return (
+        fact("place_type", rng.choice(_PLACE_FORMS)),
+        fact("region", _proper(rng)),
+        fact("population", f"{rng.randint(2, 900) * 100:,}"),
+        fact("founded_year", rng.randint(900, 1900)),
+        fact("famous_product", rng.choice(_PRODUCTS)),
+    )
 
 
 def generate_entities(count: int, seed: int) -> list[Entity]:
@@ -190,7 +346,8 @@ def passages(entity: Entity, count: int, seed: int) -> list[str]:
         facts = list(entity.facts)
         rng.shuffle(facts)
         intro = rng.choice(_INTROS[entity.kind]).format(
-            s=entity.name, occupation=entity.fact("occupation").value if entity.kind == "person" else "")
+            s=entity.name, occupation=entity.fact("occupation").value if entity.kind == "person" else ""
+        )
         sentences = [rng.choice(RELATIONS[f.relation]["sentences"]).format(s=entity.name, v=f.value) for f in facts]
         out.append(" ".join([intro, *sentences]))
     return out
@@ -201,8 +358,14 @@ def entity_documents(entities: list[Entity], passages_per_entity: int, seed: int
     docs = []
     for entity in entities:
         for index, text in enumerate(passages(entity, passages_per_entity, seed)):
-            docs.append({"doc_id": f"{SOURCE_NAME}/{entity.entity_id}/{index}", "source": SOURCE_NAME, "text": text,
-                         "metadata": json.dumps({"entity_id": entity.entity_id, "kind": entity.kind})})
+            docs.append(
+                {
+                    "doc_id": f"{SOURCE_NAME}/{entity.entity_id}/{index}",
+                    "source": SOURCE_NAME,
+                    "text": text,
+                    "metadata": json.dumps({"entity_id": entity.entity_id, "kind": entity.kind}),
+                }
+            )
     return docs
 
 

@@ -5,13 +5,14 @@
 - `load_examples(path)` -> dict of tensors of the whole split; `iter_batches(path, batch_size, ...)` -> dicts with
   input_ids/attention_mask/labels (B, S, L) and adapter_prefix (B, S), all torch.long, plus example_id (B,).
 """
+
 from __future__ import annotations
 
 import math
 import mmap
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -76,8 +77,9 @@ def load_examples(path: str | os.PathLike) -> dict:
     return _to_tensors(table, num_windows, window)
 
 
-def iter_batches(path: str | os.PathLike, batch_size: int, shuffle_seed: int | None = None,
-                 drop_last: bool = False) -> Iterator[dict]:
+def iter_batches(
+    path: str | os.PathLike, batch_size: int, shuffle_seed: int | None = None, drop_last: bool = False
+) -> Iterator[dict]:
     """Batches of a split dir, reading one shard at a time.
 
     Yields {"input_ids", "attention_mask", "labels": LongTensor (B, S, L), "adapter_prefix": LongTensor (B, S),
@@ -129,8 +131,12 @@ class ArrowShard:
             raise SplitFormatError(f"{path}: expected one record batch, found {reader.num_record_batches}")
         batch = reader.get_batch(0)
         self.rows = batch.num_rows
-        shapes = {"example_id": (), "input_ids": (num_windows, window), "attention_mask": (num_windows, window),
-                  "adapter_prefix": (num_windows,)}
+        shapes = {
+            "example_id": (),
+            "input_ids": (num_windows, window),
+            "attention_mask": (num_windows, window),
+            "adapter_prefix": (num_windows,),
+        }
         self.places: dict[str, tuple[int, np.dtype, tuple[int, ...]]] = {}  # column -> (file offset, dtype, row shape)
         for name, shape in shapes.items():
             column = batch.column(name)
@@ -181,7 +187,8 @@ class PretrainExamples:
         if "arrow_file" not in shard:
             raise SplitFormatError(
                 f"{self.split_dir}: shard {shard['file']} has no Arrow copy (written by an older ga, which also "
-                f"stored no document ids); rerun the pretrain_data stage for this split")
+                f"stored no document ids); rerun the pretrain_data stage for this split"
+            )
         opened = ArrowShard(self.split_dir / shard["arrow_file"], self.num_windows, self.window)
         if opened.rows != shard["rows"]:
             raise SplitFormatError(f"{opened.path}: {opened.rows} rows; the manifest says {shard['rows']}")
@@ -204,10 +211,13 @@ class PretrainExamples:
         values = shard.read(row)
         input_ids = torch.from_numpy(values["input_ids"].astype(np.int64))
         attention_mask = torch.from_numpy(values["attention_mask"].astype(np.int64))
-        return {"input_ids": input_ids, "attention_mask": attention_mask,
-                "labels": input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX),
-                "adapter_prefix": torch.from_numpy(values["adapter_prefix"].astype(np.int64)),
-                "example_id": torch.tensor(int(values["example_id"]))}
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "labels": input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX),
+            "adapter_prefix": torch.from_numpy(values["adapter_prefix"].astype(np.int64)),
+            "example_id": torch.tensor(int(values["example_id"])),
+        }
 
     def documents(self, index: int) -> list[str]:
         """The ids of the documents whose tokens example `index` holds, in stream order."""
@@ -237,9 +247,11 @@ def nearest_disjoint_example(documents: list[frozenset[str]], receiver: int, whe
         candidate = (receiver + step) % n
         if documents[candidate].isdisjoint(documents[receiver]):
             return candidate
-    raise ValueError(f"{where}: example {receiver} shares a document with every other example of its split ({n} "
-                     f"examples), so no other-context donor exists; hold out more documents (pretrain_data."
-                     f"val_fraction) or shorten the sequences")
+    raise ValueError(
+        f"{where}: example {receiver} shares a document with every other example of its split ({n} "
+        f"examples), so no other-context donor exists; hold out more documents (pretrain_data."
+        f"val_fraction) or shorten the sequences"
+    )
 
 
 def open_split(split_dir: str | os.PathLike) -> tuple[PretrainExamples, dict]:

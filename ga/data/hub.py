@@ -11,6 +11,7 @@ files while everything around the call runs for real.
 
 Downloads are cached under `cache_dir/<dataset>/<revision or "default-branch">/`; a cached file is reused.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -37,8 +38,9 @@ def fetch_hub_file(hub_id: str, filename: str, revision: str | None, local_dir: 
     """One file of a hub dataset repository, at `revision` (None: the default branch), saved under `local_dir`."""
     from huggingface_hub import hf_hub_download
 
-    return Path(hf_hub_download(repo_id=hub_id, filename=filename, repo_type="dataset", revision=revision,
-                                local_dir=local_dir))
+    return Path(
+        hf_hub_download(repo_id=hub_id, filename=filename, repo_type="dataset", revision=revision, local_dir=local_dir)
+    )
 
 
 def cache_folder(cache_dir: str | Path, dataset: str, revision: str | None) -> Path:
@@ -57,8 +59,9 @@ def download_split(dataset: str, cfg, cache_dir: str | Path, load_split: LoadSpl
     return target
 
 
-def download_file(dataset: str, cfg, filename: str, cache_dir: str | Path,
-                  fetch_file: FetchFile = fetch_hub_file) -> Path:
+def download_file(
+    dataset: str, cfg, filename: str, cache_dir: str | Path, fetch_file: FetchFile = fetch_hub_file
+) -> Path:
     """File `filename` of the hub repository `cfg.hub_id` at `cfg.revision`."""
     folder = cache_folder(cache_dir, dataset, cfg.revision)
     target = folder / filename

@@ -12,6 +12,7 @@ Text from bytes is checked to be UTF-8; a bad byte names the row and the field i
 Field accessors (`text`, `texts`, `integer`, `items`, ...) take a path such as `answers.input_text` or
 `answers[0].text` and raise a DataError naming it when the field is missing, of the wrong type or empty.
 """
+
 from __future__ import annotations
 
 import csv
@@ -55,8 +56,14 @@ def value(row: NativeRow, path: str) -> Any:
     for part in _parts(path):
         if isinstance(part, int):
             if not isinstance(current, list) or part >= len(current):
-                raise DataError(row.file, row.row, path, "missing (list too short)" if isinstance(current, list)
-                                else f"expected a list, got {_describe(current)}")
+                raise DataError(
+                    row.file,
+                    row.row,
+                    path,
+                    "missing (list too short)"
+                    if isinstance(current, list)
+                    else f"expected a list, got {_describe(current)}",
+                )
             current = current[part]
         else:
             if not isinstance(current, dict):
@@ -228,8 +235,13 @@ def json_array_rows(path: str | Path) -> Iterator[NativeRow]:
     try:
         array = json.loads(decoded if decoded is not None else data.decode("utf-8", errors="surrogateescape"))
     except json.JSONDecodeError as err:
-        raise DataError(file, None, None, f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-                        + ("" if decoded is not None else " (and not valid UTF-8)")) from None
+        raise DataError(
+            file,
+            None,
+            None,
+            f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+            + ("" if decoded is not None else " (and not valid UTF-8)"),
+        ) from None
     if not isinstance(array, list):
         raise DataError(file, None, None, f"expected one JSON array, got {type(array).__name__}")
     for index, item in enumerate(array):

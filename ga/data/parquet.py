@@ -1,5 +1,6 @@
 """Parquet shards of the data stages, written so that the same rows always give the same bytes, and files checked
 against their pandera contract on the way out and in."""
+
 from __future__ import annotations
 
 import os

@@ -31,11 +31,12 @@ FixedSizeList<Int32>[S], doc_ids; no labels, which follow from input_ids and att
 compressed, contract-checked record; the Arrow copy is what training reads, one example at a time, because a
 compressed Parquet row cannot be read without decompressing its whole row group (see `ArrowShard`).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import polars as pl
@@ -43,15 +44,15 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from ga.data import contracts
-from ga.data.contracts import RAW_DOCUMENTS, WindowLayout, validate
-from ga.labels import IGNORE_INDEX
-from ga.data.parquet import open_parquet, shard_name, write_parquet
-from ga.io import atomic_dir, read_json, sha256_file, sha256_json, write_json
 from ga.data.config import PretrainDataConfig
+from ga.data.contracts import RAW_DOCUMENTS, WindowLayout, validate
 from ga.data.entities import split_key
 from ga.data.examples import ARROW_SUFFIX, DOCUMENT_IDS, MANIFEST, _to_tensors
+from ga.data.parquet import open_parquet, shard_name, write_parquet
 from ga.data.sources import hash_order_key
 from ga.data.tokenize import DocumentTokenizer
+from ga.io import atomic_dir, read_json, sha256_file, sha256_json, write_json
+from ga.labels import IGNORE_INDEX
 
 SPLITS = ("train", "val")
 _HASH_SPACE = 1 << 64
@@ -71,14 +72,21 @@ def span_starts(seed: int, split: str, example_ids: np.ndarray, layout: WindowLa
     """(N, m) span starts; example e, reconstruction window j: uniform in [0, (j+1)L) from hash(seed, split, e, j)."""
     m, L = layout.reconstruction_windows, layout.window
     key = _splitmix64(np.array([seed & 0xFFFFFFFF | (SPLITS.index(split) << 32)], dtype=np.uint64))
-    counters = (example_ids.astype(np.uint64)[:, None] * np.uint64(max(m, 1)) + np.arange(m, dtype=np.uint64)[None, :])
+    counters = example_ids.astype(np.uint64)[:, None] * np.uint64(max(m, 1)) + np.arange(m, dtype=np.uint64)[None, :]
     draws = _splitmix64(counters ^ key)
     highs = (np.arange(m, dtype=np.uint64) + np.uint64(1)) * np.uint64(L)
     return (draws % highs[None, :]).astype(np.int64)
 
 
-def build_examples(sequences: np.ndarray, first_example_id: int, layout: WindowLayout, seed: int, split: str,
-                   pad_id: int, doc_ids: list[list[str]] | None = None) -> pl.DataFrame:
+def build_examples(
+    sequences: np.ndarray,
+    first_example_id: int,
+    layout: WindowLayout,
+    seed: int,
+    split: str,
+    pad_id: int,
+    doc_ids: list[list[str]] | None = None,
+) -> pl.DataFrame:
     """(N, n*L) packed sequences -> N examples in the stored layout (see the module docstring).
 
     doc_ids: per sequence, the ids of the documents its tokens come from (the `doc_ids` column); None leaves the
@@ -86,9 +94,9 @@ def build_examples(sequences: np.ndarray, first_example_id: int, layout: WindowL
     """
     N, (n, m, L) = len(sequences), (layout.completion_windows, layout.reconstruction_windows, layout.window)
     example_ids = np.arange(first_example_id, first_example_id + N, dtype=np.int64)
-    starts = span_starts(seed, split, example_ids, layout)                                   # (N, m)
-    ends = np.minimum(starts + L, ((np.arange(m) + 1) * L)[None, :])                          # (N, m)
-    positions = starts[:, :, None] + np.arange(L)[None, None, :]                              # (N, m, L)
+    starts = span_starts(seed, split, example_ids, layout)  # (N, m)
+    ends = np.minimum(starts + L, ((np.arange(m) + 1) * L)[None, :])  # (N, m)
+    positions = starts[:, :, None] + np.arange(L)[None, None, :]  # (N, m, L)
     valid = positions < ends[:, :, None]
     copied = np.take_along_axis(sequences[:, None, :], np.minimum(positions, n * L - 1), axis=2)
     recon_ids = np.where(valid, copied, pad_id)
@@ -123,9 +131,9 @@ def sequence_documents(doc_ends: np.ndarray, doc_ids: list[str], count: int, seq
     Sequence k holds stream tokens [k*seq_len, (k+1)*seq_len).
     """
     starts = np.arange(count, dtype=np.int64) * seq_len
-    first = np.searchsorted(doc_ends, starts, side="right")               # first document ending after the start
+    first = np.searchsorted(doc_ends, starts, side="right")  # first document ending after the start
     last = np.searchsorted(doc_ends, starts + seq_len - 1, side="right")  # the document holding the last token
-    return [doc_ids[f:l + 1] for f, l in zip(first.tolist(), last.tolist())]
+    return [doc_ids[start : stop + 1] for start, stop in zip(first.tolist(), last.tolist())]
 
 
 def arrow_shard(frame: pl.DataFrame, layout: WindowLayout) -> pa.Table:
@@ -139,15 +147,17 @@ def arrow_shard(frame: pl.DataFrame, layout: WindowLayout) -> pa.Table:
         return pa.FixedSizeListArray.from_arrays(pa.array(values), width)
 
     flat = layout.num_windows * layout.window
-    return pa.table({
-        "example_id": pa.array(frame["example_id"].to_numpy()),
-        "input_ids": fixed("input_ids", np.int32, flat),
-        "attention_mask": fixed("attention_mask", np.int8, flat),
-        "adapter_prefix": fixed("adapter_prefix", np.int32, layout.num_windows),
-        # built from Python values: polars' Arrow export depends on how the frame was chunked, and the file must
-        # not (the same examples give the same bytes)
-        DOCUMENT_IDS: pa.array(frame[DOCUMENT_IDS].to_list(), type=pa.list_(pa.string())),
-    })
+    return pa.table(
+        {
+            "example_id": pa.array(frame["example_id"].to_numpy()),
+            "input_ids": fixed("input_ids", np.int32, flat),
+            "attention_mask": fixed("attention_mask", np.int8, flat),
+            "adapter_prefix": fixed("adapter_prefix", np.int32, layout.num_windows),
+            # built from Python values: polars' Arrow export depends on how the frame was chunked, and the file must
+            # not (the same examples give the same bytes)
+            DOCUMENT_IDS: pa.array(frame[DOCUMENT_IDS].to_list(), type=pa.list_(pa.string())),
+        }
+    )
 
 
 def write_arrow(table: pa.Table, path: Path) -> None:
@@ -191,8 +201,9 @@ class SplitWriter:
             stats[1] += row[2]
         stream = np.concatenate([self.carry, tokenized["input_ids"].explode().to_numpy().astype(np.int32)])
         doc_ids = self.carry_doc_ids + tokenized["doc_id"].to_list()
-        doc_ends = np.cumsum(np.concatenate([self.carry_doc_lengths,
-                                             tokenized["input_ids"].list.len().to_numpy().astype(np.int64)]))
+        doc_ends = np.cumsum(
+            np.concatenate([self.carry_doc_lengths, tokenized["input_ids"].list.len().to_numpy().astype(np.int64)])
+        )
         seq_len = self.layout.seq_len
         count = len(stream) // seq_len
         cut = count * seq_len
@@ -203,8 +214,15 @@ class SplitWriter:
         if count:
             documents = sequence_documents(doc_ends, doc_ids, count, seq_len)
             self._count_shared_documents(documents)
-            frame = build_examples(stream[:cut].reshape(count, seq_len), self.examples, self.layout,
-                                   self.settings.seed, self.split, self.tokenizer.pad_id, documents)
+            frame = build_examples(
+                stream[:cut].reshape(count, seq_len),
+                self.examples,
+                self.layout,
+                self.settings.seed,
+                self.split,
+                self.tokenizer.pad_id,
+                documents,
+            )
             self.examples += count
             self.pending.append(frame)
             self.pending_rows += count
@@ -227,8 +245,15 @@ class SplitWriter:
         validate(self.schema, shard, f"{self.split}/{name}", 0)
         write_parquet(shard, self.out_dir / name)
         write_arrow(arrow_shard(shard, self.layout), self.out_dir / arrow_name)
-        self.shards.append({"file": name, "rows": shard.height, "sha256": sha256_file(self.out_dir / name),
-                            "arrow_file": arrow_name, "arrow_sha256": sha256_file(self.out_dir / arrow_name)})
+        self.shards.append(
+            {
+                "file": name,
+                "rows": shard.height,
+                "sha256": sha256_file(self.out_dir / name),
+                "arrow_file": arrow_name,
+                "arrow_sha256": sha256_file(self.out_dir / arrow_name),
+            }
+        )
         self.pending, self.pending_rows = ([rest] if rest.height else []), rest.height
 
     def finish(self, documents_manifest: dict) -> dict:
@@ -236,28 +261,40 @@ class SplitWriter:
             self._flush(self.pending_rows)
         if not self.shards:
             raise contracts.DataError(
-                self.split, None, None,
+                self.split,
+                None,
+                None,
                 f"not enough tokens for one sequence of {self.layout.seq_len} tokens; raise pretrain_data.token_budget "
-                f"or lower val_fraction")
-        sources = pl.DataFrame([{"source": s, "documents": d, "tokens": t} for s, (d, t) in sorted(self.per_source.items())],
-                               schema={"source": pl.Utf8, "documents": pl.Int64, "tokens": pl.Int64})
+                f"or lower val_fraction",
+            )
+        sources = pl.DataFrame(
+            [{"source": s, "documents": d, "tokens": t} for s, (d, t) in sorted(self.per_source.items())],
+            schema={"source": pl.Utf8, "documents": pl.Int64, "tokens": pl.Int64},
+        )
         validate(contracts.MANIFEST_SOURCES, sources, f"{self.split}/{MANIFEST}:sources")
         validate(contracts.EXAMPLES_MANIFEST_SHARDS, pl.DataFrame(self.shards), f"{self.split}/{MANIFEST}:shards")
         manifest = {
             "kind": "pretrain_examples",
             "split": self.split,
             "examples": self.examples,
-            "layout": {"window": self.layout.window, "completion_windows": self.layout.completion_windows,
-                       "reconstruction_windows": self.layout.reconstruction_windows, "seq_len": self.layout.seq_len,
-                       "num_windows": self.layout.num_windows, "adapter_prefix": self.layout.adapter_prefix},
+            "layout": {
+                "window": self.layout.window,
+                "completion_windows": self.layout.completion_windows,
+                "reconstruction_windows": self.layout.reconstruction_windows,
+                "seq_len": self.layout.seq_len,
+                "num_windows": self.layout.num_windows,
+                "adapter_prefix": self.layout.adapter_prefix,
+            },
             "params": self.settings.examples_depends_on(),
             "tokenizer": self.tokenizer.describe(),
             "documents": int(sources["documents"].sum()),
             "tokens": int(sources["tokens"].sum()),
             "dropped_tail_tokens": int(len(self.carry)),
-            "document_ids": {"column": DOCUMENT_IDS,
-                             "max_documents_per_example": self.max_documents_per_example,
-                             "examples_continuing_into_the_next": self.continued_examples},
+            "document_ids": {
+                "column": DOCUMENT_IDS,
+                "max_documents_per_example": self.max_documents_per_example,
+                "examples_continuing_into_the_next": self.continued_examples,
+            },
             "sources": sources.to_dicts(),
             "shards": self.shards,
             "content_sha256": sha256_json([s["sha256"] for s in self.shards]),
@@ -267,8 +304,14 @@ class SplitWriter:
         return manifest
 
 
-def write_examples(split: str, tokenized_batches: Iterable[pl.DataFrame], out_dir: str | os.PathLike,
-                   settings: PretrainDataConfig, tokenizer: DocumentTokenizer, documents_manifest: dict) -> dict:
+def write_examples(
+    split: str,
+    tokenized_batches: Iterable[pl.DataFrame],
+    out_dir: str | os.PathLike,
+    settings: PretrainDataConfig,
+    tokenizer: DocumentTokenizer,
+    documents_manifest: dict,
+) -> dict:
     """One split folder (shards + manifest, atomically) from batches of already tokenized documents (doc_id, source,
     input_ids) in stream order; returns its manifest. `prepare_examples` does this for both splits at once, from a
     documents folder; this is for token streams made elsewhere (benchmarks, tests)."""
@@ -290,16 +333,23 @@ def held_out_document(seed: int, doc_id: str, val_fraction: float) -> bool:
     return is_validation(seed, split_key(doc_id), val_fraction)
 
 
-def prepare_examples(settings: PretrainDataConfig, documents_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
-                     train_dir: str | os.PathLike, val_dir: str | os.PathLike) -> dict[str, dict]:
+def prepare_examples(
+    settings: PretrainDataConfig,
+    documents_dir: str | os.PathLike,
+    tokenizer_dir: str | os.PathLike,
+    train_dir: str | os.PathLike,
+    val_dir: str | os.PathLike,
+) -> dict[str, dict]:
     """The examples stage: documents dir -> train/ and val/ shard dirs with manifests. Streams by chunks."""
     documents_dir = Path(documents_dir)
     documents_manifest = read_json(documents_dir / MANIFEST)
     tokenizer = DocumentTokenizer.load(tokenizer_dir, settings.bos_token, settings.eos_token)
     token_schema = contracts.tokenized_documents_schema(tokenizer.vocab_size, tokenizer.bos_id, tokenizer.eos_id)
     with atomic_dir(train_dir) as train_tmp, atomic_dir(val_dir) as val_tmp:
-        writers = {"train": SplitWriter("train", train_tmp, settings, tokenizer),
-                   "val": SplitWriter("val", val_tmp, settings, tokenizer)}
+        writers = {
+            "train": SplitWriter("train", train_tmp, settings, tokenizer),
+            "val": SplitWriter("val", val_tmp, settings, tokenizer),
+        }
         with tqdm(total=documents_manifest["documents"], unit="doc", desc="tokenize+window") as progress:
             for shard in documents_manifest["shards"]:
                 path = documents_dir / shard["file"]
@@ -307,7 +357,9 @@ def prepare_examples(settings: PretrainDataConfig, documents_dir: str | os.PathL
                 for batch in open_parquet(path).iter_batches(batch_size=settings.tokenize_batch_documents):
                     docs = validate(RAW_DOCUMENTS, pl.from_arrow(batch), str(path), offset)
                     tokenized = validate(token_schema, tokenizer.tokenize_frame(docs), str(path), offset)
-                    in_val = pl.Series([held_out_document(settings.seed, d, settings.val_fraction) for d in docs["doc_id"]])
+                    in_val = pl.Series(
+                        [held_out_document(settings.seed, d, settings.val_fraction) for d in docs["doc_id"]]
+                    )
                     writers["val"].add(tokenized.filter(in_val))
                     writers["train"].add(tokenized.filter(~in_val))
                     offset += batch.num_rows

@@ -11,23 +11,24 @@ them as Parquet shards plus manifest.json.
 - `slimpajama`: HF `cerebras/SlimPajama-627B`, streamed with `datasets.load_dataset(..., streaming=True)` at a
   pinned revision; `slimpajama.dataset` may instead be a local folder laid out like the hub repository.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import polars as pl
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from ga.data import contracts
+from ga.data.config import PretrainDataConfig
 from ga.data.contracts import RAW_DOCUMENT_COLUMNS, RAW_DOCUMENTS, DataError, validate
 from ga.data.parquet import shard_name, write_parquet
 from ga.io import atomic_dir, sha256_file, sha256_json, write_json
-from ga.data.config import PretrainDataConfig
 
 Chunk = tuple[str, int, pl.DataFrame]
 LOCAL_SOURCE_NAME = "local"
@@ -51,10 +52,11 @@ def embedded_chunks(settings: PretrainDataConfig) -> Iterator[Chunk]:
 
     cfg = settings.embedded
     docs = (python_docs() if cfg.python_docs else []) + fictional_entity_docs(
-        cfg.entities, cfg.passages_per_entity, settings.seed)
+        cfg.entities, cfg.passages_per_entity, settings.seed
+    )
     docs.sort(key=lambda d: (hash_order_key(settings.seed, d["doc_id"], "order"), d["doc_id"]))
     for start in range(0, len(docs), settings.tokenize_batch_documents):
-        yield "embedded", start, _frame(docs[start:start + settings.tokenize_batch_documents])
+        yield "embedded", start, _frame(docs[start : start + settings.tokenize_batch_documents])
 
 
 # ---------------------------------------------------------------- local files
@@ -91,8 +93,12 @@ def _check_record(record, file: str, row: int, default_id: str) -> dict:
             record = {**record, "metadata": json.dumps(value, sort_keys=True)}
         elif value is not None and not isinstance(value, str):
             raise DataError(file, row, column, f"expected a string, got {type(value).__name__} {value!r:.80}")
-    return {"doc_id": record.get("doc_id") or default_id, "source": record.get("source") or LOCAL_SOURCE_NAME,
-            "text": record["text"], "metadata": record.get("metadata")}
+    return {
+        "doc_id": record.get("doc_id") or default_id,
+        "source": record.get("source") or LOCAL_SOURCE_NAME,
+        "text": record["text"],
+        "metadata": record.get("metadata"),
+    }
 
 
 def _bad_utf8_column(line: bytes) -> str | None:
@@ -147,18 +153,25 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
         try:
             df = pl.from_arrow(batch)
         except Exception as err:  # e.g. invalid UTF-8 inside a string column
-            raise DataError(file, start, None, f"unreadable rows {start}..{start + batch.num_rows - 1}: {err}") from None
+            raise DataError(
+                file, start, None, f"unreadable rows {start}..{start + batch.num_rows - 1}: {err}"
+            ) from None
         for column in df.columns:
-            if df.schema[column] != pl.Utf8 and not (column in ("metadata", "doc_id", "source")
-                                                     and df.schema[column] == pl.Null):
+            if df.schema[column] != pl.Utf8 and not (
+                column in ("metadata", "doc_id", "source") and df.schema[column] == pl.Null
+            ):
                 first = df.select(pl.col(column).is_not_null().arg_max()).item()
                 raise DataError(file, start + (first or 0), column, f"expected strings, got {df.schema[column]}")
         if "doc_id" not in df.columns:
-            df = df.with_columns(pl.format("{}:{}", pl.lit(file), pl.int_range(start, start + df.height)).alias("doc_id"))
+            df = df.with_columns(
+                pl.format("{}:{}", pl.lit(file), pl.int_range(start, start + df.height)).alias("doc_id")
+            )
         exprs = {"source": pl.lit(LOCAL_SOURCE_NAME), "metadata": pl.lit(None, dtype=pl.Utf8)}
         df = df.with_columns([v.alias(k) for k, v in exprs.items() if k not in df.columns])
-        df = df.with_columns(pl.col("doc_id").fill_null(pl.format("{}:{}", pl.lit(file), pl.int_range(start, start + df.height))),
-                             pl.col("source").fill_null(LOCAL_SOURCE_NAME)).cast(RAW_SCHEMA)
+        df = df.with_columns(
+            pl.col("doc_id").fill_null(pl.format("{}:{}", pl.lit(file), pl.int_range(start, start + df.height))),
+            pl.col("source").fill_null(LOCAL_SOURCE_NAME),
+        ).cast(RAW_SCHEMA)
         yield file, start, df.select(RAW_DOCUMENT_COLUMNS)
         start += batch.num_rows
 
@@ -168,10 +181,10 @@ def _text_chunks(path: Path) -> Iterator[Chunk]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n")
+        line = data[: err.start].count(b"\n")
         raise DataError(file, line, "text", f"invalid UTF-8 at byte {err.start} (row = line)") from None
     if "\0" in text:  # valid UTF-8 can still be binary data; no text document holds a NUL character
-        line = text[:text.index("\0")].count("\n")
+        line = text[: text.index("\0")].count("\n")
         raise DataError(file, line, "text", f"NUL byte at byte {data.index(0)}: a binary file, not text (row = line)")
     if not text.strip():
         return
@@ -213,8 +226,14 @@ def slimpajama_chunks(settings: PretrainDataConfig) -> Iterator[Chunk]:
             raise DataError(origin, row, "text", f"expected a string, got {type(text).__name__}")
         if not isinstance(meta, dict) or not isinstance(meta.get("redpajama_set_name"), str):
             raise DataError(origin, row, "meta.redpajama_set_name", f"missing or not a string: {meta!r:.120}")
-        rows.append({"doc_id": f"slimpajama/{cfg.split}/{row:012d}", "source": meta["redpajama_set_name"],
-                     "text": text, "metadata": json.dumps(meta, sort_keys=True)})
+        rows.append(
+            {
+                "doc_id": f"slimpajama/{cfg.split}/{row:012d}",
+                "source": meta["redpajama_set_name"],
+                "text": text,
+                "metadata": json.dumps(meta, sort_keys=True),
+            }
+        )
         if len(rows) == settings.tokenize_batch_documents:
             yield origin, start, _frame(rows)
             rows, start = [], row + 1
@@ -275,6 +294,7 @@ def write_documents(settings: PretrainDataConfig, tokenizer_dir: str | os.PathLi
     per_source: dict[str, list[int]] = {}
 
     with atomic_dir(out_dir) as tmp:
+
         def flush(rows: int):
             # shards hold exactly documents_per_shard rows (the last one fewer), whatever the chunk size
             nonlocal pending, pending_rows
@@ -312,8 +332,10 @@ def write_documents(settings: PretrainDataConfig, tokenizer_dir: str | os.PathLi
                 flush(pending_rows)
         if not shards:
             raise DataError(settings.source, None, None, "the source yielded no documents within the budget")
-        sources = pl.DataFrame([{"source": s, "documents": d, "tokens": t} for s, (d, t) in sorted(per_source.items())],
-                               schema={"source": pl.Utf8, "documents": pl.Int64, "tokens": pl.Int64})
+        sources = pl.DataFrame(
+            [{"source": s, "documents": d, "tokens": t} for s, (d, t) in sorted(per_source.items())],
+            schema={"source": pl.Utf8, "documents": pl.Int64, "tokens": pl.Int64},
+        )
         validate(contracts.MANIFEST_SOURCES, sources, "manifest.json/sources")
         validate(contracts.MANIFEST_SHARDS, pl.DataFrame(shards), "manifest.json/shards")
         manifest = {

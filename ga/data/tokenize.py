@@ -1,4 +1,5 @@
 """Batched document tokenization with the base model's fast (Rust `tokenizers`) tokenizer, called from Polars."""
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,9 @@ class DocumentTokenizer:
         model_dir = Path(model_dir)
         path = model_dir / TOKENIZER_FILE
         if not path.exists():
-            raise FileNotFoundError(f"{model_dir}: no {TOKENIZER_FILE}; a fast (tokenizers-backed) tokenizer is required")
+            raise FileNotFoundError(
+                f"{model_dir}: no {TOKENIZER_FILE}; a fast (tokenizers-backed) tokenizer is required"
+            )
         backend = Tokenizer.from_file(str(path))
         specials: dict = {}
         for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the latter wins, as in Transformers
@@ -73,11 +76,19 @@ class DocumentTokenizer:
             lambda texts: pl.Series(self.encode(texts.to_list()), dtype=pl.List(pl.Int32)),
             return_dtype=pl.List(pl.Int32),
         )
-        parts = ([pl.lit([self.bos_id], dtype=pl.List(pl.Int32))] if self.bos_id is not None else []) + [ids] + \
-            ([pl.lit([self.eos_id], dtype=pl.List(pl.Int32))] if self.eos_id is not None else [])
+        parts = (
+            ([pl.lit([self.bos_id], dtype=pl.List(pl.Int32))] if self.bos_id is not None else [])
+            + [ids]
+            + ([pl.lit([self.eos_id], dtype=pl.List(pl.Int32))] if self.eos_id is not None else [])
+        )
         return documents.select("doc_id", "source", pl.concat_list(parts).alias("input_ids"))
 
     def describe(self) -> dict:
         path = Path(self.source_dir) / TOKENIZER_FILE
-        return {"vocab_size": self.vocab_size, "bos_id": self.bos_id, "eos_id": self.eos_id, "pad_id": self.pad_id,
-                "tokenizer_json_sha256": sha256_file(path) if path.exists() else None}
+        return {
+            "vocab_size": self.vocab_size,
+            "bos_id": self.bos_id,
+            "eos_id": self.eos_id,
+            "pad_id": self.pad_id,
+            "tokenizer_json_sha256": sha256_file(path) if path.exists() else None,
+        }

@@ -10,6 +10,7 @@ The `other` arm's context is `val_set.donor_for(index)`'s, one that shares no co
 (ga/data/sft/tokenize.py); where there is none the arm is skipped for that record and counted
 (`other_unavailable`), and `other_f1` averages the records that had one.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -75,23 +76,36 @@ def answer_f1(model, tokenizer, val_set, records_per_dataset: int, max_new_token
             donor = val_set.donor_for(index)
             prompt, reference = first_question(example, eos_id)
             contexts = {"own": example, "other": None if donor is None else val_set[donor]}
-            states = {arm: model.encode(context_ids(context), strategy="sequential", window=window,
-                                        chunking="fixed")
-                      for arm, context in contexts.items() if context is not None}
+            states = {
+                arm: model.encode(context_ids(context), strategy="sequential", window=window, chunking="fixed")
+                for arm, context in contexts.items()
+                if context is not None
+            }
             states["none"] = None
             without_donor[dataset] += donor is None
             reference_text = tokenizer.decode(reference, skip_special_tokens=True)
             predictions = {}
             for arm in (arm for arm in ARMS if arm in states):
-                output = model.generate(prompt[None].to(device), states[arm], max_new_tokens=max_new_tokens,
-                                        do_sample=False, eos_token_id=eos_id, pad_token_id=pad_id)
-                predictions[arm] = tokenizer.decode(output[0, prompt.shape[0]:], skip_special_tokens=True).strip()
+                output = model.generate(
+                    prompt[None].to(device),
+                    states[arm],
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    eos_token_id=eos_id,
+                    pad_token_id=pad_id,
+                )
+                predictions[arm] = tokenizer.decode(output[0, prompt.shape[0] :], skip_special_tokens=True).strip()
                 scores[dataset][arm].append(f1_score(predictions[arm], reference_text))
             if position < SAMPLES_PER_DATASET:
                 samples.append({"record_id": val_set.record_ids[index], "reference": reference_text, **predictions})
     if was_training:
         model.train()
-    result = {dataset: {**{f"{arm}_f1": sum(values) / len(values) for arm, values in arms.items()},
-                        "records": len(arms["own"]), "other_unavailable": without_donor[dataset]}
-              for dataset, arms in scores.items()}
+    result = {
+        dataset: {
+            **{f"{arm}_f1": sum(values) / len(values) for arm, values in arms.items()},
+            "records": len(arms["own"]),
+            "other_unavailable": without_donor[dataset],
+        }
+        for dataset, arms in scores.items()
+    }
     return {"per_dataset": result, "samples": samples}

@@ -2,6 +2,7 @@
 training run. Each family's own section is `ga.eval.<family>.config`; what their sections have in common beyond
 these (the method registry, the per-method resources, the name checks) is `ga.eval.family`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,12 +19,16 @@ class LoraTrainingConfig(ConfigSection):
     rank: int = setting(16, "LoRA rank", minimum=1)
     alpha: float = setting(32, "LoRA alpha (scale alpha / rank)", exclusive_minimum=0)
     dropout: float = setting(0.0, "LoRA dropout", minimum=0, exclusive_maximum=1)
-    target_modules: list[str] = setting(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                         "down_proj"], "base-model linear layers that get a LoRA", min_items=1)
+    target_modules: list[str] = setting(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        "base-model linear layers that get a LoRA",
+        min_items=1,
+    )
     lr: float = setting(1e-4, "peak learning rate of AdamW (constant after a linear warmup)", exclusive_minimum=0)
     warmup_steps: int = setting(0, "linear warmup steps", minimum=0)
     epochs: int = setting(3, "passes over the training text", minimum=1)
     max_steps: int | None = setting(None, "stop after this many optimizer steps (null: after `epochs`)", minimum=1)
     batch_size: int = setting(8, "sequences per optimizer step", minimum=1)
-    max_tokens: int = setting(512, "tokens per training sequence (longer text is cut into sequences of this size)",
-                              minimum=8)
+    max_tokens: int = setting(
+        512, "tokens per training sequence (longer text is cut into sequences of this size)", minimum=8
+    )

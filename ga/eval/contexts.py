@@ -4,6 +4,7 @@
 
 Plain dataclasses, light on purpose: the family registries (read by the config sections) build on them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

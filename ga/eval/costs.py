@@ -33,6 +33,7 @@ resident set size (Linux VmHWM, reset per phase through /proc/self/clear_refs): 
 weights and the Python heap included, so it is an upper bound on what the phase needs; where VmHWM cannot be reset
 the value is the peak since the process started, and `PeakMemory.kind` says which.
 """
+
 from __future__ import annotations
 
 import time
@@ -62,9 +63,15 @@ class DecoderShape:
         """From a Hugging Face config (LlamaConfig and alike)."""
         heads = config.num_attention_heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-        return cls(layers=config.num_hidden_layers, hidden=config.hidden_size, intermediate=config.intermediate_size,
-                   heads=heads, kv_heads=getattr(config, "num_key_value_heads", None) or heads, head_dim=head_dim,
-                   vocab=config.vocab_size)
+        return cls(
+            layers=config.num_hidden_layers,
+            hidden=config.hidden_size,
+            intermediate=config.intermediate_size,
+            heads=heads,
+            kv_heads=getattr(config, "num_key_value_heads", None) or heads,
+            head_dim=head_dim,
+            vocab=config.vocab_size,
+        )
 
     @property
     def linear_flops_per_token(self) -> int:
@@ -96,14 +103,18 @@ def attention_flops(config, new_tokens: int, cached_tokens: int = 0, causal: boo
     return 2 * 2 * shape.layers * shape.heads * shape.head_dim * attention_pairs(new_tokens, cached_tokens, causal)
 
 
-def forward_flops(config, new_tokens: int, cached_tokens: int = 0, logit_tokens: int | None = None,
-                  causal: bool = True) -> int:
+def forward_flops(
+    config, new_tokens: int, cached_tokens: int = 0, logit_tokens: int | None = None, causal: bool = True
+) -> int:
     """Matmul FLOPs of one forward of `new_tokens` tokens of one sequence after `cached_tokens` in its KV cache,
     with logits for `logit_tokens` of them (None: all)."""
     shape = _shape(config)
     logit_tokens = new_tokens if logit_tokens is None else logit_tokens
-    return (new_tokens * shape.linear_flops_per_token + attention_flops(shape, new_tokens, cached_tokens, causal)
-            + 2 * logit_tokens * shape.hidden * shape.vocab)
+    return (
+        new_tokens * shape.linear_flops_per_token
+        + attention_flops(shape, new_tokens, cached_tokens, causal)
+        + 2 * logit_tokens * shape.hidden * shape.vocab
+    )
 
 
 def generation_flops(config, prompt_tokens: int, new_tokens: int, causal: bool = True, cached_tokens: int = 0) -> int:
@@ -184,9 +195,10 @@ def chunks_encode_flops(gam, chunks: Sequence[int], normalizations: int, causal:
     config = gam.config
     d_h, d_r, rank = gam.base_model.config.hidden_size, config.inter_size, config.rank
     maps = generator_shapes(gam)
-    per_position = sum(4 * d_h * d_r + 2 * d_r * d_r + 2 * d_in * d_r + 2 * d_r * d_r + 2 * d_r * d_out
-                       for d_in, d_out in maps)
-    normalize = 2 * d_r ** 3 if config.norm == "svd" and config.svd == "exact" else 0
+    per_position = sum(
+        4 * d_h * d_r + 2 * d_r * d_r + 2 * d_in * d_r + 2 * d_r * d_r + 2 * d_r * d_out for d_in, d_out in maps
+    )
+    normalize = 2 * d_r**3 if config.norm == "svd" and config.svd == "exact" else 0
     factors = sum(2 * rank * d_r * (d_in + d_out) for d_in, d_out in maps) if config.norm == "svd" else 0
     base = sum(forward_flops(gam.base_model.config, chunk, causal=causal) for chunk in chunks)
     return base + per_position * sum(chunks) + normalize * normalizations * len(maps) + factors

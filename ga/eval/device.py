@@ -1,4 +1,5 @@
 """Where evaluation runs: the GPU when there is one (one process per job), else the CPU."""
+
 from __future__ import annotations
 
 

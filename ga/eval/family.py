@@ -8,6 +8,7 @@ files its jobs need as rule inputs and its cluster resources, so that adding a m
 
 Light on purpose: the config sections import it, and reading a run config must not import the work code.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -77,13 +78,15 @@ class MethodRegistry:
         """Every optional input some method needs, in order of first use (a stage's `optional`)."""
         return tuple(dict.fromkeys(name for entry in self for name in entry.inputs))
 
-    def resources_section(self, doc: str = "Cluster resources of each method's evaluation jobs (nothing here "
-                                           "changes a result).") -> type[ConfigSection]:
+    def resources_section(
+        self, doc: str = "Cluster resources of each method's evaluation jobs (nothing here changes a result)."
+    ) -> type[ConfigSection]:
         """The `<section>.resources` section: one `Resources` per method, in registry order, each documented by
         its entry's `jobs`; `doc`: the section's doc."""
         fields = [(entry.name, Resources, setting(default_factory=Resources, doc=entry.jobs)) for entry in self]
         section = dataclasses.make_dataclass(
-            f"{self.family.title().replace('_', '')}MethodResources", fields, bases=(ConfigSection,))
+            f"{self.family.title().replace('_', '')}MethodResources", fields, bases=(ConfigSection,)
+        )
         section.__doc__ = doc
         section.__module__ = __name__
         return section
@@ -122,8 +125,9 @@ def open_models(config, base_model_dir, resources: Resources, generator_dir=None
 
     limit_threads(resources.threads)
     base = config.base_model
-    base_model, tokenizer = load_base(base_model_dir, dtype=base.dtype, attn_implementation=base.attn_implementation,
-                                      device=evaluation_device())
+    base_model, tokenizer = load_base(
+        base_model_dir, dtype=base.dtype, attn_implementation=base.attn_implementation, device=evaluation_device()
+    )
     generator = None
     if generator_dir is not None:
         from ga.model import GenerativeAdapter

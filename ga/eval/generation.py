@@ -12,6 +12,7 @@ like left padding (tests/test_eval_methods.py checks cached against uncached). L
 the attention mask, so every prompt sees exactly its own tokens (tests/test_eval_methods.py checks batched against
 one-by-one).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -113,8 +114,9 @@ def _new_token_counts(new_ids, eos_ids: set[int], tokenizer, fixed_length: bool)
     return counts
 
 
-def generate(model, tokenizer, prompts: Sequence[Sequence[int]], settings: GenerationSettings,
-             prefix: Prefix | None = None) -> list[Generation]:
+def generate(
+    model, tokenizer, prompts: Sequence[Sequence[int]], settings: GenerationSettings, prefix: Prefix | None = None
+) -> list[Generation]:
     """Greedy generations for `prompts` (token ids), in their order (see the module doc); with `prefix`, each prompt
     is what follows the prefix's tokens."""
     import copy
@@ -138,8 +140,8 @@ def generate(model, tokenizer, prompts: Sequence[Sequence[int]], settings: Gener
         attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
         for row, index in enumerate(batch):
             prompt = torch.as_tensor(list(prompts[index]), dtype=torch.long)
-            input_ids[row, width - len(prompt):] = prompt
-            attention_mask[row, width - len(prompt):] = 1
+            input_ids[row, width - len(prompt) :] = prompt
+            attention_mask[row, width - len(prompt) :] = 1
         # fixed length: EOS is suppressed until max_new_tokens, and no stop string is watched
         length_kwargs = {"min_new_tokens": settings.max_new_tokens} if settings.fixed_length else {}
         cached = 0
@@ -152,21 +154,33 @@ def generate(model, tokenizer, prompts: Sequence[Sequence[int]], settings: Gener
             length_kwargs["cache"] = cache
         with torch.no_grad():
             output = model.generate(
-                input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), do_sample=False,
-                num_beams=1, max_new_tokens=settings.max_new_tokens, pad_token_id=padding, eos_token_id=eos_id,
-                stopping_criteria=stopping, **length_kwargs,
+                input_ids=input_ids.to(device),
+                attention_mask=attention_mask.to(device),
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=settings.max_new_tokens,
+                pad_token_id=padding,
+                eos_token_id=eos_id,
+                stopping_criteria=stopping,
+                **length_kwargs,
             )
-        new_ids = output[:, cached + width:].cpu()
+        new_ids = output[:, cached + width :].cpu()
         counts = _new_token_counts(new_ids, eos_ids, tokenizer, settings.fixed_length)
         for row, index in enumerate(batch):
             # after its stop a row holds padding: decode only what it generated
-            text = tokenizer.decode(new_ids[row, :counts[row]], skip_special_tokens=True)
+            text = tokenizer.decode(new_ids[row, : counts[row]], skip_special_tokens=True)
             results[index] = Generation(_cut(text), len(prompts[index]), counts[row], cached_tokens=cached)
     return results
 
 
-def generate_answers(model, tokenizer, prompts: Sequence[Sequence[int]], max_new_tokens: int, batch_size: int,
-                     max_batch_tokens: int | None = None) -> list[str]:
+def generate_answers(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    batch_size: int,
+    max_batch_tokens: int | None = None,
+) -> list[str]:
     """Greedy answers (cut at the first newline, stripped) to `prompts`, in their order."""
     settings = GenerationSettings(max_new_tokens, batch_size, max_batch_tokens)
     return [generation.text for generation in generate(model, tokenizer, prompts, settings)]

@@ -7,6 +7,7 @@ A LoRA is kept as its PEFT config and adapter weights (`TrainedLora`) and applie
 the block exactly as it entered it (weights, modules, requires_grad flags). Training is seeded (LoRA init, sequence
 order, dropout) without touching the caller's random state.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,9 +56,13 @@ class TrainedLora:
 
     def summary(self) -> dict:
         every = max(1, len(self.losses) // SAMPLE_LOSSES)
-        summary = {"steps": self.steps, "sequences": len(self.trained_lengths),
-                   "positions": sum(self.trained_lengths), "final_loss": self.losses[-1] if self.losses else None,
-                   "losses": [[step, self.losses[step]] for step in range(0, len(self.losses), every)]}
+        summary = {
+            "steps": self.steps,
+            "sequences": len(self.trained_lengths),
+            "positions": sum(self.trained_lengths),
+            "final_loss": self.losses[-1] if self.losses else None,
+            "losses": [[step, self.losses[step]] for step in range(0, len(self.losses), every)],
+        }
         if self.validation_losses:
             summary.update(validation_losses=list(self.validation_losses), best_epoch=self.best_epoch)
         return summary
@@ -66,8 +71,14 @@ class TrainedLora:
 def peft_config(cfg: LoraTrainingConfig):
     from peft import LoraConfig
 
-    return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                      target_modules=list(cfg.target_modules), bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=list(cfg.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 @contextlib.contextmanager
@@ -96,8 +107,10 @@ def lora_applied(base_model, config, weights: dict | None = None):
             result = set_peft_model_state_dict(model, weights)
             missing = [key for key in result.missing_keys if "lora_" in key]
             if missing or result.unexpected_keys:
-                raise ValueError(f"LoRA weights do not fit the base model: missing {missing[:3]}, unexpected "
-                                 f"{list(result.unexpected_keys)[:3]}")
+                raise ValueError(
+                    f"LoRA weights do not fit the base model: missing {missing[:3]}, unexpected "
+                    f"{list(result.unexpected_keys)[:3]}"
+                )
         model.eval()
         yield model
     finally:
@@ -115,7 +128,7 @@ def _pieces(sequences: Sequence[Sequence[int]], labels: Sequence[Sequence[int]] 
         if len(sequence_labels) != len(sequence):
             raise ValueError(f"sequence {index}: {len(sequence)} ids but {len(sequence_labels)} labels")
         for start in range(0, len(sequence), max_tokens):
-            pieces.append((list(sequence[start:start + max_tokens]), sequence_labels[start:start + max_tokens]))
+            pieces.append((list(sequence[start : start + max_tokens]), sequence_labels[start : start + max_tokens]))
     return pieces
 
 
@@ -128,9 +141,9 @@ def _padded(batch, pad_id: int):
     targets = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     for row, (ids, row_labels) in enumerate(batch):
-        input_ids[row, :len(ids)] = torch.tensor(ids)
-        targets[row, :len(ids)] = torch.tensor(row_labels)
-        mask[row, :len(ids)] = 1
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        targets[row, : len(ids)] = torch.tensor(row_labels)
+        mask[row, : len(ids)] = 1
     return input_ids, targets, mask
 
 
@@ -145,21 +158,31 @@ def validation_loss(model, pieces, batch_size: int, pad_id: int, trained: Traine
     device = next(model.parameters()).device
     with torch.no_grad():
         for start in range(0, len(pieces), batch_size):
-            input_ids, targets, mask = _padded(pieces[start:start + batch_size], pad_id)
+            input_ids, targets, mask = _padded(pieces[start : start + batch_size], pad_id)
             logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float()
             shifted = targets[:, 1:].to(device)
-            total += float(torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), shifted,
-                                                             ignore_index=IGNORE_INDEX, reduction="sum"))
+            total += float(
+                torch.nn.functional.cross_entropy(
+                    logits[:, :-1].transpose(1, 2), shifted, ignore_index=IGNORE_INDEX, reduction="sum"
+                )
+            )
             count += int((shifted != IGNORE_INDEX).sum())
             trained.validation_lengths += [input_ids.shape[1]] * input_ids.shape[0]
     model.train(was_training)
     return total / count if count else float("nan")
 
 
-def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTrainingConfig, seed: int,
-               labels: Sequence[Sequence[int]] | None = None, pad_id: int = 0,
-               validation: tuple[Sequence[Sequence[int]], Sequence[Sequence[int]] | None] | None = None,
-               patience: int | None = None, progress: bool = False) -> TrainedLora:
+def train_lora(
+    base_model,
+    sequences: Sequence[Sequence[int]],
+    cfg: LoraTrainingConfig,
+    seed: int,
+    labels: Sequence[Sequence[int]] | None = None,
+    pad_id: int = 0,
+    validation: tuple[Sequence[Sequence[int]], Sequence[Sequence[int]] | None] | None = None,
+    patience: int | None = None,
+    progress: bool = False,
+) -> TrainedLora:
     """A fresh LoRA trained on `sequences` (token ids) with the causal LM loss, on the frozen base model.
 
     Sequences are cut into pieces of `cfg.max_tokens`; every epoch visits the pieces in a seeded random order, in
@@ -190,15 +213,17 @@ def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTraining
         return {key: value.detach().cpu().clone() for key, value in get_peft_model_state_dict(model).items()}
 
     steps_per_epoch = -(-len(pieces) // cfg.batch_size)
-    total_steps = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps,
-                                                                                 cfg.epochs * steps_per_epoch)
+    total_steps = (
+        cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    )
     bar = tqdm(total=total_steps, desc="LoRA", unit="step", disable=not progress)
     with _seeded(seed, device), lora_applied(base_model, config) as model:
         order = torch.Generator().manual_seed(seed)
         parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
         optimizer = torch.optim.AdamW(parameters, lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min(1.0, (step + 1) / (cfg.warmup_steps + 1)) if cfg.warmup_steps else 1.0)
+            optimizer, lambda step: min(1.0, (step + 1) / (cfg.warmup_steps + 1)) if cfg.warmup_steps else 1.0
+        )
         model.train()
         for epoch in range(1, cfg.epochs + 1):
             if cfg.max_steps is not None and trained.steps >= cfg.max_steps:
@@ -207,11 +232,12 @@ def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTraining
             for start in range(0, len(pieces), cfg.batch_size):
                 if cfg.max_steps is not None and trained.steps >= cfg.max_steps:
                     break
-                batch = [pieces[i] for i in permutation[start:start + cfg.batch_size]]
+                batch = [pieces[i] for i in permutation[start : start + cfg.batch_size]]
                 input_ids, targets, mask = _padded(batch, pad_id)
                 width = input_ids.shape[1]
-                loss = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
-                             labels=targets.to(device)).loss
+                loss = model(
+                    input_ids=input_ids.to(device), attention_mask=mask.to(device), labels=targets.to(device)
+                ).loss
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
@@ -238,8 +264,10 @@ def train_lora(base_model, sequences: Sequence[Sequence[int]], cfg: LoraTraining
 def qa_chats(chat_format, qa_pairs: Sequence[tuple[str, str]], max_tokens: int) -> tuple[list, list, int]:
     """(ids, labels) of each question-answer pair as a one-turn chat with loss on the answer and its end-of-turn
     token (`ChatFormat`, as instruction tuning), and how many pairs were left out for exceeding `max_tokens`."""
-    rendered = [chat_format.render([{"role": "user", "content": question}, {"role": "assistant", "content": answer}])
-                for question, answer in qa_pairs]
+    rendered = [
+        chat_format.render([{"role": "user", "content": question}, {"role": "assistant", "content": answer}])
+        for question, answer in qa_pairs
+    ]
     ids, labels, too_long = [], [], 0
     for chat_ids, chat_labels in chat_format.encode(rendered):
         if len(chat_ids) > max_tokens:
@@ -250,8 +278,9 @@ def qa_chats(chat_format, qa_pairs: Sequence[tuple[str, str]], max_tokens: int) 
     return ids, labels, too_long
 
 
-def train_qa_lora(base_model, tokenizer, qa_pairs: Sequence[tuple[str, str]], cfg: LoraTrainingConfig, seed: int,
-                  out_dir: str | Path) -> TrainedLora:
+def train_qa_lora(
+    base_model, tokenizer, qa_pairs: Sequence[tuple[str, str]], cfg: LoraTrainingConfig, seed: int, out_dir: str | Path
+) -> TrainedLora:
     """The QA fine-tuning baseline's LoRA, trained once on a benchmark's (question, answer) pairs and saved with
     PEFT's `save_pretrained` (adapter_config.json, adapter_model.safetensors) plus `TRAINING_FILE`, all at once."""
     from ga.format import ChatFormat
@@ -260,15 +289,18 @@ def train_qa_lora(base_model, tokenizer, qa_pairs: Sequence[tuple[str, str]], cf
     chat_format = ChatFormat(tokenizer)
     ids, labels, too_long = qa_chats(chat_format, qa_pairs, cfg.max_tokens)
     if not ids:
-        raise ValueError(f"train_qa_lora: none of the {len(qa_pairs)} question-answer pairs fits max_tokens "
-                         f"{cfg.max_tokens}")
+        raise ValueError(
+            f"train_qa_lora: none of the {len(qa_pairs)} question-answer pairs fits max_tokens {cfg.max_tokens}"
+        )
     from ga.eval.generation import pad_id
 
     trained = train_lora(base_model, ids, cfg, seed, labels=labels, pad_id=pad_id(tokenizer), progress=True)
     with atomic_dir(Path(out_dir)) as build_dir, lora_applied(base_model, trained.config, trained.weights) as model:
         model.save_pretrained(build_dir, safe_serialization=True)
-        write_json({**trained.summary(), "qa_pairs": len(qa_pairs), "qa_pairs_over_max_tokens": too_long,
-                    "seed": seed}, Path(build_dir) / TRAINING_FILE)
+        write_json(
+            {**trained.summary(), "qa_pairs": len(qa_pairs), "qa_pairs_over_max_tokens": too_long, "seed": seed},
+            Path(build_dir) / TRAINING_FILE,
+        )
     return trained
 
 
@@ -280,5 +312,6 @@ def load_lora(directory: str | Path) -> TrainedLora:
     directory = Path(directory)
     if not (directory / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{directory}: no adapter_config.json (not a PEFT LoRA folder)")
-    return TrainedLora(config=LoraConfig.from_pretrained(str(directory)),
-                       weights=load_peft_weights(str(directory), device="cpu"))
+    return TrainedLora(
+        config=LoraConfig.from_pretrained(str(directory)), weights=load_peft_weights(str(directory), device="cpu")
+    )

@@ -17,6 +17,7 @@ without the generator, and the paper's count: 32M floats per Mistral adapter; th
 the context's KV cache for the prompting methods (what answering without re-reading the context would keep, the
 paper's count for prompting; this runner re-reads it for every question).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -57,8 +58,7 @@ class Method(ABC):
         self.chat_format = ChatFormat(tokenizer)
 
     @abstractmethod
-    def contextualize(self, context: Context) -> Contextualized:
-        ...
+    def contextualize(self, context: Context) -> Contextualized: ...
 
     @abstractmethod
     def generate(self, contextualized: Contextualized, questions: Sequence[Question]) -> list[Generation]:
@@ -75,9 +75,12 @@ class Method(ABC):
         """Analytic FLOPs of one answer: the base model's generation with a KV cache, plus any unmerged LoRA on every
         position it computes (the prompt and every generated token but the last)."""
         positions = generation.prompt_tokens + max(generation.new_tokens - 1, 0)
-        return (costs.generation_flops(self.base_model.config, generation.prompt_tokens, generation.new_tokens,
-                                       cached_tokens=generation.cached_tokens)
-                + costs.lora_delta_flops(self.lora_shapes(contextualized), positions))
+        return costs.generation_flops(
+            self.base_model.config,
+            generation.prompt_tokens,
+            generation.new_tokens,
+            cached_tokens=generation.cached_tokens,
+        ) + costs.lora_delta_flops(self.lora_shapes(contextualized), positions)
 
     def question_prompt(self, question: Question) -> list[int]:
         """The closed-book prompt: a chat with the question as the user turn."""
@@ -115,9 +118,13 @@ class GenerativeAdapterMethod(Method):
         state = self.generator.encode(ids, strategy=self.encode_strategy, window=window, chunking="fixed")
         shapes = costs.generator_lora_shapes(self.generator)
         state_floats = sum(s.numel() for s in state.sums.values())
-        return Contextualized(payload=state, storage_floats=costs.lora_floats(shapes), context_tokens=len(ids),
-                              notes={"state_floats": state_floats},
-                              flops=costs.encode_flops(self.generator, len(ids), self.encode_strategy, window))
+        return Contextualized(
+            payload=state,
+            storage_floats=costs.lora_floats(shapes),
+            context_tokens=len(ids),
+            notes={"state_floats": state_floats},
+            flops=costs.encode_flops(self.generator, len(ids), self.encode_strategy, window),
+        )
 
     def generate(self, contextualized, questions):
         with self.generator.adapted(contextualized.payload) as model:
@@ -141,16 +148,22 @@ class CachedContext:
 class InContext(Method):
     name = "in_context"
 
-    def __init__(self, base_model, tokenizer, settings: GenerationSettings, max_prompt_tokens: int | None,
-                 prompt_cache: bool = False, prompt_template: str = CONTEXT_PROMPT):
+    def __init__(
+        self,
+        base_model,
+        tokenizer,
+        settings: GenerationSettings,
+        max_prompt_tokens: int | None,
+        prompt_cache: bool = False,
+        prompt_template: str = CONTEXT_PROMPT,
+    ):
         """prompt_cache: run the prompt up to the question once per context (a KV-cached prefix for every question);
         prompt_template: the user turn, with {context} and {question} (each once; e.g. in-context learning joins
         the demonstrations and the query by its demonstration separator)."""
         super().__init__(base_model, tokenizer, settings)
         for field_name in ("{context}", "{question}"):
             if prompt_template.count(field_name) != 1:
-                raise ValueError(f"in_context: prompt_template must contain {field_name} once, got "
-                                 f"{prompt_template!r}")
+                raise ValueError(f"in_context: prompt_template must contain {field_name} once, got {prompt_template!r}")
         model_limit = base_model.config.max_position_embeddings - settings.max_new_tokens
         self.prompt_limit = model_limit if max_prompt_tokens is None else min(max_prompt_tokens, model_limit)
         self.prompt_cache, self.prompt_template = prompt_cache, prompt_template
@@ -169,8 +182,10 @@ class InContext(Method):
         text = self.chat_format.template([{"role": "user", "content": content}], add_generation_prompt=True)
         start = text.rfind(content)
         if start < 0:
-            raise ValueError("in_context: the chat template does not render the user turn verbatim, so the "
-                             "context's tokens cannot be located")
+            raise ValueError(
+                "in_context: the chat template does not render the user turn verbatim, so the "
+                "context's tokens cannot be located"
+            )
         return text, start + len(self.before_context)
 
     def _drop_context_start(self, encoding, start: int, end: int, excess: int) -> tuple[list[int], int]:
@@ -182,29 +197,34 @@ class InContext(Method):
         dropped = context_positions[:excess]
         if not dropped:
             return ids, 0
-        return ids[:dropped[0]] + ids[dropped[-1] + 1:], len(dropped)
+        return ids[: dropped[0]] + ids[dropped[-1] + 1 :], len(dropped)
 
     def contextualize(self, context: Context) -> Contextualized:
         tokens = self._text_tokens(context.text)
         config = self.base_model.config
         if not self.prompt_cache:
             kept = min(tokens, self.prompt_limit)
-            return Contextualized(payload=context.text, storage_floats=costs.kv_cache_floats(config, kept),
-                                  context_tokens=tokens)
+            return Contextualized(
+                payload=context.text, storage_floats=costs.kv_cache_floats(config, kept), context_tokens=tokens
+            )
         cached = self.cache_context(context.text, [question.question for question in context.questions])
         prefix = len(cached.prefix.ids)
         # storage counts the context's kept tokens, as without the cache (the template's tokens are the same for
         # every context)
         kept = max(tokens - cached.truncated_tokens, 0)
-        return Contextualized(payload=cached, storage_floats=costs.kv_cache_floats(config, kept), context_tokens=tokens,
-                              notes={"prefix_tokens": prefix, "prompt_truncated_tokens": cached.truncated_tokens},
-                              flops=costs.forward_flops(config, prefix, logit_tokens=1))
+        return Contextualized(
+            payload=cached,
+            storage_floats=costs.kv_cache_floats(config, kept),
+            context_tokens=tokens,
+            notes={"prefix_tokens": prefix, "prompt_truncated_tokens": cached.truncated_tokens},
+            flops=costs.forward_flops(config, prefix, logit_tokens=1),
+        )
 
     def cache_context(self, context: str, questions: Sequence[str]) -> CachedContext:
         """The shared prefix of every question's prompt, run once. When the longest question's prompt would exceed
         the limit, the context's first tokens are dropped from the prefix (its end is kept), once for all questions."""
         text, start = self._rendered(context, "")
-        prefix_text = text[:start + len(context) + len(self.context_to_question)]
+        prefix_text = text[: start + len(context) + len(self.context_to_question)]
         suffixes = [len(self.suffix_ids(prefix_text, context, question)) for question in questions] or [0]
         encoding = self.chat_format.backend.encode(prefix_text, add_special_tokens=False)
         excess = len(encoding.ids) + max(suffixes) - self.prompt_limit
@@ -216,9 +236,11 @@ class InContext(Method):
         a blank line, where the tokenizer's pre-tokenization splits anyway)."""
         text, _ = self._rendered(context, question)
         if not text.startswith(prefix_text):
-            raise ValueError("in_context: the chat template renders the context differently for different "
-                             "questions, so the context cannot be run once for all of them")
-        return self.chat_format.backend.encode(text[len(prefix_text):], add_special_tokens=False).ids
+            raise ValueError(
+                "in_context: the chat template renders the context differently for different "
+                "questions, so the context cannot be run once for all of them"
+            )
+        return self.chat_format.backend.encode(text[len(prefix_text) :], add_special_tokens=False).ids
 
     def context_prompt(self, context: str, question: str) -> tuple[list[int], int]:
         """(prompt ids, context tokens dropped): the chat prompt of `prompt_template`, with as many of the context's
@@ -244,9 +266,17 @@ class InContext(Method):
         suffixes = [self.suffix_ids(cached.prefix_text, cached.context, question.question) for question in questions]
         generations = generate(self.base_model, self.tokenizer, suffixes, self.settings, prefix=cached.prefix)
         prefix_tokens = len(cached.prefix.ids)
-        return [replace(generation, notes={**generation.notes, "prompt_truncated_tokens": cached.truncated_tokens,
-                                           "prompt_over_limit": int(prefix_tokens + len(ids) > self.prompt_limit)})
-                for generation, ids in zip(generations, suffixes)]
+        return [
+            replace(
+                generation,
+                notes={
+                    **generation.notes,
+                    "prompt_truncated_tokens": cached.truncated_tokens,
+                    "prompt_over_limit": int(prefix_tokens + len(ids) > self.prompt_limit),
+                },
+            )
+            for generation, ids in zip(generations, suffixes)
+        ]
 
     def generate(self, contextualized, questions):
         if isinstance(contextualized.payload, CachedContext):
@@ -264,5 +294,6 @@ def check_generator(generator, base_model) -> None:
 
 def generation_settings(cfg) -> GenerationSettings:
     """Greedy generation as an evaluation section sets it (knowledge_eval, icl_eval and msc_eval share the keys)."""
-    return GenerationSettings(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
-                              max_batch_tokens=cfg.max_batch_tokens)
+    return GenerationSettings(
+        max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, max_batch_tokens=cfg.max_batch_tokens
+    )

@@ -20,6 +20,7 @@ In-context learning (MetaICL) scores `accuracy` instead (`accuracy_score`): 1 wh
 reference after stripping surrounding whitespace and ignoring case (`str.casefold`), else 0; nothing else is
 normalized (punctuation and inner spaces count), and an empty prediction is wrong.
 """
+
 from __future__ import annotations
 
 import re

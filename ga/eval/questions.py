@@ -1,5 +1,6 @@
 """The Parquet type of a `ga.eval.contexts.Question`, shared by the families' files (the knowledge-QA contexts file,
 the personalization conversations file)."""
+
 from __future__ import annotations
 
 import polars as pl

@@ -6,6 +6,7 @@ Means are over scored questions (those with at least one reference); questions w
 kept in predictions.parquet with outcome `no_references` and no scores, and counted in the summary. Scores are
 percentages (100 x the mean over questions), as the paper reports them.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -17,8 +18,14 @@ METRICS = ("f1", "em", "f1_shortest", "em_shortest", "rouge_l_recall")
 the authors' variant against the single shortest reference, ROUGE-L recall."""
 ANSWERED = "answered"
 NO_REFERENCES = "no_references"
-COST_COLUMNS = ("contextualize_flops", "contextualize_seconds", "per_query_flops", "per_query_seconds",
-                "peak_memory_mb", "storage_floats")
+COST_COLUMNS = (
+    "contextualize_flops",
+    "contextualize_seconds",
+    "per_query_flops",
+    "per_query_seconds",
+    "peak_memory_mb",
+    "storage_floats",
+)
 """Per-context cost columns (ga.eval.runner); the summary gives the mean over contexts."""
 PREDICTIONS_FILE, COSTS_FILE, SUMMARY_FILE = "predictions.parquet", "costs.parquet", "summary.json"
 
@@ -45,8 +52,12 @@ def score_rows(rows: Sequence[dict], scorer: Scorer | None = None, metrics: Sequ
 def summarize(scored: Sequence[dict], costs: Sequence[dict], job: dict, metrics: Sequence[str] = METRICS) -> dict:
     """One job's summary: the job, its counts by outcome, mean scores (percent) and mean costs per context."""
     counted = [row for row in scored if row[metrics[0]] is not None]
-    summary = {**job, "questions": len(scored), "scored": len(counted),
-               "outcomes": dict(sorted(Counter(row["outcome"] for row in scored).items()))}
+    summary = {
+        **job,
+        "questions": len(scored),
+        "scored": len(counted),
+        "outcomes": dict(sorted(Counter(row["outcome"] for row in scored).items())),
+    }
     for metric in metrics:
         summary[metric] = 100 * sum(row[metric] for row in counted) / len(counted) if counted else None
     for column in COST_COLUMNS:
@@ -57,8 +68,14 @@ def summarize(scored: Sequence[dict], costs: Sequence[dict], job: dict, metrics:
     return summary
 
 
-def write_results(rows: Sequence[dict], costs: Sequence[dict], folder: str | Path, job: dict,
-                  scorer: Scorer | None = None, metrics: Sequence[str] = METRICS) -> dict:
+def write_results(
+    rows: Sequence[dict],
+    costs: Sequence[dict],
+    folder: str | Path,
+    job: dict,
+    scorer: Scorer | None = None,
+    metrics: Sequence[str] = METRICS,
+) -> dict:
     """Score `rows` (with `scorer`, see `score_rows`), write predictions.parquet, costs.parquet and summary.json
     into `folder` (atomically)."""
     import polars as pl

@@ -13,6 +13,7 @@ happens to it; the outcome says what:
 Failures are counted, never raised: a grid of many contexts is not lost to one bad input (KeyboardInterrupt and other
 non-Exception errors still stop it).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -30,8 +31,9 @@ def _error(err: Exception) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def answer_questions(method: Method, contextualized: Contextualized,
-                     questions: Sequence[Question]) -> list[tuple[Generation | None, str | None]]:
+def answer_questions(
+    method: Method, contextualized: Contextualized, questions: Sequence[Question]
+) -> list[tuple[Generation | None, str | None]]:
     """(generation, None) or (None, error) for every question, in order."""
     try:
         return [(generation, None) for generation in method.generate(contextualized, questions)]
@@ -47,14 +49,29 @@ def answer_questions(method: Method, contextualized: Contextualized,
     return results
 
 
-def _row(method: Method, context: Context, question: Question, outcome: str, generation: Generation | None = None,
-         error: str | None = None, query_flops: int | None = None) -> dict:
-    return {"method": method.name, "context_id": context.context_id, "question_id": question.question_id,
-            "question": question.question, "references": list(question.references),
-            "prediction": None if generation is None else generation.text, "outcome": outcome, "error": error,
-            "prompt_tokens": None if generation is None else generation.prompt_tokens,
-            "new_tokens": None if generation is None else generation.new_tokens, "query_flops": query_flops,
-            "notes": {} if generation is None else dict(generation.notes)}
+def _row(
+    method: Method,
+    context: Context,
+    question: Question,
+    outcome: str,
+    generation: Generation | None = None,
+    error: str | None = None,
+    query_flops: int | None = None,
+) -> dict:
+    return {
+        "method": method.name,
+        "context_id": context.context_id,
+        "question_id": question.question_id,
+        "question": question.question,
+        "references": list(question.references),
+        "prediction": None if generation is None else generation.text,
+        "outcome": outcome,
+        "error": error,
+        "prompt_tokens": None if generation is None else generation.prompt_tokens,
+        "new_tokens": None if generation is None else generation.new_tokens,
+        "query_flops": query_flops,
+        "notes": {} if generation is None else dict(generation.notes),
+    }
 
 
 def _summed_notes(generations: Sequence[Generation]) -> dict:
@@ -71,20 +88,39 @@ def _summed_notes(generations: Sequence[Generation]) -> dict:
 
 def run_context(method: Method, context: Context, device) -> tuple[list[dict], dict]:
     """The rows of one context's questions and its cost row."""
-    cost = {"method": method.name, "context_id": context.context_id, "benchmark": context.benchmark,
-            "length": context.length, "context_num_tokens": context.num_tokens, "questions": len(context.questions)}
+    cost = {
+        "method": method.name,
+        "context_id": context.context_id,
+        "benchmark": context.benchmark,
+        "length": context.length,
+        "context_num_tokens": context.num_tokens,
+        "questions": len(context.questions),
+    }
     with PeakMemory(device) as contextualize_peak, Stopwatch(device) as contextualize_clock:
         try:
             contextualized, error = method.contextualize(context), None
         except Exception as err:
             contextualized, error = None, _error(err)
-    cost.update(contextualize_seconds=contextualize_clock.seconds, contextualize_peak_mb=contextualize_peak.megabytes,
-                memory_kind=contextualize_peak.kind)
+    cost.update(
+        contextualize_seconds=contextualize_clock.seconds,
+        contextualize_peak_mb=contextualize_peak.megabytes,
+        memory_kind=contextualize_peak.kind,
+    )
     if contextualized is None:
         rows = [_row(method, context, question, "contextualize_failed", error=error) for question in context.questions]
-        cost.update(error=error, failed_questions=len(rows), context_tokens=None, contextualize_flops=None,
-                    storage_floats=None, answer_seconds=None, answer_peak_mb=None, peak_memory_mb=None,
-                    per_query_seconds=None, per_query_flops=None, notes={})
+        cost.update(
+            error=error,
+            failed_questions=len(rows),
+            context_tokens=None,
+            contextualize_flops=None,
+            storage_floats=None,
+            answer_seconds=None,
+            answer_peak_mb=None,
+            peak_memory_mb=None,
+            per_query_seconds=None,
+            per_query_flops=None,
+            notes={},
+        )
         return rows, cost
 
     with PeakMemory(device) as answer_peak, Stopwatch(device) as answer_clock:
@@ -101,13 +137,19 @@ def run_context(method: Method, context: Context, device) -> tuple[list[dict], d
         rows.append(_row(method, context, question, outcome, generation, query_flops=query_flops))
     peaks = [peak for peak in (contextualize_peak.megabytes, answer_peak.megabytes) if peak is not None]
     questions = len(context.questions)
-    cost.update(error=None, failed_questions=questions - len(answered), context_tokens=contextualized.context_tokens,
-                contextualize_flops=contextualized.flops, storage_floats=contextualized.storage_floats,
-                answer_seconds=answer_clock.seconds, answer_peak_mb=answer_peak.megabytes,
-                peak_memory_mb=max(peaks) if peaks else None,
-                per_query_seconds=answer_clock.seconds / questions if questions else None,
-                per_query_flops=sum(flops) / len(flops) if flops else None,
-                notes={**contextualized.notes, **_summed_notes(answered)})
+    cost.update(
+        error=None,
+        failed_questions=questions - len(answered),
+        context_tokens=contextualized.context_tokens,
+        contextualize_flops=contextualized.flops,
+        storage_floats=contextualized.storage_floats,
+        answer_seconds=answer_clock.seconds,
+        answer_peak_mb=answer_peak.megabytes,
+        peak_memory_mb=max(peaks) if peaks else None,
+        per_query_seconds=answer_clock.seconds / questions if questions else None,
+        per_query_flops=sum(flops) / len(flops) if flops else None,
+        notes={**contextualized.notes, **_summed_notes(answered)},
+    )
     return rows, cost
 
 

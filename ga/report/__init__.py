@@ -12,6 +12,7 @@ Modules: content.py (tables, figures, sections as plain values), run.py (reads a
 (matplotlib figures), dag.py (the rule graph image), html.py (the page), build.py (puts them together).
 `ga report-page RUN_DIR --out DIR` renders the page of any finished run into another folder.
 """
+
 from __future__ import annotations
 
 from ga.report.summary import (

@@ -3,6 +3,7 @@
 A cell that has no value (a number the paper did not publish, a metric a job did not measure) is None and is shown
 as MISSING, never as a made-up number.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,7 +54,7 @@ def format_cell(value, digits: int = 1) -> str:
     if isinstance(value, float):
         if abs(value) >= LARGE:
             return f"{value:.3g}"
-        if value != 0 and abs(value) < 10 ** -digits:
+        if value != 0 and abs(value) < 10**-digits:
             return f"{value:.2g}"
         return f"{value:.{digits}f}"
     return str(value)

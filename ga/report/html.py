@@ -1,5 +1,6 @@
 """index.html: the report's sections in one self-contained page (figures embedded as data URIs, styles inline, no
 script), readable in any browser without a network and inside Snakemake's own report."""
+
 from __future__ import annotations
 
 import base64
@@ -73,10 +74,24 @@ def render_html(title: str, subtitle: str, sections: list[Section]) -> str:
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     page = []
     for section in sections:
-        tables = [{"caption": table.caption, "columns": table.columns,
-                   "rows": [[_cell(value, table.digits) for value in row] for row in table.rows]}
-                  for table in section.tables if table.rows]
+        tables = [
+            {
+                "caption": table.caption,
+                "columns": table.columns,
+                "rows": [[_cell(value, table.digits) for value in row] for row in table.rows],
+            }
+            for table in section.tables
+            if table.rows
+        ]
         figures = [{"src": data_uri(figure.png), "caption": figure.caption} for figure in section.figures]
-        page.append({"title": section.title, "intro": section.intro, "notes": section.notes, "tables": tables,
-                     "figures": figures, "preformatted": section.preformatted})
+        page.append(
+            {
+                "title": section.title,
+                "intro": section.intro,
+                "notes": section.notes,
+                "tables": tables,
+                "figures": figures,
+                "preformatted": section.preformatted,
+            }
+        )
     return environment.from_string(TEMPLATE).render(title=title, subtitle=subtitle, sections=page)

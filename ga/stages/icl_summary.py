@@ -1,5 +1,6 @@
 """Stage icl_summary: every icl_eval job of the run in tables: per job, per task and k (mean and spread over seeds),
 and the averages per k over all tasks and per kind (classification / multiple choice); summary.md for people."""
+
 from __future__ import annotations
 
 from ga.stages import Stage
@@ -21,5 +22,6 @@ def run(config, inputs, outputs) -> dict:
     from ga.eval.icl.results import write_icl_summary
     from ga.eval.results import read_summaries
 
-    return write_icl_summary(read_summaries(inputs.results), outputs.summary,
-                             f"In-context learning: run `{config.run_name}`")
+    return write_icl_summary(
+        read_summaries(inputs.results), outputs.summary, f"In-context learning: run `{config.run_name}`"
+    )

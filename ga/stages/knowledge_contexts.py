@@ -4,6 +4,7 @@ as one Parquet file that every method's job for this benchmark and length reads.
 
 Hub downloads (SQuAD) are cached under $GA_CACHE_DIR/eval (default ~/.cache/ga/eval) by dataset and revision, so the
 jobs of the other lengths reuse them."""
+
 from __future__ import annotations
 
 from ga.stages import Stage
@@ -32,7 +33,13 @@ def run(config, inputs, outputs, benchmark: str, length: str) -> dict:
     passages = benchmark_passages(config, benchmark)
     contexts = group_contexts(passages, int(length), lambda text: tokenizer.count_tokens([text])[0], benchmark)
     write_contexts(contexts, outputs.contexts)
-    return {"benchmark": benchmark, "length": int(length), "passages": len(passages), "contexts": len(contexts),
-            "questions": sum(len(c.questions) for c in contexts), "over_length_contexts": over_length(contexts),
-            "no_reference_questions": sum(not q.references for c in contexts for q in c.questions),
-            "source": benchmark_provenance(config, benchmark)}
+    return {
+        "benchmark": benchmark,
+        "length": int(length),
+        "passages": len(passages),
+        "contexts": len(contexts),
+        "questions": sum(len(c.questions) for c in contexts),
+        "over_length_contexts": over_length(contexts),
+        "no_reference_questions": sum(not q.references for c in contexts for q in c.questions),
+        "source": benchmark_provenance(config, benchmark),
+    }

@@ -7,6 +7,7 @@ Outputs, in one folder: `predictions.parquet` (one row per question: context id,
 outcome, every metric), `costs.parquet` (one row per context) and `summary.json` (means, counts of every outcome,
 the sample, and the cost columns). A job's params are the settings of its own method only, so changing one
 baseline's setting reruns only that baseline's jobs."""
+
 from __future__ import annotations
 
 from ga.eval.knowledge.methods import REGISTRY
@@ -15,14 +16,19 @@ from ga.stages import Stage
 STAGE = Stage(
     name="knowledge_eval",
     summary="answer every question of one benchmark's contexts of one length with one method; score and cost it",
-    inputs={"base_model": "base model folder (from fetch_base)",
-            "contexts": "contexts Parquet file (from knowledge_contexts)",
-            "generator": "fine-tuned generator folder (from finetune; generative_adapter jobs only)",
-            "qa_lora": "the QA fine-tuning LoRA folder (from knowledge_qa_lora; qa_finetuning jobs only)"},
+    inputs={
+        "base_model": "base model folder (from fetch_base)",
+        "contexts": "contexts Parquet file (from knowledge_contexts)",
+        "generator": "fine-tuned generator folder (from finetune; generative_adapter jobs only)",
+        "qa_lora": "the QA fine-tuning LoRA folder (from knowledge_qa_lora; qa_finetuning jobs only)",
+    },
     outputs={"results": "results folder to write (predictions.parquet, costs.parquet, summary.json)"},
     optional=REGISTRY.optional_inputs(),
-    wildcards={"benchmark": "the benchmark (knowledge_eval.benchmarks)",
-               "method": "the method (knowledge_eval.methods)", "length": "k, in base-model tokens"},
+    wildcards={
+        "benchmark": "the benchmark (knowledge_eval.benchmarks)",
+        "method": "the method (knowledge_eval.methods)",
+        "length": "k, in base-model tokens",
+    },
 )
 
 

@@ -1,5 +1,6 @@
 """Stage knowledge_summary: every knowledge_eval job of the run in one table (benchmark x method x length: scores,
 counts, costs), beside the paper's published F1 where the run's base model is one the paper evaluated."""
+
 from __future__ import annotations
 
 from ga.stages import Stage
@@ -11,6 +12,7 @@ STAGE = Stage(
     outputs={"table": "summary Parquet file to write", "markdown": "summary Markdown file to write"},
     many=("results",),
 )
+
 
 def depends_on(config) -> dict:
     from ga.eval.knowledge.jobs import summary_depends_on

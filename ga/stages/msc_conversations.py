@@ -1,6 +1,7 @@
 """Stage msc_conversations, one job per benchmark: every multi-session conversation (MSC-Self-Instruct, downloaded
 and cached under $GA_CACHE_DIR/eval, or the synthetic twin's held-out personas) laid out with the instruction-tuning
 session layout, counted in base-model tokens, with its questions (ga/eval/msc/jobs.py)."""
+
 from __future__ import annotations
 
 from ga.stages import Stage
@@ -24,5 +25,6 @@ def run(config, inputs, outputs, benchmark: str) -> dict:
     from ga.base import default_cache_dir
     from ga.eval.msc.jobs import CACHE_SUBDIR, write_benchmark_conversations
 
-    return write_benchmark_conversations(config, benchmark, inputs.base_model, outputs.conversations,
-                                         cache_dir=default_cache_dir() / CACHE_SUBDIR)
+    return write_benchmark_conversations(
+        config, benchmark, inputs.base_model, outputs.conversations, cache_dir=default_cache_dir() / CACHE_SUBDIR
+    )

@@ -1,5 +1,6 @@
 """Stage msc_summary: every msc_eval job pooled by benchmark x method into the paper's Table 1 (F1, ROUGE-L recall,
 TFLOPs per query, storage per user), beside the published numbers where the base model is one the paper evaluated."""
+
 from __future__ import annotations
 
 from ga.stages import Stage

@@ -8,6 +8,7 @@ Snakemake keeps them when a job is killed, and rerunning resumes.
 
 One process: `ga pretrain ...`; several GPUs or nodes: the rule prefixes `ga.launch.launcher(resources)`.
 """
+
 from __future__ import annotations
 
 from ga.stages import Stage
@@ -15,28 +16,41 @@ from ga.stages import Stage
 STAGE = Stage(
     name="pretrain",
     summary="pretrain the generator with DeepSpeed (resumes from checkpoints)",
-    inputs={"base_model": "base model folder (from fetch_base)",
-            "train": "training examples folder (from pretrain_data)",
-            "val": "held-out examples folder (from pretrain_data)",
-            "documents": "pretraining documents folder (from pretrain_documents): the paper's validation protocol "
-                         "scores its held-out documents",
-            "deepspeed_config": "DeepSpeed ZeRO settings (JSON; the same file as pretrain.deepspeed_config)"},
-    outputs={"generator": "generator folder to write", "metrics": "metrics JSONL to write",
-             "validation": "final validation JSON to write"},
+    inputs={
+        "base_model": "base model folder (from fetch_base)",
+        "train": "training examples folder (from pretrain_data)",
+        "val": "held-out examples folder (from pretrain_data)",
+        "documents": "pretraining documents folder (from pretrain_documents): the paper's validation protocol "
+        "scores its held-out documents",
+        "deepspeed_config": "DeepSpeed ZeRO settings (JSON; the same file as pretrain.deepspeed_config)",
+    },
+    outputs={
+        "generator": "generator folder to write",
+        "metrics": "metrics JSONL to write",
+        "validation": "final validation JSON to write",
+    },
 )
 
 
 def depends_on(config) -> dict:
     """What the trained generator and its validation depend on (the data and base model are rule inputs)."""
-    return {"seed": config.seed, "base_model": config.base_model.depends_on(), "adapter": config.adapter.depends_on(),
-            "pretrain": config.pretrain.depends_on()}
+    return {
+        "seed": config.seed,
+        "base_model": config.base_model.depends_on(),
+        "adapter": config.adapter.depends_on(),
+        "pretrain": config.pretrain.depends_on(),
+    }
 
 
 def resume_fingerprint(config, train_manifest: dict, val_manifest: dict) -> dict:
     """What a checkpoint must agree on to be resumed: depends_on without values that may change between a kill and
     a resume (validation settings), plus the data's content hashes."""
-    return {**depends_on(config), "pretrain": config.pretrain.resumable_depends_on(),
-            "train_data": train_manifest.get("content_sha256"), "val_data": val_manifest.get("content_sha256")}
+    return {
+        **depends_on(config),
+        "pretrain": config.pretrain.resumable_depends_on(),
+        "train_data": train_manifest.get("content_sha256"),
+        "val_data": val_manifest.get("content_sha256"),
+    }
 
 
 def run(config, inputs, outputs) -> dict:
@@ -59,10 +73,12 @@ def run(config, inputs, outputs) -> dict:
 
     base = config.base_model
     # Straight onto this rank's device: the ranks of a node never hold CPU copies of the base model at once.
-    base_model, _ = load_base(inputs.base_model, dtype=base.dtype, attn_implementation=base.attn_implementation,
-                              device=dist_info.device)
+    base_model, _ = load_base(
+        inputs.base_model, dtype=base.dtype, attn_implementation=base.attn_implementation, device=dist_info.device
+    )
     adapter_config = ga.GenerativeAdapterConfig.from_dict(
-        {**config.adapter.to_dict(), "base_model_id": base.id, "base_model_revision": base.revision})
+        {**config.adapter.to_dict(), "base_model_id": base.id, "base_model_revision": base.revision}
+    )
     torch.manual_seed(config.seed)  # the generator's initialisation
     model = ga.GenerativeAdapter(base_model, adapter_config)
 
@@ -73,6 +89,14 @@ def run(config, inputs, outputs) -> dict:
     result = trainer.run()
     # The paper's Table 2 protocol beside this project's own numbers; through the engine (ZeRO-3 holds partitions).
     result.update(paper_validation(trainer.engine, inputs.documents, inputs.base_model, config, dist_info))
-    result = save_training_outputs(model, result, state_dir, outputs.generator, outputs.metrics, outputs.validation,
-                                   dist_info, lambda: {"train_examples": len(train_set), "val_examples": len(val_set)})
+    result = save_training_outputs(
+        model,
+        result,
+        state_dir,
+        outputs.generator,
+        outputs.metrics,
+        outputs.validation,
+        dist_info,
+        lambda: {"train_examples": len(train_set), "val_examples": len(val_set)},
+    )
     return None if result is None else training_summary(result, ("_ppl",))

@@ -1,6 +1,7 @@
 """Stage pretrain_documents: draw pretraining documents from the configured source (the embedded corpus, your
 files, or SlimPajama) until the token budget is spent, as Parquet shards + manifest.json
 (docs/method.md#pretraining-data)."""
+
 from __future__ import annotations
 
 from ga.stages import Stage

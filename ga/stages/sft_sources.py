@@ -4,6 +4,7 @@ with the drop counts by reason, provenance and licence (docs/method.md#sft-mixtu
 
 A job depends on its own dataset's settings only, so changing one dataset's filter reruns that dataset's job and
 the mixture. Downloads are cached under $GA_CACHE_DIR/sft (default ~/.cache/ga/sft) by dataset and revision."""
+
 from __future__ import annotations
 
 from ga.stages import Stage
@@ -27,7 +28,12 @@ def run(config, inputs, outputs, dataset: str) -> dict:
     from ga.base import default_cache_dir
     from ga.data.sft.mixture import write_source_records
 
-    manifest = write_source_records(config.sft_sources, dataset, inputs.base_model, outputs.records,
-                                    default_cache_dir() / CACHE_SUBDIR)
-    return {"dataset": dataset, "records": manifest["records"], "qa_pairs": manifest["qa_pairs"],
-            "drops": manifest["drops"]}
+    manifest = write_source_records(
+        config.sft_sources, dataset, inputs.base_model, outputs.records, default_cache_dir() / CACHE_SUBDIR
+    )
+    return {
+        "dataset": dataset,
+        "records": manifest["records"],
+        "qa_pairs": manifest["qa_pairs"],
+        "drops": manifest["drops"],
+    }

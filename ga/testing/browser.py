@@ -5,6 +5,7 @@ Playwright drives the system browser (`executable_path`), so nothing is download
 `chromium --headless --dump-dom`, it reports page errors and console messages as events, and measures images
 after the page has loaded. Requests that leave the machine are blocked, so a page that needs the network shows up.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -33,9 +34,12 @@ class PageCheck:
 
     @property
     def problems(self) -> list[str]:
-        return ([f"image did not load: {src}" for src in self.broken_images] + self.errors
-                + [f"empty table: {table}" for table in self.empty_tables]
-                + [f"request to the network: {url}" for url in self.network_requests])
+        return (
+            [f"image did not load: {src}" for src in self.broken_images]
+            + self.errors
+            + [f"empty table: {table}" for table in self.empty_tables]
+            + [f"request to the network: {url}" for url in self.network_requests]
+        )
 
 
 def find_chromium() -> str | None:
@@ -65,8 +69,9 @@ _INSPECT = """() => {
 }"""
 
 
-def check_page(page_file: str | Path, screenshot: str | Path, click_links: Sequence[str] = (),
-               chromium: str | None = None) -> PageCheck:
+def check_page(
+    page_file: str | Path, screenshot: str | Path, click_links: Sequence[str] = (), chromium: str | None = None
+) -> PageCheck:
     """Load `page_file` (file://), wait for it to settle, click the links named `click_links` in turn (as a reader
     navigates an app such as Snakemake's report), inspect it and save a full-page PNG screenshot."""
     from playwright.sync_api import sync_playwright
@@ -90,8 +95,12 @@ def check_page(page_file: str | Path, screenshot: str | Path, click_links: Seque
 
             page.route("**/*", route)
             page.on("pageerror", lambda error: check.errors.append(f"script error: {error}"))
-            page.on("console", lambda message: check.errors.append(f"console error: {message.text}")
-                    if message.type == "error" else None)
+            page.on(
+                "console",
+                lambda message: (
+                    check.errors.append(f"console error: {message.text}") if message.type == "error" else None
+                ),
+            )
             page.goto(Path(page_file).resolve().as_uri(), wait_until="load", timeout=LOAD_TIMEOUT_MS)
             page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
             for name in click_links:

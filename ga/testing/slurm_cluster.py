@@ -15,6 +15,7 @@ with `squeue`, which only keeps finished jobs for `MinJobAge` seconds.
 
     python -m ga.testing.slurm_cluster   # start one, print its partition, stop on Ctrl-C or SIGTERM
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,12 +63,13 @@ def ensure_installed() -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise RuntimeError(f"SLURM programs {missing} are missing and installing them needs root: "
-                           f"run `apt-get install {' '.join(APT_PACKAGES)}`")
+        raise RuntimeError(
+            f"SLURM programs {missing} are missing and installing them needs root: "
+            f"run `apt-get install {' '.join(APT_PACKAGES)}`"
+        )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdin=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *APT_PACKAGES], check=True, env=env,
-                   stdin=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *APT_PACKAGES], check=True, env=env, stdin=subprocess.DEVNULL)
     still_missing = [p for p in REQUIRED_PROGRAMS if shutil.which(p) is None]
     if still_missing:
         raise RuntimeError(f"apt-get installed {APT_PACKAGES} but {still_missing} are still not on PATH")
@@ -168,16 +170,20 @@ class LocalSlurmCluster:
                 except FileNotFoundError:
                     continue  # released between our two looks
                 if not first_line.startswith(CONF_MARKER_PREFIX):
-                    raise RuntimeError(f"{SYSTEM_CONF} already configures a SLURM cluster; refusing to shadow it "
-                                       f"with a local test cluster")
+                    raise RuntimeError(
+                        f"{SYSTEM_CONF} already configures a SLURM cluster; refusing to shadow it "
+                        f"with a local test cluster"
+                    ) from None
                 pid = re.search(r"for pid (\d+)", first_line)
                 owner = int(pid.group(1)) if pid else None  # None: an older helper that did not record its pid
                 if owner is not None and not _pid_alive(owner):  # left behind by a killed run
                     SYSTEM_CONF.unlink(missing_ok=True)
                     continue
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{SYSTEM_CONF} still held by the local cluster of pid {owner} after "
-                                       f"{self.settings.claim_timeout_s} s")
+                    raise TimeoutError(
+                        f"{SYSTEM_CONF} still held by the local cluster of pid {owner} after "
+                        f"{self.settings.claim_timeout_s} s"
+                    ) from None
                 time.sleep(2)
                 continue
             with os.fdopen(fd, "w") as fh:
@@ -186,8 +192,9 @@ class LocalSlurmCluster:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.workdir / f"{name}.stdout", "wb")
-        self._procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, env=self.env())
+        self._procs[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env()
+        )
         log.close()
 
     def _wait(self, what: str, ready) -> None:
@@ -195,31 +202,52 @@ class LocalSlurmCluster:
         while time.monotonic() < deadline:
             for name, proc in self._procs.items():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode} while waiting for {what}; "
-                                       f"logs in {self.workdir}:\n{self.logs()}")
+                    raise RuntimeError(
+                        f"{name} exited with {proc.returncode} while waiting for {what}; "
+                        f"logs in {self.workdir}:\n{self.logs()}"
+                    )
             if ready():
                 return
             time.sleep(0.5)
-        raise TimeoutError(f"{what} not ready after {self.settings.start_timeout_s} s; logs in {self.workdir}:\n"
-                           f"{self.logs()}")
+        raise TimeoutError(
+            f"{what} not ready after {self.settings.start_timeout_s} s; logs in {self.workdir}:\n{self.logs()}"
+        )
 
     def _node_state(self) -> str:
-        out = subprocess.run(["sinfo", "-h", "-n", self.node, "-o", "%T"], capture_output=True, text=True,
-                             env=self.env())
+        out = subprocess.run(
+            ["sinfo", "-h", "-n", self.node, "-o", "%T"], capture_output=True, text=True, env=self.env()
+        )
         return out.stdout.strip() if out.returncode == 0 else ""
 
-    def start(self) -> "LocalSlurmCluster":
+    def start(self) -> LocalSlurmCluster:
         ensure_installed()
         self._write_files()
         d = self.workdir
         try:
-            self._spawn("munged", ["munged", "--foreground", "--force", f"--socket={d / 'munge.socket'}",
-                                   f"--key-file={d / 'munge.key'}", f"--pid-file={d / 'munged.pid'}",
-                                   f"--log-file={d / 'munged.log'}", f"--seed-file={d / 'munged.seed'}"])
+            self._spawn(
+                "munged",
+                [
+                    "munged",
+                    "--foreground",
+                    "--force",
+                    f"--socket={d / 'munge.socket'}",
+                    f"--key-file={d / 'munge.key'}",
+                    f"--pid-file={d / 'munged.pid'}",
+                    f"--log-file={d / 'munged.log'}",
+                    f"--seed-file={d / 'munged.seed'}",
+                ],
+            )
             self._wait("munged", lambda: (d / "munge.socket").exists())
             self._spawn("slurmctld", ["slurmctld", "-D", "-c", "-f", str(self.conf)])
-            self._wait("slurmctld", lambda: subprocess.run(["scontrol", "ping"], capture_output=True, text=True,
-                                                            env=self.env()).stdout.count("UP") > 0)
+            self._wait(
+                "slurmctld",
+                lambda: (
+                    subprocess.run(["scontrol", "ping"], capture_output=True, text=True, env=self.env()).stdout.count(
+                        "UP"
+                    )
+                    > 0
+                ),
+            )
             self._spawn("slurmd", ["slurmd", "-D", "-N", self.node, "-f", str(self.conf)])
             self._wait(f"node {self.node} idle", lambda: self._node_state() == "idle")
         except BaseException:
@@ -229,12 +257,12 @@ class LocalSlurmCluster:
 
     def logs(self) -> str:
         parts = []
-        for name in ("munged.log", "slurmctld.log", "slurmd.log", "munged.stdout", "slurmctld.stdout",
-                     "slurmd.stdout"):
+        for name in ("munged.log", "slurmctld.log", "slurmd.log", "munged.stdout", "slurmctld.stdout", "slurmd.stdout"):
             path = self.workdir / name
             if path.exists():
-                parts.append(f"--- {name} (last lines)\n" + "\n".join(path.read_text(errors="replace")
-                                                                         .splitlines()[-20:]))
+                parts.append(
+                    f"--- {name} (last lines)\n" + "\n".join(path.read_text(errors="replace").splitlines()[-20:])
+                )
         return "\n".join(parts)
 
     def stop(self) -> None:
@@ -254,7 +282,7 @@ class LocalSlurmCluster:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> "LocalSlurmCluster":
+    def __enter__(self) -> LocalSlurmCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -265,8 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (`kill %1`) stops the cluster as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
     with LocalSlurmCluster() as cluster:
-        print(f"local SLURM cluster up: partition {cluster.partition!r}, config {SYSTEM_CONF} "
-              f"(= {cluster.conf}); Ctrl-C or SIGTERM stops it", flush=True)
+        print(
+            f"local SLURM cluster up: partition {cluster.partition!r}, config {SYSTEM_CONF} "
+            f"(= {cluster.conf}); Ctrl-C or SIGTERM stops it",
+            flush=True,
+        )
         try:
             signal.pause()
         except KeyboardInterrupt:

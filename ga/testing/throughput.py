@@ -1,6 +1,7 @@
 """The GPU throughput measurements' shared pieces (benchmarks/gpu.py, benchmarks/train.py): model shapes with random
 weights, the paper's example layout, the FLOP count of one optimizer step (the formula is spelt out in
 benchmarks/gpu.py's docstring) and the training loop without its end-of-run validation and checkpoint."""
+
 from __future__ import annotations
 
 import gc
@@ -22,11 +23,11 @@ SEED = 0
 class Layout:
     """The pretraining example layout and the generator shape of a run."""
 
-    window: int                  # L, tokens per window
-    completion_windows: int      # n
+    window: int  # L, tokens per window
+    completion_windows: int  # n
     reconstruction_windows: int  # m (S = n + m windows per example)
-    inter_size: int              # d_r
-    rank: int                    # r
+    inter_size: int  # d_r
+    rank: int  # r
     target_modules: tuple[str, ...] = ("o_proj",)
 
     @property
@@ -44,24 +45,76 @@ TINY_LAYOUT = Layout(window=16, completion_windows=2, reconstruction_windows=2, 
 class ModelSpec:
     name: str
     description: str
-    family: str   # "llama" or "mistral": which Transformers config class builds it
+    family: str  # "llama" or "mistral": which Transformers config class builds it
     config: dict = field(hash=False)
 
 
-SMOLLM2_135M = ModelSpec("smollm2_135m", "SmolLM2-135M-shaped Llama", "llama", dict(
-    vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
-    num_key_value_heads=3, max_position_embeddings=8192, rope_theta=100000.0, rms_norm_eps=1e-5,
-    tie_word_embeddings=True))
-MISTRAL_7B = ModelSpec("mistral_7b", "Mistral-7B-shaped model", "mistral", dict(
-    vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-    num_key_value_heads=8, max_position_embeddings=32768, sliding_window=4096, rope_theta=10000.0,
-    rms_norm_eps=1e-5, tie_word_embeddings=False))
-TINY_LLAMA = ModelSpec("tiny_llama", "tiny Llama (--tiny)", "llama", dict(
-    vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-    num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True))
-TINY_MISTRAL = ModelSpec("tiny_mistral", "tiny Mistral (--tiny)", "mistral", dict(
-    vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-    num_key_value_heads=2, max_position_embeddings=512, sliding_window=512, tie_word_embeddings=False))
+SMOLLM2_135M = ModelSpec(
+    "smollm2_135m",
+    "SmolLM2-135M-shaped Llama",
+    "llama",
+    dict(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        max_position_embeddings=8192,
+        rope_theta=100000.0,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=True,
+    ),
+)
+MISTRAL_7B = ModelSpec(
+    "mistral_7b",
+    "Mistral-7B-shaped model",
+    "mistral",
+    dict(
+        vocab_size=32000,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=32768,
+        sliding_window=4096,
+        rope_theta=10000.0,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=False,
+    ),
+)
+TINY_LLAMA = ModelSpec(
+    "tiny_llama",
+    "tiny Llama (--tiny)",
+    "llama",
+    dict(
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+    ),
+)
+TINY_MISTRAL = ModelSpec(
+    "tiny_mistral",
+    "tiny Mistral (--tiny)",
+    "mistral",
+    dict(
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        sliding_window=512,
+        tie_word_embeddings=False,
+    ),
+)
 MODELS = {spec.name: spec for spec in (SMOLLM2_135M, MISTRAL_7B, TINY_LLAMA, TINY_MISTRAL)}
 
 
@@ -72,7 +125,8 @@ FLOP_FORMULA = (
     "A = causal attention forward 2*n_layers*d_attn*(L+1)*T (backward = 2A); "
     "G = generator forward T*sum_modules[4*d_h*d_r + 2*d_r^2 + 2*d_in*d_r + 2*d_r^2 + 2*d_r*d_out] (trains: 3G); "
     "G_delta = its o_proj-hook part (A1, .N, B). SVD/QR, norms, softmax, RoPE, cross-entropy, optimizer not counted. "
-    "MFU = model FLOPs / step time / peak; HFU adds the recompute.")
+    "MFU = model FLOPs / step time / peak; HFU adds the recompute."
+)
 
 
 def flops_per_step(model: ga.GenerativeAdapter, layout: Layout, positions: int) -> dict[str, float]:
@@ -81,8 +135,9 @@ def flops_per_step(model: ga.GenerativeAdapter, layout: Layout, positions: int) 
     base = model.base_model
     config = base.config
     layers = decoder_layers(base)
-    n_layers_linear = sum(m.weight.numel() for layer in layers for m in layer.modules()
-                          if isinstance(m, torch.nn.Linear))
+    n_layers_linear = sum(
+        m.weight.numel() for layer in layers for m in layer.modules() if isinstance(m, torch.nn.Linear)
+    )
     n_head = base.get_output_embeddings().weight.numel()
     n_base = n_layers_linear + n_head
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
@@ -101,9 +156,14 @@ def flops_per_step(model: ga.GenerativeAdapter, layout: Layout, positions: int) 
 
     model_flops = 4 * n_base * positions + 3 * attention_fwd + 3 * generator_fwd
     recompute_flops = 2 * n_layers_linear * positions + attention_fwd + generator_delta_fwd
-    return {"base_matmul_weights": n_base, "base_layer_linear_weights": n_layers_linear,
-            "attention_fwd_flops": float(attention_fwd), "generator_fwd_flops": float(generator_fwd),
-            "model_flops": float(model_flops), "recompute_flops": float(recompute_flops)}
+    return {
+        "base_matmul_weights": n_base,
+        "base_layer_linear_weights": n_layers_linear,
+        "attention_fwd_flops": float(attention_fwd),
+        "generator_fwd_flops": float(generator_fwd),
+        "model_flops": float(model_flops),
+        "recompute_flops": float(recompute_flops),
+    }
 
 
 def build_base(spec: ModelSpec, device: torch.device, dtype: torch.dtype):

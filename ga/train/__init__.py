@@ -3,6 +3,7 @@
 
 Names are imported lazily: reading a run config needs the settings (config.py) but not torch.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -10,6 +10,7 @@ when complete, so a kill mid-save never leaves a checkpoint that looks valid):
                               (partitioned per rank under ZeRO) and engine counters, written by this run
 The learning rate is a pure function of the step (TrainConfig.lr_factor), so the step is the scheduler state.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -100,13 +101,11 @@ def shared_atomic_dir(target: Path, dist_info: Dist) -> Iterator[Path]:
         dist_info.barrier()  # every process has written its part before the folder is renamed into place
 
 
-def save_checkpoint(engine, model, state_dir: Path, step: int, trainer_state: dict, keep: int,
-                    dist_info: Dist) -> Path:
+def save_checkpoint(engine, model, state_dir: Path, step: int, trainer_state: dict, keep: int, dist_info: Dist) -> Path:
     """Write checkpoint `step` (a collective call) and keep only the `keep` most recent ones."""
     final = checkpoints_dir(state_dir) / f"step-{step:08d}"
     with shared_atomic_dir(final, dist_info) as tmp:
-        engine.save_checkpoint(str(tmp / ENGINE_DIR), tag=ENGINE_TAG, save_latest=False,
-                               exclude_frozen_parameters=True)
+        engine.save_checkpoint(str(tmp / ENGINE_DIR), tag=ENGINE_TAG, save_latest=False, exclude_frozen_parameters=True)
         save_file(_rng_state(), str(tmp / f"rng-rank{dist_info.rank}.safetensors"))
         weights = generator_master_weights(model)
         if dist_info.is_main:
@@ -126,21 +125,29 @@ def load_checkpoint(engine, model, path: Path, dist_info: Dist) -> dict:
     mismatch means the checkpoint is inconsistent and is reported rather than trained on.
     """
     path = Path(path)
-    load_path, _ = engine.load_checkpoint(str(path / ENGINE_DIR), tag=ENGINE_TAG, load_module_strict=False,
-                                          load_optimizer_states=True, load_lr_scheduler_states=False)
+    load_path, _ = engine.load_checkpoint(
+        str(path / ENGINE_DIR),
+        tag=ENGINE_TAG,
+        load_module_strict=False,
+        load_optimizer_states=True,
+        load_lr_scheduler_states=False,
+    )
     if load_path is None:
         raise RuntimeError(f"{path / ENGINE_DIR}: DeepSpeed could not load the engine checkpoint")
     weights_file = path / GENERATOR_DIR / GENERATOR_WEIGHTS
     saved = load_file(str(weights_file))
     restored = generator_master_weights(model)
     if set(saved) != set(restored):
-        raise RuntimeError(f"{weights_file}: parameter names differ from the model's generator: "
-                           f"missing {sorted(set(restored) - set(saved))[:5]}, "
-                           f"unexpected {sorted(set(saved) - set(restored))[:5]}")
+        raise RuntimeError(
+            f"{weights_file}: parameter names differ from the model's generator: "
+            f"missing {sorted(set(restored) - set(saved))[:5]}, "
+            f"unexpected {sorted(set(saved) - set(restored))[:5]}"
+        )
     for name, value in saved.items():
         if not torch.equal(value, restored[name]):
-            raise RuntimeError(f"{path}: generator weight {name!r} in {weights_file} differs from the DeepSpeed "
-                               f"engine checkpoint")
+            raise RuntimeError(
+                f"{path}: generator weight {name!r} in {weights_file} differs from the DeepSpeed engine checkpoint"
+            )
     rng_file = path / f"rng-rank{dist_info.rank}.safetensors"
     if rng_file.is_file():
         _set_rng_state(load_file(str(rng_file)))

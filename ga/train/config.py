@@ -1,6 +1,7 @@
 """Training hyperparameters: `TrainConfig` (what every run of the training loop takes), `PretrainConfig` (the `pretrain`
 section: plus the pretraining objective's own keys) and `FinetuneConfig` (the `finetune` section: plus epochs and
 the greedy-generation check)."""
+
 from __future__ import annotations
 
 import math
@@ -26,49 +27,67 @@ class TrainConfig(ConfigSection):
     section: ClassVar[str] = "pretrain"
     """The run config section these settings come from: the training loop names keys by it in its errors."""
 
-    steps: int = setting(100, "optimizer steps in the whole run (a resumed run continues towards the same total)",
-                         minimum=1)
+    steps: int = setting(
+        100, "optimizer steps in the whole run (a resumed run continues towards the same total)", minimum=1
+    )
     micro_batch_size: int = setting(1, "examples per process per forward/backward pass", minimum=1)
-    grad_accum_steps: int = setting(1, "micro-batches per optimizer step; global batch = micro x accum x processes",
-                                    minimum=1)
+    grad_accum_steps: int = setting(
+        1, "micro-batches per optimizer step; global batch = micro x accum x processes", minimum=1
+    )
     lr: float = setting(1e-4, "peak learning rate of AdamW", exclusive_minimum=0)
-    lr_multipliers: dict[str, float] = setting({}, "per generator part (norm_weight, A2, A3, A1, B): a factor on lr "
-                                                   "and its schedule; parts not named take 1")
+    lr_multipliers: dict[str, float] = setting(
+        {}, "per generator part (norm_weight, A2, A3, A1, B): a factor on lr and its schedule; parts not named take 1"
+    )
     warmup_steps: int = setting(100, "linear warmup from 0 to lr over this many steps", minimum=0)
-    decay: str = setting("cosine", "after warmup: cosine or linear down to min_lr_ratio * lr at `steps`, or "
-                                   "constant", choices=DECAYS)
+    decay: str = setting(
+        "cosine", "after warmup: cosine or linear down to min_lr_ratio * lr at `steps`, or constant", choices=DECAYS
+    )
     min_lr_ratio: float = setting(0.1, "floor of the decay as a fraction of lr", minimum=0, maximum=1)
     weight_decay: float = setting(0.01, "AdamW decoupled weight decay (never on norm gains)", minimum=0)
-    adam_betas: list[float] = setting([0.9, 0.999], "AdamW moment decay rates", min_items=2, minimum=0,
-                                      exclusive_maximum=1)
+    adam_betas: list[float] = setting(
+        [0.9, 0.999], "AdamW moment decay rates", min_items=2, minimum=0, exclusive_maximum=1
+    )
     adam_eps: float = setting(1e-8, "AdamW denominator epsilon", exclusive_minimum=0)
     grad_clip: float = setting(1.0, "global gradient-norm clipping threshold (0 disables clipping)", minimum=0)
-    deepspeed_config: str = setting("resources/deepspeed/zero2.json", "JSON with the ZeRO settings "
-                                    "(resources/deepspeed/zero{0,2,3}.json); batch sizes, clipping and precision come "
-                                    "from this section and must not appear in the file")
+    deepspeed_config: str = setting(
+        "resources/deepspeed/zero2.json",
+        "JSON with the ZeRO settings "
+        "(resources/deepspeed/zero{0,2,3}.json); batch sizes, clipping and precision come "
+        "from this section and must not appear in the file",
+    )
     precision: str = setting("auto", "auto (bf16 on GPU, fp32 on CPU), bf16 or fp32", choices=PRECISIONS)
-    gradient_checkpointing: bool = setting(True, "recompute the base model's activations in backward "
-                                                 "(non-reentrant), trading time for memory")
-    checkpoint_every: int = setting(50, "save a resumable checkpoint every this many steps (and at the end)",
-                                    minimum=1, affects_output=False)
-    keep_checkpoints: int = setting(2, "how many most recent checkpoints to keep on disk", minimum=1,
-                                    affects_output=False)
+    gradient_checkpointing: bool = setting(
+        True, "recompute the base model's activations in backward (non-reentrant), trading time for memory"
+    )
+    checkpoint_every: int = setting(
+        50, "save a resumable checkpoint every this many steps (and at the end)", minimum=1, affects_output=False
+    )
+    keep_checkpoints: int = setting(
+        2, "how many most recent checkpoints to keep on disk", minimum=1, affects_output=False
+    )
     eval_every: int = setting(0, "validate every this many steps (0: only at the end)", minimum=0, resume_safe=True)
-    val_examples: int = setting(0, "held-out examples used per validation (0: all of them)", minimum=0,
-                                resume_safe=True)
-    val_batch_size: int = setting(1, "examples (or documents, for the paper's protocol) per validation forward "
-                                     "pass", minimum=1, resume_safe=True)
-    max_skipped_steps: int = setting(10, "stop with an error once more optimizer steps than this had a non-finite "
-                                         "loss or gradient", minimum=0, affects_output=False)
-    num_threads: int | None = setting(None, "torch intra-op CPU threads per process (null: torch's default)",
-                                      minimum=1, affects_output=False)
-    tensorboard: bool = setting(False, "also write TensorBoard event files (needs the tensorboard package)",
-                                affects_output=False)
+    val_examples: int = setting(
+        0, "held-out examples used per validation (0: all of them)", minimum=0, resume_safe=True
+    )
+    val_batch_size: int = setting(
+        1, "examples (or documents, for the paper's protocol) per validation forward pass", minimum=1, resume_safe=True
+    )
+    max_skipped_steps: int = setting(
+        10,
+        "stop with an error once more optimizer steps than this had a non-finite loss or gradient",
+        minimum=0,
+        affects_output=False,
+    )
+    num_threads: int | None = setting(
+        None, "torch intra-op CPU threads per process (null: torch's default)", minimum=1, affects_output=False
+    )
+    tensorboard: bool = setting(
+        False, "also write TensorBoard event files (needs the tensorboard package)", affects_output=False
+    )
     resources: Resources = setting(default_factory=Resources, doc="what the rule requests and how it launches")
 
     def __post_init__(self) -> None:
-        self.adam_betas = [float(b) if isinstance(b, int) and not isinstance(b, bool) else b
-                           for b in self.adam_betas]
+        self.adam_betas = [float(b) if isinstance(b, int) and not isinstance(b, bool) else b for b in self.adam_betas]
         if isinstance(self.resources, dict):  # built directly (not via from_dict) with a plain mapping
             self.resources = Resources.from_dict(self.resources, "resources")
         super().__post_init__()
@@ -102,12 +121,20 @@ class PretrainConfig(TrainConfig):
     """Pretraining the generator (docs/method.md#pretraining-objective): the loop's settings plus the pretraining
     objective's own."""
 
-    loss_parts: list[str] = setting(list(LOSS_PARTS), "parts of the pretraining objective whose labels the training "
-                                    "loss covers: completion and/or reconstruction (the paper's ablations train one "
-                                    "alone); validation scores every part", min_items=1)
-    paper_val_documents: int = setting(0, "held-out documents scored by the paper's Table 2 protocol, in stored "
-                                          "order, among those of at least two windows (0: all of them)", minimum=0,
-                                       resume_safe=True)
+    loss_parts: list[str] = setting(
+        list(LOSS_PARTS),
+        "parts of the pretraining objective whose labels the training "
+        "loss covers: completion and/or reconstruction (the paper's ablations train one "
+        "alone); validation scores every part",
+        min_items=1,
+    )
+    paper_val_documents: int = setting(
+        0,
+        "held-out documents scored by the paper's Table 2 protocol, in stored "
+        "order, among those of at least two windows (0: all of them)",
+        minimum=0,
+        resume_safe=True,
+    )
 
     def check(self) -> None:
         super().check()
@@ -123,14 +150,21 @@ class FinetuneConfig(TrainConfig):
 
     section: ClassVar[str] = "finetune"
 
-    epochs: float | None = setting(None, "when set, the run length in passes over the training mixture: steps = "
-                                         "ceil(epochs x training records / global batch), replacing `steps` (the "
-                                         "mixture's size is known only once sft_data ran)", exclusive_minimum=0)
-    generation_records: int = setting(8, "held-out records per dataset whose first question is answered greedily "
-                                         "(own / other / no adapter) for the answer-F1 check (0: no check)",
-                                      minimum=0, resume_safe=True)
-    max_new_tokens: int = setting(32, "most tokens generated per answer in the F1 check", minimum=1,
-                                  resume_safe=True)
+    epochs: float | None = setting(
+        None,
+        "when set, the run length in passes over the training mixture: steps = "
+        "ceil(epochs x training records / global batch), replacing `steps` (the "
+        "mixture's size is known only once sft_data ran)",
+        exclusive_minimum=0,
+    )
+    generation_records: int = setting(
+        8,
+        "held-out records per dataset whose first question is answered greedily "
+        "(own / other / no adapter) for the answer-F1 check (0: no check)",
+        minimum=0,
+        resume_safe=True,
+    )
+    max_new_tokens: int = setting(32, "most tokens generated per answer in the F1 check", minimum=1, resume_safe=True)
 
     def run_steps(self, train_records: int, world_size: int) -> int:
         """Optimizer steps of the run: `steps`, or `epochs` over `train_records` when epochs is set."""

@@ -1,4 +1,5 @@
 """Process-group setup for the training loop: torchrun/srun-launched or a plain single process."""
+
 from __future__ import annotations
 
 import os
@@ -69,5 +70,6 @@ def init_distributed() -> Dist:
             dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
     deepspeed.init_distributed(dist_backend=backend)
     device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
-    return Dist(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank, device=device,
-                backend=backend)
+    return Dist(
+        rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank, device=device, backend=backend
+    )

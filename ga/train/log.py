@@ -1,4 +1,5 @@
 """What a training run reports: the metrics JSONL, optional TensorBoard scalars and a progress bar."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,15 @@ class TrainLog:
     On resume the JSONL keeps the rows up to the resumed step: the steps after it are redone and logged again.
     """
 
-    def __init__(self, state_dir: Path, total_steps: int, start_step: int, part_names: Sequence[str],
-                 tensorboard: bool, enabled: bool):
+    def __init__(
+        self,
+        state_dir: Path,
+        total_steps: int,
+        start_step: int,
+        part_names: Sequence[str],
+        tensorboard: bool,
+        enabled: bool,
+    ):
         self.enabled = enabled
         self.path = Path(state_dir) / METRICS_FILE
         self.scalar_keys = (*TRAIN_SCALARS, *(f"{part}_loss" for part in part_names))
@@ -39,11 +47,13 @@ class TrainLog:
                 try:
                     from torch.utils.tensorboard import SummaryWriter
                 except ImportError as err:
-                    raise ImportError("tensorboard: true needs the `tensorboard` package, which is not "
-                                      "installed") from err
+                    raise ImportError(
+                        "tensorboard: true needs the `tensorboard` package, which is not installed"
+                    ) from err
                 self._writer = SummaryWriter(str(Path(state_dir) / TENSORBOARD_DIR))
-        self._progress = tqdm(total=total_steps, initial=start_step, desc="train", disable=not enabled,
-                              dynamic_ncols=True)
+        self._progress = tqdm(
+            total=total_steps, initial=start_step, desc="train", disable=not enabled, dynamic_ncols=True
+        )
 
     def _write(self, row: dict) -> None:
         self._file.write(json.dumps(row) + "\n")

@@ -6,6 +6,7 @@ is shared by pretraining and instruction tuning: what differs lives in the Objec
 `train` runs a `Trainer`: `setup` (engine, resume), then `step` (one optimizer step), `validate` and `checkpoint`
 until the configured number of steps; a `TrainLog` (ga/train/log.py) reports the metrics.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,17 +20,30 @@ from pathlib import Path
 import torch
 
 from ga.io import atomic_dir, copy_file, write_json
-from ga.train.checkpoint import (checkpoints_dir, completed_checkpoints, generator_master_weights, load_checkpoint,
-                                 read_trainer_state, save_checkpoint)
+from ga.train.checkpoint import (
+    checkpoints_dir,
+    completed_checkpoints,
+    generator_master_weights,
+    load_checkpoint,
+    read_trainer_state,
+    save_checkpoint,
+)
 from ga.train.config import TrainConfig
 from ga.train.distributed import Dist, init_distributed
 from ga.train.log import METRICS_FILE, TrainLog
-from ga.train.objective import (MODEL_INPUT_KEYS, OWN_VARIANT, ExampleSums, LossSums, Objective,
-                                paired_comparison)
+from ga.train.objective import MODEL_INPUT_KEYS, OWN_VARIANT, ExampleSums, LossSums, Objective, paired_comparison
 
 # Keys of the DeepSpeed config that TrainConfig owns (one source of truth for each setting).
-OWNED_DEEPSPEED_KEYS = ("train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
-                        "gradient_clipping", "bf16", "fp16", "optimizer", "scheduler")
+OWNED_DEEPSPEED_KEYS = (
+    "train_batch_size",
+    "train_micro_batch_size_per_gpu",
+    "gradient_accumulation_steps",
+    "gradient_clipping",
+    "bf16",
+    "fp16",
+    "optimizer",
+    "scheduler",
+)
 EPOCH_SEED_STRIDE = 1_000_003
 """Epoch e's permutation is seeded with seed * stride + e: runs of different seeds never share one."""
 MAX_EXP_ARG = 700.0
@@ -47,21 +61,22 @@ def deepspeed_config(cfg: TrainConfig, use_bf16: bool, world_size: int) -> dict:
         raise ValueError(f"{cfg.section}.deepspeed_config: {path} is not valid JSON ({err})") from err
     clashes = sorted(set(ds_config) & set(OWNED_DEEPSPEED_KEYS))
     if clashes:
-        raise ValueError(f"{path}: keys {clashes} are set from the training config ({cfg.section}.*); remove them "
-                         "here")
+        raise ValueError(f"{path}: keys {clashes} are set from the training config ({cfg.section}.*); remove them here")
     stage = ds_config.get("zero_optimization", {}).get("stage", 0)
     if stage not in (0, 1, 2, 3):
         raise ValueError(f"{path}: zero_optimization.stage must be 0, 1, 2 or 3, got {stage!r}")
-    ds_config.update({
-        "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
-        "gradient_accumulation_steps": cfg.grad_accum_steps,
-        "train_batch_size": global_batch_size(cfg, world_size),
-        # Stage 0 hands p.grad to the plain torch optimizer: the loop clips there itself, so that it can also drop
-        # the gradients of a non-finite step (DeepSpeed's own fp32 clipping fails when no parameter has one).
-        "gradient_clipping": float(cfg.grad_clip) if stage != 0 else 0.0,
-        # check_grad_overflow: a non-finite gradient skips the step under bf16 too (fp32 ZeRO always checks).
-        "bf16": {"enabled": use_bf16, "check_grad_overflow": True},
-    })
+    ds_config.update(
+        {
+            "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
+            "gradient_accumulation_steps": cfg.grad_accum_steps,
+            "train_batch_size": global_batch_size(cfg, world_size),
+            # Stage 0 hands p.grad to the plain torch optimizer: the loop clips there itself, so that it can also drop
+            # the gradients of a non-finite step (DeepSpeed's own fp32 clipping fails when no parameter has one).
+            "gradient_clipping": float(cfg.grad_clip) if stage != 0 else 0.0,
+            # check_grad_overflow: a non-finite gradient skips the step under bf16 too (fp32 ZeRO always checks).
+            "bf16": {"enabled": use_bf16, "check_grad_overflow": True},
+        }
+    )
     return ds_config
 
 
@@ -148,8 +163,10 @@ def optimizer_groups(model, cfg: TrainConfig) -> list[dict]:
     for part, parameter in model.generator_parameters_by_part():
         key = (parameter.ndim < 2, float(cfg.lr_multipliers.get(part, 1.0)))
         groups.setdefault(key, []).append(parameter)
-    return [{"params": groups[key], "weight_decay": 0.0 if key[0] else cfg.weight_decay, LR_MULTIPLIER: key[1]}
-            for key in sorted(groups)]
+    return [
+        {"params": groups[key], "weight_decay": 0.0 if key[0] else cfg.weight_decay, LR_MULTIPLIER: key[1]}
+        for key in sorted(groups)
+    ]
 
 
 @torch.no_grad()
@@ -175,8 +192,10 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
     """
     n_val = len(val_set) if cfg.val_examples == 0 else min(cfg.val_examples, len(val_set))
     if n_val < 2:
-        raise ValueError(f"validation needs at least 2 held-out examples (one to score, another as the "
-                         f"other-context donor); the validation split has {len(val_set)}")
+        raise ValueError(
+            f"validation needs at least 2 held-out examples (one to score, another as the "
+            f"other-context donor); the validation split has {len(val_set)}"
+        )
     donor_for = getattr(val_set, "donor_for", None)
 
     def donor_of(receiver: int) -> int | None:
@@ -191,7 +210,7 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
     # Every process runs the same number of forward passes (ZeRO-3 gathers parameters collectively).
     n_batches = math.ceil(math.ceil(n_val / dist_info.world_size) / cfg.val_batch_size)
     for b in range(n_batches):
-        indices = mine[b * cfg.val_batch_size: (b + 1) * cfg.val_batch_size]
+        indices = mine[b * cfg.val_batch_size : (b + 1) * cfg.val_batch_size]
         scored = bool(indices)
         indices = indices or [0]  # a process with no examples left still joins the collective forward passes
         donors = [donor_of(i) for i in indices]
@@ -229,8 +248,13 @@ def validate(engine, objective: Objective, val_set: Sequence, cfg: TrainConfig, 
             paired = paired_comparison(sums[OWN_VARIANT], sums[variant], p)
             if paired is not None:
                 key = f"{OWN_VARIANT}_vs_{variant}_{part}"
-                metrics.update({f"{key}_lower": paired["lower"], f"{key}_examples": paired["examples"],
-                                f"{key}_sign_p": paired["sign_test_p"]})
+                metrics.update(
+                    {
+                        f"{key}_lower": paired["lower"],
+                        f"{key}_examples": paired["examples"],
+                        f"{key}_sign_p": paired["sign_test_p"],
+                    }
+                )
     return metrics
 
 
@@ -244,8 +268,17 @@ class Trainer:
     run:        steps to cfg.steps with periodic validation and checkpoints; the final step is always both.
     """
 
-    def __init__(self, model, objective: Objective, train_set: Sequence, val_set: Sequence, cfg: TrainConfig,
-                 state_dir: Path, seed: int, fingerprint: Mapping | None = None):
+    def __init__(
+        self,
+        model,
+        objective: Objective,
+        train_set: Sequence,
+        val_set: Sequence,
+        cfg: TrainConfig,
+        state_dir: Path,
+        seed: int,
+        fingerprint: Mapping | None = None,
+    ):
         self.model, self.objective, self.cfg = model, objective, cfg
         self.train_set, self.val_set = train_set, val_set
         self.state_dir = Path(state_dir)
@@ -273,8 +306,10 @@ class Trainer:
 
         self.generator_params = freeze_all_but_generator(model)
         self.trainable, self.frozen = count_parameters(model)
-        self._announce(f"parameters: trainable (generator) {self.trainable:,}; frozen (base model) {self.frozen:,}; "
-                       f"processes {self.dist.world_size} on {self.dist.device}")
+        self._announce(
+            f"parameters: trainable (generator) {self.trainable:,}; frozen (base model) {self.frozen:,}; "
+            f"processes {self.dist.world_size} on {self.dist.device}"
+        )
         if cfg.gradient_checkpointing:
             # Non-reentrant: reentrant checkpointing with frozen inputs silently yields no generator gradients.
             model.base_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
@@ -283,14 +318,22 @@ class Trainer:
         self.bf16 = use_bf16(cfg)
         ds_config = deepspeed_config(cfg, self.bf16, self.dist.world_size)
         self.zero_stage = ds_config.get("zero_optimization", {}).get("stage", 0)
-        optimizer = torch.optim.AdamW(optimizer_groups(model, cfg), lr=cfg.lr * cfg.lr_factor(0),
-                                      betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
-        self.engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config,
-                                                    model_parameters=self.generator_params)
+        optimizer = torch.optim.AdamW(
+            optimizer_groups(model, cfg), lr=cfg.lr * cfg.lr_factor(0), betas=tuple(cfg.adam_betas), eps=cfg.adam_eps
+        )
+        self.engine, _, _, _ = deepspeed.initialize(
+            model=model, optimizer=optimizer, config=ds_config, model_parameters=self.generator_params
+        )
         self.start_step = self.resume()
         self.order = DataOrder(len(self.train_set), self.seed)
-        self.log = TrainLog(self.state_dir, cfg.steps, self.start_step, self.objective.part_names, cfg.tensorboard,
-                            enabled=self.dist.is_main)
+        self.log = TrainLog(
+            self.state_dir,
+            cfg.steps,
+            self.start_step,
+            self.objective.part_names,
+            cfg.tensorboard,
+            enabled=self.dist.is_main,
+        )
         self.run_start = time.perf_counter()
 
     def resume(self) -> int:
@@ -303,8 +346,10 @@ class Trainer:
             return 0
         _, latest = checkpoints[-1]
         if read_trainer_state(latest).get("fingerprint") != self.fingerprint:
-            self._announce(f"checkpoints in {checkpoints_dir(self.state_dir)} were written under a different "
-                           f"configuration; starting afresh")
+            self._announce(
+                f"checkpoints in {checkpoints_dir(self.state_dir)} were written under a different "
+                f"configuration; starting afresh"
+            )
             if self.dist.is_main:
                 shutil.rmtree(checkpoints_dir(self.state_dir))
             self.dist.barrier()
@@ -379,19 +424,31 @@ class Trainer:
         grad_norm, skipped = self._apply_update(nonfinite)
         self.skipped_total += int(skipped)
         if self.skipped_total > cfg.max_skipped_steps:
-            raise RuntimeError(f"{self.skipped_total} optimizer steps had a non-finite loss or gradient (last at "
-                               f"step {step + 1}); that exceeds {cfg.section}.max_skipped_steps={cfg.max_skipped_steps}. "
-                               f"Lower the learning rate or check the data.")
+            raise RuntimeError(
+                f"{self.skipped_total} optimizer steps had a non-finite loss or gradient (last at "
+                f"step {step + 1}); that exceeds {cfg.section}.max_skipped_steps={cfg.max_skipped_steps}. "
+                f"Lower the learning rate or check the data."
+            )
 
         losses.combine(self.dist.sum)
         tokens = float(self.dist.sum(input_tokens))
         step_time = time.perf_counter() - step_start
         loss = losses.mean()
-        return {"kind": "train", "step": step + 1, "loss": float("nan") if loss is None else loss,
-                **{f"{part}_loss": losses.mean(p) for p, part in enumerate(self.objective.part_names)},
-                "lr": lr, "grad_norm": grad_norm, "skipped": skipped, "skipped_total": self.skipped_total,
-                "tokens": int(tokens), "tokens_per_s": tokens / step_time, "step_time_s": step_time,
-                "mem_gib": peak_memory_gib(self.dist.device), "elapsed_s": self.elapsed_s}
+        return {
+            "kind": "train",
+            "step": step + 1,
+            "loss": float("nan") if loss is None else loss,
+            **{f"{part}_loss": losses.mean(p) for p, part in enumerate(self.objective.part_names)},
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "skipped": skipped,
+            "skipped_total": self.skipped_total,
+            "tokens": int(tokens),
+            "tokens_per_s": tokens / step_time,
+            "step_time_s": step_time,
+            "mem_gib": peak_memory_gib(self.dist.device),
+            "elapsed_s": self.elapsed_s,
+        }
 
     def validate(self, step: int) -> None:
         self.val_metrics = validate(self.engine, self.objective, self.val_set, self.cfg, self.dist)
@@ -399,9 +456,13 @@ class Trainer:
         self.log.validation(step, self.val_metrics)
 
     def checkpoint(self, step: int) -> None:
-        state = {"step": step, "skipped_steps": self.skipped_total,
-                 "examples_consumed": step * global_batch_size(self.cfg, self.dist.world_size),
-                 "elapsed_s": self.elapsed_s, "fingerprint": self.fingerprint}
+        state = {
+            "step": step,
+            "skipped_steps": self.skipped_total,
+            "examples_consumed": step * global_batch_size(self.cfg, self.dist.world_size),
+            "elapsed_s": self.elapsed_s,
+            "fingerprint": self.fingerprint,
+        }
         save_checkpoint(self.engine, self.model, self.state_dir, step, state, self.cfg.keep_checkpoints, self.dist)
         self.last_saved = step
 
@@ -423,13 +484,28 @@ class Trainer:
                 self.checkpoint(cfg.steps)
         finally:
             self.log.close()
-        return {"step": cfg.steps, "skipped_steps": self.skipped_total, "trainable_parameters": self.trainable,
-                "frozen_parameters": self.frozen, "zero_stage": self.zero_stage, "bf16": self.bf16,
-                "world_size": self.dist.world_size, **self.val_metrics}
+        return {
+            "step": cfg.steps,
+            "skipped_steps": self.skipped_total,
+            "trainable_parameters": self.trainable,
+            "frozen_parameters": self.frozen,
+            "zero_stage": self.zero_stage,
+            "bf16": self.bf16,
+            "world_size": self.dist.world_size,
+            **self.val_metrics,
+        }
 
 
-def train(model, objective: Objective, train_set: Sequence, val_set: Sequence, cfg: TrainConfig, state_dir: Path,
-          seed: int, fingerprint: Mapping | None = None) -> dict:
+def train(
+    model,
+    objective: Objective,
+    train_set: Sequence,
+    val_set: Sequence,
+    cfg: TrainConfig,
+    state_dir: Path,
+    seed: int,
+    fingerprint: Mapping | None = None,
+) -> dict:
     """Train `model`'s generator to cfg.steps, resuming from the latest compatible checkpoint in `state_dir`.
 
     train_set / val_set: indexable collections of examples (what objective.collate takes).
@@ -457,9 +533,16 @@ SUMMARY_DIGITS = 4
 """Decimals of the metrics a training stage reports on its last log line."""
 
 
-def save_training_outputs(model, result: dict, state_dir: Path, generator_dir: Path, metrics_path: Path,
-                          validation_path: Path, dist_info: Dist,
-                          main_rank_results: Callable[[], dict] | None = None) -> dict | None:
+def save_training_outputs(
+    model,
+    result: dict,
+    state_dir: Path,
+    generator_dir: Path,
+    metrics_path: Path,
+    validation_path: Path,
+    dist_info: Dist,
+    main_rank_results: Callable[[], dict] | None = None,
+) -> dict | None:
     """What a training stage writes once its loop ended (a collective call): the generator (`export_generator`),
     and on the main process the final validation (`result` plus `main_rank_results()`, checks that need the exported
     generator) and a copy of the run's metrics.jsonl from `state_dir`. Returns the completed `result` on the main
@@ -477,5 +560,8 @@ def save_training_outputs(model, result: dict, state_dir: Path, generator_dir: P
 def training_summary(result: dict, suffixes: tuple[str, ...]) -> dict:
     """A training stage's last log line: the step, the skipped steps and the final metrics whose names end in one of
     `suffixes`, rounded."""
-    return {"step": result["step"], "skipped_steps": result["skipped_steps"],
-            **{key: round(value, SUMMARY_DIGITS) for key, value in result.items() if key.endswith(suffixes)}}
+    return {
+        "step": result["step"],
+        "skipped_steps": result["skipped_steps"],
+        **{key: round(value, SUMMARY_DIGITS) for key, value in result.items() if key.endswith(suffixes)},
+    }

@@ -4,6 +4,7 @@ into named parts, and which controlled variants of a held-out batch validation s
 Pretraining (reconstruction + completion, as in the Generative Adapter paper) is `PretrainObjective`; instruction
 tuning supplies its own objective to the same loop.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,9 @@ class Objective(Protocol):
 
     def collate(self, examples: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]: ...
 
-    def validation_variants(self, batch: dict[str, torch.Tensor],
-                            donor: dict[str, torch.Tensor]) -> list[tuple[str, dict[str, torch.Tensor]]]: ...
+    def validation_variants(
+        self, batch: dict[str, torch.Tensor], donor: dict[str, torch.Tensor]
+    ) -> list[tuple[str, dict[str, torch.Tensor]]]: ...
 
 
 def stack_examples(examples: Sequence[Mapping[str, torch.Tensor]], keys: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -87,8 +89,9 @@ def _sum_by_part(values: torch.Tensor, window_part: torch.Tensor, n_parts: int) 
     return sums
 
 
-def part_sums(window_losses: torch.Tensor, window_token_counts: torch.Tensor, window_part: torch.Tensor,
-              n_parts: int) -> tuple[torch.Tensor, torch.Tensor]:
+def part_sums(
+    window_losses: torch.Tensor, window_token_counts: torch.Tensor, window_part: torch.Tensor, n_parts: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Token-weighted NLL sums and token counts per part, float64 (n_parts,) each, from per-window mean losses."""
     nll, counts = window_nll(window_losses, window_token_counts)
     return _sum_by_part(nll, window_part, n_parts), _sum_by_part(counts, window_part, n_parts)
@@ -107,8 +110,12 @@ class LossSums:
 
     def add(self, window_losses: torch.Tensor, window_token_counts: torch.Tensor, window_part: torch.Tensor) -> None:
         nll, counts = window_nll(window_losses, window_token_counts)
-        batch = torch.stack([torch.cat([_sum_by_part(nll, window_part, self.n_parts), nll.sum().view(1)]),
-                             torch.cat([_sum_by_part(counts, window_part, self.n_parts), counts.sum().view(1)])])
+        batch = torch.stack(
+            [
+                torch.cat([_sum_by_part(nll, window_part, self.n_parts), nll.sum().view(1)]),
+                torch.cat([_sum_by_part(counts, window_part, self.n_parts), counts.sum().view(1)]),
+            ]
+        )
         self.table += batch.cpu()
 
     def combine(self, sum_over_processes: Callable[[torch.Tensor], torch.Tensor]) -> None:
@@ -130,15 +137,21 @@ class ExampleSums:
     def __init__(self, n_examples: int, n_parts: int):
         self.table = torch.zeros(n_examples, n_parts, 2, dtype=torch.float64)
 
-    def add(self, indices: Sequence[int], window_losses: torch.Tensor, window_token_counts: torch.Tensor,
-            window_part: torch.Tensor) -> None:
+    def add(
+        self,
+        indices: Sequence[int],
+        window_losses: torch.Tensor,
+        window_token_counts: torch.Tensor,
+        window_part: torch.Tensor,
+    ) -> None:
         """Row r of the batch is held-out example indices[r]. One (rows, parts) sum on the batch's device and one copy
         to the host, not a copy per row."""
         nll, counts = window_nll(window_losses, window_token_counts)
         parts = torch.arange(self.table.shape[1], device=nll.device)
         in_part = (window_part.to(nll.device)[..., None] == parts).to(nll.dtype)  # (rows, windows, parts)
-        batch = torch.stack([torch.einsum("bs,bsp->bp", nll, in_part), torch.einsum("bs,bsp->bp", counts, in_part)],
-                            dim=-1)
+        batch = torch.stack(
+            [torch.einsum("bs,bsp->bp", nll, in_part), torch.einsum("bs,bsp->bp", counts, in_part)], dim=-1
+        )
         self.table.index_add_(0, torch.as_tensor(list(indices), dtype=torch.long), batch.cpu())
 
     def combine(self, sum_over_processes: Callable[[torch.Tensor], torch.Tensor]) -> None:
@@ -158,7 +171,7 @@ def sign_test_p(lower: int, higher: int) -> float:
     if n == 0:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(max(lower, higher), n + 1))
-    return min(1.0, 2 * tail / 2 ** n)
+    return min(1.0, 2 * tail / 2**n)
 
 
 def paired_comparison(first: ExampleSums, second: ExampleSums, part: int) -> dict[str, float] | None:
@@ -209,8 +222,10 @@ class PretrainObjective:
 
     def window_part(self, batch_size: int, n_windows: int) -> torch.Tensor:
         if n_windows < self.n_completion:
-            raise ValueError(f"examples have {n_windows} windows; pretraining needs at least the "
-                             f"{self.n_completion} completion windows (any further ones are reconstruction windows)")
+            raise ValueError(
+                f"examples have {n_windows} windows; pretraining needs at least the "
+                f"{self.n_completion} completion windows (any further ones are reconstruction windows)"
+            )
         part = torch.full((batch_size, n_windows), self.part_names.index("reconstruction"), dtype=torch.long)
         part[:, : self.n_completion] = self.part_names.index("completion")
         part[:, 0] = self.part_names.index("first_window")
@@ -226,11 +241,15 @@ class PretrainObjective:
         batch = stack_examples(examples, MODEL_INPUT_KEYS)
         batch_size, n_windows = batch["input_ids"].shape[:2]
         if batch["adapter_prefix"].shape != (batch_size, n_windows):
-            raise ValueError(f"adapter_prefix has shape {tuple(batch['adapter_prefix'].shape)}, expected "
-                             f"{(batch_size, n_windows)} (one prefix length per window)")
+            raise ValueError(
+                f"adapter_prefix has shape {tuple(batch['adapter_prefix'].shape)}, expected "
+                f"{(batch_size, n_windows)} (one prefix length per window)"
+            )
         if self.loss_parts == ("reconstruction",) and n_windows == self.n_completion:
-            raise ValueError("loss_parts is [reconstruction] but the examples have no reconstruction windows "
-                             "(pretrain_data.reconstruction_windows: 0): nothing would be trained")
+            raise ValueError(
+                "loss_parts is [reconstruction] but the examples have no reconstruction windows "
+                "(pretrain_data.reconstruction_windows: 0): nothing would be trained"
+            )
         batch["window_part"] = self.window_part(batch_size, n_windows)
         batch[ALL_LABELS] = batch["labels"]
         unlabelled = self.unlabelled_windows(batch["window_part"])
@@ -238,8 +257,9 @@ class PretrainObjective:
             batch["labels"] = batch["labels"].masked_fill(unlabelled[:, :, None], IGNORE_INDEX)
         return batch
 
-    def validation_variants(self, batch: dict[str, torch.Tensor],
-                            donor: dict[str, torch.Tensor]) -> list[tuple[str, dict[str, torch.Tensor]]]:
+    def validation_variants(
+        self, batch: dict[str, torch.Tensor], donor: dict[str, torch.Tensor]
+    ) -> list[tuple[str, dict[str, torch.Tensor]]]:
         """Three ways to score the same targets: this project's own validation protocol, on held-out packed
         sequences in the training layout (the paper's Table 2 protocol is ga/train/paper_protocol.py). Every part
         is scored, whatever `loss_parts` trains.
@@ -268,7 +288,8 @@ class PretrainObjective:
         own_prefix = batch["adapter_prefix"][:, :n]
         other_completion["adapter_prefix"] = torch.cat([own_prefix, own_prefix], dim=1)
         other_completion["window_part"] = torch.cat(
-            [torch.full((batch_size, n), NO_PART, dtype=torch.long), batch["window_part"][:, :n]], dim=1)
+            [torch.full((batch_size, n), NO_PART, dtype=torch.long), batch["window_part"][:, :n]], dim=1
+        )
         variants = [(OWN_VARIANT, batch), ("none", none)]
         if n_windows > n:  # reconstruction windows exist (pretrain_data.reconstruction_windows > 0)
             other_recon = {key: value.clone() for key, value in batch.items()}

@@ -22,6 +22,7 @@ each target with the adapted base model (`GenerativeAdapter.adapted`).
 
 The stage calls `paper_validation(engine, documents_dir, base_model_dir, config, dist_info)` after training.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,13 +35,13 @@ import polars as pl
 import torch
 
 from ga.data.contracts import RAW_DOCUMENTS, validate
-from ga.data.pretrain import held_out_document
 from ga.data.examples import MANIFEST
 from ga.data.parquet import open_parquet
+from ga.data.pretrain import held_out_document
 from ga.data.tokenize import DocumentTokenizer
+from ga.io import read_json
 from ga.train.distributed import Dist
 from ga.train.loop import MAX_EXP_ARG
-from ga.io import read_json
 
 DOCUMENT_WINDOWS = 2
 """Windows of a document the protocol reads: the first (context, reconstruction target) and the next (completion)."""
@@ -55,16 +56,14 @@ READ_BATCH_DOCUMENTS = 1024
 """Documents read and tokenized at a time (bounds memory; never changes the result)."""
 
 PROTOCOLS = {
-    "own_*, none_*, other_*":
-        "this project's own protocol: held-out packed sequences in the training layout (n completion + m "
-        "reconstruction windows); parts first_window (window 0, no adapter), completion (the adapted completion "
-        "windows 1..n-1) and reconstruction; adapter from the sequence's own earlier windows (own), none, or another "
-        "held-out sequence (other); exp of the mean NLL per labelled token (docs/method.md#pretraining-objective)",
-    "paper_*":
-        "the paper's Table 2 protocol: per held-out document from its start, context = its first window, completion "
-        "target = the next window, reconstruction target = the first window again; exp of the mean over documents of "
-        "each document's mean token NLL; documents shorter than two windows skipped (paper_documents_too_short); "
-        "paper_none_*: the same targets without an adapter",
+    "own_*, none_*, other_*": "this project's own protocol: held-out packed sequences in the training layout (n completion + m "
+    "reconstruction windows); parts first_window (window 0, no adapter), completion (the adapted completion "
+    "windows 1..n-1) and reconstruction; adapter from the sequence's own earlier windows (own), none, or another "
+    "held-out sequence (other); exp of the mean NLL per labelled token (docs/method.md#pretraining-objective)",
+    "paper_*": "the paper's Table 2 protocol: per held-out document from its start, context = its first window, completion "
+    "target = the next window, reconstruction target = the first window again; exp of the mean over documents of "
+    "each document's mean token NLL; documents shorter than two windows skipped (paper_documents_too_short); "
+    "paper_none_*: the same targets without an adapter",
 }
 """What each family of validation metrics measures (written beside them in validation.json)."""
 
@@ -85,9 +84,15 @@ class HeldOutDocuments:
         return len(self.doc_ids)
 
 
-def held_out_documents(documents_dir: str | os.PathLike, tokenizer: DocumentTokenizer, window: int, seed: int,
-                       val_fraction: float, limit: int = 0,
-                       batch_documents: int = READ_BATCH_DOCUMENTS) -> HeldOutDocuments:
+def held_out_documents(
+    documents_dir: str | os.PathLike,
+    tokenizer: DocumentTokenizer,
+    window: int,
+    seed: int,
+    val_fraction: float,
+    limit: int = 0,
+    batch_documents: int = READ_BATCH_DOCUMENTS,
+) -> HeldOutDocuments:
     """The held-out documents of a `pretrain_documents` folder (Parquet shards + manifest.json) with at least two
     windows of tokens, framed by `tokenizer` as the data stage frames them; the first `limit` of them (0: all).
 
@@ -118,8 +123,14 @@ def held_out_documents(documents_dir: str | os.PathLike, tokenizer: DocumentToke
             scored = tokenized.filter(long_enough)
             too_short += tokenized.height - scored.height
             if scored.height:
-                kept.append(scored["input_ids"].list.head(span).explode().to_numpy().astype(np.int32)
-                            .reshape(scored.height, DOCUMENT_WINDOWS, window))
+                kept.append(
+                    scored["input_ids"]
+                    .list.head(span)
+                    .explode()
+                    .to_numpy()
+                    .astype(np.int32)
+                    .reshape(scored.height, DOCUMENT_WINDOWS, window)
+                )
                 doc_ids.extend(scored["doc_id"].to_list())
             if limit and len(doc_ids) >= limit:
                 return HeldOutDocuments(torch.from_numpy(np.concatenate(kept)), doc_ids, too_short, limit)
@@ -131,8 +142,12 @@ def scoring_batch(windows: torch.Tensor) -> dict[str, torch.Tensor]:
     """(B, 2, L) document windows -> the training forward's inputs in the scoring layout (module docstring)."""
     input_ids = windows[:, list(WINDOW_SOURCES)].long()
     prefix = torch.tensor(WINDOW_PREFIXES, dtype=torch.long).expand(windows.shape[0], -1)
-    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": input_ids.clone(),
-            "adapter_prefix": prefix.clone()}
+    return {
+        "input_ids": input_ids,
+        "attention_mask": torch.ones_like(input_ids),
+        "labels": input_ids.clone(),
+        "adapter_prefix": prefix.clone(),
+    }
 
 
 @torch.no_grad()
@@ -173,7 +188,7 @@ def paper_protocol(model, documents: HeldOutDocuments, batch_size: int, dist_inf
     model.eval()
     try:
         for b in range(n_batches):
-            indices = mine[b * batch_size: (b + 1) * batch_size]
+            indices = mine[b * batch_size : (b + 1) * batch_size]
             scored = bool(indices)
             indices = indices or [0]  # a process with no documents left still joins the collective forward passes
             nll = document_nll(model, documents.windows[indices], device)
@@ -192,13 +207,19 @@ def paper_protocol(model, documents: HeldOutDocuments, batch_size: int, dist_inf
             loss = float(sums[index] / n_scored)
             metrics[f"{METRIC_PREFIX}{name}_loss"] = loss
             metrics[f"{METRIC_PREFIX}{name}_ppl"] = math.exp(min(loss, MAX_EXP_ARG))
-    metrics.update({f"{METRIC_PREFIX}documents": n_scored, f"{METRIC_PREFIX}documents_too_short": documents.too_short,
-                    f"{METRIC_PREFIX}documents_limit": documents.limit})
+    metrics.update(
+        {
+            f"{METRIC_PREFIX}documents": n_scored,
+            f"{METRIC_PREFIX}documents_too_short": documents.too_short,
+            f"{METRIC_PREFIX}documents_limit": documents.limit,
+        }
+    )
     return metrics
 
 
-def paper_validation(model, documents_dir: str | os.PathLike, base_model_dir: str | os.PathLike, config,
-                     dist_info: Dist | None = None) -> dict:
+def paper_validation(
+    model, documents_dir: str | os.PathLike, base_model_dir: str | os.PathLike, config, dist_info: Dist | None = None
+) -> dict:
     """The paper's protocol for a pretraining run: its metrics plus `protocols` (what each metric family measures).
 
     model: the trained GenerativeAdapter or its DeepSpeed engine (the engine under ZeRO-3).
@@ -208,6 +229,13 @@ def paper_validation(model, documents_dir: str | os.PathLike, base_model_dir: st
     """
     data = config.pretrain_data
     tokenizer = DocumentTokenizer.load(base_model_dir, data.bos_token, data.eos_token)
-    documents = held_out_documents(documents_dir, tokenizer, data.window, config.seed, data.val_fraction,
-                                   config.pretrain.paper_val_documents, data.tokenize_batch_documents)
+    documents = held_out_documents(
+        documents_dir,
+        tokenizer,
+        data.window,
+        config.seed,
+        data.val_fraction,
+        config.pretrain.paper_val_documents,
+        data.tokenize_batch_documents,
+    )
     return {**paper_protocol(model, documents, config.pretrain.val_batch_size, dist_info), "protocols": PROTOCOLS}

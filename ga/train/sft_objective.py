@@ -12,6 +12,7 @@ row would adapt each other.
 
 Parts are the mixture's datasets: the loop's per-part metrics are per-dataset answer-token losses/perplexities.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -51,8 +52,9 @@ class SftObjective:
         try:
             return self.part_names.index(dataset)
         except ValueError:
-            raise ValueError(f"example of dataset {dataset!r}, which the mixture ({list(self.part_names)}) does not "
-                             "have") from None
+            raise ValueError(
+                f"example of dataset {dataset!r}, which the mixture ({list(self.part_names)}) does not have"
+            ) from None
 
     def collate(self, items: Sequence) -> dict[str, torch.Tensor]:
         """Records (or groups of records) -> a batch padded to the most windows with empty windows.
@@ -65,13 +67,15 @@ class SftObjective:
         n_windows = max(int(r["adapter_prefix"].shape[0]) for r in records)
         length = int(records[0]["input_ids"].shape[1])
         batch_size = len(records)
-        batch = {"input_ids": torch.zeros(batch_size, n_windows, length, dtype=torch.long),
-                 "attention_mask": torch.zeros(batch_size, n_windows, length, dtype=torch.long),
-                 "labels": torch.full((batch_size, n_windows, length), IGNORE_INDEX, dtype=torch.long),
-                 "adapter_prefix": torch.zeros(batch_size, n_windows, dtype=torch.long),
-                 "window_part": torch.full((batch_size, n_windows), NO_PART, dtype=torch.long),
-                 "windows": torch.zeros(batch_size, dtype=torch.long),
-                 "context_windows": torch.zeros(batch_size, dtype=torch.long)}
+        batch = {
+            "input_ids": torch.zeros(batch_size, n_windows, length, dtype=torch.long),
+            "attention_mask": torch.zeros(batch_size, n_windows, length, dtype=torch.long),
+            "labels": torch.full((batch_size, n_windows, length), IGNORE_INDEX, dtype=torch.long),
+            "adapter_prefix": torch.zeros(batch_size, n_windows, dtype=torch.long),
+            "window_part": torch.full((batch_size, n_windows), NO_PART, dtype=torch.long),
+            "windows": torch.zeros(batch_size, dtype=torch.long),
+            "context_windows": torch.zeros(batch_size, dtype=torch.long),
+        }
         for row, record in enumerate(records):
             windows = int(record["adapter_prefix"].shape[0])
             context = int(record["context_windows"])
@@ -88,14 +92,21 @@ class SftObjective:
     def _row(batch: Mapping[str, torch.Tensor], row: int) -> dict:
         """Row `row` of a batch without its padding windows, as a record (dataset replaced by its part index)."""
         windows = int(batch["windows"][row])
-        return {**{key: batch[key][row, :windows] for key in (*WINDOW_KEYS, "adapter_prefix", "window_part")},
-                "context_windows": int(batch["context_windows"][row])}
+        return {
+            **{key: batch[key][row, :windows] for key in (*WINDOW_KEYS, "adapter_prefix", "window_part")},
+            "context_windows": int(batch["context_windows"][row]),
+        }
 
     def _pad(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
         n_windows = max(r["adapter_prefix"].shape[0] for r in rows)
         length = rows[0]["input_ids"].shape[1]
-        fill = {"input_ids": 0, "attention_mask": 0, "labels": IGNORE_INDEX, "adapter_prefix": 0,
-                "window_part": NO_PART}
+        fill = {
+            "input_ids": 0,
+            "attention_mask": 0,
+            "labels": IGNORE_INDEX,
+            "adapter_prefix": 0,
+            "window_part": NO_PART,
+        }
         batch = {}
         for key, value in fill.items():
             shape = (n_windows, length) if key in WINDOW_KEYS else (n_windows,)
@@ -109,8 +120,9 @@ class SftObjective:
         batch["context_windows"] = torch.tensor([r["context_windows"] for r in rows])
         return batch
 
-    def validation_variants(self, batch: dict[str, torch.Tensor],
-                            donor: dict[str, torch.Tensor]) -> list[tuple[str, dict[str, torch.Tensor]]]:
+    def validation_variants(
+        self, batch: dict[str, torch.Tensor], donor: dict[str, torch.Tensor]
+    ) -> list[tuple[str, dict[str, torch.Tensor]]]:
         """The same answer tokens scored three ways:
 
         own:   the conversation windows adapted by the record's own context windows, as in training.
@@ -155,7 +167,7 @@ class LengthGroupedBatches:
             self.groups = self._random_groups()
 
     def _cut(self, order: np.ndarray) -> list[list[int]]:
-        return [order[start:start + self.group_size].tolist() for start in range(0, len(order), self.group_size)]
+        return [order[start : start + self.group_size].tolist() for start in range(0, len(order), self.group_size)]
 
     def _random_groups(self) -> list[list[int]]:
         return self._cut(np.random.default_rng(self.seed).permutation(len(self.windows)))

@@ -8,6 +8,7 @@ Drop reasons are keys of the `drops` mapping a converter returns; the first word
 - `qa_pair_over_budget`: QA pairs cut from the end of a kept record's session to fit the budget;
 - the converters add their own (`question_...`, `query_...`, `example_...`), listed in their docstrings.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,8 +43,9 @@ class TokenLimits:
     def of(cls, cfg) -> TokenLimits:
         """The limits of a dataset block resolved by `SftSourcesConfig.source(name)`."""
         if cfg.max_context_tokens is None or cfg.max_conversation_tokens is None:
-            raise ValueError(f"{type(cfg).__name__}: token limits not resolved; take the block from "
-                             "SftSourcesConfig.source(name)")
+            raise ValueError(
+                f"{type(cfg).__name__}: token limits not resolved; take the block from SftSourcesConfig.source(name)"
+            )
         return cls(cfg.max_context_tokens, cfg.max_conversation_tokens)
 
 
@@ -102,8 +104,14 @@ class RecordBuilder:
             return False
         if len(kept) < len(pairs):
             self.drop("qa_pair_over_budget", len(pairs) - len(kept))
-        self.rows.append({"id": record_id(self.dataset, number, tag), "context": context,
-                          "conversations": conversation(kept), "context_sources": sources})
+        self.rows.append(
+            {
+                "id": record_id(self.dataset, number, tag),
+                "context": context,
+                "conversations": conversation(kept),
+                "context_sources": sources,
+            }
+        )
         return True
 
     def result(self) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -140,8 +148,9 @@ def sample_distractors(rng: random.Random, pool_size: int, excluded: Iterable[in
     return chosen
 
 
-def context_with_distractors(rng: random.Random, pool: PassagePool, own: Sequence[str], max_distractors: int,
-                             separator: str) -> tuple[str, list[str]]:
+def context_with_distractors(
+    rng: random.Random, pool: PassagePool, own: Sequence[str], max_distractors: int, separator: str
+) -> tuple[str, list[str]]:
     """The record's own passages plus 0..max_distractors random other passages of the pool, shuffled and joined;
     and the context's sources (`passage_source` of every passage in it, own and distractor).
 

@@ -15,6 +15,7 @@ your config for a reproducible download).
 
 `source(name)` gives a dataset's block with the global limits filled in: what its converter takes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,18 +38,24 @@ def _hub_id(default: str):
 
 
 def _revision(default: str | None):
-    return setting(default, "pinned hub commit (40 hex digits); null: the default branch at download time",
-                   pattern=COMMIT_PATTERN)
+    return setting(
+        default, "pinned hub commit (40 hex digits); null: the default branch at download time", pattern=COMMIT_PATTERN
+    )
 
 
 def _context_override(default: int | None = None):
-    return setting(default, "this dataset's context limit in base-model tokens; null: sft_sources.max_context_tokens",
-                   minimum=1)
+    return setting(
+        default, "this dataset's context limit in base-model tokens; null: sft_sources.max_context_tokens", minimum=1
+    )
 
 
 def _distractors(default: int):
-    return setting(default, "a record's context gets a uniform 0..n random other passages of the dataset as "
-                            "distractors (never its own), shuffled together with its own", minimum=0)
+    return setting(
+        default,
+        "a record's context gets a uniform 0..n random other passages of the dataset as "
+        "distractors (never its own), shuffled together with its own",
+        minimum=0,
+    )
 
 
 @dataclass
@@ -57,12 +64,15 @@ class SftSourceConfig(ConfigSection):
 
     hub_id: str = _hub_id("owner/name")
     revision: str | None = _revision(None)
-    max_records: int | None = setting(None, "keep at most this many records (the first ones converted); null: all",
-                                      minimum=1)
+    max_records: int | None = setting(
+        None, "keep at most this many records (the first ones converted); null: all", minimum=1
+    )
     max_context_tokens: int | None = _context_override()
     max_conversation_tokens: int | None = setting(
-        None, "this dataset's QA budget per record in base-model tokens; null: sft_sources.max_conversation_tokens",
-        minimum=1)
+        None,
+        "this dataset's QA budget per record in base-model tokens; null: sft_sources.max_conversation_tokens",
+        minimum=1,
+    )
 
 
 @dataclass
@@ -121,8 +131,9 @@ class QuailConfig(HubSplitSourceConfig):
     """QuAIL: the questions of one passage per record, unanswerable ones left out."""
 
     hub_id: str = _hub_id("textmachinelab/quail")
-    unanswerable_answer: str = setting("not enough information", "a question whose correct answer is this text "
-                                                                  "(case-insensitive) is dropped")
+    unanswerable_answer: str = setting(
+        "not enough information", "a question whose correct answer is this text (case-insensitive) is dropped"
+    )
 
 
 @dataclass
@@ -132,12 +143,14 @@ class MsmarcoConfig(HubSplitSourceConfig):
     hub_id: str = _hub_id("microsoft/ms_marco")
     revision: str | None = _revision("a47ee7aae8d7d466ba15f9f0bfac3b3681087b3a")
     config_name: str | None = setting("v1.1", "dataset config (subset) name")
-    passages_per_record: int = setting(4, "selected passages (each with all its queries) merged into one record",
-                                       minimum=1)
+    passages_per_record: int = setting(
+        4, "selected passages (each with all its queries) merged into one record", minimum=1
+    )
     distractors: int = _distractors(32)
     passage_separator: str = setting(PASSAGE_SEPARATOR, "between the passages of a context")
-    no_answer_texts: list[str] = setting(["No Answer Present."], "an `answers[0]` equal to one of these counts as "
-                                                                 "no answer")
+    no_answer_texts: list[str] = setting(
+        ["No Answer Present."], "an `answers[0]` equal to one of these counts as no answer"
+    )
 
 
 @dataclass
@@ -148,8 +161,9 @@ class BooksumConfig(HubFileSourceConfig):
     revision: str | None = _revision("0a6504641ba34fc8803cd9070b8f51aa8e5c9957")
     file: str = setting("train.csv", "CSV file of the train split in the hub repository")
     max_context_tokens: int | None = _context_override(4096)
-    context_template: str = setting("{book}, {summary_id}:\n\n{chapter}", "a record's context; {book} is `book_id` "
-                                                                           "up to its first '.'")
+    context_template: str = setting(
+        "{book}, {summary_id}:\n\n{chapter}", "a record's context; {book} is `book_id` up to its first '.'"
+    )
     question_template: str = setting("Summarize {book}, {summary_id}", "a record's one question")
 
 
@@ -160,8 +174,10 @@ class LongalpacaConfig(HubFileSourceConfig):
     hub_id: str = _hub_id("Yukang/LongAlpaca-12k")
     revision: str | None = _revision("46dce924ed8786979556018e191c0f557d8f4aa2")
     file: str = setting("LongAlpaca-12k.json", "the JSON array in the hub repository")
-    marker_pattern: str = setting(r"Now the (.*?) ends\.", "regular expression of the end-of-document marker; the "
-                                                           "context runs up to and including its last match")
+    marker_pattern: str = setting(
+        r"Now the (.*?) ends\.",
+        "regular expression of the end-of-document marker; the context runs up to and including its last match",
+    )
 
     def check(self) -> None:
         try:
@@ -178,8 +194,9 @@ class PwcConfig(HubFileSourceConfig):
     revision: str | None = _revision("d41505547145b4e8c5c2907e3a686222afb32f43")
     file: str = setting("PwC_train.jsonl", "JSONL file of the train split in the hub repository")
     max_context_tokens: int | None = _context_override(2048)
-    max_turn_tokens: int = setting(128, "a prompt or answer longer than this (base-model tokens) is dropped with "
-                                        "its pair", minimum=1)
+    max_turn_tokens: int = setting(
+        128, "a prompt or answer longer than this (base-model tokens) is dropped with its pair", minimum=1
+    )
 
 
 @dataclass
@@ -188,18 +205,23 @@ class MetaiclConfig(HubFileSourceConfig):
 
     hub_id: str = _hub_id("allenai/metaicl-data")
     revision: str | None = _revision("9e999b5f6c4083a8c2309df57f06316a72de78ec")
-    file: str = setting("data/{task}/{task}_16384_100_train.jsonl", "per-task file in the hub repository; {task} "
-                                                                    "is the task name")
-    tasks: list[str] = setting(list(HR_TO_LR_TRAIN_TASKS), "training tasks (MetaICL HR->LR train); an HR->LR test "
-                                                           "task is refused", min_items=1)
-    max_demonstrations: int = setting(64, "demonstrations per record, at most (fewer when the context limit is "
-                                          "reached first)", minimum=1)
-    max_queries: int = setting(4, "held-out examples asked per record, at most (fewer when the QA budget is "
-                                  "reached first)", minimum=1)
+    file: str = setting(
+        "data/{task}/{task}_16384_100_train.jsonl", "per-task file in the hub repository; {task} is the task name"
+    )
+    tasks: list[str] = setting(
+        list(HR_TO_LR_TRAIN_TASKS), "training tasks (MetaICL HR->LR train); an HR->LR test task is refused", min_items=1
+    )
+    max_demonstrations: int = setting(
+        64, "demonstrations per record, at most (fewer when the context limit is reached first)", minimum=1
+    )
+    max_queries: int = setting(
+        4, "held-out examples asked per record, at most (fewer when the QA budget is reached first)", minimum=1
+    )
     max_groups: int = setting(200, "records per task, at most", minimum=1)
     demonstration_template: str = setting("Input: {input}\nOutput: {output}", "one demonstration in the context")
-    question_template: str = setting("Input: {input}\nOutput:", "one held-out example's question; its answer is "
-                                                                "the example's `output`")
+    question_template: str = setting(
+        "Input: {input}\nOutput:", "one held-out example's question; its answer is the example's `output`"
+    )
     demonstration_separator: str = setting(PASSAGE_SEPARATOR, "between demonstrations")
 
     def check(self) -> None:
@@ -207,8 +229,10 @@ class MetaiclConfig(HubFileSourceConfig):
             raise ConfigError(f"file: {self.file!r} must contain {{task}}")
         for task in self.tasks:
             if is_test_task(task):
-                raise ConfigError(f"tasks: {task!r} is a MetaICL HR->LR test task: it is evaluated on and must "
-                                  "never be used for training")
+                raise ConfigError(
+                    f"tasks: {task!r} is a MetaICL HR->LR test task: it is evaluated on and must "
+                    "never be used for training"
+                )
         duplicates = sorted({task for task in self.tasks if self.tasks.count(task) > 1})
         if duplicates:
             raise ConfigError(f"tasks: listed more than once: {duplicates}")
@@ -218,31 +242,44 @@ class MetaiclConfig(HubFileSourceConfig):
 class SftSourcesConfig(ConfigSection):
     """Instruction-tuning sources: the global token limits and one block per dataset."""
 
-    section_doc: ClassVar[str] = ("instruction-tuning datasets: where each comes from, its conversion settings, and "
-                                  "the token limits of a record")
+    section_doc: ClassVar[str] = (
+        "instruction-tuning datasets: where each comes from, its conversion settings, and the token limits of a record"
+    )
 
-    max_context_tokens: int = setting(4096, "a record's context, at most (base-model tokens); longer records are "
-                                            "dropped", minimum=1)
-    max_conversation_tokens: int = setting(512, "QA budget of a record (base-model tokens of its questions and "
-                                                "answers); pairs beyond it are cut from the end", minimum=1)
+    max_context_tokens: int = setting(
+        4096, "a record's context, at most (base-model tokens); longer records are dropped", minimum=1
+    )
+    max_conversation_tokens: int = setting(
+        512,
+        "QA budget of a record (base-model tokens of its questions and answers); pairs beyond it are cut from the end",
+        minimum=1,
+    )
     coqa: CoqaConfig = setting(default_factory=CoqaConfig, doc="CoQA (stanfordnlp/coqa)")
     drop: DropConfig = setting(default_factory=DropConfig, doc="DROP (ucinlp/drop)")
-    narrativeqa: NarrativeqaConfig = setting(default_factory=NarrativeqaConfig, doc="NarrativeQA (deepmind/narrativeqa)")
+    narrativeqa: NarrativeqaConfig = setting(
+        default_factory=NarrativeqaConfig, doc="NarrativeQA (deepmind/narrativeqa)"
+    )
     pubmedqa: PubmedqaConfig = setting(default_factory=PubmedqaConfig, doc="PubMedQA pqa_labeled (qiaojin/PubMedQA)")
     quail: QuailConfig = setting(default_factory=QuailConfig, doc="QuAIL (textmachinelab/quail)")
     msmarco: MsmarcoConfig = setting(default_factory=MsmarcoConfig, doc="MS MARCO v1.1 (microsoft/ms_marco)")
     booksum: BooksumConfig = setting(default_factory=BooksumConfig, doc="BookSum (kmfoda/booksum)")
-    longalpaca: LongalpacaConfig = setting(default_factory=LongalpacaConfig, doc="LongAlpaca-12k (Yukang/LongAlpaca-12k)")
+    longalpaca: LongalpacaConfig = setting(
+        default_factory=LongalpacaConfig, doc="LongAlpaca-12k (Yukang/LongAlpaca-12k)"
+    )
     pwc: PwcConfig = setting(default_factory=PwcConfig, doc="PwC (sggetao/PwC), an alternative to LongAlpaca")
-    metaicl: MetaiclConfig = setting(default_factory=MetaiclConfig, doc="MetaICL HR->LR training tasks "
-                                                                        "(allenai/metaicl-data)")
+    metaicl: MetaiclConfig = setting(
+        default_factory=MetaiclConfig, doc="MetaICL HR->LR training tasks (allenai/metaicl-data)"
+    )
     seed: int = setting(0, "the run config's top-level seed (set by RunConfig)", minimum=0, internal=True)
 
     @classmethod
     def source_names(cls) -> tuple[str, ...]:
         hints = typing.get_type_hints(cls)
-        return tuple(f.name for f in dataclasses.fields(cls)
-                     if isinstance(hints[f.name], type) and issubclass(hints[f.name], SftSourceConfig))
+        return tuple(
+            f.name
+            for f in dataclasses.fields(cls)
+            if isinstance(hints[f.name], type) and issubclass(hints[f.name], SftSourceConfig)
+        )
 
     def source(self, name: str) -> SftSourceConfig:
         """Dataset `name`'s block with the global limits filled in where it does not override them."""
@@ -252,9 +289,9 @@ class SftSourcesConfig(ConfigSection):
         return dataclasses.replace(
             block,
             max_context_tokens=block.max_context_tokens or self.max_context_tokens,
-            max_conversation_tokens=block.max_conversation_tokens or self.max_conversation_tokens)
+            max_conversation_tokens=block.max_conversation_tokens or self.max_conversation_tokens,
+        )
 
     def source_depends_on(self, name: str) -> dict:
         """What dataset `name`'s converted records depend on (rule params of its conversion)."""
         return {"dataset": name, "settings": self.source(name).depends_on(), "seed": self.seed}
-

@@ -15,6 +15,7 @@ the two data stages. Their config sections, `sft_sources` and `sft_data`, are in
   what every filter dropped and why.
 - `build_mixture`: both stages in one call (tests, benchmarks).
 """
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,7 @@ from ga.data.sft.build import seeded_rng
 from ga.data.sft.embedded.registry import EMBEDDED_SOURCES
 from ga.data.sft.metaicl_split import METAICL_DATASET, check_no_test_tasks
 from ga.data.sft.records import RECORD_SCHEMA, provenance_frame, validate_records
-from ga.data.sft.sections import SftDataConfig, SftSourcesSectionConfig
+from ga.data.sft.sections import SftDataConfig
 from ga.data.sft.sources import SFT_SOURCES
 from ga.data.sources import hash_order_key
 from ga.io import atomic_dir, read_json, sha256_file, sha256_json, write_json, write_text
@@ -67,8 +68,9 @@ def token_counter(model_dir: str | os.PathLike):
     return lambda text: len(backend.encode(text, add_special_tokens=False).ids)
 
 
-def write_source_records(sources, name: str, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                         cache_dir: str | os.PathLike) -> dict:
+def write_source_records(
+    sources, name: str, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike, cache_dir: str | os.PathLike
+) -> dict:
     """One dataset: download (or generate) into `cache_dir`, convert, check, write `out_dir` (records + manifest).
 
     `sources` is the `sft_sources` section; its `source(name)` block (token limits resolved) drives the converter."""
@@ -77,8 +79,9 @@ def write_source_records(sources, name: str, tokenizer_dir: str | os.PathLike, o
     module = sft_source(name)
     cfg = sources.source(name)
     native = module.download(cfg, cache_dir)
-    records, drops = module.convert(module.read_native(native), cfg, token_counter(tokenizer_dir),
-                                    seeded_rng(sources.seed, name))
+    records, drops = module.convert(
+        module.read_native(native), cfg, token_counter(tokenizer_dir), seeded_rng(sources.seed, name)
+    )
     label = f"{out_dir}/{RECORDS_FILE}"
     validate_records(records, label, dataset=name)
     if name == METAICL_DATASET:
@@ -114,8 +117,7 @@ def read_source_records(source_dirs: list[str | os.PathLike], datasets: list[str
         manifest = read_json(folder / MANIFEST)
         name = manifest["dataset"]
         if name not in datasets:
-            raise DataError(str(folder / MANIFEST), None, "dataset", f"{name!r} is not in sft_data.datasets "
-                                                                      f"{datasets}")
+            raise DataError(str(folder / MANIFEST), None, "dataset", f"{name!r} is not in sft_data.datasets {datasets}")
         if name in manifests:
             raise DataError(str(folder / MANIFEST), None, "dataset", f"{name!r} given twice")
         path = folder / RECORDS_FILE
@@ -139,20 +141,31 @@ def select_mixture(records: pl.DataFrame, cfg: SftDataConfig) -> tuple[pl.DataFr
     The validation slice is each dataset's `val_records` records of smallest seeded hash; a cap keeps the next ones
     in that order; a weight w repeats every kept record floor(w) times plus once more for a seeded fraction w -
     floor(w) of them."""
-    ranked = (records.with_row_index("_file_order")
-              .with_columns(_hash_column(cfg.seed, records["id"].to_list(), "sft_validation").alias("_rank"))
-              .sort("dataset", "_rank", maintain_order=True)
-              .with_columns(pl.int_range(pl.len()).over("dataset").alias("_position")))
+    ranked = (
+        records.with_row_index("_file_order")
+        .with_columns(_hash_column(cfg.seed, records["id"].to_list(), "sft_validation").alias("_rank"))
+        .sort("dataset", "_rank", maintain_order=True)
+        .with_columns(pl.int_range(pl.len()).over("dataset").alias("_position"))
+    )
     available = ranked.group_by("dataset", maintain_order=True).len("available")
     short = available.filter(pl.col("available") <= cfg.val_records)
     if short.height:
         row = short.row(0, named=True)
-        raise DataError(f"{row['dataset']} records", None, None,
-                        f"{row['available']} records, and sft_data.val_records={cfg.val_records} are held out per "
-                        "dataset: none would be left for training")
-    caps = pl.DataFrame({"dataset": cfg.datasets, "_cap": [cfg.max_records.get(d) for d in cfg.datasets],
-                         "_weight": [cfg.weight(d) for d in cfg.datasets]},
-                        schema={"dataset": pl.Utf8, "_cap": pl.Int64, "_weight": pl.Float64})
+        raise DataError(
+            f"{row['dataset']} records",
+            None,
+            None,
+            f"{row['available']} records, and sft_data.val_records={cfg.val_records} are held out per "
+            "dataset: none would be left for training",
+        )
+    caps = pl.DataFrame(
+        {
+            "dataset": cfg.datasets,
+            "_cap": [cfg.max_records.get(d) for d in cfg.datasets],
+            "_weight": [cfg.weight(d) for d in cfg.datasets],
+        },
+        schema={"dataset": pl.Utf8, "_cap": pl.Int64, "_weight": pl.Float64},
+    )
     ranked = ranked.join(caps, on="dataset", how="left", maintain_order="left")
     is_val = pl.col("_position") < cfg.val_records
     kept = pl.col("_cap").is_null() | (pl.col("_position") < cfg.val_records + pl.col("_cap"))
@@ -160,25 +173,35 @@ def select_mixture(records: pl.DataFrame, cfg: SftDataConfig) -> tuple[pl.DataFr
     val = ranked.filter(is_val).sort(dataset_order, "_file_order")
     train = ranked.filter(~is_val & kept)
     fraction = _hash_column(cfg.seed, train["id"].to_list(), "sft_weight").cast(pl.Float64) / _HASH_SPACE
-    copies = pl.col("_weight").floor().cast(pl.Int64) + \
-        (fraction < (pl.col("_weight") - pl.col("_weight").floor())).cast(pl.Int64)
-    train = (train.with_columns(copies.alias("_copies")).filter(pl.col("_copies") > 0)
-             .with_columns(pl.int_ranges(0, pl.col("_copies")).alias("copy")).explode("copy"))
+    copies = pl.col("_weight").floor().cast(pl.Int64) + (
+        fraction < (pl.col("_weight") - pl.col("_weight").floor())
+    ).cast(pl.Int64)
+    train = (
+        train.with_columns(copies.alias("_copies"))
+        .filter(pl.col("_copies") > 0)
+        .with_columns(pl.int_ranges(0, pl.col("_copies")).alias("copy"))
+        .explode("copy")
+    )
     if cfg.shuffle:
         keys = [f"{identifier}#{copy}" for identifier, copy in zip(train["id"], train["copy"])]
         train = train.with_columns(_hash_column(cfg.seed, keys, "sft_shuffle").alias("_order")).sort("_order")
     else:
         train = train.sort(dataset_order, "_file_order", "copy")
-    selection = (available
-                 .join(ranked.filter(~is_val & ~kept).group_by("dataset").len("capped"), on="dataset", how="left")
-                 .join(train.group_by("dataset").agg(pl.col("id").n_unique().alias("train_records"),
-                                                     pl.len().alias("train_examples")), on="dataset", how="left")
-                 .join(caps.select("dataset", pl.col("_weight").alias("weight")), on="dataset", how="left")
-                 .with_columns(pl.lit(cfg.val_records).alias("val_records"))
-                 .fill_null(0)
-                 .sort(dataset_order)
-                 .select("dataset", "available", "val_records", "capped", "train_records", "train_examples",
-                         "weight"))
+    selection = (
+        available.join(ranked.filter(~is_val & ~kept).group_by("dataset").len("capped"), on="dataset", how="left")
+        .join(
+            train.group_by("dataset").agg(
+                pl.col("id").n_unique().alias("train_records"), pl.len().alias("train_examples")
+            ),
+            on="dataset",
+            how="left",
+        )
+        .join(caps.select("dataset", pl.col("_weight").alias("weight")), on="dataset", how="left")
+        .with_columns(pl.lit(cfg.val_records).alias("val_records"))
+        .fill_null(0)
+        .sort(dataset_order)
+        .select("dataset", "available", "val_records", "capped", "train_records", "train_examples", "weight")
+    )
     columns = [*RECORD_SCHEMA, "dataset"]
     return train.select(*columns, "copy"), val.select(columns), selection
 
@@ -191,29 +214,45 @@ def dataset_statistics(record_statistics: pl.DataFrame, examples: pl.DataFrame, 
     aggregations = [pl.len().alias("records"), pl.col("qa_pairs").sum().alias("qa_pairs")]
     for column in ("context_tokens", "conversation_tokens"):
         aggregations += [pl.col(column).mean().round(1).alias(f"{column}_mean")]
-        aggregations += [pl.col(column).quantile(q, "nearest").cast(pl.Int64).alias(f"{column}_{name}")
-                         for name, q in QUANTILES]
+        aggregations += [
+            pl.col(column).quantile(q, "nearest").cast(pl.Int64).alias(f"{column}_{name}") for name, q in QUANTILES
+        ]
         aggregations += [pl.col(column).max().cast(pl.Int64).alias(f"{column}_max")]
-    aggregations += [pl.col("loss_tokens").sum().alias("loss_tokens"), pl.col("windows").mean().round(2)
-                     .alias("windows_mean"), pl.col("windows").max().cast(pl.Int64).alias("windows_max")]
+    aggregations += [
+        pl.col("loss_tokens").sum().alias("loss_tokens"),
+        pl.col("windows").mean().round(2).alias("windows_mean"),
+        pl.col("windows").max().cast(pl.Int64).alias("windows_max"),
+    ]
     table = distinct.group_by("dataset", maintain_order=True).agg(aggregations)
     counts = examples.group_by("dataset", maintain_order=True).agg(pl.len().alias("examples"))
     order = pl.col("dataset").replace_strict(datasets, list(range(len(datasets))))
-    return (table.join(counts, on="dataset", how="left").sort(order)
-            .select("dataset", "records", "examples", *[c for c in table.columns if c not in ("dataset", "records")]))
+    return (
+        table.join(counts, on="dataset", how="left")
+        .sort(order)
+        .select("dataset", "records", "examples", *[c for c in table.columns if c not in ("dataset", "records")])
+    )
 
 
 STATISTICS_CONTRACT = pa.DataFrameSchema(
-    {"dataset": pa.Column(pl.Utf8, unique=True), "records": pa.Column(pl.UInt32, checks=pa.Check.ge(1)),
-     "examples": pa.Column(pl.UInt32, checks=pa.Check.ge(1)), "qa_pairs": pa.Column(pl.Int64, checks=pa.Check.ge(1))},
+    {
+        "dataset": pa.Column(pl.Utf8, unique=True),
+        "records": pa.Column(pl.UInt32, checks=pa.Check.ge(1)),
+        "examples": pa.Column(pl.UInt32, checks=pa.Check.ge(1)),
+        "qa_pairs": pa.Column(pl.Int64, checks=pa.Check.ge(1)),
+    },
     name="sft_dataset_statistics",
 )
 """The columns of the statistics table a reader relies on (the token columns follow from the aggregation)."""
 
 DROPS_CONTRACT = pa.DataFrameSchema(
-    {"dataset": pa.Column(pl.Utf8), "stage": pa.Column(pl.Utf8, checks=pa.Check.isin(["sft_sources", "sft_data"])),
-     "reason": pa.Column(pl.Utf8), "count": pa.Column(pl.Int64, checks=pa.Check.ge(1))},
-    strict=True, name="sft_drops",
+    {
+        "dataset": pa.Column(pl.Utf8),
+        "stage": pa.Column(pl.Utf8, checks=pa.Check.isin(["sft_sources", "sft_data"])),
+        "reason": pa.Column(pl.Utf8),
+        "count": pa.Column(pl.Int64, checks=pa.Check.ge(1)),
+    },
+    strict=True,
+    name="sft_drops",
 )
 
 
@@ -221,23 +260,47 @@ def drops_table(manifests: dict, tokenization_drops: Counter, datasets: list[str
     """What each filter dropped, by dataset: the conversion's (sft_sources) and the tokenization's (sft_data)."""
     rows = []
     for name in datasets:
-        rows += [{"dataset": name, "stage": "sft_sources", "reason": reason, "count": count}
-                 for reason, count in sorted(manifests[name]["drops"].items())]
-        rows += [{"dataset": name, "stage": "sft_data", "reason": reason, "count": count}
-                 for (dataset, reason), count in sorted(tokenization_drops.items()) if dataset == name]
+        rows += [
+            {"dataset": name, "stage": "sft_sources", "reason": reason, "count": count}
+            for reason, count in sorted(manifests[name]["drops"].items())
+        ]
+        rows += [
+            {"dataset": name, "stage": "sft_data", "reason": reason, "count": count}
+            for (dataset, reason), count in sorted(tokenization_drops.items())
+            if dataset == name
+        ]
     frame = pl.DataFrame(rows, schema={"dataset": pl.Utf8, "stage": pl.Utf8, "reason": pl.Utf8, "count": pl.Int64})
     return validate(DROPS_CONTRACT, frame, "sft drops")
 
 
 def statistics_markdown(manifest: dict) -> str:
     """The per-dataset statistics and drops of a split manifest as Markdown tables."""
-    columns = ["dataset", "records", "examples", "qa_pairs", "context_tokens_mean", "context_tokens_p50",
-               "context_tokens_p95", "context_tokens_max", "conversation_tokens_mean", "conversation_tokens_p50",
-               "conversation_tokens_p95", "conversation_tokens_max", "loss_tokens", "windows_mean", "windows_max"]
-    lines = [f"# Instruction-tuning data: {manifest['split']} split", "",
-             f"{manifest['examples']} examples of {manifest['records']} records; windows of "
-             f"{manifest['layout']['window']} tokens, at most {manifest['layout']['max_windows']} per record.", "",
-             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    columns = [
+        "dataset",
+        "records",
+        "examples",
+        "qa_pairs",
+        "context_tokens_mean",
+        "context_tokens_p50",
+        "context_tokens_p95",
+        "context_tokens_max",
+        "conversation_tokens_mean",
+        "conversation_tokens_p50",
+        "conversation_tokens_p95",
+        "conversation_tokens_max",
+        "loss_tokens",
+        "windows_mean",
+        "windows_max",
+    ]
+    lines = [
+        f"# Instruction-tuning data: {manifest['split']} split",
+        "",
+        f"{manifest['examples']} examples of {manifest['records']} records; windows of "
+        f"{manifest['layout']['window']} tokens, at most {manifest['layout']['max_windows']} per record.",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
     for row in manifest["datasets"]:
         lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
     lines += ["", "Dropped (stage, reason: count):", ""]
@@ -280,8 +343,12 @@ class SftSplitWriter:
 
         batch, self.pending = self.pending[:count], self.pending[count:]
         name = shard_name(len(self.shards))
-        frame = validate_examples(examples_frame(batch, self.examples), self.tokenizer.layout,
-                                  self.tokenizer.vocab_size, f"{self.split}/{name}")
+        frame = validate_examples(
+            examples_frame(batch, self.examples),
+            self.tokenizer.layout,
+            self.tokenizer.vocab_size,
+            f"{self.split}/{name}",
+        )
         write_parquet(frame, self.out_dir / name)
         self.shards.append({"file": name, "rows": frame.height, "sha256": sha256_file(self.out_dir / name)})
         self.examples += frame.height
@@ -291,13 +358,18 @@ class SftSplitWriter:
             self._flush(len(self.pending))
         empty_allowed = self.split == "val" and self.cfg.val_records == 0
         if not self.shards and not empty_allowed:
-            raise DataError(self.split, None, None, "no instruction-tuning example is left after tokenization "
-                                                    f"(drops: {dict(self.drops)})")
+            raise DataError(
+                self.split,
+                None,
+                None,
+                f"no instruction-tuning example is left after tokenization (drops: {dict(self.drops)})",
+            )
         datasets = self.cfg.datasets
         if self.shards:
             validate(MANIFEST_SHARDS, pl.DataFrame(self.shards), f"{self.split}/{MANIFEST}:shards")
-            statistics = dataset_statistics(pl.DataFrame(self.record_statistics), pl.DataFrame(self.example_rows),
-                                            datasets)
+            statistics = dataset_statistics(
+                pl.DataFrame(self.record_statistics), pl.DataFrame(self.example_rows), datasets
+            )
             statistics = validate(STATISTICS_CONTRACT, statistics, f"{self.split}/{MANIFEST}:datasets")
         else:
             statistics = pl.DataFrame(schema={"dataset": pl.Utf8, "records": pl.UInt32})
@@ -312,9 +384,15 @@ class SftSplitWriter:
             "datasets": statistics.to_dicts(),
             "drops": drops_table(manifests, self.drops, datasets).to_dicts(),
             **extra,
-            "sources": {name: {"records": manifests[name]["records"], "sha256": manifests[name]["sha256"],
-                               "licence": manifests[name]["licence"], "provenance": manifests[name]["provenance"]}
-                        for name in datasets},
+            "sources": {
+                name: {
+                    "records": manifests[name]["records"],
+                    "sha256": manifests[name]["sha256"],
+                    "licence": manifests[name]["licence"],
+                    "provenance": manifests[name]["provenance"],
+                }
+                for name in datasets
+            },
             "shards": self.shards,
             "content_sha256": sha256_json([shard["sha256"] for shard in self.shards]),
         }
@@ -323,9 +401,14 @@ class SftSplitWriter:
         return manifest
 
 
-def prepare_sft_data(cfg: SftDataConfig, window: int, source_dirs: list[str | os.PathLike],
-                     tokenizer_dir: str | os.PathLike, train_dir: str | os.PathLike,
-                     val_dir: str | os.PathLike) -> dict[str, dict]:
+def prepare_sft_data(
+    cfg: SftDataConfig,
+    window: int,
+    source_dirs: list[str | os.PathLike],
+    tokenizer_dir: str | os.PathLike,
+    train_dir: str | os.PathLike,
+    val_dir: str | os.PathLike,
+) -> dict[str, dict]:
     """The sft_data stage: dataset folders -> train/ and val/ shard folders with manifests."""
     from ga.data.sft.tokenize import SftLayout, SftTokenizer
 
@@ -346,9 +429,14 @@ def prepare_sft_data(cfg: SftDataConfig, window: int, source_dirs: list[str | os
         return result
 
 
-
-def build_mixture(sources, cfg: SftDataConfig, window: int, tokenizer_dir: str | os.PathLike,
-                  out_dir: str | os.PathLike, cache_dir: str | os.PathLike) -> dict[str, Path]:
+def build_mixture(
+    sources,
+    cfg: SftDataConfig,
+    window: int,
+    tokenizer_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+) -> dict[str, Path]:
     """Both data stages in one call, as the pipeline runs them (for tests and benchmarks): every dataset of
     `cfg.datasets` converted with its `sources` block into `out_dir/sources/<name>`, then the mixture into
     `out_dir/train` and `out_dir/val`. Returns the two split folders by name."""

@@ -30,6 +30,7 @@ The contract: non-empty strings, unique ids, a conversation that starts with the
 the assistant, at least one context source, each `<kind>:<id>` and none twice. Polars strings are always valid
 UTF-8; sources read from bytes are checked when they are read (ga/data/native.py).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,8 +45,12 @@ from ga.data.contracts import validate
 
 USER, ASSISTANT = "user", "assistant"
 TURN_DTYPE = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
-RECORD_SCHEMA = {"id": pl.Utf8, "context": pl.Utf8, "conversations": pl.List(TURN_DTYPE),
-                 "context_sources": pl.List(pl.Utf8)}
+RECORD_SCHEMA = {
+    "id": pl.Utf8,
+    "context": pl.Utf8,
+    "conversations": pl.List(TURN_DTYPE),
+    "context_sources": pl.List(pl.Utf8),
+}
 RECORD_COLUMNS = tuple(RECORD_SCHEMA)
 
 DATASET_NAME_PATTERN = r"[a-z][a-z0-9_]*"
@@ -116,7 +121,8 @@ def _sources_valid(data: pa.PolarsData) -> pl.LazyFrame:
     return data.lazyframe.select(
         (entries.list.len() > 0)
         & entries.list.eval(pl.element().str.contains(f"^{SOURCE_ID_PATTERN}$").fill_null(False)).list.all()
-        & (entries.list.n_unique() == entries.list.len()))
+        & (entries.list.n_unique() == entries.list.len())
+    )
 
 
 def records_contract(dataset: str | None = None) -> pa.DataFrameSchema:
@@ -124,17 +130,23 @@ def records_contract(dataset: str | None = None) -> pa.DataFrameSchema:
     id_pattern = rf"{re.escape(dataset)}\.[0-9]+(\.[A-Za-z0-9_\-]+)?" if dataset else RECORD_ID_PATTERN
     return pa.DataFrameSchema(
         {
-            "id": pa.Column(pl.Utf8, nullable=False, unique=True,
-                            checks=pa.Check.str_matches(f"^{id_pattern}$")),
+            "id": pa.Column(pl.Utf8, nullable=False, unique=True, checks=pa.Check.str_matches(f"^{id_pattern}$")),
             "context": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(_non_blank, name="non_empty_string")),
             "conversations": pa.Column(
-                pl.List(TURN_DTYPE), nullable=False,
-                checks=[pa.Check(_has_turns, name="has_turns"),
-                        pa.Check(_user_first_and_alternating, name="user_first_then_alternating"),
-                        pa.Check(_ends_with_assistant, name="ends_with_assistant"),
-                        pa.Check(_contents_non_blank, name="turn_contents_non_empty")]),
-            "context_sources": pa.Column(pl.List(pl.Utf8), nullable=False,
-                                         checks=pa.Check(_sources_valid, name="non_empty_distinct_kind_colon_id")),
+                pl.List(TURN_DTYPE),
+                nullable=False,
+                checks=[
+                    pa.Check(_has_turns, name="has_turns"),
+                    pa.Check(_user_first_and_alternating, name="user_first_then_alternating"),
+                    pa.Check(_ends_with_assistant, name="ends_with_assistant"),
+                    pa.Check(_contents_non_blank, name="turn_contents_non_empty"),
+                ],
+            ),
+            "context_sources": pa.Column(
+                pl.List(pl.Utf8),
+                nullable=False,
+                checks=pa.Check(_sources_valid, name="non_empty_distinct_kind_colon_id"),
+            ),
         },
         strict=True,
         name=f"sft_records[{dataset}]" if dataset else "sft_records",
@@ -188,7 +200,14 @@ SOURCE_PROVENANCE = pa.DataFrameSchema(
 
 
 def provenance_frame(entries: list[SourceProvenance]) -> pl.DataFrame:
-    schema = {"dataset": pl.Utf8, "hub_id": pl.Utf8, "revision": pl.Utf8, "config_name": pl.Utf8, "split": pl.Utf8,
-              "files": pl.List(pl.Utf8), "licence": pl.Utf8}
+    schema = {
+        "dataset": pl.Utf8,
+        "hub_id": pl.Utf8,
+        "revision": pl.Utf8,
+        "config_name": pl.Utf8,
+        "split": pl.Utf8,
+        "files": pl.List(pl.Utf8),
+        "licence": pl.Utf8,
+    }
     frame = pl.DataFrame([entry.to_dict() for entry in entries], schema=schema)
     return validate(SOURCE_PROVENANCE, frame, "sft source provenance")

@@ -33,6 +33,7 @@ Stored layout (one Parquet row per example; ids int32 at rest):
     context_sources  List[Utf8]    the record's `context_sources` (ga/data/sft/records.py): what its context windows
                                    are made of; the other-context control picks donors that share none of them
 """
+
 from __future__ import annotations
 
 import os
@@ -47,16 +48,24 @@ import polars as pl
 import pyarrow as pa_arrow
 
 from ga.data.contracts import validate
-from ga.format import ChatFormat, ContextFormat, RenderedChat, context_windows
 from ga.data.sft.records import RECORD_ID_PATTERN, record_dataset
 from ga.data.tokenize import TOKENIZER_FILE
+from ga.format import ChatFormat, ContextFormat, RenderedChat, context_windows
 from ga.io import sha256_file, sha256_json
 from ga.labels import IGNORE_INDEX
 
-EXAMPLE_COLUMNS = {"example_id": pl.Int64, "record_id": pl.Utf8, "dataset": pl.Utf8, "context_windows": pl.Int32,
-                   "qa_pairs": pl.Int32, "input_ids": pl.List(pl.Int32), "labels": pl.List(pl.Int32),
-                   "attention_mask": pl.List(pl.Int8), "adapter_prefix": pl.List(pl.Int32),
-                   "context_sources": pl.List(pl.Utf8)}
+EXAMPLE_COLUMNS = {
+    "example_id": pl.Int64,
+    "record_id": pl.Utf8,
+    "dataset": pl.Utf8,
+    "context_windows": pl.Int32,
+    "qa_pairs": pl.Int32,
+    "input_ids": pl.List(pl.Int32),
+    "labels": pl.List(pl.Int32),
+    "attention_mask": pl.List(pl.Int8),
+    "adapter_prefix": pl.List(pl.Int32),
+    "context_sources": pl.List(pl.Utf8),
+}
 
 
 @dataclass(frozen=True)
@@ -68,9 +77,11 @@ class SftLayout:
 
     def __post_init__(self):
         if self.window < 2 or self.max_windows < 2:
-            raise ValueError(f"an instruction-tuning record needs windows of >= 2 tokens and room for >= 2 windows "
-                             f"(a context and a conversation window), got window={self.window}, "
-                             f"max_windows={self.max_windows}")
+            raise ValueError(
+                f"an instruction-tuning record needs windows of >= 2 tokens and room for >= 2 windows "
+                f"(a context and a conversation window), got window={self.window}, "
+                f"max_windows={self.max_windows}"
+            )
 
     @classmethod
     def of(cls, window: int, max_tokens: int) -> SftLayout:
@@ -100,16 +111,29 @@ class TokenizedRecord:
         return int((self.labels != IGNORE_INDEX).sum())
 
     def statistics(self) -> dict:
-        return {"record_id": self.record_id, "dataset": self.dataset, "qa_pairs": self.qa_pairs,
-                "context_tokens": self.context_tokens, "conversation_tokens": self.conversation_tokens,
-                "loss_tokens": self.loss_tokens, "windows": len(self.adapter_prefix)}
+        return {
+            "record_id": self.record_id,
+            "dataset": self.dataset,
+            "qa_pairs": self.qa_pairs,
+            "context_tokens": self.context_tokens,
+            "conversation_tokens": self.conversation_tokens,
+            "loss_tokens": self.loss_tokens,
+            "windows": len(self.adapter_prefix),
+        }
 
 
 class SftTokenizer:
     """Records (the record format) -> `TokenizedRecord`s in the layout of the module docstring, and drop counts."""
 
-    def __init__(self, context_format: ContextFormat, chat_format: ChatFormat, layout: SftLayout, pad_id: int,
-                 vocab_size: int, description: dict | None = None):
+    def __init__(
+        self,
+        context_format: ContextFormat,
+        chat_format: ChatFormat,
+        layout: SftLayout,
+        pad_id: int,
+        vocab_size: int,
+        description: dict | None = None,
+    ):
         self.context_format, self.chat_format, self.layout = context_format, chat_format, layout
         self.pad_id, self.vocab_size = pad_id, vocab_size
         self.description = description or {}
@@ -125,10 +149,14 @@ class SftTokenizer:
         pad_id = next((i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id) if i is not None), 0)
         vocab_size = tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=True)
         tokenizer_json = Path(model_dir) / TOKENIZER_FILE
-        description = {"vocab_size": vocab_size, "bos_id": context_format.bos_id, "eos_id": context_format.eos_id,
-                       "pad_id": pad_id,
-                       "tokenizer_json_sha256": sha256_file(tokenizer_json) if tokenizer_json.exists() else None,
-                       "chat_template_sha256": sha256_json(tokenizer.chat_template)}
+        description = {
+            "vocab_size": vocab_size,
+            "bos_id": context_format.bos_id,
+            "eos_id": context_format.eos_id,
+            "pad_id": pad_id,
+            "tokenizer_json_sha256": sha256_file(tokenizer_json) if tokenizer_json.exists() else None,
+            "chat_template_sha256": sha256_json(tokenizer.chat_template),
+        }
         return cls(context_format, chat_format, layout, pad_id, vocab_size, description)
 
     def tokenize(self, records: pl.DataFrame) -> tuple[list[TokenizedRecord], Counter]:
@@ -151,8 +179,11 @@ class SftTokenizer:
         result = []
         for index, context, chat, (chat_ids, chat_labels) in zip(keep, context_ids, chats, encoded):
             dataset = datasets[index]
-            windows = [(chat_ids, chat_labels, chat.pairs)] if len(chat_ids) <= self.layout.window else \
-                self._pack(conversations[index], drops, dataset)
+            windows = (
+                [(chat_ids, chat_labels, chat.pairs)]
+                if len(chat_ids) <= self.layout.window
+                else self._pack(conversations[index], drops, dataset)
+            )
             tokenized = self._assemble(ids[index], dataset, context, windows, drops, sources[index])
             if tokenized is not None:
                 result.append(tokenized)
@@ -164,7 +195,7 @@ class SftTokenizer:
         packed, first = [], 0
 
         def chat(start: int, stop: int) -> tuple[np.ndarray, np.ndarray, int]:
-            rendered: RenderedChat = self.chat_format.render(messages[2 * start:2 * stop])
+            rendered: RenderedChat = self.chat_format.render(messages[2 * start : 2 * stop])
             chat_ids, chat_labels = self.chat_format.encode([rendered])[0]
             return chat_ids, chat_labels, rendered.pairs
 
@@ -184,9 +215,15 @@ class SftTokenizer:
             first = stop
         return packed
 
-    def _assemble(self, record_id: str, dataset: str, context: list[int],
-                  windows: list[tuple[np.ndarray, np.ndarray, int]], drops: Counter,
-                  context_sources: list[str]) -> TokenizedRecord | None:
+    def _assemble(
+        self,
+        record_id: str,
+        dataset: str,
+        context: list[int],
+        windows: list[tuple[np.ndarray, np.ndarray, int]],
+        drops: Counter,
+        context_sources: list[str],
+    ) -> TokenizedRecord | None:
         L = self.layout.window
         context_grid, context_mask = context_windows(context, L, self.pad_id)
         c = len(context_grid)
@@ -204,16 +241,26 @@ class SftTokenizer:
         input_ids = np.full(S * L, self.pad_id, dtype=np.int32)
         labels = np.full(S * L, IGNORE_INDEX, dtype=np.int32)
         mask = np.zeros(S * L, dtype=np.int8)
-        input_ids[:c * L], mask[:c * L] = context_grid.reshape(-1), context_mask.reshape(-1)
+        input_ids[: c * L], mask[: c * L] = context_grid.reshape(-1), context_mask.reshape(-1)
         for w, (chat_ids, chat_labels, _) in enumerate(windows):
             start = (c + w) * L
-            input_ids[start:start + len(chat_ids)] = chat_ids
-            labels[start:start + len(chat_ids)] = chat_labels
-            mask[start:start + len(chat_ids)] = 1
+            input_ids[start : start + len(chat_ids)] = chat_ids
+            labels[start : start + len(chat_ids)] = chat_labels
+            mask[start : start + len(chat_ids)] = 1
         prefix = np.minimum(np.arange(S, dtype=np.int32), c)
-        return TokenizedRecord(record_id, dataset, c, sum(pairs for _, _, pairs in windows), input_ids, labels,
-                               mask, prefix, len(context), sum(len(chat_ids) for chat_ids, _, _ in windows),
-                               list(context_sources))
+        return TokenizedRecord(
+            record_id,
+            dataset,
+            c,
+            sum(pairs for _, _, pairs in windows),
+            input_ids,
+            labels,
+            mask,
+            prefix,
+            len(context),
+            sum(len(chat_ids) for chat_ids, _, _ in windows),
+            list(context_sources),
+        )
 
 
 # ---------------------------------------------------------------- frames and contract
@@ -229,18 +276,20 @@ def _list_series(name: str, arrays: Sequence[np.ndarray], dtype: pl.DataType, nu
 
 def examples_frame(records: Sequence[TokenizedRecord], first_example_id: int) -> pl.DataFrame:
     """Tokenized records as rows of the stored layout, numbered from `first_example_id`."""
-    return pl.DataFrame([
-        pl.Series("example_id", np.arange(first_example_id, first_example_id + len(records), dtype=np.int64)),
-        pl.Series("record_id", [r.record_id for r in records], dtype=pl.Utf8),
-        pl.Series("dataset", [r.dataset for r in records], dtype=pl.Utf8),
-        pl.Series("context_windows", [r.context_windows for r in records], dtype=pl.Int32),
-        pl.Series("qa_pairs", [r.qa_pairs for r in records], dtype=pl.Int32),
-        _list_series("input_ids", [r.input_ids for r in records], pl.Int32, np.int32),
-        _list_series("labels", [r.labels for r in records], pl.Int32, np.int32),
-        _list_series("attention_mask", [r.attention_mask for r in records], pl.Int8, np.int8),
-        _list_series("adapter_prefix", [r.adapter_prefix for r in records], pl.Int32, np.int32),
-        pl.Series("context_sources", [r.context_sources for r in records], dtype=pl.List(pl.Utf8)),
-    ])
+    return pl.DataFrame(
+        [
+            pl.Series("example_id", np.arange(first_example_id, first_example_id + len(records), dtype=np.int64)),
+            pl.Series("record_id", [r.record_id for r in records], dtype=pl.Utf8),
+            pl.Series("dataset", [r.dataset for r in records], dtype=pl.Utf8),
+            pl.Series("context_windows", [r.context_windows for r in records], dtype=pl.Int32),
+            pl.Series("qa_pairs", [r.qa_pairs for r in records], dtype=pl.Int32),
+            _list_series("input_ids", [r.input_ids for r in records], pl.Int32, np.int32),
+            _list_series("labels", [r.labels for r in records], pl.Int32, np.int32),
+            _list_series("attention_mask", [r.attention_mask for r in records], pl.Int8, np.int8),
+            _list_series("adapter_prefix", [r.adapter_prefix for r in records], pl.Int32, np.int32),
+            pl.Series("context_sources", [r.context_sources for r in records], dtype=pl.List(pl.Utf8)),
+        ]
+    )
 
 
 def examples_schema(layout: SftLayout, vocab_size: int) -> pa.DataFrameSchema:
@@ -254,26 +303,37 @@ def examples_schema(layout: SftLayout, vocab_size: int) -> pa.DataFrameSchema:
         return pa.Check(lambda data: data.lazyframe.select(expression.alias(name)), name=name)
 
     def labels_consistent(data: pa.PolarsData) -> pl.LazyFrame:
-        per_token = (data.lazyframe.select("input_ids", "labels", "attention_mask").with_row_index("_row")
-                     .explode(["input_ids", "labels", "attention_mask"]))
+        per_token = (
+            data.lazyframe.select("input_ids", "labels", "attention_mask")
+            .with_row_index("_row")
+            .explode(["input_ids", "labels", "attention_mask"])
+        )
         label, ids, mask = pl.col("labels"), pl.col("input_ids"), pl.col("attention_mask")
         token_ok = (label == IGNORE_INDEX) | ((label == ids) & (mask == 1))
-        return (per_token.group_by("_row", maintain_order=True).agg(token_ok.all().alias("ok")).sort("_row")
-                .select("ok"))
+        return per_token.group_by("_row", maintain_order=True).agg(token_ok.all().alias("ok")).sort("_row").select("ok")
 
     def prefix_follows_layout(data: pa.PolarsData) -> pl.LazyFrame:
-        per_window = (data.lazyframe.select("adapter_prefix", "context_windows").with_row_index("_row")
-                      .explode("adapter_prefix")
-                      .with_columns(pl.int_range(pl.len()).over("_row").alias("_window")))
+        per_window = (
+            data.lazyframe.select("adapter_prefix", "context_windows")
+            .with_row_index("_row")
+            .explode("adapter_prefix")
+            .with_columns(pl.int_range(pl.len()).over("_row").alias("_window"))
+        )
         expected = pl.min_horizontal(pl.col("_window"), pl.col("context_windows"))
-        return (per_window.group_by("_row", maintain_order=True)
-                .agg((pl.col("adapter_prefix") == expected).all().alias("ok")).sort("_row").select("ok"))
+        return (
+            per_window.group_by("_row", maintain_order=True)
+            .agg((pl.col("adapter_prefix") == expected).all().alias("ok"))
+            .sort("_row")
+            .select("ok")
+        )
 
-    ids_in_range = [pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.min() >= 0), name="ids_non_negative"),
-                    pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.max() < vocab_size),
-                             name="ids_below_vocab_size")]
-    binary = pa.Check(lambda d: d.lazyframe.select(
-        pl.col(d.key).list.eval(pl.element().is_in([0, 1])).list.all()), name="binary")
+    ids_in_range = [
+        pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.min() >= 0), name="ids_non_negative"),
+        pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).list.max() < vocab_size), name="ids_below_vocab_size"),
+    ]
+    binary = pa.Check(
+        lambda d: d.lazyframe.select(pl.col(d.key).list.eval(pl.element().is_in([0, 1])).list.all()), name="binary"
+    )
     return pa.DataFrameSchema(
         {
             "example_id": pa.Column(pl.Int64, unique=True, checks=pa.Check.ge(0)),
@@ -285,18 +345,26 @@ def examples_schema(layout: SftLayout, vocab_size: int) -> pa.DataFrameSchema:
             "labels": pa.Column(pl.List(pl.Int32)),
             "attention_mask": pa.Column(pl.List(pl.Int8), checks=binary),
             "adapter_prefix": pa.Column(pl.List(pl.Int32)),
-            "context_sources": pa.Column(pl.List(pl.Utf8), checks=pa.Check(
-                lambda d: d.lazyframe.select(pl.col(d.key).list.len() > 0), name="names_its_context_sources")),
+            "context_sources": pa.Column(
+                pl.List(pl.Utf8),
+                checks=pa.Check(
+                    lambda d: d.lazyframe.select(pl.col(d.key).list.len() > 0), name="names_its_context_sources"
+                ),
+            ),
         },
         checks=[
             frame_check("windows_within_layout", (windows > context) & (windows <= layout.max_windows)),
-            frame_check("lengths_are_windows_x_window",
-                        (pl.col("input_ids").list.len() == windows * L) & (pl.col("labels").list.len() == windows * L)
-                        & (pl.col("attention_mask").list.len() == windows * L)),
+            frame_check(
+                "lengths_are_windows_x_window",
+                (pl.col("input_ids").list.len() == windows * L)
+                & (pl.col("labels").list.len() == windows * L)
+                & (pl.col("attention_mask").list.len() == windows * L),
+            ),
             pa.Check(prefix_follows_layout, name="adapter_prefix_follows_layout"),
             pa.Check(labels_consistent, name="labels_consistent_with_ids_and_mask"),
-            frame_check("context_windows_carry_no_loss",
-                        pl.col("labels").list.slice(0, context * L).list.max() == IGNORE_INDEX),
+            frame_check(
+                "context_windows_carry_no_loss", pl.col("labels").list.slice(0, context * L).list.max() == IGNORE_INDEX
+            ),
             frame_check("has_loss_tokens", pl.col("labels").list.max() >= 0),
         ],
         strict=True,
@@ -322,9 +390,13 @@ def example_tensors(row: dict, window: int) -> dict:
     def grid(column):
         return torch.as_tensor(np.asarray(row[column], dtype=np.int64)).reshape(windows, window)
 
-    return {"input_ids": grid("input_ids"), "attention_mask": grid("attention_mask"), "labels": grid("labels"),
-            "adapter_prefix": torch.as_tensor(np.asarray(row["adapter_prefix"], dtype=np.int64)),
-            **{column: row[column] for column in EXAMPLE_META_COLUMNS}}
+    return {
+        "input_ids": grid("input_ids"),
+        "attention_mask": grid("attention_mask"),
+        "labels": grid("labels"),
+        "adapter_prefix": torch.as_tensor(np.asarray(row["adapter_prefix"], dtype=np.int64)),
+        **{column: row[column] for column in EXAMPLE_META_COLUMNS},
+    }
 
 
 def _split_frame(split_dir: Path) -> tuple[pl.DataFrame, dict]:
@@ -366,8 +438,11 @@ class SftExamples:
         if interleave_datasets:
             # Round robin over the datasets (stored order within each): the first n examples, as validation takes
             # them with `val_examples`, cover every dataset.
-            frame = (frame.with_columns(pl.int_range(pl.len()).over("dataset").alias("_rank"))
-                     .sort(["_rank", "dataset"], maintain_order=True).drop("_rank"))
+            frame = (
+                frame.with_columns(pl.int_range(pl.len()).over("dataset").alias("_rank"))
+                .sort(["_rank", "dataset"], maintain_order=True)
+                .drop("_rank")
+            )
         self._table = frame.to_arrow()
         self.record_ids = frame["record_id"].to_list()
         self.datasets = frame["dataset"].to_list()

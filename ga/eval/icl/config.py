@@ -18,6 +18,7 @@ Benchmarks: `metaicl` (the 26 HR->LR test tasks from `allenai/metaicl-data`, per
 revision) and `synthetic_icl` (the embedded twin: the task families of `sft_sources.synthetic_icl` held out of
 instruction tuning, generated from the run's seed in MetaICL's file layout).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,14 +45,21 @@ class MetaiclEvalSourceConfig(ConfigSection):
     """MetaICL's processed few-shot files (`allenai/metaicl-data`, one file per task, k, seed and split)."""
 
     hub_id: str = setting("allenai/metaicl-data", "hub dataset repository (owner/name)", pattern=r"[^/\s]+/[^/\s]+")
-    revision: str | None = setting("9e999b5f6c4083a8c2309df57f06316a72de78ec", "pinned hub commit (40 hex "
-                                   "digits); null: the default branch at download time", pattern=r"[0-9a-f]{40}")
-    file: str = setting("data/{task}/{task}_{k}_{seed}_{split}.jsonl", "per-file path in the repository; {task}, "
-                                                                       "{k}, {seed}, {split} (train or test)")
-    train_examples: int = setting(16, "k of the files read: each seed's training file holds this many examples "
-                                      "(MetaICL publishes 16)", minimum=1)
-    tasks: list[str] = setting(list(HR_TO_LR_TEST_TASKS), "tasks to evaluate, among MetaICL's 26 HR->LR test "
-                                                          "tasks", min_items=1)
+    revision: str | None = setting(
+        "9e999b5f6c4083a8c2309df57f06316a72de78ec",
+        "pinned hub commit (40 hex digits); null: the default branch at download time",
+        pattern=r"[0-9a-f]{40}",
+    )
+    file: str = setting(
+        "data/{task}/{task}_{k}_{seed}_{split}.jsonl",
+        "per-file path in the repository; {task}, {k}, {seed}, {split} (train or test)",
+    )
+    train_examples: int = setting(
+        16, "k of the files read: each seed's training file holds this many examples (MetaICL publishes 16)", minimum=1
+    )
+    tasks: list[str] = setting(
+        list(HR_TO_LR_TEST_TASKS), "tasks to evaluate, among MetaICL's 26 HR->LR test tasks", min_items=1
+    )
 
     def check(self) -> None:
         for key in ("{task}", "{k}", "{seed}", "{split}"):
@@ -59,8 +67,9 @@ class MetaiclEvalSourceConfig(ConfigSection):
                 raise ConfigError(f"file: {self.file!r} must contain {key}")
         unknown = [task for task in self.tasks if task not in HR_TO_LR_TEST_TASKS]
         if unknown:
-            raise ConfigError(f"tasks: {unknown} are not MetaICL HR->LR test tasks (only those are held out of "
-                              "training)")
+            raise ConfigError(
+                f"tasks: {unknown} are not MetaICL HR->LR test tasks (only those are held out of training)"
+            )
         if len(set(self.tasks)) != len(self.tasks):
             repeated = sorted({task for task in self.tasks if self.tasks.count(task) > 1})
             raise ConfigError(f"tasks: listed more than once: {repeated}")
@@ -71,13 +80,19 @@ class SyntheticIclEvalConfig(ConfigSection):
     """The embedded twin: each held-out task of `sft_sources.synthetic_icl` (its `eval_families`) generated with
     the run's seed as MetaICL's files: a test set, and per seed a training file of `train_examples`."""
 
-    tasks: list[str] | None = setting(None, "tasks `<family>-<index>` to evaluate (null: every task of the held-out "
-                                            "families of sft_sources.synthetic_icl)", min_items=1)
+    tasks: list[str] | None = setting(
+        None,
+        "tasks `<family>-<index>` to evaluate (null: every task of the held-out families of sft_sources.synthetic_icl)",
+        min_items=1,
+    )
     train_examples: int = setting(16, "examples of each seed's training file (MetaICL's 16)", minimum=1)
-    train_pool: int = setting(64, "distinct training examples per task that the seeds' files are drawn from "
-                                  "(each seed: the first train_examples of a seeded shuffle)", minimum=1)
-    test_examples: int = setting(64, "test examples per task (inputs distinct from every training example)",
-                                 minimum=1)
+    train_pool: int = setting(
+        64,
+        "distinct training examples per task that the seeds' files are drawn from "
+        "(each seed: the first train_examples of a seeded shuffle)",
+        minimum=1,
+    )
+    test_examples: int = setting(64, "test examples per task (inputs distinct from every training example)", minimum=1)
 
     def check(self) -> None:
         if self.train_pool < self.train_examples:
@@ -95,14 +110,20 @@ class FewShotFinetuningConfig(LoraTrainingConfig):
     lr: float = setting(1e-4, "peak learning rate of AdamW (constant after a linear warmup)", exclusive_minimum=0)
     epochs: int = setting(40, "passes over the demonstrations, at most", minimum=1)
     batch_size: int = setting(4, "demonstrations per optimizer step", minimum=1)
-    max_tokens: int = setting(1024, "a demonstration chat longer than this many tokens is left out (counted)",
-                              minimum=8)
-    patience: int | None = setting(3, "stop after this many epochs without a lower validation loss and keep the "
-                                      "best epoch's weights (null: no early stopping)", minimum=1)
+    max_tokens: int = setting(
+        1024, "a demonstration chat longer than this many tokens is left out (counted)", minimum=8
+    )
+    patience: int | None = setting(
+        3,
+        "stop after this many epochs without a lower validation loss and keep the "
+        "best epoch's weights (null: no early stopping)",
+        minimum=1,
+    )
 
 
-IclMethodResources = REGISTRY.resources_section("Cluster resources of each method's jobs (nothing here changes a "
-                                                "result).")
+IclMethodResources = REGISTRY.resources_section(
+    "Cluster resources of each method's jobs (nothing here changes a result)."
+)
 
 
 @dataclass
@@ -110,33 +131,54 @@ class IclEvalConfig(ConfigSection):
     """In-context learning: k demonstrations of a task become an adapter (or a prompt, or a LoRA); every test
     example of the task is asked as "Input: x\\nOutput:" and scored by case-insensitive exact match."""
 
-    section_doc: ClassVar[str] = ("in-context learning: benchmark x task x k x seed x method, each cell one job")
+    section_doc: ClassVar[str] = "in-context learning: benchmark x task x k x seed x method, each cell one job"
 
-    benchmarks: list[str] = setting(["synthetic_icl"], f"benchmarks to evaluate, among {list(ICL_BENCHMARKS)}",
-                                    min_items=1)
-    ks: list[int] = setting(list(PAPER_KS), "numbers of demonstrations k (each seed's first k training examples)",
-                            min_items=1, minimum=1)
-    seeds: list[int] = setting(list(PAPER_SEEDS), "seeds of the training files the demonstrations come from "
-                                                  "(MetaICL publishes 13, 21, 42, 87, 100)", min_items=1, minimum=0)
+    benchmarks: list[str] = setting(
+        ["synthetic_icl"], f"benchmarks to evaluate, among {list(ICL_BENCHMARKS)}", min_items=1
+    )
+    ks: list[int] = setting(
+        list(PAPER_KS), "numbers of demonstrations k (each seed's first k training examples)", min_items=1, minimum=1
+    )
+    seeds: list[int] = setting(
+        list(PAPER_SEEDS),
+        "seeds of the training files the demonstrations come from (MetaICL publishes 13, 21, 42, 87, 100)",
+        min_items=1,
+        minimum=0,
+    )
     methods: list[str] = setting(list(ICL_METHODS), f"methods to evaluate, among {list(ICL_METHODS)}", min_items=1)
-    max_test_examples: int | None = setting(None, "evaluate a seeded sample of at most this many test examples per "
-                                                  "task, the same for every k, seed and method (null: all of them; "
-                                                  "the authors kept a tenth); recorded in every result", minimum=1)
-    max_new_tokens: int = setting(10, "most tokens generated per answer (greedy; generation also stops at a "
-                                      "newline)", minimum=1)
+    max_test_examples: int | None = setting(
+        None,
+        "evaluate a seeded sample of at most this many test examples per "
+        "task, the same for every k, seed and method (null: all of them; "
+        "the authors kept a tenth); recorded in every result",
+        minimum=1,
+    )
+    max_new_tokens: int = setting(
+        10, "most tokens generated per answer (greedy; generation also stops at a newline)", minimum=1
+    )
     batch_size: int = setting(32, "queries generated together (one left-padded batch with a KV cache)", minimum=1)
-    max_batch_tokens: int | None = setting(32768, "at most this many padded prompt positions in one generation "
-                                                  "batch (null: only batch_size limits a batch)", minimum=1)
-    encode_strategy: str = setting("sequential", "how the generative adapter encodes the demonstrations",
-                                   choices=ENCODE_STRATEGIES)
-    max_prompt_tokens: int | None = setting(None, "few-shot prompting keeps the last this many tokens of the "
-                                                  "demonstrations so the prompt fits (null: the base model's "
-                                                  "context limit)", minimum=1)
+    max_batch_tokens: int | None = setting(
+        32768,
+        "at most this many padded prompt positions in one generation batch (null: only batch_size limits a batch)",
+        minimum=1,
+    )
+    encode_strategy: str = setting(
+        "sequential", "how the generative adapter encodes the demonstrations", choices=ENCODE_STRATEGIES
+    )
+    max_prompt_tokens: int | None = setting(
+        None,
+        "few-shot prompting keeps the last this many tokens of the "
+        "demonstrations so the prompt fits (null: the base model's "
+        "context limit)",
+        minimum=1,
+    )
     metaicl: MetaiclEvalSourceConfig = setting(default_factory=MetaiclEvalSourceConfig, doc="MetaICL source")
-    synthetic_icl: SyntheticIclEvalConfig = setting(default_factory=SyntheticIclEvalConfig,
-                                                    doc="the embedded twin (held-out synthetic ICL tasks)")
-    few_shot_finetuning: FewShotFinetuningConfig = setting(default_factory=FewShotFinetuningConfig,
-                                                           doc="few-shot fine-tuning baseline")
+    synthetic_icl: SyntheticIclEvalConfig = setting(
+        default_factory=SyntheticIclEvalConfig, doc="the embedded twin (held-out synthetic ICL tasks)"
+    )
+    few_shot_finetuning: FewShotFinetuningConfig = setting(
+        default_factory=FewShotFinetuningConfig, doc="few-shot fine-tuning baseline"
+    )
     resources: IclMethodResources = setting(default_factory=IclMethodResources, doc="cluster resources per method")
 
     def check(self) -> None:
@@ -149,8 +191,9 @@ class IclEvalConfig(ConfigSection):
         for benchmark in self.benchmarks:
             available = getattr(self, benchmark).train_examples
             if max(self.ks) > available:
-                raise ConfigError(f"ks: {max(self.ks)} demonstrations, but {benchmark}.train_examples is "
-                                  f"{available}")
+                raise ConfigError(f"ks: {max(self.ks)} demonstrations, but {benchmark}.train_examples is {available}")
         if "few_shot_finetuning" in self.methods and len(self.seeds) < 2:
-            raise ConfigError("seeds: few_shot_finetuning stops early on another seed's examples, so it needs at "
-                              f"least two seeds, got {self.seeds!r}")
+            raise ConfigError(
+                "seeds: few_shot_finetuning stops early on another seed's examples, so it needs at "
+                f"least two seeds, got {self.seeds!r}"
+            )

@@ -16,6 +16,7 @@ nothing but the file. When overlaps leave fewer than k, the episode has fewer (`
 The test-set cap (`sample_test`): at most n test examples, a sample seeded by the task alone (the same for every
 seed, k and method), kept in file order.
 """
+
 from __future__ import annotations
 
 import random
@@ -27,8 +28,8 @@ import pandera.polars as pa
 import polars as pl
 
 from ga.data.contracts import DataError
-from ga.data.parquet import read_checked_parquet, write_checked_parquet
 from ga.data.native import jsonl_rows, strings, text
+from ga.data.parquet import read_checked_parquet, write_checked_parquet
 from ga.eval.icl.tasks import KINDS, TEST, TRAIN, TaskFiles
 
 TEST_SAMPLE_KEY = "icl-test-sample"
@@ -83,17 +84,37 @@ def episodes_frame(benchmark: str, kind: str, files: TaskFiles) -> pl.DataFrame:
         raise ValueError(f"kind {kind!r} is not one of {KINDS}")
     train, test = _examples(files.train, files.task), _examples(files.test, files.task)
     test_inputs = {_key(example.input) for example in test}
-    rows = [{"benchmark": benchmark, "task": files.task, "kind": kind, "seed": files.seed, "split": split,
-             "position": example.position, "input": example.input, "output": example.output,
-             "options": list(example.options),
-             "overlaps_test": split == TRAIN and _key(example.input) in test_inputs}
-            for split, examples in ((TRAIN, train), (TEST, test)) for example in examples]
+    rows = [
+        {
+            "benchmark": benchmark,
+            "task": files.task,
+            "kind": kind,
+            "seed": files.seed,
+            "split": split,
+            "position": example.position,
+            "input": example.input,
+            "output": example.output,
+            "options": list(example.options),
+            "overlaps_test": split == TRAIN and _key(example.input) in test_inputs,
+        }
+        for split, examples in ((TRAIN, train), (TEST, test))
+        for example in examples
+    ]
     return pl.DataFrame(rows, schema=EPISODES_DTYPES)
 
 
-EPISODES_DTYPES = {"benchmark": pl.Utf8, "task": pl.Utf8, "kind": pl.Utf8, "seed": pl.Int64, "split": pl.Utf8,
-                   "position": pl.Int64, "input": pl.Utf8, "output": pl.Utf8, "options": pl.List(pl.Utf8),
-                   "overlaps_test": pl.Boolean}
+EPISODES_DTYPES = {
+    "benchmark": pl.Utf8,
+    "task": pl.Utf8,
+    "kind": pl.Utf8,
+    "seed": pl.Int64,
+    "split": pl.Utf8,
+    "position": pl.Int64,
+    "input": pl.Utf8,
+    "output": pl.Utf8,
+    "options": pl.List(pl.Utf8),
+    "overlaps_test": pl.Boolean,
+}
 
 
 def _non_blank(data: pa.PolarsData) -> pl.LazyFrame:
@@ -116,8 +137,9 @@ EPISODES_SCHEMA = pa.DataFrameSchema(
     {
         "benchmark": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(_one_value, name="one_benchmark")),
         "task": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(_one_value, name="one_task")),
-        "kind": pa.Column(pl.Utf8, nullable=False, checks=[pa.Check.isin(list(KINDS)),
-                                                           pa.Check(_one_value, name="one_kind")]),
+        "kind": pa.Column(
+            pl.Utf8, nullable=False, checks=[pa.Check.isin(list(KINDS)), pa.Check(_one_value, name="one_kind")]
+        ),
         "seed": pa.Column(pl.Int64, nullable=False, checks=pa.Check(_one_value, name="one_seed")),
         "split": pa.Column(pl.Utf8, nullable=False, checks=pa.Check.isin([TRAIN, TEST])),
         "position": pa.Column(pl.Int64, nullable=False, checks=pa.Check.ge(0)),
@@ -126,8 +148,10 @@ EPISODES_SCHEMA = pa.DataFrameSchema(
         "options": pa.Column(pl.List(pl.Utf8), nullable=False),
         "overlaps_test": pa.Column(pl.Boolean, nullable=False),
     },
-    checks=[pa.Check(_both_splits, name="train_and_test_examples"),
-            pa.Check(_positions_unique, name="one_row_per_split_and_position")],
+    checks=[
+        pa.Check(_both_splits, name="train_and_test_examples"),
+        pa.Check(_positions_unique, name="one_row_per_split_and_position"),
+    ],
     strict=True,
     name="icl_episodes",
 )
@@ -147,12 +171,20 @@ def read_episodes(path: str | Path) -> Episodes:
         rows = frame.filter(pl.col("split") == split)
         if overlapping is not None:
             rows = rows.filter(pl.col("overlaps_test") == overlapping)
-        return tuple(Example(row["position"], row["input"], row["output"], tuple(row["options"]))
-                     for row in rows.sort("position").iter_rows(named=True))
+        return tuple(
+            Example(row["position"], row["input"], row["output"], tuple(row["options"]))
+            for row in rows.sort("position").iter_rows(named=True)
+        )
 
-    return Episodes(benchmark=first["benchmark"], task=first["task"], kind=first["kind"], seed=first["seed"],
-                    train=examples(TRAIN, False), test=examples(TEST, None),
-                    overlapping=len(examples(TRAIN, True)))
+    return Episodes(
+        benchmark=first["benchmark"],
+        task=first["task"],
+        kind=first["kind"],
+        seed=first["seed"],
+        train=examples(TRAIN, False),
+        test=examples(TEST, None),
+        overlapping=len(examples(TRAIN, True)),
+    )
 
 
 # ---------------------------------------------------------------- k-shot draw and test sample
@@ -175,9 +207,11 @@ def validation_examples(episodes: Episodes, other: Episodes, k: int) -> tuple[Ex
     """Early-stopping examples for an episode of `episodes` with k demonstrations: `other` seed's training
     examples whose input is neither a demonstration's nor a test input (overlaps are already out of `train`)."""
     if (other.benchmark, other.task) != (episodes.benchmark, episodes.task) or other.seed == episodes.seed:
-        raise ValueError(f"validation examples must come from another seed of the same task: got "
-                         f"{other.benchmark}/{other.task}/{other.seed} for "
-                         f"{episodes.benchmark}/{episodes.task}/{episodes.seed}")
+        raise ValueError(
+            f"validation examples must come from another seed of the same task: got "
+            f"{other.benchmark}/{other.task}/{other.seed} for "
+            f"{episodes.benchmark}/{episodes.task}/{episodes.seed}"
+        )
     shown = {_key(example.input) for example in demonstrations(episodes, k)}
     tested = {_key(example.input) for example in episodes.test}
     return tuple(example for example in other.train if _key(example.input) not in shown | tested)

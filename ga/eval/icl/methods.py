@@ -15,6 +15,7 @@
 Every query is "Input: x\\nOutput:" (the benchmark's SFT question template) as the user turn of the base model's chat
 template, answered greedily (at most `icl_eval.max_new_tokens`, cut at the first newline).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -24,8 +25,15 @@ from ga.eval import costs
 from ga.eval.contexts import Context
 from ga.eval.family import MethodEntry, MethodRegistry, OpenedModels
 from ga.eval.generation import GenerationSettings, pad_id
-from ga.eval.methods import (ClosedBook, Contextualized, GenerativeAdapterMethod, InContext, Method,
-                             check_generator, generation_settings)
+from ga.eval.methods import (
+    ClosedBook,
+    Contextualized,
+    GenerativeAdapterMethod,
+    InContext,
+    Method,
+    check_generator,
+    generation_settings,
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +51,7 @@ class IclFormat:
     @classmethod
     def of(cls, source_cfg) -> IclFormat:
         """From an SFT source block with `demonstration_template`, `question_template`, `demonstration_separator`."""
-        return cls(source_cfg.demonstration_template, source_cfg.question_template,
-                   source_cfg.demonstration_separator)
+        return cls(source_cfg.demonstration_template, source_cfg.question_template, source_cfg.demonstration_separator)
 
     def demonstration(self, source: str, target: str) -> str:
         return self.demonstration_template.format(input=source, output=target)
@@ -82,8 +89,7 @@ class FewShotPrompting(InContext):
 class FewShotFinetuning(Method):
     name = "few_shot_finetuning"
 
-    def __init__(self, base_model, tokenizer, settings: GenerationSettings, training, icl_format: IclFormat,
-                 seed: int):
+    def __init__(self, base_model, tokenizer, settings: GenerationSettings, training, icl_format: IclFormat, seed: int):
         super().__init__(base_model, tokenizer, settings)
         self.training, self.icl_format, self.seed = training, icl_format, seed
 
@@ -100,27 +106,48 @@ class FewShotFinetuning(Method):
             raise ValueError("few_shot_finetuning: needs an IclEpisode with at least one demonstration")
         ids, labels, too_long = self._chats(context.demonstrations)
         if not ids:
-            raise ValueError(f"few_shot_finetuning: none of the {len(context.demonstrations)} demonstrations fits "
-                             f"max_tokens {self.training.max_tokens}")
+            raise ValueError(
+                f"few_shot_finetuning: none of the {len(context.demonstrations)} demonstrations fits "
+                f"max_tokens {self.training.max_tokens}"
+            )
         validation_ids, validation_labels, validation_too_long = self._chats(context.validation)
         validation = (validation_ids, validation_labels) if validation_ids else None
-        trained = train_lora(self.base_model, ids, self.training, self.seed, labels=labels,
-                             pad_id=pad_id(self.tokenizer), validation=validation, patience=self.training.patience)
+        trained = train_lora(
+            self.base_model,
+            ids,
+            self.training,
+            self.seed,
+            labels=labels,
+            pad_id=pad_id(self.tokenizer),
+            validation=validation,
+            patience=self.training.patience,
+        )
         shapes = trained.shapes
         config = self.base_model.config
-        validation_flops = sum(costs.forward_flops(config, length) + costs.lora_delta_flops(shapes, length)
-                               for length in trained.validation_lengths)
+        validation_flops = sum(
+            costs.forward_flops(config, length) + costs.lora_delta_flops(shapes, length)
+            for length in trained.validation_lengths
+        )
         return Contextualized(
-            payload=trained, storage_floats=costs.lora_floats(shapes), context_tokens=sum(map(len, ids)),
-            notes={"lora_steps": trained.steps, "lora_first_loss": trained.losses[0],
-                   "lora_final_loss": trained.losses[-1], "epochs_run": len(trained.validation_losses) or None,
-                   "best_epoch": trained.best_epoch,
-                   "best_validation_loss": (trained.validation_losses[trained.best_epoch - 1]
-                                            if trained.best_epoch else None),
-                   "validation_examples": len(validation_ids),
-                   "demonstrations_over_max_tokens": too_long, "validation_over_max_tokens": validation_too_long,
-                   "validation_flops": validation_flops},
-            flops=costs.lora_training_flops(config, trained.trained_lengths, shapes) + validation_flops)
+            payload=trained,
+            storage_floats=costs.lora_floats(shapes),
+            context_tokens=sum(map(len, ids)),
+            notes={
+                "lora_steps": trained.steps,
+                "lora_first_loss": trained.losses[0],
+                "lora_final_loss": trained.losses[-1],
+                "epochs_run": len(trained.validation_losses) or None,
+                "best_epoch": trained.best_epoch,
+                "best_validation_loss": (
+                    trained.validation_losses[trained.best_epoch - 1] if trained.best_epoch else None
+                ),
+                "validation_examples": len(validation_ids),
+                "demonstrations_over_max_tokens": too_long,
+                "validation_over_max_tokens": validation_too_long,
+                "validation_flops": validation_flops,
+            },
+            flops=costs.lora_training_flops(config, trained.trained_lengths, shapes) + validation_flops,
+        )
 
     def generate(self, contextualized, questions):
         from ga.eval.lora import lora_applied
@@ -145,13 +172,20 @@ def _zero_shot(cfg, models: OpenedModels, **job) -> Method:
 def _few_shot(cfg, models: OpenedModels, icl_format: IclFormat, **job) -> Method:
     # the demonstrations run once per episode, every query continues from their KV cache (the same answers as
     # whole prompts: tests/test_eval_methods.py)
-    return FewShotPrompting(models.base_model, models.tokenizer, generation_settings(cfg), cfg.max_prompt_tokens,
-                            prompt_cache=True, prompt_template=icl_format.prompt_template)
+    return FewShotPrompting(
+        models.base_model,
+        models.tokenizer,
+        generation_settings(cfg),
+        cfg.max_prompt_tokens,
+        prompt_cache=True,
+        prompt_template=icl_format.prompt_template,
+    )
 
 
 def _few_shot_finetuning(cfg, models: OpenedModels, icl_format: IclFormat, seed: int = 0, **job) -> Method:
-    return FewShotFinetuning(models.base_model, models.tokenizer, generation_settings(cfg), cfg.few_shot_finetuning,
-                             icl_format, seed)
+    return FewShotFinetuning(
+        models.base_model, models.tokenizer, generation_settings(cfg), cfg.few_shot_finetuning, icl_format, seed
+    )
 
 
 def validation_seed(seeds: Sequence[int], seed: int) -> int:
@@ -171,28 +205,45 @@ def icl_format(config, benchmark: str) -> IclFormat:
 
 def _few_shot_finetuning_settings(config, job) -> dict:
     cfg = config.icl_eval
-    return {"seed": config.seed, "few_shot_finetuning": cfg.few_shot_finetuning.depends_on(),
-            "validation_seed": validation_seed(cfg.seeds, int(job["seed"]))}
+    return {
+        "seed": config.seed,
+        "few_shot_finetuning": cfg.few_shot_finetuning.depends_on(),
+        "validation_seed": validation_seed(cfg.seeds, int(job["seed"])),
+    }
 
 
 REGISTRY = MethodRegistry(
     "icl_eval",
-    MethodEntry("generative_adapter", _generative_adapter, "generative adapter jobs", inputs=("generator",),
-                settings=lambda config, job: {"encode_strategy": config.icl_eval.encode_strategy}),
+    MethodEntry(
+        "generative_adapter",
+        _generative_adapter,
+        "generative adapter jobs",
+        inputs=("generator",),
+        settings=lambda config, job: {"encode_strategy": config.icl_eval.encode_strategy},
+    ),
     MethodEntry("zero_shot", _zero_shot, "zero-shot jobs"),
-    MethodEntry("few_shot", _few_shot, "few-shot prompting jobs",
-                settings=lambda config, job: {"max_prompt_tokens": config.icl_eval.max_prompt_tokens}),
-    MethodEntry("few_shot_finetuning", _few_shot_finetuning, "few-shot fine-tuning jobs (a LoRA trained per job)",
-                inputs=("validation",), settings=_few_shot_finetuning_settings),
+    MethodEntry(
+        "few_shot",
+        _few_shot,
+        "few-shot prompting jobs",
+        settings=lambda config, job: {"max_prompt_tokens": config.icl_eval.max_prompt_tokens},
+    ),
+    MethodEntry(
+        "few_shot_finetuning",
+        _few_shot_finetuning,
+        "few-shot fine-tuning jobs (a LoRA trained per job)",
+        inputs=("validation",),
+        settings=_few_shot_finetuning_settings,
+    ),
 )
 """Every in-context-learning method: its builder, its own settings, its inputs (model files, the validation
 seed's episodes), its resources' doc."""
 
 
-def build_icl_method(name: str, cfg, base_model, tokenizer, icl_format: IclFormat, generator=None,
-                     seed: int = 0) -> Method:
+def build_icl_method(
+    name: str, cfg, base_model, tokenizer, icl_format: IclFormat, generator=None, seed: int = 0
+) -> Method:
     """The method `name` (one of `REGISTRY`) as `cfg` (the `icl_eval` section) configures it.
     generator: a GenerativeAdapter around `base_model` (generative_adapter only); seed: the few-shot LoRA's seed (the
     run's)."""
-    return REGISTRY[name].build(cfg, OpenedModels(base_model, tokenizer, generator),
-                                            icl_format=icl_format, seed=seed)
+    return REGISTRY[name].build(cfg, OpenedModels(base_model, tokenizer, generator), icl_format=icl_format, seed=seed)

@@ -5,6 +5,7 @@ Expects the run config to carry the section as `icl_eval` (an `IclEvalConfig`) b
 `base_model`. The demonstration format is the benchmark's instruction-tuning format (`sft_sources.metaicl` for
 MetaICL, `sft_sources.synthetic_icl` for the twin), so that evaluation reads as the ICL records trained on.
 """
+
 from __future__ import annotations
 
 CACHE_SUBDIR = "eval"
@@ -16,16 +17,21 @@ def source_depends_on(config, benchmark: str) -> dict:
     cfg = config.icl_eval
     if benchmark == "metaicl":
         return cfg.metaicl.depends_on()
-    return {"synthetic_icl": cfg.synthetic_icl.depends_on(),
-            "sft_synthetic_icl": config.sft_sources.synthetic_icl.depends_on()}
+    return {
+        "synthetic_icl": cfg.synthetic_icl.depends_on(),
+        "sft_synthetic_icl": config.sft_sources.synthetic_icl.depends_on(),
+    }
 
 
 def format_depends_on(config, benchmark: str) -> dict:
     from ga.eval.icl.methods import icl_format
 
     fmt = icl_format(config, benchmark)
-    return {"demonstration_template": fmt.demonstration_template, "question_template": fmt.question_template,
-            "separator": fmt.separator}
+    return {
+        "demonstration_template": fmt.demonstration_template,
+        "question_template": fmt.question_template,
+        "separator": fmt.separator,
+    }
 
 
 def episodes_depends_on(config, benchmark: str, task: str, seed) -> dict:
@@ -40,19 +46,27 @@ def eval_depends_on(config, benchmark: str, task: str, k, seed, method: str) -> 
 
     cfg = config.icl_eval
     job = {"benchmark": benchmark, "task": task, "k": str(k), "seed": str(seed), "method": method}
-    return {"base_model": config.base_model.depends_on(), "benchmark": benchmark, "task": task, "k": int(k),
-            "seed": int(seed), "method": method, "max_test_examples": cfg.max_test_examples,
-            "max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size,
-            "max_batch_tokens": cfg.max_batch_tokens, "format": format_depends_on(config, benchmark),
-            **REGISTRY[method].settings(config, job)}
+    return {
+        "base_model": config.base_model.depends_on(),
+        "benchmark": benchmark,
+        "task": task,
+        "k": int(k),
+        "seed": int(seed),
+        "method": method,
+        "max_test_examples": cfg.max_test_examples,
+        "max_new_tokens": cfg.max_new_tokens,
+        "batch_size": cfg.batch_size,
+        "max_batch_tokens": cfg.max_batch_tokens,
+        "format": format_depends_on(config, benchmark),
+        **REGISTRY[method].settings(config, job),
+    }
 
 
 def icl_sources(config):
     from ga.base import default_cache_dir
     from ga.eval.icl.tasks import IclSources
 
-    return IclSources.from_config(config.icl_eval, config.sft_sources.synthetic_icl,
-                                  default_cache_dir() / CACHE_SUBDIR)
+    return IclSources.from_config(config.icl_eval, config.sft_sources.synthetic_icl, default_cache_dir() / CACHE_SUBDIR)
 
 
 def benchmark_tasks(config) -> dict[str, list[str]]:

@@ -16,6 +16,7 @@ multiple-choice task the text of the right option) and `options`:
 Kinds: MetaICL's classification and multiple-choice test tasks; a synthetic task is `classification` when it has
 labels (options) and `generation` otherwise.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ga.data.hub import FetchFile, download_file, fetch_hub_file
 from ga.data.sft.embedded.common import CACHE_KEY_CHARS, generation_rng
 from ga.data.sft.embedded.config import SyntheticIclConfig
-from ga.data.hub import FetchFile, download_file, fetch_hub_file
 from ga.data.sft.metaicl_split import HR_TO_LR_TEST_CLASSIFICATION_TASKS, HR_TO_LR_TEST_MULTICHOICE_TASKS
 from ga.eval.icl.config import ICL_BENCHMARKS, IclEvalConfig, MetaiclEvalSourceConfig, SyntheticIclEvalConfig
 from ga.io import atomic_file, sha256_json
@@ -61,8 +62,9 @@ class IclSources:
     """The hub call of MetaICL's downloads (tests stand in for the hub)."""
 
     @classmethod
-    def from_config(cls, icl_eval: IclEvalConfig, sft_synthetic_icl: SyntheticIclConfig,
-                    cache_dir: str | Path) -> IclSources:
+    def from_config(
+        cls, icl_eval: IclEvalConfig, sft_synthetic_icl: SyntheticIclConfig, cache_dir: str | Path
+    ) -> IclSources:
         return cls(icl_eval.metaicl, icl_eval.synthetic_icl, sft_synthetic_icl, Path(cache_dir))
 
 
@@ -74,8 +76,12 @@ def _check_benchmark(benchmark: str) -> None:
 # ---------------------------------------------------------------- tasks and kinds
 def synthetic_tasks(sft_cfg: SyntheticIclConfig) -> list[str]:
     """Every held-out task of the synthetic ICL data, `<family>-<index>`, in generation order."""
-    return [f"{family}-{index}" for family in sft_cfg.families if family in sft_cfg.eval_families
-            for index in range(sft_cfg.eval_tasks_per_family)]
+    return [
+        f"{family}-{index}"
+        for family in sft_cfg.families
+        if family in sft_cfg.eval_families
+        for index in range(sft_cfg.eval_tasks_per_family)
+    ]
 
 
 def benchmark_tasks(benchmark: str, sources: IclSources) -> list[str]:
@@ -88,8 +94,10 @@ def benchmark_tasks(benchmark: str, sources: IclSources) -> list[str]:
         return held_out
     unknown = [task for task in sources.synthetic.tasks if task not in held_out]
     if unknown:
-        raise ConfigError(f"icl_eval.synthetic_icl.tasks: {unknown} are not held-out tasks of "
-                          f"sft_sources.synthetic_icl (those are {held_out})")
+        raise ConfigError(
+            f"icl_eval.synthetic_icl.tasks: {unknown} are not held-out tasks of "
+            f"sft_sources.synthetic_icl (those are {held_out})"
+        )
     return list(sources.synthetic.tasks)
 
 
@@ -110,11 +118,14 @@ def metaicl_file(cfg: MetaiclEvalSourceConfig, task: str, seed: int, split: str)
     return cfg.file.format(task=task, k=cfg.train_examples, seed=seed, split=split)
 
 
-def download_metaicl(cfg: MetaiclEvalSourceConfig, task: str, seed: int, cache_dir: str | Path,
-                     fetch_file: FetchFile = fetch_hub_file) -> TaskFiles:
+def download_metaicl(
+    cfg: MetaiclEvalSourceConfig, task: str, seed: int, cache_dir: str | Path, fetch_file: FetchFile = fetch_hub_file
+) -> TaskFiles:
     """The seed's training and test files of `task` at `cfg.revision` (cached; a cached file is reused)."""
-    train, test = (download_file("metaicl", cfg, metaicl_file(cfg, task, seed, split), cache_dir, fetch_file)
-                   for split in (TRAIN, TEST))
+    train, test = (
+        download_file("metaicl", cfg, metaicl_file(cfg, task, seed, split), cache_dir, fetch_file)
+        for split in (TRAIN, TEST)
+    )
     return TaskFiles(task, seed, train, test)
 
 
@@ -130,14 +141,17 @@ def _synthetic_task(sft_cfg: SyntheticIclConfig, family: str, index: int):
     from ga.data.sft.embedded.synthetic_icl import seeded_task, task_resources
 
     if family not in sft_cfg.eval_families or index >= sft_cfg.eval_tasks_per_family:
-        raise ValueError(f"{family}-{index} is not a held-out task of sft_sources.synthetic_icl (held-out families "
-                         f"{sft_cfg.eval_families}, {sft_cfg.eval_tasks_per_family} tasks each)")
+        raise ValueError(
+            f"{family}-{index} is not a held-out task of sft_sources.synthetic_icl (held-out families "
+            f"{sft_cfg.eval_families}, {sft_cfg.eval_tasks_per_family} tasks each)"
+        )
     resources = task_resources(sft_cfg) if family == "entity_lookup" else None
     return seeded_task(sft_cfg, family, index, resources)
 
 
-def synthetic_examples(sft_cfg: SyntheticIclConfig, cfg: SyntheticIclEvalConfig,
-                       task: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]], tuple[str, ...]]:
+def synthetic_examples(
+    sft_cfg: SyntheticIclConfig, cfg: SyntheticIclEvalConfig, task: str
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], tuple[str, ...]]:
     """(test examples, training pool, options) of a held-out synthetic task; raises ValueError when the task's
     input space is too small for both."""
     family, index = _family_index(task)
@@ -147,15 +161,20 @@ def synthetic_examples(sft_cfg: SyntheticIclConfig, cfg: SyntheticIclEvalConfig,
     wanted = cfg.test_examples + cfg.train_pool
     examples = list(distinct_examples(generated, rng, wanted))
     if len(examples) < wanted:
-        raise ValueError(f"synthetic ICL task {task!r}: only {len(examples)} distinct examples, {wanted} needed "
-                         "(lower icl_eval.synthetic_icl.test_examples or train_pool)")
-    return examples[:cfg.test_examples], examples[cfg.test_examples:], generated.options
+        raise ValueError(
+            f"synthetic ICL task {task!r}: only {len(examples)} distinct examples, {wanted} needed "
+            "(lower icl_eval.synthetic_icl.test_examples or train_pool)"
+        )
+    return examples[: cfg.test_examples], examples[cfg.test_examples :], generated.options
 
 
 def _write_jsonl(path: Path, task: str, examples: Sequence[tuple[str, str]], options: Sequence[str]) -> None:
     with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps({"task": task, "input": source, "output": target, "options": list(options)},
-                                     ensure_ascii=False) + "\n" for source, target in examples)
+        handle.writelines(
+            json.dumps({"task": task, "input": source, "output": target, "options": list(options)}, ensure_ascii=False)
+            + "\n"
+            for source, target in examples
+        )
 
 
 def generate_synthetic(sources: IclSources, task: str, seed: int) -> TaskFiles:
@@ -164,14 +183,15 @@ def generate_synthetic(sources: IclSources, task: str, seed: int) -> TaskFiles:
     settings = {"sft_synthetic_icl": sources.sft_synthetic_icl.depends_on(), "synthetic_icl": cfg.depends_on()}
     root = Path(sources.cache_dir) / SYNTHETIC_CACHE / f"generated-{sha256_json(settings)[:CACHE_KEY_CHARS]}"
     layout = MetaiclEvalSourceConfig().file
-    paths = {split: root / layout.format(task=task, k=cfg.train_examples, seed=seed, split=split)
-             for split in (TRAIN, TEST)}
+    paths = {
+        split: root / layout.format(task=task, k=cfg.train_examples, seed=seed, split=split) for split in (TRAIN, TEST)
+    }
     if not all(path.is_file() for path in paths.values()):
         test, pool, options = synthetic_examples(sources.sft_synthetic_icl, cfg, task)
         order = list(range(len(pool)))
         generation_rng(SYNTHETIC_CACHE, task, seed).shuffle(order)
         _write_jsonl(paths[TEST], task, test, options)
-        _write_jsonl(paths[TRAIN], task, [pool[i] for i in order[:cfg.train_examples]], options)
+        _write_jsonl(paths[TRAIN], task, [pool[i] for i in order[: cfg.train_examples]], options)
     return TaskFiles(task, seed, paths[TRAIN], paths[TEST])
 
 
@@ -189,8 +209,18 @@ def provenance(benchmark: str, task: str, seed: int, sources: IclSources) -> dic
     _check_benchmark(benchmark)
     if benchmark == "metaicl":
         cfg = sources.metaicl
-        return {"dataset": "metaicl", "hub_id": cfg.hub_id, "revision": cfg.revision, "licence": METAICL_LICENCE,
-                "files": [metaicl_file(cfg, task, seed, split) for split in (TRAIN, TEST)]}
-    return {"dataset": "synthetic_icl", "generated_from": "sft_sources.synthetic_icl (held-out families)",
-            "settings": {"sft_synthetic_icl": sources.sft_synthetic_icl.depends_on(),
-                         "synthetic_icl": sources.synthetic.depends_on()}}
+        return {
+            "dataset": "metaicl",
+            "hub_id": cfg.hub_id,
+            "revision": cfg.revision,
+            "licence": METAICL_LICENCE,
+            "files": [metaicl_file(cfg, task, seed, split) for split in (TRAIN, TEST)],
+        }
+    return {
+        "dataset": "synthetic_icl",
+        "generated_from": "sft_sources.synthetic_icl (held-out families)",
+        "settings": {
+            "sft_synthetic_icl": sources.sft_synthetic_icl.depends_on(),
+            "synthetic_icl": sources.synthetic.depends_on(),
+        },
+    }

@@ -7,6 +7,7 @@ benchmark sources, and the cluster resources of each method's jobs.
 Benchmarks: `squad` (SQuAD v1.1 validation from the hub), `streamingqa` (CaMeLS's StreamingQA test CSV, a file the
 user supplies), `entities` (the embedded twin: the held-out fictional entities of `sft_sources.entity_qa`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,11 +32,13 @@ class SquadSourceConfig(ConfigSection):
 
     hub_id: str = setting("rajpurkar/squad", "hub dataset repository (owner/name)", pattern=r"[^/\s]+/[^/\s]+")
     config_name: str = setting("plain_text", "dataset config (subset) name")
-    revision: str | None = setting(None, "pinned hub commit (40 hex digits); null: the default branch at download "
-                                         "time", pattern=r"[0-9a-f]{40}")
+    revision: str | None = setting(
+        None, "pinned hub commit (40 hex digits); null: the default branch at download time", pattern=r"[0-9a-f]{40}"
+    )
     split: str = setting("validation", "split whose passages become contexts and whose questions are asked")
-    train_split: str = setting("train", "split whose question-answer pairs (without passages) train the QA "
-                                        "fine-tuning baseline")
+    train_split: str = setting(
+        "train", "split whose question-answer pairs (without passages) train the QA fine-tuning baseline"
+    )
 
 
 @dataclass
@@ -43,10 +46,14 @@ class StreamingQaSourceConfig(ConfigSection):
     """StreamingQA as CaMeLS prepared it: a CSV with columns `question`, `answers` (joined by backslashes) and `text`
     (the evidence article), one row per question. No public copy can be downloaded: the user supplies the files."""
 
-    test_csv: str | None = setting(None, "path of CaMeLS's StreamingQA test CSV (required when `streamingqa` is "
-                                         "in knowledge_eval.benchmarks)")
-    train_csv: str | None = setting(None, "path of a CSV in the same layout whose question-answer pairs train the "
-                                          "QA fine-tuning baseline (required when that method runs on streamingqa)")
+    test_csv: str | None = setting(
+        None, "path of CaMeLS's StreamingQA test CSV (required when `streamingqa` is in knowledge_eval.benchmarks)"
+    )
+    train_csv: str | None = setting(
+        None,
+        "path of a CSV in the same layout whose question-answer pairs train the "
+        "QA fine-tuning baseline (required when that method runs on streamingqa)",
+    )
 
 
 @dataclass
@@ -64,43 +71,67 @@ class KnowledgeEvalConfig(ConfigSection):
     """Knowledge acquisition by context length: a benchmark's passages grouped into contexts of k tokens; every
     question about a context is answered without the context in the prompt (generative adapter) or by a baseline."""
 
-    section_doc: ClassVar[str] = ("knowledge acquisition by context length: benchmarks x lengths x methods, each "
-                                  "cell one job")
+    section_doc: ClassVar[str] = (
+        "knowledge acquisition by context length: benchmarks x lengths x methods, each cell one job"
+    )
 
-    benchmarks: list[str] = setting(["entities"], f"benchmarks to evaluate, among {list(BENCHMARKS)}",
-                                    min_items=1)
-    lengths: list[int] = setting(list(PAPER_LENGTHS), "context lengths k in base-model tokens: unique passages are "
-                                                      "concatenated in order into contexts of about k tokens",
-                                 min_items=1, minimum=1)
+    benchmarks: list[str] = setting(["entities"], f"benchmarks to evaluate, among {list(BENCHMARKS)}", min_items=1)
+    lengths: list[int] = setting(
+        list(PAPER_LENGTHS),
+        "context lengths k in base-model tokens: unique passages are "
+        "concatenated in order into contexts of about k tokens",
+        min_items=1,
+        minimum=1,
+    )
     methods: list[str] = setting(list(METHODS), f"methods to evaluate, among {list(METHODS)}", min_items=1)
-    sample_contexts: int | None = setting(None, "evaluate only the first n contexts of each length (null: all of "
-                                                "them); recorded in every result", minimum=1)
-    max_new_tokens: int = setting(20, "most tokens generated per answer (greedy; generation also stops at a "
-                                      "newline)", minimum=1)
+    sample_contexts: int | None = setting(
+        None,
+        "evaluate only the first n contexts of each length (null: all of them); recorded in every result",
+        minimum=1,
+    )
+    max_new_tokens: int = setting(
+        20, "most tokens generated per answer (greedy; generation also stops at a newline)", minimum=1
+    )
     batch_size: int = setting(32, "questions generated together (one left-padded batch with a KV cache)", minimum=1)
-    max_batch_tokens: int | None = setting(32768, "at most this many padded prompt positions in one generation batch "
-                                                  "(long in-context prompts go in smaller batches; null: only "
-                                                  "batch_size limits a batch)", minimum=1)
-    encode_strategy: str = setting("sequential", "how the generative adapter encodes a context: sequential "
-                                                 "(windows in one forward pass) or streaming (window by window)",
-                                   choices=ENCODE_STRATEGIES)
-    max_prompt_tokens: int | None = setting(None, "in-context prompting keeps the last this many tokens of the "
-                                                  "context so the prompt fits (null: the base model's context limit)",
-                                            minimum=1)
-    prompt_cache: bool = setting(True, "in-context prompting runs the context once into a KV cache that all of its "
-                                       "questions continue from (what a serving system does, and the paper's "
-                                       "per-query cost of prompting); false: every question's prompt re-reads the "
-                                       "whole context")
+    max_batch_tokens: int | None = setting(
+        32768,
+        "at most this many padded prompt positions in one generation batch "
+        "(long in-context prompts go in smaller batches; null: only "
+        "batch_size limits a batch)",
+        minimum=1,
+    )
+    encode_strategy: str = setting(
+        "sequential",
+        "how the generative adapter encodes a context: sequential "
+        "(windows in one forward pass) or streaming (window by window)",
+        choices=ENCODE_STRATEGIES,
+    )
+    max_prompt_tokens: int | None = setting(
+        None,
+        "in-context prompting keeps the last this many tokens of the "
+        "context so the prompt fits (null: the base model's context limit)",
+        minimum=1,
+    )
+    prompt_cache: bool = setting(
+        True,
+        "in-context prompting runs the context once into a KV cache that all of its "
+        "questions continue from (what a serving system does, and the paper's "
+        "per-query cost of prompting); false: every question's prompt re-reads the "
+        "whole context",
+    )
     bm25: Bm25Config = setting(default_factory=Bm25Config, doc="BM25 retrieval baseline")
-    continual_pretraining: LoraTrainingConfig = setting(default_factory=LoraTrainingConfig,
-                                                        doc="continual pretraining baseline: a LoRA trained on the "
-                                                            "context's text with the LM loss")
-    qa_finetuning: LoraTrainingConfig = setting(default_factory=LoraTrainingConfig,
-                                                doc="QA fine-tuning baseline: a LoRA trained on the benchmark's "
-                                                    "training questions (no passages)")
+    continual_pretraining: LoraTrainingConfig = setting(
+        default_factory=LoraTrainingConfig,
+        doc="continual pretraining baseline: a LoRA trained on the context's text with the LM loss",
+    )
+    qa_finetuning: LoraTrainingConfig = setting(
+        default_factory=LoraTrainingConfig,
+        doc="QA fine-tuning baseline: a LoRA trained on the benchmark's training questions (no passages)",
+    )
     squad: SquadSourceConfig = setting(default_factory=SquadSourceConfig, doc="SQuAD v1.1 source")
-    streamingqa: StreamingQaSourceConfig = setting(default_factory=StreamingQaSourceConfig,
-                                                   doc="StreamingQA source (user-supplied CSVs)")
+    streamingqa: StreamingQaSourceConfig = setting(
+        default_factory=StreamingQaSourceConfig, doc="StreamingQA source (user-supplied CSVs)"
+    )
     resources: MethodResources = setting(default_factory=MethodResources, doc="cluster resources per method")
 
     def check(self) -> None:
@@ -109,9 +140,12 @@ class KnowledgeEvalConfig(ConfigSection):
         if len(set(self.lengths)) != len(self.lengths):
             raise ConfigError(f"lengths: must be distinct, got {self.lengths!r}")
         if "streamingqa" in self.benchmarks and self.streamingqa.test_csv is None:
-            raise ConfigError("streamingqa.test_csv: required when streamingqa is in benchmarks (StreamingQA cannot "
-                              "be downloaded; give the path of CaMeLS's test CSV)")
-        if ("streamingqa" in self.benchmarks and "qa_finetuning" in self.methods
-                and self.streamingqa.train_csv is None):
-            raise ConfigError("streamingqa.train_csv: required when qa_finetuning runs on streamingqa (its training "
-                              "question-answer pairs)")
+            raise ConfigError(
+                "streamingqa.test_csv: required when streamingqa is in benchmarks (StreamingQA cannot "
+                "be downloaded; give the path of CaMeLS's test CSV)"
+            )
+        if "streamingqa" in self.benchmarks and "qa_finetuning" in self.methods and self.streamingqa.train_csv is None:
+            raise ConfigError(
+                "streamingqa.train_csv: required when qa_finetuning runs on streamingqa (its training "
+                "question-answer pairs)"
+            )

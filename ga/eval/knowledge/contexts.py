@@ -22,6 +22,7 @@ The contexts file (`write_contexts` / `read_contexts`): Parquet, one row per con
 the questions as a list of structs; written atomically and checked against `CONTEXTS_SCHEMA` on read (a DataError
 names the file, the row and the column).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -33,7 +34,6 @@ import polars as pl
 from ga.data.parquet import read_checked_parquet, write_checked_parquet
 from ga.eval.contexts import PASSAGE_SEPARATOR, Context, Passage, Question
 from ga.eval.questions import QUESTION_DTYPE
-
 
 CountTokens = Callable[[str], int]
 
@@ -56,11 +56,14 @@ def unique_passages(passages: Sequence[Passage]) -> list[Passage]:
         for question in passage.questions:
             first = owner.setdefault(question.question_id, passage.passage_id)
             if first != passage.passage_id:
-                raise ValueError(f"question {question.question_id!r} belongs to passages {first!r} and "
-                                 f"{passage.passage_id!r}")
+                raise ValueError(
+                    f"question {question.question_id!r} belongs to passages {first!r} and {passage.passage_id!r}"
+                )
             if own.setdefault(question.question_id, question) != question:
-                raise ValueError(f"question id {question.question_id!r} names two different questions of passage "
-                                 f"{passage.passage_id!r}")
+                raise ValueError(
+                    f"question id {question.question_id!r} names two different questions of passage "
+                    f"{passage.passage_id!r}"
+                )
     return [Passage(passage_id, text, tuple(questions[passage_id].values())) for passage_id, text in texts.items()]
 
 
@@ -92,10 +95,17 @@ def group_contexts(passages: Sequence[Passage], k: int, count_tokens: CountToken
             text = join_passages(unique[start:end])
             num_tokens = sizes[start] if end == start + 1 else count_tokens(text)
         group = unique[start:end]
-        contexts.append(Context(
-            context_id=context_id(benchmark, k, len(contexts)), benchmark=benchmark, length=k, text=text,
-            num_tokens=num_tokens, passage_ids=tuple(passage.passage_id for passage in group),
-            questions=tuple(question for passage in group for question in passage.questions)))
+        contexts.append(
+            Context(
+                context_id=context_id(benchmark, k, len(contexts)),
+                benchmark=benchmark,
+                length=k,
+                text=text,
+                num_tokens=num_tokens,
+                passage_ids=tuple(passage.passage_id for passage in group),
+                questions=tuple(question for passage in group for question in passage.questions),
+            )
+        )
         start = end
     return contexts
 
@@ -111,8 +121,13 @@ def over_length(contexts: Sequence[Context]) -> int:
 
 # ---------------------------------------------------------------- the contexts file
 CONTEXTS_DTYPES = {
-    "context_id": pl.Utf8, "benchmark": pl.Utf8, "length": pl.Int64, "text": pl.Utf8, "num_tokens": pl.Int64,
-    "passage_ids": pl.List(pl.Utf8), "questions": pl.List(QUESTION_DTYPE),
+    "context_id": pl.Utf8,
+    "benchmark": pl.Utf8,
+    "length": pl.Int64,
+    "text": pl.Utf8,
+    "num_tokens": pl.Int64,
+    "passage_ids": pl.List(pl.Utf8),
+    "questions": pl.List(QUESTION_DTYPE),
 }
 
 
@@ -145,13 +160,23 @@ def _id_names_benchmark_and_length(data: pa.PolarsData) -> pl.LazyFrame:
 
 def _questions_asked_once(data: pa.PolarsData) -> pl.LazyFrame:
     """Per row: none of its question ids occurs elsewhere among the contexts of the same benchmark and length."""
-    ids = (data.lazyframe.with_row_index("_row")
-           .select("_row", "benchmark", "length",
-                   pl.col("questions").list.eval(pl.element().struct.field("question_id")).alias("_id"))
-           .explode("_id")
-           .with_columns(_once=(pl.len().over("benchmark", "length", "_id") == 1) | pl.col("_id").is_null()))
-    return (ids.group_by("_row", maintain_order=True).agg(pl.col("_once").all().alias("questions_asked_once"))
-            .sort("_row").select("questions_asked_once"))
+    ids = (
+        data.lazyframe.with_row_index("_row")
+        .select(
+            "_row",
+            "benchmark",
+            "length",
+            pl.col("questions").list.eval(pl.element().struct.field("question_id")).alias("_id"),
+        )
+        .explode("_id")
+        .with_columns(_once=(pl.len().over("benchmark", "length", "_id") == 1) | pl.col("_id").is_null())
+    )
+    return (
+        ids.group_by("_row", maintain_order=True)
+        .agg(pl.col("_once").all().alias("questions_asked_once"))
+        .sort("_row")
+        .select("questions_asked_once")
+    )
 
 
 CONTEXTS_SCHEMA = pa.DataFrameSchema(
@@ -161,24 +186,40 @@ CONTEXTS_SCHEMA = pa.DataFrameSchema(
         "length": pa.Column(pl.Int64, nullable=False, checks=pa.Check.ge(1)),
         "text": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(_non_blank, name="non_empty")),
         "num_tokens": pa.Column(pl.Int64, nullable=False, checks=pa.Check.ge(1)),
-        "passage_ids": pa.Column(pl.List(pl.Utf8), nullable=False,
-                                 checks=pa.Check(_has_passages, name="distinct_non_empty_passage_ids")),
-        "questions": pa.Column(pl.List(QUESTION_DTYPE), nullable=False,
-                               checks=pa.Check(_questions_well_formed, name="question_ids_and_texts_non_empty")),
+        "passage_ids": pa.Column(
+            pl.List(pl.Utf8), nullable=False, checks=pa.Check(_has_passages, name="distinct_non_empty_passage_ids")
+        ),
+        "questions": pa.Column(
+            pl.List(QUESTION_DTYPE),
+            nullable=False,
+            checks=pa.Check(_questions_well_formed, name="question_ids_and_texts_non_empty"),
+        ),
     },
-    checks=[pa.Check(_id_names_benchmark_and_length, name="context_id_names_benchmark_and_length"),
-            pa.Check(_questions_asked_once, name="each_question_in_one_context_per_length")],
+    checks=[
+        pa.Check(_id_names_benchmark_and_length, name="context_id_names_benchmark_and_length"),
+        pa.Check(_questions_asked_once, name="each_question_in_one_context_per_length"),
+    ],
     strict=True,
     name="knowledge_contexts",
 )
 
 
 def contexts_frame(contexts: Sequence[Context]) -> pl.DataFrame:
-    rows = [{"context_id": c.context_id, "benchmark": c.benchmark, "length": c.length, "text": c.text,
-             "num_tokens": c.num_tokens, "passage_ids": list(c.passage_ids),
-             "questions": [{"question_id": q.question_id, "question": q.question, "references": list(q.references)}
-                           for q in c.questions]}
-            for c in contexts]
+    rows = [
+        {
+            "context_id": c.context_id,
+            "benchmark": c.benchmark,
+            "length": c.length,
+            "text": c.text,
+            "num_tokens": c.num_tokens,
+            "passage_ids": list(c.passage_ids),
+            "questions": [
+                {"question_id": q.question_id, "question": q.question, "references": list(q.references)}
+                for q in c.questions
+            ],
+        }
+        for c in contexts
+    ]
     return pl.DataFrame(rows, schema=CONTEXTS_DTYPES)
 
 
@@ -190,8 +231,17 @@ def write_contexts(contexts: Sequence[Context], path: str | Path) -> Path:
 def read_contexts(path: str | Path) -> list[Context]:
     """The contexts of a contexts file, in file order; a DataError names the file, row and column of a defect."""
     frame = read_checked_parquet(CONTEXTS_SCHEMA, path)
-    return [Context(context_id=row["context_id"], benchmark=row["benchmark"], length=row["length"],
-                    text=row["text"], num_tokens=row["num_tokens"], passage_ids=tuple(row["passage_ids"]),
-                    questions=tuple(Question(q["question_id"], q["question"], tuple(q["references"]))
-                                    for q in row["questions"]))
-            for row in frame.iter_rows(named=True)]
+    return [
+        Context(
+            context_id=row["context_id"],
+            benchmark=row["benchmark"],
+            length=row["length"],
+            text=row["text"],
+            num_tokens=row["num_tokens"],
+            passage_ids=tuple(row["passage_ids"]),
+            questions=tuple(
+                Question(q["question_id"], q["question"], tuple(q["references"])) for q in row["questions"]
+            ),
+        )
+        for row in frame.iter_rows(named=True)
+    ]

@@ -16,6 +16,7 @@
 Storage per context (`ga.eval.methods`): the LoRA for continual pretraining, and nothing for QA fine-tuning (its one
 LoRA is shared by every context of a benchmark).
 """
+
 from __future__ import annotations
 
 import re
@@ -27,8 +28,15 @@ from ga.eval import costs
 from ga.eval.contexts import PASSAGE_SEPARATOR, Context
 from ga.eval.family import MethodEntry, MethodRegistry, OpenedModels
 from ga.eval.generation import GenerationSettings, pad_id
-from ga.eval.methods import (ClosedBook, Contextualized, GenerativeAdapterMethod, InContext, Method, check_generator,
-                             generation_settings)
+from ga.eval.methods import (
+    ClosedBook,
+    Contextualized,
+    GenerativeAdapterMethod,
+    InContext,
+    Method,
+    check_generator,
+    generation_settings,
+)
 
 WORD = re.compile(r"\w+")
 """BM25's words: runs of Unicode letters, digits and underscores, lowercased (no stemming, no stop words)."""
@@ -51,8 +59,17 @@ def bm25_words(text: str) -> list[str]:
 class Bm25(InContext):
     name = "bm25"
 
-    def __init__(self, base_model, tokenizer, settings: GenerationSettings, max_prompt_tokens: int | None,
-                 chunk_tokens: int, top_k: int, k1: float, b: float):
+    def __init__(
+        self,
+        base_model,
+        tokenizer,
+        settings: GenerationSettings,
+        max_prompt_tokens: int | None,
+        chunk_tokens: int,
+        top_k: int,
+        k1: float,
+        b: float,
+    ):
         super().__init__(base_model, tokenizer, settings, max_prompt_tokens)
         self.chunk_tokens, self.top_k, self.k1, self.b = chunk_tokens, top_k, k1, b
 
@@ -72,9 +89,12 @@ class Bm25(InContext):
             retriever = bm25s.BM25(k1=self.k1, b=self.b, method=BM25_VARIANT)
             retriever.index([bm25_words(chunk) for chunk in chunks], show_progress=False)
         tokens = self._text_tokens(context.text)
-        return Contextualized(payload=Bm25Index(chunks, retriever),
-                              storage_floats=costs.kv_cache_floats(self.base_model.config, tokens),
-                              context_tokens=tokens, notes={"chunks": len(chunks)})
+        return Contextualized(
+            payload=Bm25Index(chunks, retriever),
+            storage_floats=costs.kv_cache_floats(self.base_model.config, tokens),
+            context_tokens=tokens,
+            notes={"chunks": len(chunks)},
+        )
 
     def retrieve(self, index: Bm25Index, question: str) -> list[int]:
         """Indices of the top_k chunks for the question, best first (ties: earlier chunk first)."""
@@ -84,15 +104,17 @@ class Bm25(InContext):
             return []
         words = [word for word in bm25_words(question) if word in index.retriever.vocab_dict]
         scores = index.retriever.get_scores(words) if words else np.zeros(len(index.chunks))
-        return np.argsort(-np.asarray(scores), kind="stable")[:self.top_k].tolist()
+        return np.argsort(-np.asarray(scores), kind="stable")[: self.top_k].tolist()
 
     def generate(self, contextualized, questions):
         index: Bm25Index = contextualized.payload
         retrieved = [self.retrieve(index, question.question) for question in questions]
         contexts = [PASSAGE_SEPARATOR.join(index.chunks[i].strip() for i in chunk_ids) for chunk_ids in retrieved]
         generations = self._prompted(contexts, questions)
-        return [replace(generation, notes={**generation.notes, "retrieved_chunks": chunk_ids})
-                for generation, chunk_ids in zip(generations, retrieved)]
+        return [
+            replace(generation, notes={**generation.notes, "retrieved_chunks": chunk_ids})
+            for generation, chunk_ids in zip(generations, retrieved)
+        ]
 
 
 class ContinualPretraining(Method):
@@ -112,10 +134,16 @@ class ContinualPretraining(Method):
         trained = train_lora(self.base_model, [ids], self.training, self.seed, pad_id=pad_id(self.tokenizer))
         shapes = trained.shapes
         return Contextualized(
-            payload=trained, storage_floats=costs.lora_floats(shapes), context_tokens=len(ids),
-            notes={"lora_steps": trained.steps, "lora_first_loss": trained.losses[0],
-                   "lora_final_loss": trained.losses[-1]},
-            flops=costs.lora_training_flops(self.base_model.config, trained.trained_lengths, shapes))
+            payload=trained,
+            storage_floats=costs.lora_floats(shapes),
+            context_tokens=len(ids),
+            notes={
+                "lora_steps": trained.steps,
+                "lora_first_loss": trained.losses[0],
+                "lora_final_loss": trained.losses[-1],
+            },
+            flops=costs.lora_training_flops(self.base_model.config, trained.trained_lengths, shapes),
+        )
 
     def generate(self, contextualized, questions):
         from ga.eval.lora import lora_applied
@@ -139,8 +167,12 @@ class QaFinetuning(Method):
 
     def contextualize(self, context: Context) -> Contextualized:
         # the benchmark's one LoRA serves every context: nothing is stored per context
-        return Contextualized(payload=None, storage_floats=0, context_tokens=0,
-                              notes={"shared_lora_floats": costs.lora_floats(self.lora.shapes)})
+        return Contextualized(
+            payload=None,
+            storage_floats=0,
+            context_tokens=0,
+            notes={"shared_lora_floats": costs.lora_floats(self.lora.shapes)},
+        )
 
     def generate(self, contextualized, questions):
         from ga.eval.lora import lora_applied
@@ -163,18 +195,28 @@ def _closed_book(cfg, models: OpenedModels, **job) -> Method:
 
 
 def _in_context(cfg, models: OpenedModels, **job) -> Method:
-    return InContext(models.base_model, models.tokenizer, generation_settings(cfg), cfg.max_prompt_tokens,
-                     cfg.prompt_cache)
+    return InContext(
+        models.base_model, models.tokenizer, generation_settings(cfg), cfg.max_prompt_tokens, cfg.prompt_cache
+    )
 
 
 def _bm25(cfg, models: OpenedModels, **job) -> Method:
-    return Bm25(models.base_model, models.tokenizer, generation_settings(cfg), cfg.max_prompt_tokens,
-                cfg.bm25.chunk_tokens, cfg.bm25.top_k, cfg.bm25.k1, cfg.bm25.b)
+    return Bm25(
+        models.base_model,
+        models.tokenizer,
+        generation_settings(cfg),
+        cfg.max_prompt_tokens,
+        cfg.bm25.chunk_tokens,
+        cfg.bm25.top_k,
+        cfg.bm25.k1,
+        cfg.bm25.b,
+    )
 
 
 def _continual_pretraining(cfg, models: OpenedModels, seed: int = 0, **job) -> Method:
-    return ContinualPretraining(models.base_model, models.tokenizer, generation_settings(cfg),
-                                cfg.continual_pretraining, seed)
+    return ContinualPretraining(
+        models.base_model, models.tokenizer, generation_settings(cfg), cfg.continual_pretraining, seed
+    )
 
 
 def _qa_finetuning(cfg, models: OpenedModels, qa_lora_dir: str | Path | None = None, **job) -> Method:
@@ -185,28 +227,49 @@ def _qa_finetuning(cfg, models: OpenedModels, qa_lora_dir: str | Path | None = N
 
 REGISTRY = MethodRegistry(
     "knowledge_eval",
-    MethodEntry("generative_adapter", _generative_adapter, "generative adapter jobs", inputs=("generator",),
-                settings=lambda config, job: {"encode_strategy": config.knowledge_eval.encode_strategy}),
+    MethodEntry(
+        "generative_adapter",
+        _generative_adapter,
+        "generative adapter jobs",
+        inputs=("generator",),
+        settings=lambda config, job: {"encode_strategy": config.knowledge_eval.encode_strategy},
+    ),
     MethodEntry("closed_book", _closed_book, "closed-book jobs"),
-    MethodEntry("in_context", _in_context, "in-context prompting jobs",
-                settings=lambda config, job: {"max_prompt_tokens": config.knowledge_eval.max_prompt_tokens,
-                                              "prompt_cache": config.knowledge_eval.prompt_cache}),
-    MethodEntry("bm25", _bm25, "BM25 retrieval jobs",
-                settings=lambda config, job: {"bm25": config.knowledge_eval.bm25.depends_on()}),
-    MethodEntry("continual_pretraining", _continual_pretraining, "continual pretraining jobs (a LoRA trained per "
-                "context)", settings=lambda config, job: {
-                    "seed": config.seed,
-                    "continual_pretraining": config.knowledge_eval.continual_pretraining.depends_on()}),
-    MethodEntry("qa_finetuning", _qa_finetuning, "QA fine-tuning jobs (and its one LoRA per benchmark)",
-                inputs=("qa_lora",)),
+    MethodEntry(
+        "in_context",
+        _in_context,
+        "in-context prompting jobs",
+        settings=lambda config, job: {
+            "max_prompt_tokens": config.knowledge_eval.max_prompt_tokens,
+            "prompt_cache": config.knowledge_eval.prompt_cache,
+        },
+    ),
+    MethodEntry(
+        "bm25",
+        _bm25,
+        "BM25 retrieval jobs",
+        settings=lambda config, job: {"bm25": config.knowledge_eval.bm25.depends_on()},
+    ),
+    MethodEntry(
+        "continual_pretraining",
+        _continual_pretraining,
+        "continual pretraining jobs (a LoRA trained per context)",
+        settings=lambda config, job: {
+            "seed": config.seed,
+            "continual_pretraining": config.knowledge_eval.continual_pretraining.depends_on(),
+        },
+    ),
+    MethodEntry(
+        "qa_finetuning", _qa_finetuning, "QA fine-tuning jobs (and its one LoRA per benchmark)", inputs=("qa_lora",)
+    ),
 )
 """Every knowledge-QA method: its builder, its own settings, its model-file inputs, its resources' doc."""
 
 
-def build_method(name: str, cfg, base_model, tokenizer, generator=None, qa_lora_dir: str | Path | None = None,
-                 seed: int = 0) -> Method:
+def build_method(
+    name: str, cfg, base_model, tokenizer, generator=None, qa_lora_dir: str | Path | None = None, seed: int = 0
+) -> Method:
     """The method `name` (one of `REGISTRY`) as `cfg` (the `knowledge_eval` section) configures it.
     generator: a GenerativeAdapter around `base_model` (generative_adapter only); qa_lora_dir: `train_qa_lora`'s
     folder (qa_finetuning only)."""
-    return REGISTRY[name].build(cfg, OpenedModels(base_model, tokenizer, generator),
-                                         qa_lora_dir=qa_lora_dir, seed=seed)
+    return REGISTRY[name].build(cfg, OpenedModels(base_model, tokenizer, generator), qa_lora_dir=qa_lora_dir, seed=seed)

@@ -6,6 +6,7 @@ closed-book methods, which never see the context), `f1` (in percent, as publishe
 scored: against the single shortest reference, unlike the standard max over references), so that a comparison with
 this project's results can put the matching column next to them.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,14 @@ from ga.eval.knowledge.config import BENCHMARKS, METHODS
 from ga.io import read_yaml
 
 PAPER_KNOWLEDGE_QA = Path(__file__).resolve().parents[3] / "resources" / "paper" / "knowledge_qa.yaml"
-PAPER_COLUMNS = {"model": pl.Utf8, "benchmark": pl.Utf8, "method": pl.Utf8, "length": pl.Int64, "f1": pl.Float64,
-                 "metric": pl.Utf8}
+PAPER_COLUMNS = {
+    "model": pl.Utf8,
+    "benchmark": pl.Utf8,
+    "method": pl.Utf8,
+    "length": pl.Int64,
+    "f1": pl.Float64,
+    "metric": pl.Utf8,
+}
 _ENTRY_KEYS = {"model", "benchmark", "method", "f1"}
 
 
@@ -32,8 +39,11 @@ def paper_knowledge_qa(path: str | Path = PAPER_KNOWLEDGE_QA) -> pl.DataFrame:
     """The published cells, in file order (lengths ascending within an entry)."""
     file = str(path)
     data = read_yaml(path)
-    if not isinstance(data, dict) or not isinstance(data.get("metric"), str) or not isinstance(data.get("results"),
-                                                                                               list):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("metric"), str)
+        or not isinstance(data.get("results"), list)
+    ):
         raise DataError(file, None, None, "expected a mapping with `metric` (text) and `results` (a list)")
     rows = []
     for index, entry in enumerate(data["results"]):
@@ -42,8 +52,12 @@ def paper_knowledge_qa(path: str | Path = PAPER_KNOWLEDGE_QA) -> pl.DataFrame:
         for key, allowed in (("benchmark", BENCHMARKS), ("method", METHODS)):
             if entry[key] not in allowed:
                 raise DataError(file, index, key, f"{entry[key]!r} is not one of {list(allowed)}")
-        cell = {"model": str(entry["model"]), "benchmark": entry["benchmark"], "method": entry["method"],
-                "metric": data["metric"]}
+        cell = {
+            "model": str(entry["model"]),
+            "benchmark": entry["benchmark"],
+            "method": entry["method"],
+            "metric": data["metric"],
+        }
         f1 = entry["f1"]
         if isinstance(f1, dict):
             for length in sorted(f1):

@@ -3,6 +3,7 @@ params), and the benchmark's passages and training QA pairs read with the run's 
 
 The embedded twin (`entities`) is the held-out fictional entities of `sft_sources.entity_qa`, so its data depends
 on that block (which the run ties to the pretraining corpus's seed and hold-out)."""
+
 from __future__ import annotations
 
 CACHE_SUBDIR = "eval"
@@ -14,8 +15,12 @@ def source_depends_on(config, benchmark: str) -> dict:
     kqa = config.knowledge_eval
     if benchmark == "squad":
         squad = kqa.squad
-        return {"hub_id": squad.hub_id, "config_name": squad.config_name, "revision": squad.revision,
-                "split": squad.split}
+        return {
+            "hub_id": squad.hub_id,
+            "config_name": squad.config_name,
+            "revision": squad.revision,
+            "split": squad.split,
+        }
     if benchmark == "streamingqa":
         return {"test_csv": kqa.streamingqa.test_csv}
     return {"entity_qa": config.sft_sources.entity_qa.depends_on()}
@@ -26,8 +31,12 @@ def qa_pairs_depends_on(config, benchmark: str) -> dict:
     kqa = config.knowledge_eval
     if benchmark == "squad":
         squad = kqa.squad
-        return {"hub_id": squad.hub_id, "config_name": squad.config_name, "revision": squad.revision,
-                "train_split": squad.train_split}
+        return {
+            "hub_id": squad.hub_id,
+            "config_name": squad.config_name,
+            "revision": squad.revision,
+            "train_split": squad.train_split,
+        }
     if benchmark == "streamingqa":
         return {"train_csv": kqa.streamingqa.train_csv}
     return {"entity_qa": config.sft_sources.entity_qa.depends_on()}
@@ -37,8 +46,9 @@ def _sources(config):
     from ga.base import default_cache_dir
     from ga.eval.knowledge.benchmarks import BenchmarkSources
 
-    return BenchmarkSources.from_config(config.knowledge_eval, config.sft_sources.entity_qa,
-                                        default_cache_dir() / CACHE_SUBDIR)
+    return BenchmarkSources.from_config(
+        config.knowledge_eval, config.sft_sources.entity_qa, default_cache_dir() / CACHE_SUBDIR
+    )
 
 
 def benchmark_passages(config, benchmark: str):

@@ -20,6 +20,7 @@ What each job depends on (the rules' params; `ga.eval.msc.jobs` computes them):
   generative adapter's jobs only;
 - summary job: the base model id (which paper numbers stand beside the table).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,17 +48,23 @@ class MscSourceConfig(ConfigSection):
     `dialog`, `personas`, `self_instruct` {`B`: the question, `A`: the answer}); downloaded once with
     `huggingface_hub` and cached by revision."""
 
-    hub_id: str = setting("MemGPT/MSC-Self-Instruct", "hub dataset repository (owner/name)",
-                          pattern=r"[^/\s]+/[^/\s]+")
-    revision: str | None = setting(None, "pinned hub commit (40 hex digits); null: the default branch at download "
-                                         "time", pattern=r"[0-9a-f]{40}")
+    hub_id: str = setting("MemGPT/MSC-Self-Instruct", "hub dataset repository (owner/name)", pattern=r"[^/\s]+/[^/\s]+")
+    revision: str | None = setting(
+        None, "pinned hub commit (40 hex digits); null: the default branch at download time", pattern=r"[0-9a-f]{40}"
+    )
     filename: str = setting("msc_self_instruct.jsonl", "the file of the repository that holds the conversations")
-    conversations: int = setting(MSC_CONVERSATIONS, "conversations the file holds: the job batches are planned from "
-                                                    "it before the download, and the conversations job checks it",
-                                 minimum=1)
-    assistant_speaker: str = setting("Speaker 1", "the speaker whose turns are the assistant's: MemGPT's agent "
-                                                  "plays Speaker 1, who answers `self_instruct.A` to Speaker 2's "
-                                                  "question `self_instruct.B`")
+    conversations: int = setting(
+        MSC_CONVERSATIONS,
+        "conversations the file holds: the job batches are planned from "
+        "it before the download, and the conversations job checks it",
+        minimum=1,
+    )
+    assistant_speaker: str = setting(
+        "Speaker 1",
+        "the speaker whose turns are the assistant's: MemGPT's agent "
+        "plays Speaker 1, who answers `self_instruct.A` to Speaker 2's "
+        "question `self_instruct.B`",
+    )
     user_speaker: str = setting("Speaker 2", "the other speaker (the user's turns)")
 
     def check(self) -> None:
@@ -74,29 +81,50 @@ class MscEvalConfig(ConfigSection):
     was said in it are answered; SQuAD token F1 (the paper's number) and ROUGE-L recall (MemGPT's), with the costs
     of the paper's Table 1 (inference TFLOPs per query, extra storage per user)."""
 
-    section_doc: ClassVar[str] = ("personalization on multi-session chats: benchmarks x conversation batches x "
-                                  "methods, each cell one job")
+    section_doc: ClassVar[str] = (
+        "personalization on multi-session chats: benchmarks x conversation batches x methods, each cell one job"
+    )
 
-    benchmarks: list[str] = setting(["synthetic_chat"], f"benchmarks to evaluate, among {list(BENCHMARKS)}",
-                                    min_items=1)
+    benchmarks: list[str] = setting(
+        ["synthetic_chat"], f"benchmarks to evaluate, among {list(BENCHMARKS)}", min_items=1
+    )
     methods: list[str] = setting(list(METHODS), f"methods to evaluate, among {list(METHODS)}", min_items=1)
-    encode_strategy: str = setting("sequential", "how the generative adapter reads a conversation: sequential "
-                                                 "(windows in one forward pass, the paper's), streaming (the same "
-                                                 "windows one by one) or session_streaming (one session at a time "
-                                                 "through GenerativeAdapter.update)", choices=ENCODE_STRATEGIES)
-    conversations_per_batch: int = setting(50, "conversations per evaluation job (a benchmark's conversations, in "
-                                               "order, are cut into batches of this many; each batch x method is "
-                                               "one job)", minimum=1)
-    max_conversations: int | None = setting(None, "evaluate only the first n conversations of each benchmark "
-                                                  "(null: all of them); recorded in every result", minimum=1)
-    max_new_tokens: int = setting(20, "most tokens generated per answer (greedy; generation also stops at a "
-                                      "newline)", minimum=1)
+    encode_strategy: str = setting(
+        "sequential",
+        "how the generative adapter reads a conversation: sequential "
+        "(windows in one forward pass, the paper's), streaming (the same "
+        "windows one by one) or session_streaming (one session at a time "
+        "through GenerativeAdapter.update)",
+        choices=ENCODE_STRATEGIES,
+    )
+    conversations_per_batch: int = setting(
+        50,
+        "conversations per evaluation job (a benchmark's conversations, in "
+        "order, are cut into batches of this many; each batch x method is "
+        "one job)",
+        minimum=1,
+    )
+    max_conversations: int | None = setting(
+        None,
+        "evaluate only the first n conversations of each benchmark (null: all of them); recorded in every result",
+        minimum=1,
+    )
+    max_new_tokens: int = setting(
+        20, "most tokens generated per answer (greedy; generation also stops at a newline)", minimum=1
+    )
     batch_size: int = setting(32, "questions generated together (one left-padded batch with a KV cache)", minimum=1)
-    max_batch_tokens: int | None = setting(32768, "at most this many padded prompt positions in one generation batch "
-                                                  "(null: only batch_size limits a batch)", minimum=1)
-    max_prompt_tokens: int | None = setting(None, "full-conversation prompting keeps the last this many tokens of "
-                                                  "the conversation so the prompt fits (null: the base model's "
-                                                  "context limit)", minimum=1)
+    max_batch_tokens: int | None = setting(
+        32768,
+        "at most this many padded prompt positions in one generation batch (null: only batch_size limits a batch)",
+        minimum=1,
+    )
+    max_prompt_tokens: int | None = setting(
+        None,
+        "full-conversation prompting keeps the last this many tokens of "
+        "the conversation so the prompt fits (null: the base model's "
+        "context limit)",
+        minimum=1,
+    )
     msc: MscSourceConfig = setting(default_factory=MscSourceConfig, doc="Multi-Session Chat source")
     resources: MscMethodResources = setting(default_factory=MscMethodResources, doc="cluster resources per method")
 

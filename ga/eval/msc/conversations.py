@@ -17,6 +17,7 @@ sessions as a list of texts and the questions as a list of structs; written atom
 `CONVERSATIONS_SCHEMA` on read (a DataError names the file, the row and the column). Job batches are slices of it in
 file order (`batch_conversations`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -27,9 +28,9 @@ import pandera.polars as pa
 import polars as pl
 
 from ga.data.parquet import read_checked_parquet, write_checked_parquet
-from ga.format import SessionLayout, Turn
 from ga.eval.contexts import Context, Question
 from ga.eval.questions import QUESTION_DTYPE
+from ga.format import SessionLayout, Turn
 
 CountTokens = Callable[[str], int]
 
@@ -58,16 +59,18 @@ class Conversation(Context):
         if not self.sessions:
             raise ValueError(f"conversation {self.context_id!r} has no sessions")
         if self.session_separator.join(self.sessions) != self.text:
-            raise ValueError(f"conversation {self.context_id!r}: text is not its sessions joined by "
-                             f"{self.session_separator!r}")
+            raise ValueError(
+                f"conversation {self.context_id!r}: text is not its sessions joined by {self.session_separator!r}"
+            )
 
 
 def conversation_id(benchmark: str, index: int) -> str:
     return f"{benchmark}-{index:05d}"
 
 
-def conversation(chat: Chat, benchmark: str, index: int, layout: SessionLayout,
-                 count_tokens: CountTokens) -> Conversation:
+def conversation(
+    chat: Chat, benchmark: str, index: int, layout: SessionLayout, count_tokens: CountTokens
+) -> Conversation:
     """Chat number `index` of `benchmark` laid out as context text; `count_tokens` counts base-model tokens of a
     text (no special tokens)."""
     identifier = conversation_id(benchmark, index)
@@ -75,15 +78,23 @@ def conversation(chat: Chat, benchmark: str, index: int, layout: SessionLayout,
     text = layout.join(sessions)
     tokens = count_tokens(text)
     return Conversation(
-        context_id=identifier, benchmark=benchmark, length=tokens, text=text, num_tokens=tokens,
+        context_id=identifier,
+        benchmark=benchmark,
+        length=tokens,
+        text=text,
+        num_tokens=tokens,
         passage_ids=(chat.source_id,),
-        questions=tuple(Question(f"{identifier}-{suffix}", question, (answer,))
-                        for suffix, question, answer in chat.questions),
-        sessions=sessions, session_separator=layout.separator)
+        questions=tuple(
+            Question(f"{identifier}-{suffix}", question, (answer,)) for suffix, question, answer in chat.questions
+        ),
+        sessions=sessions,
+        session_separator=layout.separator,
+    )
 
 
-def conversations(chats: Sequence[Chat], benchmark: str, layout: SessionLayout,
-                  count_tokens: CountTokens) -> list[Conversation]:
+def conversations(
+    chats: Sequence[Chat], benchmark: str, layout: SessionLayout, count_tokens: CountTokens
+) -> list[Conversation]:
     return [conversation(chat, benchmark, index, layout, count_tokens) for index, chat in enumerate(chats)]
 
 
@@ -99,15 +110,22 @@ def batch_conversations(all_conversations: Sequence[Conversation], batch: int, p
     """Batch `batch` (from 0): the conversations [batch x per_batch, (batch + 1) x per_batch) in file order."""
     count = batch_count(len(all_conversations), per_batch)
     if not 0 <= batch < count:
-        raise ValueError(f"batch {batch} does not exist: {len(all_conversations)} conversations make {count} "
-                         f"batch(es) of {per_batch}")
-    return list(all_conversations[batch * per_batch:(batch + 1) * per_batch])
+        raise ValueError(
+            f"batch {batch} does not exist: {len(all_conversations)} conversations make {count} "
+            f"batch(es) of {per_batch}"
+        )
+    return list(all_conversations[batch * per_batch : (batch + 1) * per_batch])
 
 
 # ---------------------------------------------------------------- the conversations file
 CONVERSATIONS_DTYPES = {
-    "conversation_id": pl.Utf8, "benchmark": pl.Utf8, "source_id": pl.Utf8, "sessions": pl.List(pl.Utf8),
-    "session_separator": pl.Utf8, "num_tokens": pl.Int64, "questions": pl.List(QUESTION_DTYPE),
+    "conversation_id": pl.Utf8,
+    "benchmark": pl.Utf8,
+    "source_id": pl.Utf8,
+    "sessions": pl.List(pl.Utf8),
+    "session_separator": pl.Utf8,
+    "num_tokens": pl.Int64,
+    "questions": pl.List(QUESTION_DTYPE),
 }
 
 
@@ -123,34 +141,48 @@ def _sessions_non_blank(data: pa.PolarsData) -> pl.LazyFrame:
 
 def _questions_well_formed(data: pa.PolarsData) -> pl.LazyFrame:
     def blank(name: str) -> pl.Expr:
-        return pl.col(data.key).list.eval(
-            (pl.element().struct.field(name).str.strip_chars().str.len_chars() == 0).fill_null(True)).list.any()
+        return (
+            pl.col(data.key)
+            .list.eval((pl.element().struct.field(name).str.strip_chars().str.len_chars() == 0).fill_null(True))
+            .list.any()
+        )
 
     references = pl.col(data.key).list.eval(pl.element().struct.field("references").is_not_null()).list.all()
     return data.lazyframe.select(~blank("question_id") & ~blank("question") & references)
 
 
 def _questions_asked_once(data: pa.PolarsData) -> pl.LazyFrame:
-    ids = (data.lazyframe.with_row_index("_row")
-           .select("_row", pl.col("questions").list.eval(pl.element().struct.field("question_id")).alias("_id"))
-           .explode("_id")
-           .with_columns(_once=(pl.len().over("_id") == 1) | pl.col("_id").is_null()))
-    return (ids.group_by("_row", maintain_order=True).agg(pl.col("_once").all().alias("questions_asked_once"))
-            .sort("_row").select("questions_asked_once"))
+    ids = (
+        data.lazyframe.with_row_index("_row")
+        .select("_row", pl.col("questions").list.eval(pl.element().struct.field("question_id")).alias("_id"))
+        .explode("_id")
+        .with_columns(_once=(pl.len().over("_id") == 1) | pl.col("_id").is_null())
+    )
+    return (
+        ids.group_by("_row", maintain_order=True)
+        .agg(pl.col("_once").all().alias("questions_asked_once"))
+        .sort("_row")
+        .select("questions_asked_once")
+    )
 
 
 CONVERSATIONS_SCHEMA = pa.DataFrameSchema(
     {
-        "conversation_id": pa.Column(pl.Utf8, nullable=False, unique=True,
-                                     checks=pa.Check(_non_blank, name="non_empty")),
+        "conversation_id": pa.Column(
+            pl.Utf8, nullable=False, unique=True, checks=pa.Check(_non_blank, name="non_empty")
+        ),
         "benchmark": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(_non_blank, name="non_empty")),
         "source_id": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(_non_blank, name="non_empty")),
-        "sessions": pa.Column(pl.List(pl.Utf8), nullable=False,
-                              checks=pa.Check(_sessions_non_blank, name="non_empty_sessions")),
+        "sessions": pa.Column(
+            pl.List(pl.Utf8), nullable=False, checks=pa.Check(_sessions_non_blank, name="non_empty_sessions")
+        ),
         "session_separator": pa.Column(pl.Utf8, nullable=False),
         "num_tokens": pa.Column(pl.Int64, nullable=False, checks=pa.Check.ge(1)),
-        "questions": pa.Column(pl.List(QUESTION_DTYPE), nullable=False,
-                               checks=pa.Check(_questions_well_formed, name="question_ids_and_texts_non_empty")),
+        "questions": pa.Column(
+            pl.List(QUESTION_DTYPE),
+            nullable=False,
+            checks=pa.Check(_questions_well_formed, name="question_ids_and_texts_non_empty"),
+        ),
     },
     checks=[pa.Check(_questions_asked_once, name="each_question_in_one_conversation")],
     strict=True,
@@ -159,11 +191,21 @@ CONVERSATIONS_SCHEMA = pa.DataFrameSchema(
 
 
 def conversations_frame(items: Sequence[Conversation]) -> pl.DataFrame:
-    rows = [{"conversation_id": c.context_id, "benchmark": c.benchmark, "source_id": c.passage_ids[0],
-             "sessions": list(c.sessions), "session_separator": c.session_separator, "num_tokens": c.num_tokens,
-             "questions": [{"question_id": q.question_id, "question": q.question, "references": list(q.references)}
-                           for q in c.questions]}
-            for c in items]
+    rows = [
+        {
+            "conversation_id": c.context_id,
+            "benchmark": c.benchmark,
+            "source_id": c.passage_ids[0],
+            "sessions": list(c.sessions),
+            "session_separator": c.session_separator,
+            "num_tokens": c.num_tokens,
+            "questions": [
+                {"question_id": q.question_id, "question": q.question, "references": list(q.references)}
+                for q in c.questions
+            ],
+        }
+        for c in items
+    ]
     return pl.DataFrame(rows, schema=CONVERSATIONS_DTYPES)
 
 
@@ -175,10 +217,19 @@ def write_conversations(items: Sequence[Conversation], path: str | Path) -> Path
 def read_conversations(path: str | Path) -> list[Conversation]:
     """The conversations of a conversations file, in file order; a DataError names the file, row and column."""
     frame = read_checked_parquet(CONVERSATIONS_SCHEMA, path)
-    return [Conversation(
-        context_id=row["conversation_id"], benchmark=row["benchmark"], length=row["num_tokens"],
-        text=row["session_separator"].join(row["sessions"]), num_tokens=row["num_tokens"],
-        passage_ids=(row["source_id"],),
-        questions=tuple(Question(q["question_id"], q["question"], tuple(q["references"])) for q in row["questions"]),
-        sessions=tuple(row["sessions"]), session_separator=row["session_separator"])
-        for row in frame.iter_rows(named=True)]
+    return [
+        Conversation(
+            context_id=row["conversation_id"],
+            benchmark=row["benchmark"],
+            length=row["num_tokens"],
+            text=row["session_separator"].join(row["sessions"]),
+            num_tokens=row["num_tokens"],
+            passage_ids=(row["source_id"],),
+            questions=tuple(
+                Question(q["question_id"], q["question"], tuple(q["references"])) for q in row["questions"]
+            ),
+            sessions=tuple(row["sessions"]),
+            session_separator=row["session_separator"],
+        )
+        for row in frame.iter_rows(named=True)
+    ]

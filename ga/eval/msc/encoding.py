@@ -21,6 +21,7 @@ What equality holds (tests/test_eval_msc.py checks both):
   next) and so may the states: session streaming is then its own strategy, not an approximation of sequential.
 Equality is up to float rounding (the sums are accumulated in a different order).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -71,5 +72,5 @@ def encode_sessions(generator, segments: Sequence[Sequence[int]], window: int):
     state = generator.empty_state()
     for segment in segments:
         for start in range(0, len(segment), window):
-            state = generator.update(state, torch.tensor(segment[start:start + window], dtype=torch.long))
+            state = generator.update(state, torch.tensor(segment[start : start + window], dtype=torch.long))
     return state

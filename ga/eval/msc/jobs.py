@@ -14,6 +14,7 @@ Jobs (one rule each; wildcards in brackets):
   summary                                    `collect_results` -> Table 1 as Parquet and Markdown; params:
                                              `summary_depends_on`; inputs: every evaluation folder
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -42,17 +43,28 @@ def session_layout(config):
 
 def _layout_settings(config) -> dict:
     chat = config.sft_sources.synthetic_chat
-    return {"session_header": chat.session_header, "user_label": chat.user_label,
-            "assistant_label": chat.assistant_label, "session_separator": chat.session_separator}
+    return {
+        "session_header": chat.session_header,
+        "user_label": chat.user_label,
+        "assistant_label": chat.assistant_label,
+        "session_separator": chat.session_separator,
+    }
 
 
 # ---------------------------------------------------------------- what each job depends on
 def conversations_depends_on(config, benchmark: str) -> dict:
     _check_benchmark(benchmark)
-    source = (config.msc_eval.msc.depends_on() if benchmark == "msc"
-              else {"synthetic_chat": config.sft_sources.synthetic_chat.depends_on()})
-    return {"base_model": config.base_model.depends_on(), "benchmark": benchmark, "source": source,
-            "layout": _layout_settings(config)}
+    source = (
+        config.msc_eval.msc.depends_on()
+        if benchmark == "msc"
+        else {"synthetic_chat": config.sft_sources.synthetic_chat.depends_on()}
+    )
+    return {
+        "base_model": config.base_model.depends_on(),
+        "benchmark": benchmark,
+        "source": source,
+        "layout": _layout_settings(config),
+    }
 
 
 def evaluation_depends_on(config, benchmark: str, method: str, batch: str | int) -> dict:
@@ -60,10 +72,18 @@ def evaluation_depends_on(config, benchmark: str, method: str, batch: str | int)
     inputs)."""
     cfg: MscEvalConfig = config.msc_eval
     own = REGISTRY[method].settings(config, {"benchmark": benchmark, "batch": str(batch), "method": method})
-    return {"base_model": config.base_model.depends_on(), "benchmark": benchmark, "method": method,
-            "batch": int(batch), "conversations_per_batch": cfg.conversations_per_batch,
-            "max_conversations": cfg.max_conversations, "max_new_tokens": cfg.max_new_tokens,
-            "batch_size": cfg.batch_size, "max_batch_tokens": cfg.max_batch_tokens, **own}
+    return {
+        "base_model": config.base_model.depends_on(),
+        "benchmark": benchmark,
+        "method": method,
+        "batch": int(batch),
+        "conversations_per_batch": cfg.conversations_per_batch,
+        "max_conversations": cfg.max_conversations,
+        "max_new_tokens": cfg.max_new_tokens,
+        "batch_size": cfg.batch_size,
+        "max_batch_tokens": cfg.max_batch_tokens,
+        **own,
+    }
 
 
 def summary_depends_on(config) -> dict:
@@ -89,8 +109,7 @@ def batch_ids(config, benchmark: str) -> list[int]:
     """The batch wildcard's values for `benchmark`: 0 .. batches - 1."""
     from ga.eval.msc.conversations import batch_count
 
-    return list(range(batch_count(evaluated_conversations(config, benchmark),
-                                  config.msc_eval.conversations_per_batch)))
+    return list(range(batch_count(evaluated_conversations(config, benchmark), config.msc_eval.conversations_per_batch)))
 
 
 # ---------------------------------------------------------------- the jobs
@@ -101,8 +120,11 @@ def benchmark_chats(config, benchmark: str, cache_dir: str | Path | None = None,
     _check_benchmark(benchmark)
     if benchmark == "synthetic_chat":
         chat_cfg = config.sft_sources.synthetic_chat
-        return sources.twin_chats(chat_cfg), {"dataset": benchmark, "generated_from": "sft_sources.synthetic_chat",
-                                              "settings": chat_cfg.depends_on()}
+        return sources.twin_chats(chat_cfg), {
+            "dataset": benchmark,
+            "generated_from": "sft_sources.synthetic_chat",
+            "settings": chat_cfg.depends_on(),
+        }
     from ga.base import default_cache_dir
     from ga.data.hub import fetch_hub_file
     from ga.io import sha256_file
@@ -112,15 +134,27 @@ def benchmark_chats(config, benchmark: str, cache_dir: str | Path | None = None,
     path = sources.download(cfg, cache_dir or default_cache_dir() / CACHE_SUBDIR, fetch_file or fetch_hub_file)
     read = sources.chats(sources.read_native(path), cfg)
     if len(read.chats) != cfg.conversations:
-        raise ConfigError(f"msc_eval.msc.conversations: {path} holds {len(read.chats)} conversations, the config "
-                          f"says {cfg.conversations} (the job batches are planned from it): set it to "
-                          f"{len(read.chats)}")
-    return read.chats, {**sources.provenance(cfg).to_dict(), "sha256": sha256_file(path),
-                        "blank_turns": read.blank_turns, "speakers_by_position": read.speakers_by_position}
+        raise ConfigError(
+            f"msc_eval.msc.conversations: {path} holds {len(read.chats)} conversations, the config "
+            f"says {cfg.conversations} (the job batches are planned from it): set it to "
+            f"{len(read.chats)}"
+        )
+    return read.chats, {
+        **sources.provenance(cfg).to_dict(),
+        "sha256": sha256_file(path),
+        "blank_turns": read.blank_turns,
+        "speakers_by_position": read.speakers_by_position,
+    }
 
 
-def write_benchmark_conversations(config, benchmark: str, base_model_dir: str | Path, output: str | Path,
-                                  cache_dir: str | Path | None = None, fetch_file=None) -> dict:
+def write_benchmark_conversations(
+    config,
+    benchmark: str,
+    base_model_dir: str | Path,
+    output: str | Path,
+    cache_dir: str | Path | None = None,
+    fetch_file=None,
+) -> dict:
     """The conversations job: every conversation of `benchmark` laid out with the SFT layout, counted in the base
     model's tokens, written to `output` (ga/eval/msc/conversations.py); returns what to log."""
     from ga.data.tokenize import DocumentTokenizer
@@ -131,14 +165,28 @@ def write_benchmark_conversations(config, benchmark: str, base_model_dir: str | 
     items = conversations(chats, benchmark, session_layout(config), lambda text: tokenizer.count_tokens([text])[0])
     write_conversations(items, output)
     tokens = [item.num_tokens for item in items]
-    return {"benchmark": benchmark, "conversations": len(items), "questions": sum(len(c.questions) for c in items),
-            "sessions": sum(len(c.sessions) for c in items), "mean_tokens": sum(tokens) / len(tokens) if tokens
-            else None, "max_tokens": max(tokens, default=None), "source": source}
+    return {
+        "benchmark": benchmark,
+        "conversations": len(items),
+        "questions": sum(len(c.questions) for c in items),
+        "sessions": sum(len(c.sessions) for c in items),
+        "mean_tokens": sum(tokens) / len(tokens) if tokens else None,
+        "max_tokens": max(tokens, default=None),
+        "source": source,
+    }
 
 
-def evaluate_batch(config, benchmark: str, method: str, batch: str | int, base_model_dir: str | Path,
-                   conversations_file: str | Path, output: str | Path, generator_dir: str | Path | None = None,
-                   progress: bool = True) -> dict:
+def evaluate_batch(
+    config,
+    benchmark: str,
+    method: str,
+    batch: str | int,
+    base_model_dir: str | Path,
+    conversations_file: str | Path,
+    output: str | Path,
+    generator_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
     """The evaluation job: batch `batch` of the benchmark's first `max_conversations` conversations, every one
     contextualized by `method` and its questions answered, scored and costed into the folder `output`
     (ga/eval/msc/results.py); returns the job's summary."""
@@ -153,15 +201,25 @@ def evaluate_batch(config, benchmark: str, method: str, batch: str | int, base_m
     entry = REGISTRY[method]
     check_method_inputs("msc_eval", entry, SimpleNamespace(generator=generator_dir))
     everything = read_conversations(conversations_file)
-    evaluated = everything if cfg.max_conversations is None else everything[:cfg.max_conversations]
+    evaluated = everything if cfg.max_conversations is None else everything[: cfg.max_conversations]
     chosen = batch_conversations(evaluated, int(batch), cfg.conversations_per_batch)
-    models = open_models(config, base_model_dir, getattr(cfg.resources, method),
-                         generator_dir=generator_dir if entry.reads_generator else None)
+    models = open_models(
+        config,
+        base_model_dir,
+        getattr(cfg.resources, method),
+        generator_dir=generator_dir if entry.reads_generator else None,
+    )
     built = entry.build(cfg, models, donors=other_users(evaluated) if method == "other_user_adapter" else None)
-    job = {"benchmark": benchmark, "method": method,
-           "encode_strategy": cfg.encode_strategy if entry.reads_generator else None, "batch": int(batch),
-           "conversations_per_batch": cfg.conversations_per_batch, "max_conversations": cfg.max_conversations,
-           "conversations_available": len(everything), "conversations_evaluated": len(chosen)}
+    job = {
+        "benchmark": benchmark,
+        "method": method,
+        "encode_strategy": cfg.encode_strategy if entry.reads_generator else None,
+        "batch": int(batch),
+        "conversations_per_batch": cfg.conversations_per_batch,
+        "max_conversations": cfg.max_conversations,
+        "conversations_available": len(everything),
+        "conversations_evaluated": len(chosen),
+    }
     summary = evaluate_conversations(built, chosen, output, job, progress=progress)
     say_failures(summary, f"ga msc_eval: {benchmark}/{batch}/{method}", output)
     return summary
@@ -174,12 +232,15 @@ def other_users(conversations: Sequence) -> dict:
 
     if len(conversations) < 2:
         raise ConfigError("msc_eval: method other_user_adapter needs at least 2 conversations (max_conversations)")
-    return {conversation.context_id: conversations[(index + 1) % len(conversations)]
-            for index, conversation in enumerate(conversations)}
+    return {
+        conversation.context_id: conversations[(index + 1) % len(conversations)]
+        for index, conversation in enumerate(conversations)
+    }
 
 
-def collect_results(config, result_folders: Sequence[str | Path], table_path: str | Path,
-                    markdown_path: str | Path) -> dict:
+def collect_results(
+    config, result_folders: Sequence[str | Path], table_path: str | Path, markdown_path: str | Path
+) -> dict:
     """The summary job: every evaluation folder pooled by benchmark x method x strategy into the paper's Table 1
     (Parquet and Markdown), beside the published numbers when the base model is one the paper evaluated."""
     from ga.eval.msc.results import markdown_table, paper_msc, pooled_summaries, summary_table
@@ -188,6 +249,5 @@ def collect_results(config, result_folders: Sequence[str | Path], table_path: st
     table = summary_table(pooled_summaries(result_folders), paper_msc(), PAPER_MODELS.get(config.base_model.id))
     with atomic_file(table_path) as tmp:
         table.write_parquet(tmp)
-    write_text(markdown_table(table, f"Personalization on multi-session chats: run `{config.run_name}`"),
-               markdown_path)
+    write_text(markdown_table(table, f"Personalization on multi-session chats: run `{config.run_name}`"), markdown_path)
     return {"rows": table.height, "jobs": len(result_folders)}

@@ -16,6 +16,7 @@ for prompting, nothing for closed-book. `REGISTRY` is the family's registry. A `
 (ga/eval/msc/conversations.py) and its session encoding are imported where they are used: the config section reads the
 registry, and a run config loads without the work code.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -24,8 +25,15 @@ from typing import TYPE_CHECKING
 from ga.eval import costs
 from ga.eval.family import MethodEntry, MethodRegistry, OpenedModels
 from ga.eval.generation import GenerationSettings
-from ga.eval.methods import (ClosedBook, Contextualized, GenerativeAdapterMethod, InContext, Method,
-                             check_generator, generation_settings)
+from ga.eval.methods import (
+    ClosedBook,
+    Contextualized,
+    GenerativeAdapterMethod,
+    InContext,
+    Method,
+    check_generator,
+    generation_settings,
+)
 
 if TYPE_CHECKING:
     from ga.eval.msc.conversations import Conversation
@@ -45,18 +53,26 @@ class SessionStreamingAdapter(GenerativeAdapterMethod):
         from ga.eval.msc.encoding import encode_sessions, session_segments, window_aligned
 
         if not isinstance(context, Conversation):
-            raise TypeError(f"session streaming reads a Conversation (with its sessions), got "
-                            f"{type(context).__name__} {context.context_id!r}")
+            raise TypeError(
+                f"session streaming reads a Conversation (with its sessions), got "
+                f"{type(context).__name__} {context.context_id!r}"
+            )
         window = self.generator.config.window
         segments = session_segments(self.context_format, context)
         state = encode_sessions(self.generator, segments, window)
         chunks, normalizations = costs.session_streaming_chunks([len(segment) for segment in segments], window)
         shapes = costs.generator_lora_shapes(self.generator)
         return Contextualized(
-            payload=state, storage_floats=costs.lora_floats(shapes), context_tokens=sum(map(len, segments)),
-            notes={"state_floats": sum(s.numel() for s in state.sums.values()), "sessions": len(segments),
-                   "window_aligned": int(window_aligned(segments, window))},
-            flops=costs.chunks_encode_flops(self.generator, chunks, normalizations))
+            payload=state,
+            storage_floats=costs.lora_floats(shapes),
+            context_tokens=sum(map(len, segments)),
+            notes={
+                "state_floats": sum(s.numel() for s in state.sums.values()),
+                "sessions": len(segments),
+                "window_aligned": int(window_aligned(segments, window)),
+            },
+            flops=costs.chunks_encode_flops(self.generator, chunks, normalizations),
+        )
 
 
 class OtherUserAdapter(Method):
@@ -102,12 +118,12 @@ def _closed_book(cfg, models: OpenedModels, **job) -> Method:
 def _in_context(cfg, models: OpenedModels, **job) -> Method:
     # the conversation runs once, every question continues from its KV cache: the paper's per-query cost of
     # full-conversation prompting (Table 1), and the same answers as whole prompts (tests/test_eval_methods.py)
-    return InContext(models.base_model, models.tokenizer, generation_settings(cfg), cfg.max_prompt_tokens,
-                     prompt_cache=True)
+    return InContext(
+        models.base_model, models.tokenizer, generation_settings(cfg), cfg.max_prompt_tokens, prompt_cache=True
+    )
 
 
-def _other_user_adapter(cfg, models: OpenedModels, donors: Mapping[str, Conversation] | None = None,
-                        **job) -> Method:
+def _other_user_adapter(cfg, models: OpenedModels, donors: Mapping[str, Conversation] | None = None, **job) -> Method:
     adapter = _adapter(cfg, models)
     if donors is None:
         raise ValueError("other_user_adapter needs the other users' conversations (donors)")
@@ -120,19 +136,34 @@ def _encode_strategy(config, job) -> dict:
 
 REGISTRY = MethodRegistry(
     "msc_eval",
-    MethodEntry("generative_adapter", _generative_adapter, "generative adapter jobs", inputs=("generator",),
-                settings=_encode_strategy),
+    MethodEntry(
+        "generative_adapter",
+        _generative_adapter,
+        "generative adapter jobs",
+        inputs=("generator",),
+        settings=_encode_strategy,
+    ),
     MethodEntry("closed_book", _closed_book, "closed-book jobs"),
-    MethodEntry("in_context", _in_context, "full-conversation prompting jobs",
-                settings=lambda config, job: {"max_prompt_tokens": config.msc_eval.max_prompt_tokens}),
-    MethodEntry("other_user_adapter", _other_user_adapter, "other-user adapter jobs (the control)",
-                inputs=("generator",), settings=_encode_strategy),
+    MethodEntry(
+        "in_context",
+        _in_context,
+        "full-conversation prompting jobs",
+        settings=lambda config, job: {"max_prompt_tokens": config.msc_eval.max_prompt_tokens},
+    ),
+    MethodEntry(
+        "other_user_adapter",
+        _other_user_adapter,
+        "other-user adapter jobs (the control)",
+        inputs=("generator",),
+        settings=_encode_strategy,
+    ),
 )
 """Every personalization method: its builder, its own settings, its model-file inputs, its resources' doc."""
 
 
-def build_msc_method(name: str, cfg, base_model, tokenizer, generator=None,
-                     donors: Mapping[str, Conversation] | None = None) -> Method:
+def build_msc_method(
+    name: str, cfg, base_model, tokenizer, generator=None, donors: Mapping[str, Conversation] | None = None
+) -> Method:
     """The method `name` (one of `REGISTRY`) as `cfg` (the `msc_eval` section) configures it; generator: a
     GenerativeAdapter around `base_model` (the generator methods only); donors: other_user_adapter's other users
     (`ga.eval.msc.jobs.other_users`)."""

@@ -7,22 +7,39 @@ over every conversation (`ga.eval.results.summarize` over the batches' rows toge
 over all conversations would give. Storage per user is storage per conversation (one conversation is one user's
 history).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
 from ga.data.contracts import DataError
-from ga.eval.results import (COSTS_FILE, PREDICTIONS_FILE, SUMMARY_FILE, format_number, markdown_report,
-                             write_results)
+from ga.eval.results import COSTS_FILE, PREDICTIONS_FILE, SUMMARY_FILE, format_number, markdown_report, write_results
 
 PAPER_MSC = Path(__file__).resolve().parents[3] / "resources" / "paper" / "msc.yaml"
 TERA = 10**12
 JOB_KEYS = ("benchmark", "method", "encode_strategy")
 """What identifies a row of the table (a method's batches pool into one row)."""
-TABLE_COLUMNS = ("benchmark", "method", "encode_strategy", "f1", "rouge_l_recall", "em", "questions", "scored",
-                 "failed", "conversations_evaluated", "conversations_available", "batches", "per_query_tflops",
-                 "storage_floats", "contextualize_tflops", "context_tokens", "per_query_seconds", "peak_memory_mb")
+TABLE_COLUMNS = (
+    "benchmark",
+    "method",
+    "encode_strategy",
+    "f1",
+    "rouge_l_recall",
+    "em",
+    "questions",
+    "scored",
+    "failed",
+    "conversations_evaluated",
+    "conversations_available",
+    "batches",
+    "per_query_tflops",
+    "storage_floats",
+    "contextualize_tflops",
+    "context_tokens",
+    "per_query_seconds",
+    "peak_memory_mb",
+)
 PAPER_COLUMNS = ("paper_f1", "paper_tflops_per_query", "paper_storage_floats")
 _PAPER_KEYS = {"model", "method", "f1", "tflops_per_query", "storage_floats", "storage_at_least"}
 
@@ -46,19 +63,32 @@ def pooled_summaries(folders: Sequence[str | Path]) -> list[dict]:
     for folder in map(Path, folders):
         summary = read_json(folder / SUMMARY_FILE)
         key = tuple(summary.get(name) for name in JOB_KEYS)
-        group = groups.setdefault(key, {"rows": [], "costs": [], "batches": set(), "evaluated": 0,
-                                        "available": summary.get("conversations_available")})
+        group = groups.setdefault(
+            key,
+            {
+                "rows": [],
+                "costs": [],
+                "batches": set(),
+                "evaluated": 0,
+                "available": summary.get("conversations_available"),
+            },
+        )
         if summary.get("batch") in group["batches"]:
-            raise DataError(str(folder / SUMMARY_FILE), None, "batch", f"batch {summary.get('batch')} of {key} "
-                                                                        "is given twice")
+            raise DataError(
+                str(folder / SUMMARY_FILE), None, "batch", f"batch {summary.get('batch')} of {key} is given twice"
+            )
         group["batches"].add(summary.get("batch"))
         group["evaluated"] += summary.get("conversations_evaluated") or 0
         group["rows"] += read_parquet(folder / PREDICTIONS_FILE).to_dicts()
         group["costs"] += read_parquet(folder / COSTS_FILE).to_dicts()
     pooled = []
     for key, group in groups.items():
-        job = {**dict(zip(JOB_KEYS, key)), "batches": len(group["batches"]),
-               "conversations_evaluated": group["evaluated"], "conversations_available": group["available"]}
+        job = {
+            **dict(zip(JOB_KEYS, key)),
+            "batches": len(group["batches"]),
+            "conversations_evaluated": group["evaluated"],
+            "conversations_available": group["available"],
+        }
         pooled.append(summarize(group["rows"], group["costs"], job))
     return pooled
 
@@ -84,8 +114,7 @@ def paper_msc(path: str | Path = PAPER_MSC) -> list[dict]:
             raise DataError(file, index, "method", f"{entry['method']!r} is not one of {list(METHODS)}")
         for key in ("f1", "tflops_per_query", "storage_floats"):
             number = entry[key]
-            if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))
-                                       or number < 0):
+            if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0):
                 raise DataError(file, index, key, f"expected a non-negative number or null, got {number!r}")
         cells.append(dict(entry))
     return cells
@@ -101,37 +130,70 @@ def summary_table(summaries: Sequence[dict], paper: Sequence[dict] | None = None
     for summary in summaries:
         failed = sum(n for outcome, n in (summary.get("outcomes") or {}).items() if outcome.endswith("failed"))
         row = {column: summary.get(column) for column in TABLE_COLUMNS}
-        row.update(failed=failed, per_query_tflops=_tera(summary.get("per_query_flops")),
-                   contextualize_tflops=_tera(summary.get("contextualize_flops")))
+        row.update(
+            failed=failed,
+            per_query_tflops=_tera(summary.get("per_query_flops")),
+            contextualize_tflops=_tera(summary.get("contextualize_flops")),
+        )
         cell = published.get(summary["method"]) if summary["benchmark"] == "msc" else None
-        row.update(paper_f1=cell and cell["f1"], paper_tflops_per_query=cell and cell["tflops_per_query"],
-                   paper_storage_floats=cell and cell["storage_floats"])
+        row.update(
+            paper_f1=cell and cell["f1"],
+            paper_tflops_per_query=cell and cell["tflops_per_query"],
+            paper_storage_floats=cell and cell["storage_floats"],
+        )
         rows.append(row)
     schema = {column: pl.Utf8 if column in JOB_KEYS else pl.Float64 for column in TABLE_COLUMNS + PAPER_COLUMNS}
-    schema.update({column: pl.Int64 for column in ("questions", "scored", "failed", "conversations_evaluated",
-                                                   "conversations_available", "batches")})
+    schema.update(
+        {
+            column: pl.Int64
+            for column in (
+                "questions",
+                "scored",
+                "failed",
+                "conversations_evaluated",
+                "conversations_available",
+                "batches",
+            )
+        }
+    )
     return pl.DataFrame(rows, schema=schema).sort("benchmark", "method", "encode_strategy", nulls_last=True)
 
 
 def markdown_table(table, title: str) -> str:
-    header = ("| benchmark | method | encoding | F1 | paper F1 | ROUGE-L R | EM | TFLOPs / query | paper TFLOPs | "
-              "storage / user (floats) | paper storage | questions | conversations | context tokens | query s |")
-    intro = ("The paper's Table 1 for this run. Scores are percentages over the scored questions: SQuAD-style token "
-             "F1 (the paper's number) and EM, ROUGE-L recall (MemGPT's). Costs are means per conversation: "
-             "inference TFLOPs per query (analytic matmul FLOPs of answering, the conversation excluded), extra "
-             "floats stored per user (the adapter's LoRA factors, the conversation's KV cache for prompting), "
-             "context tokens and seconds per query. The paper's numbers are Mistral-7B-Instruct's on MSC (its "
-             "prompting storage is a lower bound, \"128M+\").")
+    header = (
+        "| benchmark | method | encoding | F1 | paper F1 | ROUGE-L R | EM | TFLOPs / query | paper TFLOPs | "
+        "storage / user (floats) | paper storage | questions | conversations | context tokens | query s |"
+    )
+    intro = (
+        "The paper's Table 1 for this run. Scores are percentages over the scored questions: SQuAD-style token "
+        "F1 (the paper's number) and EM, ROUGE-L recall (MemGPT's). Costs are means per conversation: "
+        "inference TFLOPs per query (analytic matmul FLOPs of answering, the conversation excluded), extra "
+        "floats stored per user (the adapter's LoRA factors, the conversation's KV cache for prompting), "
+        "context tokens and seconds per query. The paper's numbers are Mistral-7B-Instruct's on MSC (its "
+        'prompting storage is a lower bound, "128M+").'
+    )
 
     def number(value, digits: int = 1) -> str:
         return format_number(value, digits, tiny=True)
 
-    rows = [[row["benchmark"], row["method"], row["encode_strategy"] or "-", number(row["f1"]),
-             number(row["paper_f1"]), number(row["rouge_l_recall"]), number(row["em"]),
-             number(row["per_query_tflops"], 4), number(row["paper_tflops_per_query"], 3),
-             number(row["storage_floats"], 0), number(row["paper_storage_floats"], 0),
-             f"{row['scored']}/{row['questions']}",
-             f"{row['conversations_evaluated']}/{row['conversations_available']}", number(row["context_tokens"], 0),
-             number(row["per_query_seconds"], 3)]
-            for row in table.iter_rows(named=True)]
+    rows = [
+        [
+            row["benchmark"],
+            row["method"],
+            row["encode_strategy"] or "-",
+            number(row["f1"]),
+            number(row["paper_f1"]),
+            number(row["rouge_l_recall"]),
+            number(row["em"]),
+            number(row["per_query_tflops"], 4),
+            number(row["paper_tflops_per_query"], 3),
+            number(row["storage_floats"], 0),
+            number(row["paper_storage_floats"], 0),
+            f"{row['scored']}/{row['questions']}",
+            f"{row['conversations_evaluated']}/{row['conversations_available']}",
+            number(row["context_tokens"], 0),
+            number(row["per_query_seconds"], 3),
+        ]
+        for row in table.iter_rows(named=True)
+    ]
     return markdown_report(title, intro, header, rows)

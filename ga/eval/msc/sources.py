@@ -18,6 +18,7 @@ whose text is blank are left out and counted (`MscChats.blank_turns`); a session
 seed; never in a training record): their sessions are the conversation, every fact of the persona is a question
 (id suffix = the fact's attribute) with the fact's answer as the reference.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -25,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ga.data.contracts import DataError
+from ga.data.hub import FetchFile, download_file, fetch_hub_file
+from ga.data.native import NativeRow, items, jsonl_rows, text, value
 from ga.data.sft.embedded import synthetic_chat
 from ga.data.sft.embedded.common import EVAL, split_of
 from ga.data.sft.embedded.config import SyntheticChatConfig
-from ga.data.hub import FetchFile, download_file, fetch_hub_file
-from ga.data.native import NativeRow, items, jsonl_rows, text, value
 from ga.data.sft.records import ASSISTANT, USER, SourceProvenance
 from ga.eval.msc.config import MscSourceConfig
 from ga.eval.msc.conversations import Chat
@@ -84,9 +85,14 @@ def _session(row: NativeRow, path: str, cfg: MscSourceConfig, counts: dict) -> t
             speaker = SPEAKER_ORDER[index % len(SPEAKER_ORDER)]
             counts["speakers_by_position"] += 1
         if speaker not in roles:
-            raise DataError(row.file, row.row, f"{field}.id", f"speaker {speaker!r} is neither "
-                                                              f"msc.assistant_speaker ({cfg.assistant_speaker!r}) nor "
-                                                              f"msc.user_speaker ({cfg.user_speaker!r})")
+            raise DataError(
+                row.file,
+                row.row,
+                f"{field}.id",
+                f"speaker {speaker!r} is neither "
+                f"msc.assistant_speaker ({cfg.assistant_speaker!r}) nor "
+                f"msc.user_speaker ({cfg.user_speaker!r})",
+            )
         turns.append((roles[speaker], content.strip()))
     if not turns:
         raise DataError(row.file, row.row, path, "a session without any turn")
@@ -104,8 +110,10 @@ def chats(rows: Iterable[NativeRow], cfg: MscSourceConfig) -> MscChats:
     counts = {"blank_turns": 0, "speakers_by_position": 0}
     out = []
     for row in rows:
-        previous = [_session(row, f"previous_dialogs[{index}].dialog", cfg, counts)
-                    for index in range(len(items(row, "previous_dialogs")))]
+        previous = [
+            _session(row, f"previous_dialogs[{index}].dialog", cfg, counts)
+            for index in range(len(items(row, "previous_dialogs")))
+        ]
         current = _session(row, "dialog", cfg, counts)
         question = (QUESTION_SUFFIX, text(row, "self_instruct.B").strip(), text(row, "self_instruct.A").strip())
         out.append(Chat(_source_id(row), tuple(previous) + (current,), (question,)))
@@ -118,8 +126,10 @@ def twin_chats(cfg: SyntheticChatConfig) -> list[Chat]:
     for row in synthetic_chat.native_rows(cfg):
         if split_of(row) != EVAL:
             continue
-        questions = tuple((text(row, f"facts[{i}].attribute"), text(row, f"facts[{i}].question"),
-                           text(row, f"facts[{i}].answer")) for i in range(len(items(row, "facts"))))
+        questions = tuple(
+            (text(row, f"facts[{i}].attribute"), text(row, f"facts[{i}].question"), text(row, f"facts[{i}].answer"))
+            for i in range(len(items(row, "facts")))
+        )
         sessions = tuple(tuple(turns) for turns in synthetic_chat.session_turns(row))
         out.append(Chat(f"persona:{text(row, 'persona_id')}", sessions, questions))
     return out

@@ -4,6 +4,7 @@ reading them back split by split, made-up words, and a guard that drops train re
 A generated dataset's native rows are JSON objects, each with a `split` field ("train" or "eval"); the
 converters read them with the same field accessors as the real sources, so errors name the file, row and field.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ga.data.contracts import DataError
-from ga.data.sft.build import RecordBuilder
 from ga.data.native import NativeRow, jsonl_rows, text
+from ga.data.sft.build import RecordBuilder
 from ga.data.sft.records import SourceProvenance
 from ga.io import atomic_file, sha256_json
 
@@ -89,12 +90,14 @@ def words_pattern(phrases: Iterable[str]) -> re.Pattern | None:
     return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b") if alternatives else None
 
 
-def add_unless_mentions(builder: RecordBuilder, held_out: re.Pattern | None, context: str, pairs, sources,
-                        tag: str | None = None) -> bool:
+def add_unless_mentions(
+    builder: RecordBuilder, held_out: re.Pattern | None, context: str, pairs, sources, tag: str | None = None
+) -> bool:
     """`builder.add`, except that a candidate whose context or session names a held-out item is dropped (and
     still numbered, so that ids do not shift)."""
-    if held_out is not None and (held_out.search(context) or any(held_out.search(q) or held_out.search(a)
-                                                                 for q, a in pairs)):
+    if held_out is not None and (
+        held_out.search(context) or any(held_out.search(q) or held_out.search(a) for q, a in pairs)
+    ):
         builder.candidates += 1
         builder.drop(MENTIONS_HELD_OUT)
         return False

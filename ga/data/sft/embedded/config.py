@@ -10,6 +10,7 @@ Set by the run, not by a config file (`internal`, yet part of `depends_on()` sin
 
 `max_records` caps the train split only; the eval split's size follows from the generation settings.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,12 @@ the corpus's `pretrain_data.embedded.entities`."""
 
 
 def _generated_hub_id(name: str):
-    return setting(f"{GENERATED_OWNER}/{name}", "generated locally (no hub repository); names the dataset in "
-                                                "provenance tables", pattern=HUB_ID_PATTERN, internal=True)
+    return setting(
+        f"{GENERATED_OWNER}/{name}",
+        "generated locally (no hub repository); names the dataset in provenance tables",
+        pattern=HUB_ID_PATTERN,
+        internal=True,
+    )
 
 
 def _no_revision():
@@ -41,15 +46,23 @@ def _run_seed():
 
 
 def _run_val_fraction():
-    return setting(PRETRAIN_VAL_FRACTION, "pretrain_data.val_fraction (set by the run): the evaluation entities are "
-                                          "the entities the pretraining data holds out",
-                   minimum=0, exclusive_maximum=1, internal=True)
+    return setting(
+        PRETRAIN_VAL_FRACTION,
+        "pretrain_data.val_fraction (set by the run): the evaluation entities are "
+        "the entities the pretraining data holds out",
+        minimum=0,
+        exclusive_maximum=1,
+        internal=True,
+    )
 
 
 def _entities():
-    return setting(PRETRAIN_ENTITIES, "generated fictional entities (ga.data.entities); set it to "
-                                      "pretrain_data.embedded.entities so that the same entities are asked about",
-                   minimum=0)
+    return setting(
+        PRETRAIN_ENTITIES,
+        "generated fictional entities (ga.data.entities); set it to "
+        "pretrain_data.embedded.entities so that the same entities are asked about",
+        minimum=0,
+    )
 
 
 @dataclass
@@ -71,27 +84,56 @@ class EntityQaConfig(EmbeddedSourceConfig):
     revision: str | None = _no_revision()
     val_fraction: float = _run_val_fraction()
     entities: int = _entities()
-    passages_per_entity: int = setting(2, "passages of each entity in a context; the first n passages are the "
-                                          "pretraining corpus's texts (identical) whenever n <= "
-                                          "pretrain_data.embedded.passages_per_entity", minimum=1)
-    distractor_entities: int = setting(2, "a context also holds the passages of 0..n (uniform) other entities of "
-                                          "the same split, shuffled with the entity's own; they are not asked "
-                                          "about", minimum=0)
-    questions_per_record: int = setting(5, "questions about the entity's facts per record, at most (in a random "
-                                           "order; each entity has 5 facts)", minimum=1)
-    records_per_entity: int = setting(1, "train records per train entity (each with its own distractors and "
-                                         "question order); the eval split has one record per eval entity",
-                                      minimum=1)
+    passages_per_entity: int = setting(
+        2,
+        "passages of each entity in a context; the first n passages are the "
+        "pretraining corpus's texts (identical) whenever n <= "
+        "pretrain_data.embedded.passages_per_entity",
+        minimum=1,
+    )
+    distractor_entities: int = setting(
+        2,
+        "a context also holds the passages of 0..n (uniform) other entities of "
+        "the same split, shuffled with the entity's own; they are not asked "
+        "about",
+        minimum=0,
+    )
+    questions_per_record: int = setting(
+        5,
+        "questions about the entity's facts per record, at most (in a random order; each entity has 5 facts)",
+        minimum=1,
+    )
+    records_per_entity: int = setting(
+        1,
+        "train records per train entity (each with its own distractors and "
+        "question order); the eval split has one record per eval entity",
+        minimum=1,
+    )
     passage_separator: str = setting(PASSAGE_SEPARATOR, "between the passages of a context")
 
     def depends_on(self) -> dict:
         return {**super().depends_on(), "val_fraction": self.val_fraction}
 
 
-ICL_FAMILIES = ("reverse_letters", "uppercase_nth_word", "first_letters", "last_letters", "caesar_shift",
-                "repeat_word", "count_letter", "affix", "replace_letter", "nth_word", "sort_words",
-                "modular_arithmetic", "linear_function", "list_reduce", "divisibility_label",
-                "keyword_classification", "entity_lookup")
+ICL_FAMILIES = (
+    "reverse_letters",
+    "uppercase_nth_word",
+    "first_letters",
+    "last_letters",
+    "caesar_shift",
+    "repeat_word",
+    "count_letter",
+    "affix",
+    "replace_letter",
+    "nth_word",
+    "sort_words",
+    "modular_arithmetic",
+    "linear_function",
+    "list_reduce",
+    "divisibility_label",
+    "keyword_classification",
+    "entity_lookup",
+)
 """The synthetic in-context-learning task families (ga/data/sft/embedded/icl_families.py)."""
 
 ICL_EVAL_FAMILIES = ("last_letters", "caesar_shift", "list_reduce", "keyword_classification")
@@ -109,20 +151,25 @@ class SyntheticIclConfig(EmbeddedSourceConfig):
     val_fraction: float = _run_val_fraction()
     entities: int = _entities()
     families: list[str] = setting(list(ICL_FAMILIES), "task families to generate", min_items=2)
-    eval_families: list[str] = setting(list(ICL_EVAL_FAMILIES), "families held out for evaluation: their tasks "
-                                                                "are never in a train record", min_items=1)
+    eval_families: list[str] = setting(
+        list(ICL_EVAL_FAMILIES),
+        "families held out for evaluation: their tasks are never in a train record",
+        min_items=1,
+    )
     tasks_per_family: int = setting(8, "tasks (seeded parameterisations) per train family", minimum=1)
     eval_tasks_per_family: int = setting(4, "tasks per eval family", minimum=1)
-    records_per_task: int = setting(3, "records per task (each with its own demonstrations and questions)",
-                                    minimum=1)
+    records_per_task: int = setting(3, "records per task (each with its own demonstrations and questions)", minimum=1)
     min_demonstrations: int = setting(1, "demonstrations per record, at least (uniform in min..max)", minimum=1)
     max_demonstrations: int = setting(16, "demonstrations per record, at most", minimum=1)
-    queries_per_record: int = setting(4, "held-out examples asked per record (fewer when the QA budget is "
-                                         "reached first)", minimum=1)
-    demonstration_template: str = setting("Input: {input}\nOutput: {output}", "one demonstration in the context "
-                                                                              "(MetaICL's)")
-    question_template: str = setting("Input: {input}\nOutput:", "one held-out example's question; its answer is "
-                                                                "the example's output")
+    queries_per_record: int = setting(
+        4, "held-out examples asked per record (fewer when the QA budget is reached first)", minimum=1
+    )
+    demonstration_template: str = setting(
+        "Input: {input}\nOutput: {output}", "one demonstration in the context (MetaICL's)"
+    )
+    question_template: str = setting(
+        "Input: {input}\nOutput:", "one held-out example's question; its answer is the example's output"
+    )
     demonstration_separator: str = setting(PASSAGE_SEPARATOR, "between demonstrations")
 
     def depends_on(self) -> dict:
@@ -142,12 +189,23 @@ class SyntheticIclConfig(EmbeddedSourceConfig):
             if len(set(names)) < len(names):
                 raise ConfigError(f"{key}: listed more than once: {sorted({n for n in names if names.count(n) > 1})}")
         if self.min_demonstrations > self.max_demonstrations:
-            raise ConfigError(f"min_demonstrations: {self.min_demonstrations} is more than max_demonstrations "
-                              f"({self.max_demonstrations})")
+            raise ConfigError(
+                f"min_demonstrations: {self.min_demonstrations} is more than max_demonstrations "
+                f"({self.max_demonstrations})"
+            )
 
 
-CHAT_ATTRIBUTES = ("pet", "hometown", "job", "hobby", "favourite_food", "favourite_colour", "sibling", "instrument",
-                   "new_city")
+CHAT_ATTRIBUTES = (
+    "pet",
+    "hometown",
+    "job",
+    "hobby",
+    "favourite_food",
+    "favourite_colour",
+    "sibling",
+    "instrument",
+    "new_city",
+)
 """What a persona may tell about itself besides its name (templates in ga/data/sft/embedded/synthetic_chat.py)."""
 
 
@@ -160,8 +218,9 @@ class SyntheticChatConfig(EmbeddedSourceConfig):
     revision: str | None = _no_revision()
     personas: int = setting(300, "train personas (one record each)", minimum=1)
     eval_personas: int = setting(40, "eval personas (one record each); never in a train record", minimum=1)
-    facts_per_persona: int = setting(5, "facts besides the name (which every persona states) per persona, drawn "
-                                        "from CHAT_ATTRIBUTES", minimum=1)
+    facts_per_persona: int = setting(
+        5, "facts besides the name (which every persona states) per persona, drawn from CHAT_ATTRIBUTES", minimum=1
+    )
     sessions: int = setting(3, "earlier sessions per persona; the facts are spread over them", minimum=1)
     small_talk_exchanges: int = setting(1, "user-assistant exchanges per session that state no fact", minimum=0)
     questions_per_record: int = setting(3, "questions about the persona's facts per record, at most", minimum=1)
@@ -172,5 +231,7 @@ class SyntheticChatConfig(EmbeddedSourceConfig):
 
     def check(self) -> None:
         if self.facts_per_persona > len(CHAT_ATTRIBUTES):
-            raise ConfigError(f"facts_per_persona: {self.facts_per_persona} is more than the {len(CHAT_ATTRIBUTES)} "
-                              f"attributes a persona can have ({', '.join(CHAT_ATTRIBUTES)})")
+            raise ConfigError(
+                f"facts_per_persona: {self.facts_per_persona} is more than the {len(CHAT_ATTRIBUTES)} "
+                f"attributes a persona can have ({', '.join(CHAT_ATTRIBUTES)})"
+            )

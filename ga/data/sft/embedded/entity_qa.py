@@ -20,6 +20,7 @@ entities are not asked about, so the answer must come from the right passages. T
 over the train entities; eval: one record per eval entity.
 Random calls per record: distractor count, distractor draw, passage shuffle, question shuffle.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,12 +32,12 @@ from pathlib import Path
 import polars as pl
 
 from ga.data.entities import Entity, entity_documents, generate_entities, split_key
+from ga.data.native import NativeRow, items, text, texts
 from ga.data.pretrain import held_out_document
 from ga.data.sft.build import CountTokens, QAPair, RecordBuilder, sample_distractors
 from ga.data.sft.embedded import common
 from ga.data.sft.embedded.common import EVAL, TRAIN, check_split, split_of
 from ga.data.sft.embedded.config import EntityQaConfig
-from ga.data.native import NativeRow, items, text, texts
 from ga.data.sft.records import SourceProvenance
 
 NAME = "entity_qa"
@@ -71,10 +72,15 @@ def generate_rows(cfg: EntityQaConfig) -> Iterator[dict]:
     held_out = eval_entity_ids(entities, cfg.seed, cfg.val_fraction)
     for entity in entities:
         own = documents[entity.entity_id]
-        yield {"entity_id": entity.entity_id, "kind": entity.kind, "name": entity.name,
-               "split": EVAL if entity.entity_id in held_out else TRAIN,
-               "doc_ids": [d["doc_id"] for d in own], "passages": [d["text"] for d in own],
-               "facts": [{"relation": f.relation, "question": f.question, "answer": f.answer} for f in entity.facts]}
+        yield {
+            "entity_id": entity.entity_id,
+            "kind": entity.kind,
+            "name": entity.name,
+            "split": EVAL if entity.entity_id in held_out else TRAIN,
+            "doc_ids": [d["doc_id"] for d in own],
+            "passages": [d["text"] for d in own],
+            "facts": [{"relation": f.relation, "question": f.question, "answer": f.answer} for f in entity.facts],
+        }
 
 
 def download(cfg: EntityQaConfig, cache_dir: str | Path) -> Path:
@@ -104,8 +110,9 @@ def _entity(row: NativeRow) -> _Entity:
     return _Entity(text(row, "entity_id"), text(row, "name"), texts(row, "passages"), pairs)
 
 
-def convert(rows: Iterable[NativeRow], cfg: EntityQaConfig, count_tokens: CountTokens, rng: random.Random,
-            split: str = TRAIN) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow], cfg: EntityQaConfig, count_tokens: CountTokens, rng: random.Random, split: str = TRAIN
+) -> tuple[pl.DataFrame, dict[str, int]]:
     """The records of one split ("train": the training records; "eval": the evaluation records)."""
     check_split(split)
     chosen, held_out_names = [], []
@@ -115,8 +122,7 @@ def convert(rows: Iterable[NativeRow], cfg: EntityQaConfig, count_tokens: CountT
             chosen.append(_entity(row))
         elif row_split == EVAL:
             held_out_names.append(text(row, "name"))
-    builder = RecordBuilder(NAME, cfg if split == TRAIN else dataclasses.replace(cfg, max_records=None),
-                            count_tokens)
+    builder = RecordBuilder(NAME, cfg if split == TRAIN else dataclasses.replace(cfg, max_records=None), count_tokens)
     held_out = common.words_pattern(held_out_names) if split == TRAIN else None
     rounds = cfg.records_per_entity if split == TRAIN else 1
     for _ in range(rounds):
@@ -129,6 +135,7 @@ def convert(rows: Iterable[NativeRow], cfg: EntityQaConfig, count_tokens: CountT
             pairs = list(entity.pairs)
             rng.shuffle(pairs)
             sources = [entity_source(chosen[j].entity_id) for j in [index, *distractors]]
-            common.add_unless_mentions(builder, held_out, cfg.passage_separator.join(passages),
-                                       pairs[:cfg.questions_per_record], sources)
+            common.add_unless_mentions(
+                builder, held_out, cfg.passage_separator.join(passages), pairs[: cfg.questions_per_record], sources
+            )
     return builder.result()

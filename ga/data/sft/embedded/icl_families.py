@@ -5,6 +5,7 @@ Inputs are made-up words, numbers or fictional entity names, so that a task can 
 demonstrations (or, for `entity_lookup`, from the pretraining corpus's train entities). Ranges of the drawn
 parameters are the named constants below.
 """
+
 from __future__ import annotations
 
 import random
@@ -31,15 +32,22 @@ REPEAT_SEPARATORS = (" ", "-", ", ")
 COUNTED_LETTERS = "aeiou"
 REPLACEMENT_LETTERS = "jqwy"
 """Letters that the made-up words never contain, so a replacement is always visible."""
-OPERATIONS: dict[str, Callable[[int, int], int]] = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
-                                                    "*": lambda a, b: a * b}
+OPERATIONS: dict[str, Callable[[int, int], int]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+}
 MODULI = (3, 19)
 OPERANDS = (0, 99)
 SLOPES = (2, 9)
 INTERCEPTS = (-9, 9)
 ARGUMENTS = (0, 99)
-REDUCTIONS: dict[str, Callable[[list[int]], int]] = {"max": max, "min": min, "sum": sum,
-                                                     "range": lambda xs: max(xs) - min(xs)}
+REDUCTIONS: dict[str, Callable[[list[int]], int]] = {
+    "max": max,
+    "min": min,
+    "sum": sum,
+    "range": lambda xs: max(xs) - min(xs),
+}
 LIST_LENGTHS = (3, 6)
 LIST_VALUES = (0, 20)
 DIVISORS = (2, 9)
@@ -94,17 +102,21 @@ class Resources:
 
 def _word_rule(params: dict, transform: Callable[[str], str], options: tuple[str, ...] = ()) -> Rule:
     """A rule whose input is one made-up word."""
+
     def draw(r):
         word = _word(r)
         return word, transform(word)
+
     return Rule(params, draw, options)
 
 
 def _phrase_rule(params: dict, words: int, transform: Callable[[list[str]], str]) -> Rule:
     """A rule whose input is a phrase of `words` made-up words."""
+
     def draw(r):
         phrase = _phrase(r, words)
         return " ".join(phrase), transform(phrase)
+
     return Rule(params, draw)
 
 
@@ -116,8 +128,11 @@ def reverse_letters(rng, resources) -> Rule:
 def uppercase_nth_word(rng, resources) -> Rule:
     words = rng.randint(*PHRASE_WORDS)
     position = rng.randrange(words)
-    return _phrase_rule({"words": words, "position": position + 1}, words,
-                        lambda p: " ".join(w.upper() if i == position else w for i, w in enumerate(p)))
+    return _phrase_rule(
+        {"words": words, "position": position + 1},
+        words,
+        lambda p: " ".join(w.upper() if i == position else w for i, w in enumerate(p)),
+    )
 
 
 def first_letters(rng, resources) -> Rule:
@@ -159,6 +174,7 @@ def replace_letter(rng, resources) -> Rule:
         while old not in word:  # an input the rule leaves unchanged would teach nothing
             word = _word(r)
         return word, word.replace(old, new)
+
     return Rule({"old": old, "new": new}, draw)
 
 
@@ -170,8 +186,9 @@ def nth_word(rng, resources) -> Rule:
 
 def sort_words(rng, resources) -> Rule:
     words, descending = rng.randint(*PHRASE_WORDS), rng.random() < DESCENDING_SHARE
-    return _phrase_rule({"words": words, "descending": descending}, words,
-                        lambda p: " ".join(sorted(p, reverse=descending)))
+    return _phrase_rule(
+        {"words": words, "descending": descending}, words, lambda p: " ".join(sorted(p, reverse=descending))
+    )
 
 
 def modular_arithmetic(rng, resources) -> Rule:
@@ -180,6 +197,7 @@ def modular_arithmetic(rng, resources) -> Rule:
     def draw(r):
         a, b = r.randint(*OPERANDS), r.randint(*OPERANDS)
         return f"{a} {symbol} {b}", str(OPERATIONS[symbol](a, b) % modulus)
+
     return Rule({"operation": symbol, "modulus": modulus}, draw)
 
 
@@ -189,6 +207,7 @@ def linear_function(rng, resources) -> Rule:
     def draw(r):
         x = r.randint(*ARGUMENTS)
         return str(x), str(slope * x + intercept)
+
     return Rule({"slope": slope, "intercept": intercept}, draw)
 
 
@@ -198,6 +217,7 @@ def list_reduce(rng, resources) -> Rule:
     def draw(r):
         values = [r.randint(*LIST_VALUES) for _ in range(r.randint(*LIST_LENGTHS))]
         return ", ".join(map(str, values)), str(REDUCTIONS[reduction](values))
+
     return Rule({"reduction": reduction}, draw)
 
 
@@ -211,6 +231,7 @@ def divisibility_label(rng, resources) -> Rule:
         if r.random() < MULTIPLE_SHARE:  # balances the labels
             number = divisor * max(1, number // divisor)
         return str(number), labels[0] if number % divisor == 0 else labels[1]
+
     return Rule({"divisor": divisor, "labels": list(labels)}, draw, labels)
 
 
@@ -225,14 +246,17 @@ def keyword_classification(rng, resources) -> Rule:
         phrase = [r.choice(filler) for _ in range(r.randint(*PHRASE_WORDS) - 1)]
         phrase.insert(r.randint(0, len(phrase)), r.choice(keywords[label]))
         return " ".join(phrase), labels[label]
+
     return Rule({"labels": list(labels), "keywords": keywords}, draw, labels)
 
 
 def entity_lookup(rng, resources) -> Rule:
     kinds = sorted({entity.kind for entity in resources.train_entities})
     if not kinds:
-        raise ValueError("synthetic_icl: the entity_lookup family needs train entities; raise `entities` or leave "
-                         "the family out of `families`")
+        raise ValueError(
+            "synthetic_icl: the entity_lookup family needs train entities; raise `entities` or leave "
+            "the family out of `families`"
+        )
     kind = rng.choice(kinds)
     pool = [entity for entity in resources.train_entities if entity.kind == kind]
     relation = rng.choice([fact.relation for fact in pool[0].facts])
@@ -240,13 +264,32 @@ def entity_lookup(rng, resources) -> Rule:
     def draw(r):
         entity = r.choice(pool)
         return entity.name, entity.fact(relation).value
+
     return Rule({"kind": kind, "relation": relation}, draw)
 
 
-FAMILY_BUILDERS: dict[str, Callable] = {builder.__name__: builder for builder in (
-    reverse_letters, uppercase_nth_word, first_letters, last_letters, caesar_shift, repeat_word, count_letter, affix,
-    replace_letter, nth_word, sort_words, modular_arithmetic, linear_function, list_reduce, divisibility_label,
-    keyword_classification, entity_lookup)}
+FAMILY_BUILDERS: dict[str, Callable] = {
+    builder.__name__: builder
+    for builder in (
+        reverse_letters,
+        uppercase_nth_word,
+        first_letters,
+        last_letters,
+        caesar_shift,
+        repeat_word,
+        count_letter,
+        affix,
+        replace_letter,
+        nth_word,
+        sort_words,
+        modular_arithmetic,
+        linear_function,
+        list_reduce,
+        divisibility_label,
+        keyword_classification,
+        entity_lookup,
+    )
+}
 """Family name -> builder, in the order of the config's ICL_FAMILIES (a test checks that they agree)."""
 
 

@@ -1,4 +1,5 @@
 """The embedded twin's three generated datasets by name, and one split of one of them in memory."""
+
 from __future__ import annotations
 
 from types import ModuleType
@@ -7,8 +8,7 @@ from ga.data.sft.build import CountTokens, seeded_rng
 from ga.data.sft.embedded import entity_qa, synthetic_chat, synthetic_icl
 from ga.data.sft.embedded.common import TRAIN
 
-EMBEDDED_SOURCES: dict[str, ModuleType] = {module.NAME: module for module in (entity_qa, synthetic_icl,
-                                                                              synthetic_chat)}
+EMBEDDED_SOURCES: dict[str, ModuleType] = {module.NAME: module for module in (entity_qa, synthetic_icl, synthetic_chat)}
 
 
 def generate_records(name: str, cfg, count_tokens: CountTokens, split: str = TRAIN, seed: int | None = None):

@@ -20,6 +20,7 @@ personas), and a train persona redraws any made-up word an eval persona uses, so
 invented value appears in a train record.
 Random calls per record: one shuffle of the facts.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,13 +32,13 @@ from pathlib import Path
 import polars as pl
 
 from ga.data.contracts import DataError
+from ga.data.native import NativeRow, items, text
 from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.embedded import common
 from ga.data.sft.embedded.common import EVAL, TRAIN, check_split, generation_rng, made_up_word, split_of
 from ga.data.sft.embedded.config import CHAT_ATTRIBUTES, SyntheticChatConfig
-from ga.format import SessionLayout, Turn
-from ga.data.native import NativeRow, items, text
 from ga.data.sft.records import ASSISTANT, USER, SourceProvenance
+from ga.format import SessionLayout, Turn
 
 NAME = "synthetic_chat"
 LICENCE = common.LICENCE
@@ -45,12 +46,54 @@ NAME_SYLLABLES = (2, 3)
 """Syllables of a made-up name (people, pets, towns)."""
 
 PET_KINDS = ("dog", "cat", "parrot", "tortoise", "rabbit", "goldfish", "ferret", "hamster")
-JOBS = ("nurse", "carpenter", "baker", "teacher", "electrician", "librarian", "plumber", "architect", "pharmacist",
-        "bus driver", "gardener", "accountant", "chef", "firefighter", "translator", "veterinarian")
-HOBBIES = ("rock climbing", "knitting", "birdwatching", "chess", "pottery", "sailing", "gardening", "photography",
-           "baking bread", "running marathons", "painting", "fishing", "playing board games", "woodworking")
-FOODS = ("lasagna", "mushroom soup", "grilled fish", "lentil curry", "apple pie", "dumplings", "tacos", "risotto",
-         "pancakes", "roast chicken", "falafel", "ramen")
+JOBS = (
+    "nurse",
+    "carpenter",
+    "baker",
+    "teacher",
+    "electrician",
+    "librarian",
+    "plumber",
+    "architect",
+    "pharmacist",
+    "bus driver",
+    "gardener",
+    "accountant",
+    "chef",
+    "firefighter",
+    "translator",
+    "veterinarian",
+)
+HOBBIES = (
+    "rock climbing",
+    "knitting",
+    "birdwatching",
+    "chess",
+    "pottery",
+    "sailing",
+    "gardening",
+    "photography",
+    "baking bread",
+    "running marathons",
+    "painting",
+    "fishing",
+    "playing board games",
+    "woodworking",
+)
+FOODS = (
+    "lasagna",
+    "mushroom soup",
+    "grilled fish",
+    "lentil curry",
+    "apple pie",
+    "dumplings",
+    "tacos",
+    "risotto",
+    "pancakes",
+    "roast chicken",
+    "falafel",
+    "ramen",
+)
 COLOURS = ("green", "purple", "orange", "blue", "yellow", "red", "turquoise", "maroon")
 SIBLINGS = ("sister", "brother")
 INSTRUMENTS = ("piano", "violin", "guitar", "cello", "flute", "drums", "trumpet", "harp", "accordion")
@@ -65,53 +108,126 @@ class Attribute:
     answer: str
 
 
-NAME_ATTRIBUTE = Attribute(("By the way, my name is {name}.", "I don't think I told you my name: it's {name}.",
-                            "I'm {name}, nice to talk to you."),
-                           "What is my name?", "Your name is {name}.")
+NAME_ATTRIBUTE = Attribute(
+    (
+        "By the way, my name is {name}.",
+        "I don't think I told you my name: it's {name}.",
+        "I'm {name}, nice to talk to you.",
+    ),
+    "What is my name?",
+    "Your name is {name}.",
+)
 ATTRIBUTES: dict[str, Attribute] = {
-    "pet": Attribute(("I have a {kind} called {pet}.", "My {kind} {pet} woke me up far too early today.",
-                      "I spent the evening playing with {pet}, my {kind}."),
-                     "What is my pet's name?", "Your {kind} is called {pet}."),
-    "hometown": Attribute(("I grew up in {town}.", "I was born and raised in {town}, a small place.",
-                           "Back in {town}, where I grew up, everyone knew each other."),
-                          "Where did I grow up?", "You grew up in {town}."),
-    "job": Attribute(("I work as {job_article}.", "Being {job_article} keeps me busy.",
-                      "I've been {job_article} for years now."),
-                     "What do I do for a living?", "You work as {job_article}."),
-    "hobby": Attribute(("In my free time I love {hobby}.", "My favourite way to relax is {hobby}.",
-                        "I spent the whole weekend {hobby}, my favourite hobby."),
-                       "What is my hobby?", "Your hobby is {hobby}."),
-    "favourite_food": Attribute(("My favourite food is {food}.", "I could eat {food} every single day.",
-                                 "Nothing beats {food}, it's my favourite."),
-                                "What is my favourite food?", "Your favourite food is {food}."),
-    "favourite_colour": Attribute(("My favourite colour is {colour}.",
-                                   "I painted my room {colour}, my favourite colour.",
-                                   "Everything I own seems to be {colour}; I love that colour."),
-                                  "What is my favourite colour?", "Your favourite colour is {colour}."),
-    "sibling": Attribute(("My {relation} {sibling} is visiting next week.",
-                          "I had lunch with my {relation} {sibling} yesterday.",
-                          "My {relation}, {sibling}, just got a new job."),
-                         "What is my {relation}'s name?", "Your {relation} is called {sibling}."),
-    "instrument": Attribute(("I've started learning the {instrument}.", "I practise the {instrument} every evening.",
-                             "My neighbours hear me playing the {instrument} a lot."),
-                            "Which instrument do I play?", "You play the {instrument}."),
-    "new_city": Attribute(("I recently moved to {city}.", "Since moving to {city} last month I've been unpacking.",
-                           "The move to {city} went well."),
-                          "Which city did I move to?", "You moved to {city}."),
+    "pet": Attribute(
+        (
+            "I have a {kind} called {pet}.",
+            "My {kind} {pet} woke me up far too early today.",
+            "I spent the evening playing with {pet}, my {kind}.",
+        ),
+        "What is my pet's name?",
+        "Your {kind} is called {pet}.",
+    ),
+    "hometown": Attribute(
+        (
+            "I grew up in {town}.",
+            "I was born and raised in {town}, a small place.",
+            "Back in {town}, where I grew up, everyone knew each other.",
+        ),
+        "Where did I grow up?",
+        "You grew up in {town}.",
+    ),
+    "job": Attribute(
+        ("I work as {job_article}.", "Being {job_article} keeps me busy.", "I've been {job_article} for years now."),
+        "What do I do for a living?",
+        "You work as {job_article}.",
+    ),
+    "hobby": Attribute(
+        (
+            "In my free time I love {hobby}.",
+            "My favourite way to relax is {hobby}.",
+            "I spent the whole weekend {hobby}, my favourite hobby.",
+        ),
+        "What is my hobby?",
+        "Your hobby is {hobby}.",
+    ),
+    "favourite_food": Attribute(
+        (
+            "My favourite food is {food}.",
+            "I could eat {food} every single day.",
+            "Nothing beats {food}, it's my favourite.",
+        ),
+        "What is my favourite food?",
+        "Your favourite food is {food}.",
+    ),
+    "favourite_colour": Attribute(
+        (
+            "My favourite colour is {colour}.",
+            "I painted my room {colour}, my favourite colour.",
+            "Everything I own seems to be {colour}; I love that colour.",
+        ),
+        "What is my favourite colour?",
+        "Your favourite colour is {colour}.",
+    ),
+    "sibling": Attribute(
+        (
+            "My {relation} {sibling} is visiting next week.",
+            "I had lunch with my {relation} {sibling} yesterday.",
+            "My {relation}, {sibling}, just got a new job.",
+        ),
+        "What is my {relation}'s name?",
+        "Your {relation} is called {sibling}.",
+    ),
+    "instrument": Attribute(
+        (
+            "I've started learning the {instrument}.",
+            "I practise the {instrument} every evening.",
+            "My neighbours hear me playing the {instrument} a lot.",
+        ),
+        "Which instrument do I play?",
+        "You play the {instrument}.",
+    ),
+    "new_city": Attribute(
+        (
+            "I recently moved to {city}.",
+            "Since moving to {city} last month I've been unpacking.",
+            "The move to {city} went well.",
+        ),
+        "Which city did I move to?",
+        "You moved to {city}.",
+    ),
 }
 """Keys are the config's CHAT_ATTRIBUTES (a test checks that they agree)."""
 
 GREETINGS = ("Hi there!", "Hello again!", "Hey, good to talk to you.", "Good morning!")
-ASSISTANT_GREETINGS = ("Hello! How have you been?", "Hi! What's new with you?",
-                       "Great to hear from you. How are things?")
-ACKNOWLEDGEMENTS = ("That's lovely to hear.", "How interesting, tell me more!", "Thanks for sharing that.",
-                    "Oh, nice! I'll remember that.", "That sounds wonderful.")
-SMALL_TALK = ("The weather has been strange this week.", "I finally finished the book I started months ago.",
-              "Work has been hectic lately.", "I tried a new recipe yesterday and it almost worked.",
-              "I went for a long walk this morning.", "My neighbours are painting their house.",
-              "I can't believe how fast this month went by.", "I stayed up far too late last night.")
-SMALL_TALK_REPLIES = ("That happens to everyone.", "Oh, how did it go?", "I hope you get some rest soon.",
-                      "Sounds like quite a week!", "That must have been nice.")
+ASSISTANT_GREETINGS = (
+    "Hello! How have you been?",
+    "Hi! What's new with you?",
+    "Great to hear from you. How are things?",
+)
+ACKNOWLEDGEMENTS = (
+    "That's lovely to hear.",
+    "How interesting, tell me more!",
+    "Thanks for sharing that.",
+    "Oh, nice! I'll remember that.",
+    "That sounds wonderful.",
+)
+SMALL_TALK = (
+    "The weather has been strange this week.",
+    "I finally finished the book I started months ago.",
+    "Work has been hectic lately.",
+    "I tried a new recipe yesterday and it almost worked.",
+    "I went for a long walk this morning.",
+    "My neighbours are painting their house.",
+    "I can't believe how fast this month went by.",
+    "I stayed up far too late last night.",
+)
+SMALL_TALK_REPLIES = (
+    "That happens to everyone.",
+    "Oh, how did it go?",
+    "I hope you get some rest soon.",
+    "Sounds like quite a week!",
+    "That must have been nice.",
+)
 
 
 def provenance(cfg: SyntheticChatConfig, split: str = TRAIN) -> SourceProvenance:
@@ -160,9 +276,14 @@ def _fields(attribute: str, rng: random.Random, names: _Names) -> tuple[dict, li
 
 
 def _fact(attribute: str, spec: Attribute, fields: dict, invented: list[str], rng: random.Random) -> dict:
-    return {"attribute": attribute, "fields": fields,
-            "statement": rng.choice(spec.statements).format(**fields), "question": spec.question.format(**fields),
-            "answer": spec.answer.format(**fields), "invented": invented}
+    return {
+        "attribute": attribute,
+        "fields": fields,
+        "statement": rng.choice(spec.statements).format(**fields),
+        "question": spec.question.format(**fields),
+        "answer": spec.answer.format(**fields),
+        "invented": invented,
+    }
 
 
 def _persona(cfg: SyntheticChatConfig, split: str, index: int, names: _Names) -> dict:
@@ -176,12 +297,17 @@ def _persona(cfg: SyntheticChatConfig, split: str, index: int, names: _Names) ->
     rng.shuffle(told)
     sessions = []
     for number in range(cfg.sessions):
-        exchanges = [(fact["statement"], rng.choice(ACKNOWLEDGEMENTS)) for fact in told[number::cfg.sessions]]
+        exchanges = [(fact["statement"], rng.choice(ACKNOWLEDGEMENTS)) for fact in told[number :: cfg.sessions]]
         exchanges += [(rng.choice(SMALL_TALK), rng.choice(SMALL_TALK_REPLIES)) for _ in range(cfg.small_talk_exchanges)]
         rng.shuffle(exchanges)
         exchanges.insert(0, (rng.choice(GREETINGS), rng.choice(ASSISTANT_GREETINGS)))
-        sessions.append([{"speaker": speaker, "text": line} for exchange in exchanges
-                         for speaker, line in zip((USER, ASSISTANT), exchange)])
+        sessions.append(
+            [
+                {"speaker": speaker, "text": line}
+                for exchange in exchanges
+                for speaker, line in zip((USER, ASSISTANT), exchange)
+            ]
+        )
     return {"persona_id": f"{split}-{index}", "split": split, "name": name, "facts": facts, "sessions": sessions}
 
 
@@ -225,8 +351,12 @@ def session_turns(row: NativeRow) -> list[list[Turn]]:
         for turn in range(len(items(row, f"sessions[{number}]"))):
             speaker = text(row, f"sessions[{number}][{turn}].speaker")
             if speaker not in (USER, ASSISTANT):
-                raise DataError(row.file, row.row, f"sessions[{number}][{turn}].speaker",
-                                f"{speaker!r} is not one of {sorted((ASSISTANT, USER))}")
+                raise DataError(
+                    row.file,
+                    row.row,
+                    f"sessions[{number}][{turn}].speaker",
+                    f"{speaker!r} is not one of {sorted((ASSISTANT, USER))}",
+                )
             turns.append((speaker, text(row, f"sessions[{number}][{turn}].text")))
         sessions.append(turns)
     return sessions
@@ -236,20 +366,26 @@ def format_sessions(row: NativeRow, cfg: SyntheticChatConfig) -> str:
     return session_layout(cfg).text(session_turns(row))
 
 
-def convert(rows: Iterable[NativeRow], cfg: SyntheticChatConfig, count_tokens: CountTokens, rng: random.Random,
-            split: str = TRAIN) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow],
+    cfg: SyntheticChatConfig,
+    count_tokens: CountTokens,
+    rng: random.Random,
+    split: str = TRAIN,
+) -> tuple[pl.DataFrame, dict[str, int]]:
     """The records of one split ("train": the training records; "eval": the evaluation records)."""
     check_split(split)
-    builder = RecordBuilder(NAME, cfg if split == TRAIN else dataclasses.replace(cfg, max_records=None),
-                            count_tokens)
+    builder = RecordBuilder(NAME, cfg if split == TRAIN else dataclasses.replace(cfg, max_records=None), count_tokens)
     for row in rows:
         if split_of(row) != split:
             continue
         if builder.full:
             break
-        pairs = [QAPair(text(row, f"facts[{i}].question"), text(row, f"facts[{i}].answer"))
-                 for i in range(len(items(row, "facts")))]
+        pairs = [
+            QAPair(text(row, f"facts[{i}].question"), text(row, f"facts[{i}].answer"))
+            for i in range(len(items(row, "facts")))
+        ]
         rng.shuffle(pairs)
         persona = f"persona:{text(row, 'persona_id')}"
-        builder.add(format_sessions(row, cfg), pairs[:cfg.questions_per_record], [persona])
+        builder.add(format_sessions(row, cfg), pairs[: cfg.questions_per_record], [persona])
     return builder.result()

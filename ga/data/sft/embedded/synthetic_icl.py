@@ -21,6 +21,7 @@ A record's context sources are `icl_family:<family>` and `entity:<entity_id>` of
 demonstrations contain (the `entity_lookup` family), so that the other-context control can tell it from an
 `entity_qa` record about the same entity.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,13 +34,13 @@ import polars as pl
 
 from ga.data.contracts import DataError
 from ga.data.entities import generate_entities
+from ga.data.native import NativeRow, text
 from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
 from ga.data.sft.embedded import common
 from ga.data.sft.embedded.common import EVAL, TRAIN, check_split, generation_rng, split_of
 from ga.data.sft.embedded.config import SyntheticIclConfig
 from ga.data.sft.embedded.entity_qa import entity_source, eval_entity_ids
 from ga.data.sft.embedded.icl_families import Resources, Task, make_task
-from ga.data.native import NativeRow, text
 from ga.data.sft.records import SourceProvenance
 
 NAME = "synthetic_icl"
@@ -92,8 +93,15 @@ def generate_rows(cfg: SyntheticIclConfig) -> Iterator[dict]:
         for index in range(cfg.eval_tasks_per_family if split == EVAL else cfg.tasks_per_family):
             task, rng = seeded_task(cfg, family, index, resources)
             for source, target in distinct_examples(task, rng, wanted):
-                yield {"task": task.name, "family": family, "split": split, "params": task.params,
-                       "input": source, "output": target, "options": list(task.options)}
+                yield {
+                    "task": task.name,
+                    "family": family,
+                    "split": split,
+                    "params": task.params,
+                    "input": source,
+                    "output": target,
+                    "options": list(task.options),
+                }
 
 
 def download(cfg: SyntheticIclConfig, cache_dir: str | Path) -> Path:
@@ -125,8 +133,13 @@ def check_no_eval_families(records: pl.DataFrame, eval_families: Iterable[str], 
         if not task:
             raise DataError(file, row, "id", f"{identifier!r} does not name its task ({NAME}.<n>.<task>)")
         if task_family(task) in held_out:
-            raise DataError(file, row, "id", f"{identifier!r} comes from the held-out family "
-                                             f"{task_family(task)!r}: it is evaluated on and must not be trained on")
+            raise DataError(
+                file,
+                row,
+                "id",
+                f"{identifier!r} comes from the held-out family "
+                f"{task_family(task)!r}: it is evaluated on and must not be trained on",
+            )
 
 
 def named_entities(cfg: SyntheticIclConfig):
@@ -137,8 +150,13 @@ def named_entities(cfg: SyntheticIclConfig):
     return common.words_pattern(ids), ids
 
 
-def convert(rows: Iterable[NativeRow], cfg: SyntheticIclConfig, count_tokens: CountTokens, rng: random.Random,
-            split: str = TRAIN) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow],
+    cfg: SyntheticIclConfig,
+    count_tokens: CountTokens,
+    rng: random.Random,
+    split: str = TRAIN,
+) -> tuple[pl.DataFrame, dict[str, int]]:
     """The records of one split ("train": the training records; "eval": the evaluation records)."""
     check_split(split)
     by_task: dict[str, list[tuple[str, str]]] = {}
@@ -147,11 +165,14 @@ def convert(rows: Iterable[NativeRow], cfg: SyntheticIclConfig, count_tokens: Co
             continue
         task = text(row, "task")
         if (split == TRAIN) == (task_family(task) in cfg.eval_families):
-            raise DataError(row.file, row.row, "split", f"task {task!r} is in the {split} split, but its family "
-                                                        f"is {'' if split == EVAL else 'not '}held out")
+            raise DataError(
+                row.file,
+                row.row,
+                "split",
+                f"task {task!r} is in the {split} split, but its family is {'' if split == EVAL else 'not '}held out",
+            )
         by_task.setdefault(task, []).append((text(row, "input"), text(row, "output")))
-    builder = RecordBuilder(NAME, cfg if split == TRAIN else dataclasses.replace(cfg, max_records=None),
-                            count_tokens)
+    builder = RecordBuilder(NAME, cfg if split == TRAIN else dataclasses.replace(cfg, max_records=None), count_tokens)
     names, entity_ids = named_entities(cfg)
     for task, examples in by_task.items():
         order = list(range(len(examples)))
@@ -167,10 +188,15 @@ def convert(rows: Iterable[NativeRow], cfg: SyntheticIclConfig, count_tokens: Co
             demonstrations = [examples[queue.popleft()] for _ in range(wanted)]
             queries = [examples[queue.popleft()] for _ in range(cfg.queries_per_record)]
             context = cfg.demonstration_separator.join(
-                cfg.demonstration_template.format(input=source, output=target) for source, target in demonstrations)
+                cfg.demonstration_template.format(input=source, output=target) for source, target in demonstrations
+            )
             sources = [f"icl_family:{task_family(task)}"]
             if names is not None:
                 sources += [entity_source(entity_ids[name]) for name in names.findall(context)]
-            builder.add(context, [QAPair(cfg.question_template.format(input=source), target)
-                                  for source, target in queries], sources, tag=task)
+            builder.add(
+                context,
+                [QAPair(cfg.question_template.format(input=source), target) for source, target in queries],
+                sources,
+                tag=task,
+            )
     return builder.result()

@@ -10,15 +10,17 @@ Every module has the same API:
   from `SftSourcesConfig.source(name)` (token limits resolved), `count_tokens` counts base-model tokens, `rng` is
   `build.seeded_rng(seed, name)`; `records` follow the record contract, `drops` counts dropped items by reason.
 """
+
 from __future__ import annotations
 
 from types import ModuleType
 
-from ga.data.sft.sources import (booksum, coqa, drop, longalpaca, metaicl, msmarco, narrativeqa, pubmedqa, pwc,
-                                 quail)
+from ga.data.sft.sources import booksum, coqa, drop, longalpaca, metaicl, msmarco, narrativeqa, pubmedqa, pwc, quail
 
-SFT_SOURCES: dict[str, ModuleType] = {module.NAME: module for module in (
-    coqa, drop, narrativeqa, pubmedqa, quail, msmarco, booksum, longalpaca, metaicl, pwc)}
+SFT_SOURCES: dict[str, ModuleType] = {
+    module.NAME: module
+    for module in (coqa, drop, narrativeqa, pubmedqa, quail, msmarco, booksum, longalpaca, metaicl, pwc)
+}
 
 MIXTURE_SOURCES = ("coqa", "drop", "narrativeqa", "pubmedqa", "quail", "msmarco", "booksum", "longalpaca", "metaicl")
 """The nine datasets of the released mixture; `pwc` is the paper table's alternative to `longalpaca`."""

@@ -6,6 +6,7 @@ Record: context `context_template` ("{book}, {summary_id}:" and the chapter, whe
 first '.'); one QA pair: `question_template` ("Summarize {book}, {summary_id}") -> `summary_text`. The context
 limit applies to the whole context (`booksum.max_context_tokens`). No random choices.
 """
+
 from __future__ import annotations
 
 import random
@@ -14,10 +15,10 @@ from pathlib import Path
 
 import polars as pl
 
-from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
-from ga.data.sft.config import BooksumConfig
 from ga.data.hub import FetchFile, download_file, fetch_hub_file
 from ga.data.native import NativeRow, csv_rows, text
+from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
+from ga.data.sft.config import BooksumConfig
 from ga.data.sft.records import SourceProvenance
 
 NAME = "booksum"
@@ -37,15 +38,22 @@ def read_native(path: str | Path) -> Iterator[NativeRow]:
     return csv_rows(path, COLUMNS)
 
 
-def convert(rows: Iterable[NativeRow], cfg: BooksumConfig, count_tokens: CountTokens,
-            rng: random.Random) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow], cfg: BooksumConfig, count_tokens: CountTokens, rng: random.Random
+) -> tuple[pl.DataFrame, dict[str, int]]:
     builder = RecordBuilder(NAME, cfg, count_tokens)
     for row in rows:
         if builder.full:
             break
-        fields = {"book": text(row, "book_id").split(".", 1)[0].strip(), "summary_id": text(row, "summary_id"),
-                  "chapter": text(row, "chapter")}
+        fields = {
+            "book": text(row, "book_id").split(".", 1)[0].strip(),
+            "summary_id": text(row, "summary_id"),
+            "chapter": text(row, "chapter"),
+        }
         question = cfg.question_template.format(**fields)
-        builder.add(cfg.context_template.format(**fields), [QAPair(question, text(row, "summary_text"))],
-                    [f"book:{fields['book']}"])
+        builder.add(
+            cfg.context_template.format(**fields),
+            [QAPair(question, text(row, "summary_text"))],
+            [f"book:{fields['book']}"],
+        )
     return builder.result()

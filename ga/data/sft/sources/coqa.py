@@ -5,6 +5,7 @@ Record: the story plus 0..`distractors` random other stories (distinct texts, ne
 shuffled and joined by blank lines; the session is the story's questions and answers in order.
 Random calls per story: distractor count, distractor draw, shuffle.
 """
+
 from __future__ import annotations
 
 import random
@@ -14,10 +15,10 @@ from pathlib import Path
 import polars as pl
 
 from ga.data.contracts import DataError
-from ga.data.sft.build import CountTokens, PassagePool, QAPair, RecordBuilder, context_with_distractors
-from ga.data.sft.config import CoqaConfig
 from ga.data.hub import LoadSplit, download_split, load_hub_split
 from ga.data.native import NativeRow, parquet_rows, text, texts
+from ga.data.sft.build import CountTokens, PassagePool, QAPair, RecordBuilder, context_with_distractors
+from ga.data.sft.config import CoqaConfig
 from ga.data.sft.records import SourceProvenance
 
 NAME = "coqa"
@@ -38,14 +39,16 @@ def read_native(path: str | Path) -> Iterator[NativeRow]:
     return parquet_rows(path, COLUMNS)
 
 
-def convert(rows: Iterable[NativeRow], cfg: CoqaConfig, count_tokens: CountTokens,
-            rng: random.Random) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow], cfg: CoqaConfig, count_tokens: CountTokens, rng: random.Random
+) -> tuple[pl.DataFrame, dict[str, int]]:
     stories, sessions = [], []
     for row in rows:
         questions, answers = texts(row, "questions"), texts(row, "answers.input_text")
         if len(answers) != len(questions):
-            raise DataError(row.file, row.row, "answers.input_text",
-                            f"{len(answers)} answers for {len(questions)} questions")
+            raise DataError(
+                row.file, row.row, "answers.input_text", f"{len(answers)} answers for {len(questions)} questions"
+            )
         stories.append(text(row, "story"))
         sessions.append([QAPair(q, a) for q, a in zip(questions, answers)])
     builder = RecordBuilder(NAME, cfg, count_tokens)

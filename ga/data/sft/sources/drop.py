@@ -5,6 +5,7 @@ Record: rows grouped by passage (in order of first appearance); the passage plus
 passages (never itself), shuffled and joined by blank lines; the session is the passage's questions in order.
 Random calls per passage: distractor count, distractor draw, shuffle.
 """
+
 from __future__ import annotations
 
 import random
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
-from ga.data.sft.build import CountTokens, PassagePool, QAPair, RecordBuilder, context_with_distractors
-from ga.data.sft.config import DropConfig
 from ga.data.hub import LoadSplit, download_split, load_hub_split
 from ga.data.native import NativeRow, first_text, parquet_rows, text
+from ga.data.sft.build import CountTokens, PassagePool, QAPair, RecordBuilder, context_with_distractors
+from ga.data.sft.config import DropConfig
 from ga.data.sft.records import SourceProvenance
 
 NAME = "drop"
@@ -36,8 +37,9 @@ def read_native(path: str | Path) -> Iterator[NativeRow]:
     return parquet_rows(path, COLUMNS)
 
 
-def convert(rows: Iterable[NativeRow], cfg: DropConfig, count_tokens: CountTokens,
-            rng: random.Random) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow], cfg: DropConfig, count_tokens: CountTokens, rng: random.Random
+) -> tuple[pl.DataFrame, dict[str, int]]:
     sessions: dict[str, list[QAPair]] = {}
     for row in rows:
         answer = first_text(row, "answers_spans.spans")

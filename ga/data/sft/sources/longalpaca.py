@@ -7,6 +7,7 @@ Record: the context is `instruction` up to and including the last end-of-documen
 the marker is dropped (`record_no_marker`), as is one with nothing after it (`record_no_question`). No random
 choices.
 """
+
 from __future__ import annotations
 
 import random
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import polars as pl
 
-from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
-from ga.data.sft.config import LongalpacaConfig
 from ga.data.hub import FetchFile, download_file, fetch_hub_file
 from ga.data.native import NativeRow, json_array_rows, text
+from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
+from ga.data.sft.config import LongalpacaConfig
 from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "longalpaca"
@@ -43,11 +44,12 @@ def split_instruction(instruction: str, marker: re.Pattern) -> tuple[str, str] |
     match = marker.match(instruction)
     if match is None:
         return None
-    return instruction[:match.start("request")].strip(), match.group("request").strip()
+    return instruction[: match.start("request")].strip(), match.group("request").strip()
 
 
-def convert(rows: Iterable[NativeRow], cfg: LongalpacaConfig, count_tokens: CountTokens,
-            rng: random.Random) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow], cfg: LongalpacaConfig, count_tokens: CountTokens, rng: random.Random
+) -> tuple[pl.DataFrame, dict[str, int]]:
     # greedy text before the marker: the context ends at the marker's last match
     marker = re.compile(rf"(?s)(?P<document>.*)(?:{cfg.marker_pattern})(?P<request>.*)\Z")
     builder = RecordBuilder(NAME, cfg, count_tokens)

@@ -19,6 +19,7 @@ No HR->LR *test* task is ever read: the config refuses them, and the download, t
 and every row's `task`) and `check_no_test_tasks` on the final records fail loudly if one appears.
 Random calls per task: one shuffle of its examples.
 """
+
 from __future__ import annotations
 
 import random
@@ -29,11 +30,11 @@ from pathlib import Path
 import polars as pl
 
 from ga.data.contracts import DataError
+from ga.data.hub import FetchFile, download_file, fetch_hub_file
+from ga.data.native import NativeRow, jsonl_rows, text
 from ga.data.sft.build import CountTokens, QAPair, RecordBuilder, TokenLimits
 from ga.data.sft.config import MetaiclConfig
-from ga.data.hub import FetchFile, download_file, fetch_hub_file
 from ga.data.sft.metaicl_split import METAICL_DATASET, ensure_training_task
-from ga.data.native import NativeRow, jsonl_rows, text
 from ga.data.sft.records import SourceProvenance
 
 NAME = METAICL_DATASET
@@ -58,8 +59,13 @@ def file_task(path: Path) -> str:
     """The task a MetaICL file holds, from its name `{task}_{k}_{seed}_{split}.jsonl` in folder `{task}`."""
     task = path.parent.name
     if not path.name.startswith(f"{task}_"):
-        raise DataError(str(path), None, None, f"not a MetaICL task file: expected data/{{task}}/{{task}}_..."
-                                               f".jsonl, and {path.name!r} does not start with {task + '_'!r}")
+        raise DataError(
+            str(path),
+            None,
+            None,
+            f"not a MetaICL task file: expected data/{{task}}/{{task}}_..."
+            f".jsonl, and {path.name!r} does not start with {task + '_'!r}",
+        )
     return task
 
 
@@ -105,8 +111,9 @@ class _TaskExamples:
         return self._question_tokens[index]
 
 
-def _take(queue: deque, most: int, budget: int, cost, separator_tokens: int, builder: RecordBuilder,
-          too_long: str) -> list[int]:
+def _take(
+    queue: deque, most: int, budget: int, cost, separator_tokens: int, builder: RecordBuilder, too_long: str
+) -> list[int]:
     """Examples from the front of `queue` while at most `most` fit `budget`; one that cannot fit even alone is
     dropped and counted as `too_long`."""
     taken, used = [], 0
@@ -123,18 +130,39 @@ def _take(queue: deque, most: int, budget: int, cost, separator_tokens: int, bui
     return taken
 
 
-def _convert_task(task: str, examples: _TaskExamples, cfg: MetaiclConfig, builder: RecordBuilder,
-                  limits: TokenLimits, separator_tokens: int, rng: random.Random) -> None:
+def _convert_task(
+    task: str,
+    examples: _TaskExamples,
+    cfg: MetaiclConfig,
+    builder: RecordBuilder,
+    limits: TokenLimits,
+    separator_tokens: int,
+    rng: random.Random,
+) -> None:
     order = list(range(len(examples.examples)))
     rng.shuffle(order)
     queue = deque(order)
     for _ in range(cfg.max_groups):
         if builder.full or not queue:
             return
-        demonstrations = _take(queue, cfg.max_demonstrations, limits.max_context_tokens,
-                               examples.demonstration_tokens, separator_tokens, builder, "example_over_context_limit")
-        questions = _take(queue, cfg.max_queries, limits.max_conversation_tokens, examples.question_tokens, 0,
-                          builder, "example_over_conversation_budget")
+        demonstrations = _take(
+            queue,
+            cfg.max_demonstrations,
+            limits.max_context_tokens,
+            examples.demonstration_tokens,
+            separator_tokens,
+            builder,
+            "example_over_context_limit",
+        )
+        questions = _take(
+            queue,
+            cfg.max_queries,
+            limits.max_conversation_tokens,
+            examples.question_tokens,
+            0,
+            builder,
+            "example_over_conversation_budget",
+        )
         if not demonstrations or not questions:
             builder.drop("example_leftover", len(demonstrations) + len(questions))
             return
@@ -142,8 +170,9 @@ def _convert_task(task: str, examples: _TaskExamples, cfg: MetaiclConfig, builde
         builder.add(context, [examples.pair(i) for i in questions], [f"task:{task}"], tag=task)
 
 
-def convert(rows: Iterable[NativeRow], cfg: MetaiclConfig, count_tokens: CountTokens,
-            rng: random.Random) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow], cfg: MetaiclConfig, count_tokens: CountTokens, rng: random.Random
+) -> tuple[pl.DataFrame, dict[str, int]]:
     by_task: dict[str, list[tuple[str, str]]] = {}
     for row in rows:
         task = text(row, "task")

@@ -13,6 +13,7 @@ Record:
   shuffled and joined by blank lines; the session is the passages' query groups in a random order.
 Random calls per record: distractor count, distractor draw, passage shuffle, query-group shuffle.
 """
+
 from __future__ import annotations
 
 import random
@@ -22,10 +23,10 @@ from pathlib import Path
 import polars as pl
 
 from ga.data.contracts import DataError
-from ga.data.sft.build import CountTokens, PassagePool, QAPair, RecordBuilder, context_with_distractors
-from ga.data.sft.config import MsmarcoConfig
 from ga.data.hub import LoadSplit, download_split, load_hub_split
 from ga.data.native import NativeRow, integers, parquet_rows, strings, text
+from ga.data.sft.build import CountTokens, PassagePool, QAPair, RecordBuilder, context_with_distractors
+from ga.data.sft.config import MsmarcoConfig
 from ga.data.sft.records import SourceProvenance
 
 NAME = "msmarco"
@@ -51,16 +52,18 @@ def _selected_passage(row: NativeRow) -> str | None:
     selected = integers(row, "passages.is_selected")
     passages = strings(row, "passages.passage_text")
     if len(selected) != len(passages):
-        raise DataError(row.file, row.row, "passages.is_selected",
-                        f"{len(selected)} flags for {len(passages)} passages")
+        raise DataError(
+            row.file, row.row, "passages.is_selected", f"{len(selected)} flags for {len(passages)} passages"
+        )
     if SELECTED not in selected:
         return None
     index = selected.index(SELECTED)
     return text(row, f"passages.passage_text[{index}]")
 
 
-def convert(rows: Iterable[NativeRow], cfg: MsmarcoConfig, count_tokens: CountTokens,
-            rng: random.Random) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow], cfg: MsmarcoConfig, count_tokens: CountTokens, rng: random.Random
+) -> tuple[pl.DataFrame, dict[str, int]]:
     no_answer = {answer.strip() for answer in cfg.no_answer_texts}
     groups: dict[str, list[QAPair]] = {}
     unselected = unanswered = 0
@@ -86,7 +89,7 @@ def convert(rows: Iterable[NativeRow], cfg: MsmarcoConfig, count_tokens: CountTo
     for start in range(0, whole_runs, size):
         if builder.full:
             break
-        own = passages[start:start + size]
+        own = passages[start : start + size]
         context, sources = context_with_distractors(rng, pool, own, cfg.distractors, cfg.passage_separator)
         sessions = [groups[passage] for passage in own]
         rng.shuffle(sessions)

@@ -5,6 +5,7 @@ first). Every row also embeds the whole story (`document.text`); it is never rea
 Record: rows grouped by summary (in order of first appearance); the summary is the context (its own, lower
 limit: `narrativeqa.max_context_tokens`); the session is its questions in order. No random choices.
 """
+
 from __future__ import annotations
 
 import random
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
-from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
-from ga.data.sft.config import NarrativeqaConfig
 from ga.data.hub import LoadSplit, download_split, load_hub_split
 from ga.data.native import NativeRow, parquet_rows, text
+from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
+from ga.data.sft.config import NarrativeqaConfig
 from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "narrativeqa"
@@ -37,8 +38,9 @@ def read_native(path: str | Path) -> Iterator[NativeRow]:
     return parquet_rows(path, COLUMNS)
 
 
-def convert(rows: Iterable[NativeRow], cfg: NarrativeqaConfig, count_tokens: CountTokens,
-            rng: random.Random) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow], cfg: NarrativeqaConfig, count_tokens: CountTokens, rng: random.Random
+) -> tuple[pl.DataFrame, dict[str, int]]:
     sessions: dict[str, list[QAPair]] = {}
     for row in rows:
         pair = QAPair(text(row, "question.text"), text(row, "answers[0].text"))

@@ -6,6 +6,7 @@ Native row: `question`, `context.contexts[]` (the abstract's sections), `final_d
 Record: the sections joined by `contexts_separator`; one QA pair whose answer is "Yes." / "No." / "Maybe.", a
 space, and the long answer. No random choices.
 """
+
 from __future__ import annotations
 
 import random
@@ -15,10 +16,10 @@ from pathlib import Path
 import polars as pl
 
 from ga.data.contracts import DataError
-from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
-from ga.data.sft.config import PubmedqaConfig
 from ga.data.hub import LoadSplit, download_split, load_hub_split
 from ga.data.native import NativeRow, parquet_rows, text, texts
+from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
+from ga.data.sft.config import PubmedqaConfig
 from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "pubmedqa"
@@ -41,16 +42,18 @@ def read_native(path: str | Path) -> Iterator[NativeRow]:
     return parquet_rows(path, COLUMNS)
 
 
-def convert(rows: Iterable[NativeRow], cfg: PubmedqaConfig, count_tokens: CountTokens,
-            rng: random.Random) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow], cfg: PubmedqaConfig, count_tokens: CountTokens, rng: random.Random
+) -> tuple[pl.DataFrame, dict[str, int]]:
     builder = RecordBuilder(NAME, cfg, count_tokens)
     for row in rows:
         if builder.full:
             break
         decision = text(row, "final_decision")
         if decision.strip().lower() not in DECISIONS:
-            raise DataError(row.file, row.row, "final_decision", f"expected one of {sorted(DECISIONS)}, got "
-                                                                 f"{decision!r:.80}")
+            raise DataError(
+                row.file, row.row, "final_decision", f"expected one of {sorted(DECISIONS)}, got {decision!r:.80}"
+            )
         answer = f"{DECISIONS[decision.strip().lower()]} {text(row, 'long_answer')}"
         context = cfg.contexts_separator.join(texts(row, "context.contexts"))
         builder.add(context, [QAPair(text(row, "question"), answer)], [passage_source(context)])

@@ -8,6 +8,7 @@ Record: rows grouped by `input` (in order of first appearance); `input` is the c
 is dropped with its pair (`qa_pair_turn_over_limit`); a text left without pairs is dropped
 (`record_no_qa_pairs`). No random choices.
 """
+
 from __future__ import annotations
 
 import random
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import polars as pl
 
-from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
-from ga.data.sft.config import PwcConfig
 from ga.data.hub import FetchFile, download_file, fetch_hub_file
 from ga.data.native import NativeRow, jsonl_rows, text
+from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
+from ga.data.sft.config import PwcConfig
 from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "pwc"
@@ -38,8 +39,9 @@ def read_native(path: str | Path) -> Iterator[NativeRow]:
     return jsonl_rows(path)
 
 
-def convert(rows: Iterable[NativeRow], cfg: PwcConfig, count_tokens: CountTokens,
-            rng: random.Random) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow], cfg: PwcConfig, count_tokens: CountTokens, rng: random.Random
+) -> tuple[pl.DataFrame, dict[str, int]]:
     sessions: dict[str, list[QAPair]] = {}
     long_turns = 0
     for row in rows:

@@ -7,6 +7,7 @@ questions in order, each answered by `answers[correct_answer_id]`. A question wh
 `unanswerable_answer` ("not enough information") is dropped (`question_unanswerable`); a passage left without
 questions is dropped (`record_no_qa_pairs`). No random choices.
 """
+
 from __future__ import annotations
 
 import random
@@ -16,10 +17,10 @@ from pathlib import Path
 import polars as pl
 
 from ga.data.contracts import DataError
-from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
-from ga.data.sft.config import QuailConfig
 from ga.data.hub import LoadSplit, download_split, load_hub_split
 from ga.data.native import NativeRow, integer, parquet_rows, strings, text
+from ga.data.sft.build import CountTokens, QAPair, RecordBuilder
+from ga.data.sft.config import QuailConfig
 from ga.data.sft.records import SourceProvenance, passage_source
 
 NAME = "quail"
@@ -39,8 +40,9 @@ def read_native(path: str | Path) -> Iterator[NativeRow]:
     return parquet_rows(path, COLUMNS)
 
 
-def convert(rows: Iterable[NativeRow], cfg: QuailConfig, count_tokens: CountTokens,
-            rng: random.Random) -> tuple[pl.DataFrame, dict[str, int]]:
+def convert(
+    rows: Iterable[NativeRow], cfg: QuailConfig, count_tokens: CountTokens, rng: random.Random
+) -> tuple[pl.DataFrame, dict[str, int]]:
     sessions: dict[str, list[QAPair]] = {}
     unanswerable = cfg.unanswerable_answer.strip().casefold()
     unanswerable_questions = 0
@@ -48,8 +50,9 @@ def convert(rows: Iterable[NativeRow], cfg: QuailConfig, count_tokens: CountToke
         options = strings(row, "answers")
         correct = integer(row, "correct_answer_id")
         if not 0 <= correct < len(options):
-            raise DataError(row.file, row.row, "correct_answer_id",
-                            f"{correct} is not an index of the {len(options)} answers")
+            raise DataError(
+                row.file, row.row, "correct_answer_id", f"{correct} is not an index of the {len(options)} answers"
+            )
         answer = text(row, f"answers[{correct}]")
         session = sessions.setdefault(text(row, "context"), [])
         if answer.strip().casefold() == unanswerable:

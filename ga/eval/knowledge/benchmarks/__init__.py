@@ -9,16 +9,17 @@ order (what `ga.eval.knowledge.contexts.group_contexts` groups); `benchmark_qa_p
 (question, answer) pairs for the QA fine-tuning baseline (never the evaluated questions); `benchmark_provenance`
 says where the data came from, for the results. `BenchmarkSources` gathers what identifies every source.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from ga.data.sft.embedded.config import EntityQaConfig
 from ga.data.hub import LoadSplit, load_hub_split
+from ga.data.sft.embedded.config import EntityQaConfig
+from ga.eval.contexts import Passage
 from ga.eval.knowledge.benchmarks import entities, squad, streamingqa
 from ga.eval.knowledge.config import BENCHMARKS, KnowledgeEvalConfig, SquadSourceConfig, StreamingQaSourceConfig
-from ga.eval.contexts import Passage
 from ga.io import sha256_file
 from ga.section import ConfigError
 
@@ -36,8 +37,9 @@ class BenchmarkSources:
     """The hub call of SQuAD's download (tests stand in for the hub)."""
 
     @classmethod
-    def from_config(cls, knowledge_eval: KnowledgeEvalConfig, entity_qa: EntityQaConfig,
-                    cache_dir: str | Path) -> BenchmarkSources:
+    def from_config(
+        cls, knowledge_eval: KnowledgeEvalConfig, entity_qa: EntityQaConfig, cache_dir: str | Path
+    ) -> BenchmarkSources:
         return cls(knowledge_eval.squad, knowledge_eval.streamingqa, entity_qa, Path(cache_dir))
 
 
@@ -49,8 +51,10 @@ def _check_name(name: str) -> None:
 def _streamingqa_csv(sources: BenchmarkSources, key: str) -> Path:
     path = getattr(sources.streamingqa, key)
     if path is None:
-        raise ConfigError(f"knowledge_eval.streamingqa.{key}: required (StreamingQA cannot be downloaded; give the "
-                          f"path of a CSV in CaMeLS's layout)")
+        raise ConfigError(
+            f"knowledge_eval.streamingqa.{key}: required (StreamingQA cannot be downloaded; give the "
+            f"path of a CSV in CaMeLS's layout)"
+        )
     return Path(path)
 
 
@@ -68,8 +72,9 @@ def benchmark_qa_pairs(name: str, sources: BenchmarkSources) -> list[tuple[str, 
     """The (question, answer) pairs that train benchmark `name`'s QA fine-tuning baseline."""
     _check_name(name)
     if name == "squad":
-        return squad.qa_pairs(squad.download(sources.squad, sources.cache_dir, sources.load_split,
-                                             split=sources.squad.train_split))
+        return squad.qa_pairs(
+            squad.download(sources.squad, sources.cache_dir, sources.load_split, split=sources.squad.train_split)
+        )
     if name == "streamingqa":
         return streamingqa.qa_pairs(_streamingqa_csv(sources, "train_csv"))
     return entities.qa_pairs(sources.entity_qa)
@@ -82,6 +87,10 @@ def benchmark_provenance(name: str, sources: BenchmarkSources) -> dict:
         return squad.provenance(sources.squad).to_dict()
     if name == "streamingqa":
         path = _streamingqa_csv(sources, "test_csv")
-        return {"dataset": name, "file": str(path), "sha256": sha256_file(path) if path.is_file() else None,
-                "licence": streamingqa.LICENCE}
+        return {
+            "dataset": name,
+            "file": str(path),
+            "sha256": sha256_file(path) if path.is_file() else None,
+            "licence": streamingqa.LICENCE,
+        }
     return {"dataset": name, "generated_from": "sft_sources.entity_qa", "settings": sources.entity_qa.depends_on()}

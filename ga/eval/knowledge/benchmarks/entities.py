@@ -7,14 +7,15 @@ documents about it) joined by `PASSAGE_SEPARATOR`, passage id = the entity id; i
 entities, for the QA fine-tuning baseline, so that no evaluated entity is trained on (the split is the pretraining
 data's, so no eval entity's document is in the pretraining train split either).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ga.data.native import NativeRow, items, text, texts
 from ga.data.sft.embedded.common import EVAL, TRAIN, split_of
 from ga.data.sft.embedded.config import EntityQaConfig
 from ga.data.sft.embedded.entity_qa import native_rows
-from ga.data.native import NativeRow, items, text, texts
 from ga.eval.contexts import PASSAGE_SEPARATOR, Passage, Question
 
 NAME = "entities"
@@ -27,8 +28,11 @@ def _rows(cfg: EntityQaConfig, split: str) -> Iterator[NativeRow]:
 def _facts(row: NativeRow) -> Iterator[tuple[str, str, str]]:
     """(relation, question, answer) of each fact of an entity row."""
     for index in range(len(items(row, "facts"))):
-        yield (text(row, f"facts[{index}].relation"), text(row, f"facts[{index}].question"),
-               text(row, f"facts[{index}].answer"))
+        yield (
+            text(row, f"facts[{index}].relation"),
+            text(row, f"facts[{index}].question"),
+            text(row, f"facts[{index}].answer"),
+        )
 
 
 def passages(cfg: EntityQaConfig) -> list[Passage]:
@@ -36,8 +40,9 @@ def passages(cfg: EntityQaConfig) -> list[Passage]:
     out = []
     for row in _rows(cfg, EVAL):
         entity_id = text(row, "entity_id")
-        questions = tuple(Question(f"{entity_id}-{relation}", question, (answer,))
-                          for relation, question, answer in _facts(row))
+        questions = tuple(
+            Question(f"{entity_id}-{relation}", question, (answer,)) for relation, question, answer in _facts(row)
+        )
         out.append(Passage(entity_id, PASSAGE_SEPARATOR.join(texts(row, "passages")), questions))
     return out
 

@@ -7,6 +7,7 @@ in the published splits, but a repeat anywhere joins the first), passage id `{ti
 of that title, from 0); each question's id is the row's `id` and its references are `answers.text` in order, blank
 ones left out. A question left without references is kept (`references=()`): the runner counts it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,8 @@ from pathlib import Path
 from ga.data.hub import LoadSplit, download_split, load_hub_split
 from ga.data.native import NativeRow, parquet_rows, strings, text
 from ga.data.sft.records import SourceProvenance
-from ga.eval.knowledge.config import SquadSourceConfig
 from ga.eval.contexts import Passage, Question
+from ga.eval.knowledge.config import SquadSourceConfig
 
 NAME = "squad"
 LICENCE = "CC BY-SA 4.0"
@@ -28,8 +29,9 @@ def provenance(cfg: SquadSourceConfig, split: str | None = None) -> SourceProven
     return SourceProvenance(NAME, cfg.hub_id, cfg.revision, cfg.config_name, split or cfg.split, (), LICENCE)
 
 
-def download(cfg: SquadSourceConfig, cache_dir: str | Path, load_split: LoadSplit = load_hub_split,
-             split: str | None = None) -> Path:
+def download(
+    cfg: SquadSourceConfig, cache_dir: str | Path, load_split: LoadSplit = load_hub_split, split: str | None = None
+) -> Path:
     """One split (default: `cfg.split`, the evaluation split) as a Parquet file in the native layout, cached under
     `cache_dir/squad/<revision>/`; `load_split` is the hub call (tests stand in for it)."""
     return download_split(NAME, dataclasses.replace(cfg, split=split or cfg.split), cache_dir, load_split)

@@ -12,6 +12,7 @@ records it as a `no_references` outcome and counts it, never drops it silently. 
 unreadable file, a blank question or article, or a repeated `qa_id` is a DataError naming the file, the row and the
 column. Every cell is read as text (so an answer such as "007" keeps its zeros).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -80,12 +81,12 @@ def passages(csv_path: str | Path) -> list[Passage]:
     articles: dict[str, list[Question]] = {}
     for article, question in _questions(csv_path):
         articles.setdefault(article, []).append(question)
-    return [Passage(f"article-{j}", article, tuple(questions))
-            for j, (article, questions) in enumerate(articles.items())]
+    return [
+        Passage(f"article-{j}", article, tuple(questions)) for j, (article, questions) in enumerate(articles.items())
+    ]
 
 
 def qa_pairs(csv_path: str | Path) -> list[tuple[str, str]]:
     """(question, first reference) of every row (a training CSV in the same layout, for QA fine-tuning); a question
     without references teaches nothing and is left out."""
-    return [(question.question, question.references[0]) for _, question in _questions(csv_path)
-            if question.references]
+    return [(question.question, question.references[0]) for _, question in _questions(csv_path) if question.references]
