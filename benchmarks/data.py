@@ -152,7 +152,8 @@ def generate_sft_sources(out: Path, records: int, seed: int = 0) -> list[Path]:
 
 
 def run_sft_stage(sources: list[Path], tokenizer: Path, out: Path) -> tuple[float, dict]:
-    from ga.data.sft.mixture import SftDataConfig, prepare_sft_data
+    from ga.data.sft.mixture import prepare_sft_data
+    from ga.data.sft.sections import SftDataConfig
 
     cfg = SftDataConfig.from_dict(SFT_SETTINGS)
     start = time.perf_counter()

@@ -121,7 +121,8 @@ PAPER_SFT_WINDOW, PAPER_SFT_MAX_TOKENS = 1024, 8192
 
 def embedded_sft_mixture(config: dict, tokenizer_dir: Path, out: Path, window: int, max_tokens: int | None = None):
     """The run config's SFT mixture built by both data stages' real code: (train, val) `SftExamples`."""
-    from ga.data.sft.mixture import SftDataConfig, SftSourcesSectionConfig, build_mixture
+    from ga.data.sft.mixture import build_mixture
+    from ga.data.sft.sections import SftDataConfig, SftSourcesSectionConfig
     from ga.data.sft.tokenize import SftExamples
 
     sources = SftSourcesSectionConfig.from_dict(config["sft_sources"])

@@ -204,7 +204,8 @@ def held_out_entity_qa(tmp_path_factory, tiny_tokenizer_dir):
 def embedded_mixture_val(tmp_path_factory, tiny_tokenizer_dir):
     """The held-out split of a small embedded mixture (entity_qa, synthetic_icl, synthetic_chat), built by both data
     stages' real code."""
-    from ga.data.sft.mixture import SftDataConfig, SftSourcesSectionConfig, build_mixture
+    from ga.data.sft.mixture import build_mixture
+    from ga.data.sft.sections import SftDataConfig, SftSourcesSectionConfig
 
     sources = SftSourcesSectionConfig.from_dict(
         {

@@ -15,14 +15,9 @@ from ga import stages
 from ga.data.contracts import DataError
 from ga.data.sft import mixture
 from ga.data.sft.build import RecordBuilder
-from ga.data.sft.mixture import (
-    SftDataConfig,
-    SftSourcesSectionConfig,
-    prepare_sft_data,
-    sft_source,
-    write_source_records,
-)
+from ga.data.sft.mixture import prepare_sft_data, sft_source, write_source_records
 from ga.data.sft.records import SourceProvenance, conversation, records_frame
+from ga.data.sft.sections import SftDataConfig, SftSourcesSectionConfig
 from ga.data.sft.sources import SFT_SOURCES
 from ga.data.sft.tokenize import load_examples
 from ga.format import ContextFormat
