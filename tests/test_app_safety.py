@@ -319,11 +319,24 @@ class FakeClock:
         return self.now
 
 
+def test_progress_log_is_silent_below_its_size():
+    from ga.app.progress import ProgressLog
+
+    stream, now = io.StringIO(), [0.0]
+    progress = ProgressLog("adapt", 1000, stream, clock=lambda: now[0], log_from_bytes=1001)
+    for _ in range(10):  # however slow
+        progress.update(100)
+        now[0] += 600
+    assert stream.getvalue() == ""
+
+
 def test_progress_log_estimates_first_then_logs_every_tenth_or_few_minutes():
     from ga.app.progress import ProgressLog, format_duration
 
     clock, stream = FakeClock(), io.StringIO()
-    progress = ProgressLog("adapt", 1000, stream, every_fraction=0.1, every_seconds=300, clock=clock)
+    progress = ProgressLog(
+        "adapt", 1000, stream, every_fraction=0.1, every_seconds=300, clock=clock, log_from_bytes=1000
+    )
     progress.update(50)
     assert stream.getvalue() == ""  # nothing is measured before the first block is done
     clock.now = 60.0

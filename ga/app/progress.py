@@ -17,6 +17,10 @@ LOG_EVERY_FRACTION = 0.1
 """A log line each time another tenth of the bytes is done."""
 LOG_EVERY_SECONDS = 300.0
 """... and at least every five minutes, so that a slow job shows it is alive."""
+LOG_FROM_BYTES = 100_000
+"""Smaller inputs log nothing (their closing line or error is all the command prints): about two minutes of the
+embedded SmolLM2 on one CPU core, seconds on a GPU. A size, not a time, so that what a command prints does not
+depend on how busy the machine is."""
 SECONDS_PER_MINUTE, SECONDS_PER_HOUR = 60, 3600
 BYTE_UNITS = ("B", "KB", "MB", "GB", "TB")
 BYTES_PER_UNIT = 1000
@@ -54,9 +58,11 @@ class ProgressLog:
         every_fraction: float = LOG_EVERY_FRACTION,
         every_seconds: float = LOG_EVERY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        log_from_bytes: int = LOG_FROM_BYTES,
     ):
         self.what, self.total, self.stream = what, total_bytes, stream or sys.stderr
         self.every_fraction, self.every_seconds, self.clock = every_fraction, every_seconds, clock
+        self.silent = total_bytes < log_from_bytes
         self.start = self.last_line = clock()
         self.taken = self.done = 0
         self.next_fraction = every_fraction
@@ -70,7 +76,7 @@ class ProgressLog:
         self.done, self.taken = self.taken, self.taken + count
         now = self.clock()
         elapsed = now - self.start
-        if self.done == 0 or elapsed <= 0:
+        if self.silent or self.done == 0 or elapsed <= 0:
             return
         remaining = elapsed * (self.total - self.done) / self.done
         if not self.estimated:
