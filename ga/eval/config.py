@@ -1,15 +1,35 @@
-"""Config pieces every evaluation family shares: the generative adapter's encode strategies and a baseline's LoRA
-training run. Each family's own section is `ga.eval.<family>.config`; what their sections have in common beyond
+"""Config pieces every evaluation family shares: the generative adapter's encode strategies, the generation keys
+(`ga.eval.methods.generation_settings` reads them) and a baseline's LoRA training run. Each family's own section is `ga.eval.<family>.config`; what their sections have in common beyond
 these (the method registry, the per-method resources, the name checks) is `ga.eval.family`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ga.section import ConfigSection, setting
 
 ENCODE_STRATEGIES = ("sequential", "streaming")
+
+
+def max_new_tokens_setting(default: int) -> Any:
+    """A section's `max_new_tokens`."""
+    return setting(default, "most tokens generated per answer (greedy; generation also stops at a newline)", minimum=1)
+
+
+def batch_size_setting(items: str) -> Any:
+    """A section's `batch_size`; items: what the family generates answers to (questions, queries)."""
+    return setting(32, f"{items} generated together (one left-padded batch with a KV cache)", minimum=1)
+
+
+def max_batch_tokens_setting(why: str = "") -> Any:
+    """A section's `max_batch_tokens`; why: what the limit is for in this family, ending "; " (or nothing)."""
+    return setting(
+        32768,
+        f"at most this many padded prompt positions in one generation batch ({why}null: only batch_size limits a batch)",
+        minimum=1,
+    )
 
 
 @dataclass

@@ -21,13 +21,18 @@ paper's count for prompting; this runner re-reads it for every question).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ga.eval import costs
 from ga.eval.contexts import Context, Question
+from ga.eval.family import MethodEntry
 from ga.eval.generation import Generation, GenerationSettings, Prefix, encode_prefix, generate
+
+if TYPE_CHECKING:
+    from ga.eval.family import OpenedModels
+    from ga.eval.lora import TrainedLora
 
 CONTEXT_PROMPT = "{context}\n\n{question}"
 """The user turn of in-context prompting (and of BM25, with the retrieved chunks as the context)."""
@@ -132,6 +137,25 @@ class GenerativeAdapterMethod(Method):
 
     def lora_shapes(self, contextualized):
         return costs.generator_lora_shapes(self.generator)
+
+
+class LoraAnswering(Method):
+    """A method that answers closed-book with a trained PEFT LoRA applied to the base model (unmerged, only while
+    answering: `ga.eval.lora.lora_applied`)."""
+
+    @abstractmethod
+    def answering_lora(self, contextualized: Contextualized) -> TrainedLora:
+        """The LoRA that answers `contextualized`'s questions."""
+
+    def generate(self, contextualized, questions):
+        from ga.eval.lora import lora_applied
+
+        lora = self.answering_lora(contextualized)
+        with lora_applied(self.base_model, lora.config, lora.weights) as model:
+            return self._closed_book(model, questions)
+
+    def lora_shapes(self, contextualized):
+        return self.answering_lora(contextualized).shapes
 
 
 @dataclass
@@ -296,4 +320,32 @@ def generation_settings(cfg) -> GenerationSettings:
     """Greedy generation as an evaluation section sets it (knowledge_eval, icl_eval and msc_eval share the keys)."""
     return GenerationSettings(
         max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, max_batch_tokens=cfg.max_batch_tokens
+    )
+
+
+# ---------------------------------------------------------------- builders every family's registry shares
+def build_generative_adapter(cfg, models: OpenedModels, **job) -> Method:
+    """The generative adapter with the section's `encode_strategy`."""
+    check_generator(models.generator, models.base_model)
+    return GenerativeAdapterMethod(models.generator, models.tokenizer, generation_settings(cfg), cfg.encode_strategy)
+
+
+def build_closed_book(cfg, models: OpenedModels, **job) -> Method:
+    return ClosedBook(models.base_model, models.tokenizer, generation_settings(cfg))
+
+
+def encode_strategy_setting(section: str) -> Callable[[Any, Mapping[str, str]], dict]:
+    """A registry entry's `settings`: the generator's `<section>.encode_strategy`."""
+    return lambda config, job: {"encode_strategy": getattr(config, section).encode_strategy}
+
+
+def generative_adapter_entry(section: str, build: Callable[..., Method] = build_generative_adapter) -> MethodEntry:
+    """The `generative_adapter` entry of the family whose config section is `section` (build: the family's own
+    builder, where it reads contexts its own way)."""
+    return MethodEntry(
+        "generative_adapter",
+        build,
+        "generative adapter jobs",
+        inputs=("generator",),
+        settings=encode_strategy_setting(section),
     )

@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ga.data.sft.metaicl_split import HR_TO_LR_TEST_TASKS
-from ga.eval.config import ENCODE_STRATEGIES, LoraTrainingConfig
+from ga.eval.config import (
+    ENCODE_STRATEGIES,
+    LoraTrainingConfig,
+    batch_size_setting,
+    max_batch_tokens_setting,
+    max_new_tokens_setting,
+)
 from ga.eval.family import check_names
 from ga.eval.icl.methods import REGISTRY
 from ga.section import ConfigError, ConfigSection, setting
@@ -153,15 +159,9 @@ class IclEvalConfig(ConfigSection):
         "the authors kept a tenth); recorded in every result",
         minimum=1,
     )
-    max_new_tokens: int = setting(
-        10, "most tokens generated per answer (greedy; generation also stops at a newline)", minimum=1
-    )
-    batch_size: int = setting(32, "queries generated together (one left-padded batch with a KV cache)", minimum=1)
-    max_batch_tokens: int | None = setting(
-        32768,
-        "at most this many padded prompt positions in one generation batch (null: only batch_size limits a batch)",
-        minimum=1,
-    )
+    max_new_tokens: int = max_new_tokens_setting(10)
+    batch_size: int = batch_size_setting("queries")
+    max_batch_tokens: int | None = max_batch_tokens_setting()
     encode_strategy: str = setting(
         "sequential", "how the generative adapter encodes the demonstrations", choices=ENCODE_STRATEGIES
     )

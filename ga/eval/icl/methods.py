@@ -28,11 +28,11 @@ from ga.eval.generation import GenerationSettings, pad_id
 from ga.eval.methods import (
     ClosedBook,
     Contextualized,
-    GenerativeAdapterMethod,
     InContext,
+    LoraAnswering,
     Method,
-    check_generator,
     generation_settings,
+    generative_adapter_entry,
 )
 
 
@@ -86,7 +86,7 @@ class FewShotPrompting(InContext):
     name = "few_shot"
 
 
-class FewShotFinetuning(Method):
+class FewShotFinetuning(LoraAnswering):
     name = "few_shot_finetuning"
 
     def __init__(self, base_model, tokenizer, settings: GenerationSettings, training, icl_format: IclFormat, seed: int):
@@ -149,20 +149,8 @@ class FewShotFinetuning(Method):
             flops=costs.lora_training_flops(config, trained.trained_lengths, shapes) + validation_flops,
         )
 
-    def generate(self, contextualized, questions):
-        from ga.eval.lora import lora_applied
-
-        trained = contextualized.payload
-        with lora_applied(self.base_model, trained.config, trained.weights) as model:
-            return self._closed_book(model, questions)
-
-    def lora_shapes(self, contextualized):
-        return contextualized.payload.shapes
-
-
-def _generative_adapter(cfg, models: OpenedModels, **job) -> Method:
-    check_generator(models.generator, models.base_model)
-    return GenerativeAdapterMethod(models.generator, models.tokenizer, generation_settings(cfg), cfg.encode_strategy)
+    def answering_lora(self, contextualized):
+        return contextualized.payload
 
 
 def _zero_shot(cfg, models: OpenedModels, **job) -> Method:
@@ -214,13 +202,7 @@ def _few_shot_finetuning_settings(config, job) -> dict:
 
 REGISTRY = MethodRegistry(
     "icl_eval",
-    MethodEntry(
-        "generative_adapter",
-        _generative_adapter,
-        "generative adapter jobs",
-        inputs=("generator",),
-        settings=lambda config, job: {"encode_strategy": config.icl_eval.encode_strategy},
-    ),
+    generative_adapter_entry("icl_eval"),
     MethodEntry("zero_shot", _zero_shot, "zero-shot jobs"),
     MethodEntry(
         "few_shot",

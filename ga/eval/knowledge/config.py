@@ -13,7 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ga.eval.config import ENCODE_STRATEGIES, LoraTrainingConfig
+from ga.eval.config import (
+    ENCODE_STRATEGIES,
+    LoraTrainingConfig,
+    batch_size_setting,
+    max_batch_tokens_setting,
+    max_new_tokens_setting,
+)
 from ga.eval.family import check_names
 from ga.eval.knowledge.methods import REGISTRY
 from ga.section import ConfigError, ConfigSection, setting
@@ -89,17 +95,9 @@ class KnowledgeEvalConfig(ConfigSection):
         "evaluate only the first n contexts of each length (null: all of them); recorded in every result",
         minimum=1,
     )
-    max_new_tokens: int = setting(
-        20, "most tokens generated per answer (greedy; generation also stops at a newline)", minimum=1
-    )
-    batch_size: int = setting(32, "questions generated together (one left-padded batch with a KV cache)", minimum=1)
-    max_batch_tokens: int | None = setting(
-        32768,
-        "at most this many padded prompt positions in one generation batch "
-        "(long in-context prompts go in smaller batches; null: only "
-        "batch_size limits a batch)",
-        minimum=1,
-    )
+    max_new_tokens: int = max_new_tokens_setting(20)
+    batch_size: int = batch_size_setting("questions")
+    max_batch_tokens: int | None = max_batch_tokens_setting("long in-context prompts go in smaller batches; ")
     encode_strategy: str = setting(
         "sequential",
         "how the generative adapter encodes a context: sequential "

@@ -33,7 +33,14 @@ import polars as pl
 
 from ga.data.parquet import read_checked_parquet, write_checked_parquet
 from ga.eval.contexts import PASSAGE_SEPARATOR, Context, Passage, Question
-from ga.eval.questions import QUESTION_DTYPE
+from ga.eval.questions import (
+    QUESTION_DTYPE,
+    each_non_blank,
+    non_blank,
+    question_rows,
+    questions_of,
+    questions_well_formed,
+)
 
 CountTokens = Callable[[str], int]
 
@@ -131,26 +138,9 @@ CONTEXTS_DTYPES = {
 }
 
 
-def _non_blank(data: pa.PolarsData) -> pl.LazyFrame:
-    return data.lazyframe.select(pl.col(data.key).str.strip_chars().str.len_chars() > 0)
-
-
-def _each_non_blank(expr: pl.Expr) -> pl.Expr:
-    """True where every item of a list of strings is a non-blank string (an empty list holds)."""
-    return expr.list.eval((pl.element().str.strip_chars().str.len_chars() > 0).fill_null(False)).list.all()
-
-
 def _has_passages(data: pa.PolarsData) -> pl.LazyFrame:
     ids = pl.col(data.key)
-    return data.lazyframe.select((ids.list.len() > 0) & _each_non_blank(ids) & (ids.list.n_unique() == ids.list.len()))
-
-
-def _questions_well_formed(data: pa.PolarsData) -> pl.LazyFrame:
-    field = pl.col(data.key).list.eval
-    ids = field(pl.element().struct.field("question_id"))
-    texts = field(pl.element().struct.field("question"))
-    references_ok = field(pl.element().struct.field("references").is_not_null()).list.all()
-    return data.lazyframe.select(_each_non_blank(ids) & _each_non_blank(texts) & references_ok)
+    return data.lazyframe.select((ids.list.len() > 0) & each_non_blank(ids) & (ids.list.n_unique() == ids.list.len()))
 
 
 def _id_names_benchmark_and_length(data: pa.PolarsData) -> pl.LazyFrame:
@@ -181,10 +171,10 @@ def _questions_asked_once(data: pa.PolarsData) -> pl.LazyFrame:
 
 CONTEXTS_SCHEMA = pa.DataFrameSchema(
     {
-        "context_id": pa.Column(pl.Utf8, nullable=False, unique=True, checks=pa.Check(_non_blank, name="non_empty")),
-        "benchmark": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(_non_blank, name="non_empty")),
+        "context_id": pa.Column(pl.Utf8, nullable=False, unique=True, checks=pa.Check(non_blank, name="non_empty")),
+        "benchmark": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(non_blank, name="non_empty")),
         "length": pa.Column(pl.Int64, nullable=False, checks=pa.Check.ge(1)),
-        "text": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(_non_blank, name="non_empty")),
+        "text": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(non_blank, name="non_empty")),
         "num_tokens": pa.Column(pl.Int64, nullable=False, checks=pa.Check.ge(1)),
         "passage_ids": pa.Column(
             pl.List(pl.Utf8), nullable=False, checks=pa.Check(_has_passages, name="distinct_non_empty_passage_ids")
@@ -192,7 +182,7 @@ CONTEXTS_SCHEMA = pa.DataFrameSchema(
         "questions": pa.Column(
             pl.List(QUESTION_DTYPE),
             nullable=False,
-            checks=pa.Check(_questions_well_formed, name="question_ids_and_texts_non_empty"),
+            checks=pa.Check(questions_well_formed, name="question_ids_and_texts_non_empty"),
         ),
     },
     checks=[
@@ -213,10 +203,7 @@ def contexts_frame(contexts: Sequence[Context]) -> pl.DataFrame:
             "text": c.text,
             "num_tokens": c.num_tokens,
             "passage_ids": list(c.passage_ids),
-            "questions": [
-                {"question_id": q.question_id, "question": q.question, "references": list(q.references)}
-                for q in c.questions
-            ],
+            "questions": question_rows(c.questions),
         }
         for c in contexts
     ]
@@ -239,9 +226,7 @@ def read_contexts(path: str | Path) -> list[Context]:
             text=row["text"],
             num_tokens=row["num_tokens"],
             passage_ids=tuple(row["passage_ids"]),
-            questions=tuple(
-                Question(q["question_id"], q["question"], tuple(q["references"])) for q in row["questions"]
-            ),
+            questions=questions_of(row["questions"]),
         )
         for row in frame.iter_rows(named=True)
     ]

@@ -29,13 +29,13 @@ from ga.eval.contexts import PASSAGE_SEPARATOR, Context
 from ga.eval.family import MethodEntry, MethodRegistry, OpenedModels
 from ga.eval.generation import GenerationSettings, pad_id
 from ga.eval.methods import (
-    ClosedBook,
     Contextualized,
-    GenerativeAdapterMethod,
     InContext,
+    LoraAnswering,
     Method,
-    check_generator,
+    build_closed_book,
     generation_settings,
+    generative_adapter_entry,
 )
 
 WORD = re.compile(r"\w+")
@@ -117,7 +117,7 @@ class Bm25(InContext):
         ]
 
 
-class ContinualPretraining(Method):
+class ContinualPretraining(LoraAnswering):
     name = "continual_pretraining"
 
     def __init__(self, base_model, tokenizer, settings: GenerationSettings, training, seed: int):
@@ -145,18 +145,11 @@ class ContinualPretraining(Method):
             flops=costs.lora_training_flops(self.base_model.config, trained.trained_lengths, shapes),
         )
 
-    def generate(self, contextualized, questions):
-        from ga.eval.lora import lora_applied
-
-        trained = contextualized.payload
-        with lora_applied(self.base_model, trained.config, trained.weights) as model:
-            return self._closed_book(model, questions)
-
-    def lora_shapes(self, contextualized):
-        return contextualized.payload.shapes
+    def answering_lora(self, contextualized):
+        return contextualized.payload
 
 
-class QaFinetuning(Method):
+class QaFinetuning(LoraAnswering):
     name = "qa_finetuning"
 
     def __init__(self, base_model, tokenizer, settings: GenerationSettings, qa_lora_dir: str | Path):
@@ -174,26 +167,11 @@ class QaFinetuning(Method):
             notes={"shared_lora_floats": costs.lora_floats(self.lora.shapes)},
         )
 
-    def generate(self, contextualized, questions):
-        from ga.eval.lora import lora_applied
-
-        with lora_applied(self.base_model, self.lora.config, self.lora.weights) as model:
-            return self._closed_book(model, questions)
-
-    def lora_shapes(self, contextualized):
-        return self.lora.shapes
+    def answering_lora(self, contextualized):
+        return self.lora
 
 
 # ---------------------------------------------------------------- the registry
-def _generative_adapter(cfg, models: OpenedModels, **job) -> Method:
-    check_generator(models.generator, models.base_model)
-    return GenerativeAdapterMethod(models.generator, models.tokenizer, generation_settings(cfg), cfg.encode_strategy)
-
-
-def _closed_book(cfg, models: OpenedModels, **job) -> Method:
-    return ClosedBook(models.base_model, models.tokenizer, generation_settings(cfg))
-
-
 def _in_context(cfg, models: OpenedModels, **job) -> Method:
     return InContext(
         models.base_model, models.tokenizer, generation_settings(cfg), cfg.max_prompt_tokens, cfg.prompt_cache
@@ -227,14 +205,8 @@ def _qa_finetuning(cfg, models: OpenedModels, qa_lora_dir: str | Path | None = N
 
 REGISTRY = MethodRegistry(
     "knowledge_eval",
-    MethodEntry(
-        "generative_adapter",
-        _generative_adapter,
-        "generative adapter jobs",
-        inputs=("generator",),
-        settings=lambda config, job: {"encode_strategy": config.knowledge_eval.encode_strategy},
-    ),
-    MethodEntry("closed_book", _closed_book, "closed-book jobs"),
+    generative_adapter_entry("knowledge_eval"),
+    MethodEntry("closed_book", build_closed_book, "closed-book jobs"),
     MethodEntry(
         "in_context",
         _in_context,

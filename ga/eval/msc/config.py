@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ga.eval.config import batch_size_setting, max_batch_tokens_setting, max_new_tokens_setting
 from ga.eval.family import check_names
 from ga.eval.msc.methods import REGISTRY
 from ga.section import ConfigError, ConfigSection, setting
@@ -109,15 +110,9 @@ class MscEvalConfig(ConfigSection):
         "evaluate only the first n conversations of each benchmark (null: all of them); recorded in every result",
         minimum=1,
     )
-    max_new_tokens: int = setting(
-        20, "most tokens generated per answer (greedy; generation also stops at a newline)", minimum=1
-    )
-    batch_size: int = setting(32, "questions generated together (one left-padded batch with a KV cache)", minimum=1)
-    max_batch_tokens: int | None = setting(
-        32768,
-        "at most this many padded prompt positions in one generation batch (null: only batch_size limits a batch)",
-        minimum=1,
-    )
+    max_new_tokens: int = max_new_tokens_setting(20)
+    batch_size: int = batch_size_setting("questions")
+    max_batch_tokens: int | None = max_batch_tokens_setting()
     max_prompt_tokens: int | None = setting(
         None,
         "full-conversation prompting keeps the last this many tokens of "

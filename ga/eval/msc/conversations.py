@@ -29,7 +29,7 @@ import polars as pl
 
 from ga.data.parquet import read_checked_parquet, write_checked_parquet
 from ga.eval.contexts import Context, Question
-from ga.eval.questions import QUESTION_DTYPE
+from ga.eval.questions import QUESTION_DTYPE, non_blank, question_rows, questions_of, questions_well_formed
 from ga.format import SessionLayout, Turn
 
 CountTokens = Callable[[str], int]
@@ -129,26 +129,10 @@ CONVERSATIONS_DTYPES = {
 }
 
 
-def _non_blank(data: pa.PolarsData) -> pl.LazyFrame:
-    return data.lazyframe.select(pl.col(data.key).str.strip_chars().str.len_chars() > 0)
-
-
 def _sessions_non_blank(data: pa.PolarsData) -> pl.LazyFrame:
     sessions = pl.col(data.key)
     blank = sessions.list.eval((pl.element().str.strip_chars().str.len_chars() == 0).fill_null(True)).list.any()
     return data.lazyframe.select((sessions.list.len() > 0) & ~blank)
-
-
-def _questions_well_formed(data: pa.PolarsData) -> pl.LazyFrame:
-    def blank(name: str) -> pl.Expr:
-        return (
-            pl.col(data.key)
-            .list.eval((pl.element().struct.field(name).str.strip_chars().str.len_chars() == 0).fill_null(True))
-            .list.any()
-        )
-
-    references = pl.col(data.key).list.eval(pl.element().struct.field("references").is_not_null()).list.all()
-    return data.lazyframe.select(~blank("question_id") & ~blank("question") & references)
 
 
 def _questions_asked_once(data: pa.PolarsData) -> pl.LazyFrame:
@@ -169,10 +153,10 @@ def _questions_asked_once(data: pa.PolarsData) -> pl.LazyFrame:
 CONVERSATIONS_SCHEMA = pa.DataFrameSchema(
     {
         "conversation_id": pa.Column(
-            pl.Utf8, nullable=False, unique=True, checks=pa.Check(_non_blank, name="non_empty")
+            pl.Utf8, nullable=False, unique=True, checks=pa.Check(non_blank, name="non_empty")
         ),
-        "benchmark": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(_non_blank, name="non_empty")),
-        "source_id": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(_non_blank, name="non_empty")),
+        "benchmark": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(non_blank, name="non_empty")),
+        "source_id": pa.Column(pl.Utf8, nullable=False, checks=pa.Check(non_blank, name="non_empty")),
         "sessions": pa.Column(
             pl.List(pl.Utf8), nullable=False, checks=pa.Check(_sessions_non_blank, name="non_empty_sessions")
         ),
@@ -181,7 +165,7 @@ CONVERSATIONS_SCHEMA = pa.DataFrameSchema(
         "questions": pa.Column(
             pl.List(QUESTION_DTYPE),
             nullable=False,
-            checks=pa.Check(_questions_well_formed, name="question_ids_and_texts_non_empty"),
+            checks=pa.Check(questions_well_formed, name="question_ids_and_texts_non_empty"),
         ),
     },
     checks=[pa.Check(_questions_asked_once, name="each_question_in_one_conversation")],
@@ -199,10 +183,7 @@ def conversations_frame(items: Sequence[Conversation]) -> pl.DataFrame:
             "sessions": list(c.sessions),
             "session_separator": c.session_separator,
             "num_tokens": c.num_tokens,
-            "questions": [
-                {"question_id": q.question_id, "question": q.question, "references": list(q.references)}
-                for q in c.questions
-            ],
+            "questions": question_rows(c.questions),
         }
         for c in items
     ]
@@ -225,9 +206,7 @@ def read_conversations(path: str | Path) -> list[Conversation]:
             text=row["session_separator"].join(row["sessions"]),
             num_tokens=row["num_tokens"],
             passage_ids=(row["source_id"],),
-            questions=tuple(
-                Question(q["question_id"], q["question"], tuple(q["references"])) for q in row["questions"]
-            ),
+            questions=questions_of(row["questions"]),
             sessions=tuple(row["sessions"]),
             session_separator=row["session_separator"],
         )

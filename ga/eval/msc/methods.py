@@ -26,13 +26,15 @@ from ga.eval import costs
 from ga.eval.family import MethodEntry, MethodRegistry, OpenedModels
 from ga.eval.generation import GenerationSettings
 from ga.eval.methods import (
-    ClosedBook,
     Contextualized,
     GenerativeAdapterMethod,
     InContext,
     Method,
+    build_closed_book,
     check_generator,
+    encode_strategy_setting,
     generation_settings,
+    generative_adapter_entry,
 )
 
 if TYPE_CHECKING:
@@ -111,10 +113,6 @@ def _generative_adapter(cfg, models: OpenedModels, **job) -> Method:
     return _adapter(cfg, models)
 
 
-def _closed_book(cfg, models: OpenedModels, **job) -> Method:
-    return ClosedBook(models.base_model, models.tokenizer, generation_settings(cfg))
-
-
 def _in_context(cfg, models: OpenedModels, **job) -> Method:
     # the conversation runs once, every question continues from its KV cache: the paper's per-query cost of
     # full-conversation prompting (Table 1), and the same answers as whole prompts (tests/test_eval_methods.py)
@@ -130,20 +128,10 @@ def _other_user_adapter(cfg, models: OpenedModels, donors: Mapping[str, Conversa
     return OtherUserAdapter(adapter, donors)
 
 
-def _encode_strategy(config, job) -> dict:
-    return {"encode_strategy": config.msc_eval.encode_strategy}
-
-
 REGISTRY = MethodRegistry(
     "msc_eval",
-    MethodEntry(
-        "generative_adapter",
-        _generative_adapter,
-        "generative adapter jobs",
-        inputs=("generator",),
-        settings=_encode_strategy,
-    ),
-    MethodEntry("closed_book", _closed_book, "closed-book jobs"),
+    generative_adapter_entry("msc_eval", _generative_adapter),
+    MethodEntry("closed_book", build_closed_book, "closed-book jobs"),
     MethodEntry(
         "in_context",
         _in_context,
@@ -155,7 +143,7 @@ REGISTRY = MethodRegistry(
         _other_user_adapter,
         "other-user adapter jobs (the control)",
         inputs=("generator",),
-        settings=_encode_strategy,
+        settings=encode_strategy_setting("msc_eval"),
     ),
 )
 """Every personalization method: its builder, its own settings, its model-file inputs, its resources' doc."""

@@ -20,6 +20,15 @@ PAPER_MSC = Path(__file__).resolve().parents[3] / "resources" / "paper" / "msc.y
 TERA = 10**12
 JOB_KEYS = ("benchmark", "method", "encode_strategy")
 """What identifies a row of the table (a method's batches pool into one row)."""
+COUNT_COLUMNS = (
+    "questions",
+    "scored",
+    "failed",
+    "conversations_evaluated",
+    "conversations_available",
+    "batches",
+)
+"""The table's integer columns (every other non-key column is a float)."""
 TABLE_COLUMNS = (
     "benchmark",
     "method",
@@ -27,12 +36,7 @@ TABLE_COLUMNS = (
     "f1",
     "rouge_l_recall",
     "em",
-    "questions",
-    "scored",
-    "failed",
-    "conversations_evaluated",
-    "conversations_available",
-    "batches",
+    *COUNT_COLUMNS,
     "per_query_tflops",
     "storage_floats",
     "contextualize_tflops",
@@ -143,19 +147,7 @@ def summary_table(summaries: Sequence[dict], paper: Sequence[dict] | None = None
         )
         rows.append(row)
     schema = {column: pl.Utf8 if column in JOB_KEYS else pl.Float64 for column in TABLE_COLUMNS + PAPER_COLUMNS}
-    schema.update(
-        {
-            column: pl.Int64
-            for column in (
-                "questions",
-                "scored",
-                "failed",
-                "conversations_evaluated",
-                "conversations_available",
-                "batches",
-            )
-        }
-    )
+    schema.update({column: pl.Int64 for column in COUNT_COLUMNS})
     return pl.DataFrame(rows, schema=schema).sort("benchmark", "method", "encode_strategy", nulls_last=True)
 
 
