@@ -41,11 +41,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 import ga
 from ga.data.config import WindowLayout
 from ga.data.pretrain import build_examples, examples_to_tensors
+from ga.run_config import RunConfig
 from ga.testing.throughput import (
     MODELS,
     PAPER_LAYOUT,
@@ -359,7 +359,7 @@ def main() -> None:
     args = parser.parse_args()
 
     results = {"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": args.threads}
-    smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    smoke = RunConfig.load(REPO / "config" / "smoke.yaml").to_dict()  # resolved: keys left at their defaults too
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(smoke["seed"])
@@ -367,7 +367,7 @@ def main() -> None:
     from ga.base import load_base
     from ga.smollm2 import embedded_model_dir
 
-    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    default = RunConfig.load(REPO / "config" / "config.yaml").to_dict()
     if not args.skip_pretrain:
         results["smoke"] = bench("smoke (tiny random Llama)", tiny, smoke, args.steps, args.warmup, args.threads)
         if not args.skip_smollm2:

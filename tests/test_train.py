@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file
 from tiny_models import VOCAB, tiny_base
 
 import ga
 from ga.labels import IGNORE_INDEX
 from ga.model import GENERATOR_WEIGHTS
+from ga.run_config import RunConfig
 from ga.section import ConfigError
 from ga.testing.train_data import synthetic_pretrain_set
 from ga.train import FinetuneConfig, PretrainConfig, PretrainObjective, TrainConfig
@@ -207,7 +207,7 @@ def test_loss_decreases_on_smoke_config(tmp_path):
     """The smoke config's model, adapter and pretraining settings lower the loss of the examples they train on."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    config = RunConfig.load(REPO / "config" / "smoke.yaml").to_dict()  # resolved: keys left at their defaults too
     data_section = config.get("pretrain_data", {})
     n_completion = data_section.get("completion_windows", 2)
     n_reconstruction = data_section.get("reconstruction_windows", n_completion)
